@@ -1,0 +1,342 @@
+//! The HTTP face of the apiserver: routing, authentication, content negotiation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, header};
+use serde_json::{Value, json};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use super::registry::{DeleteOptions, ListOptions, PatchType, Registry};
+use super::request::{self, ApiPath, ResourceRequest, Verb};
+use super::resources::{self, Resource};
+use super::selector::{FieldSelector, LabelSelector};
+use super::status::{ApiError, success};
+use super::table::{self, IncludeObject};
+use super::watch::{self, WatchOptions};
+use crate::identity::{Identity, TokenAuthenticator};
+
+/// Kubernetes' default request body limit.
+const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// What every handler shares.
+pub struct ApiState {
+    pub registry: Arc<Registry>,
+    pub authn: TokenAuthenticator,
+    /// `127.0.0.1:PORT`, for discovery's serverAddressByClientCIDRs.
+    pub server_address: String,
+    pub shutdown: CancellationToken,
+    /// Whether requests without credentials are served as `system:anonymous`.
+    pub anonymous: bool,
+}
+
+/// The apiserver's routes, testable without a socket.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .fallback(serve)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}
+
+/// Paths served without credentials, like kube-apiserver's anonymous-allowed endpoints.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/livez" | "/version")
+}
+
+async fn authenticate(State(state): State<Arc<ApiState>>, mut req: Request, next: Next) -> Response {
+    let identity = bearer(req.headers()).and_then(|t| state.authn.authenticate(t));
+    let identity = match identity {
+        Some(id) => id,
+        // A wrong token is 401 even where anonymous access is on, as in Kubernetes.
+        None if bearer(req.headers()).is_some() => return ApiError::unauthorized().into_response(),
+        None if state.anonymous || is_public(req.uri().path()) => Identity::anonymous(),
+        None => return ApiError::unauthorized().into_response(),
+    };
+    req.extensions_mut().insert(identity);
+    next.run(req).await
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+struct Query(HashMap<String, String>);
+
+impl Query {
+    fn parse(q: Option<&str>) -> Self {
+        Query(
+            form_urlencoded::parse(q.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    fn flag(&self, k: &str) -> bool {
+        matches!(self.get(k), Some("true" | "1"))
+    }
+
+    fn list_options(&self) -> Result<ListOptions, ApiError> {
+        let bad = |e: super::selector::SelectorError| ApiError::bad_request(e.to_string());
+        Ok(ListOptions {
+            labels: LabelSelector::parse(self.get("labelSelector").unwrap_or("")).map_err(bad)?,
+            fields: FieldSelector::parse(self.get("fieldSelector").unwrap_or("")).map_err(bad)?,
+            limit: self.get("limit").and_then(|l| l.parse().ok()),
+            continue_token: self.get("continue").filter(|c| !c.is_empty()).map(str::to_string),
+            resource_version: self.get("resourceVersion").map(str::to_string),
+            resource_version_match: self.get("resourceVersionMatch").map(str::to_string),
+        })
+    }
+}
+
+async fn serve(State(state): State<Arc<ApiState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let query = Query::parse(parts.uri.query());
+    let path = parts.uri.path();
+    match (parts.method.clone(), path) {
+        (Method::GET, "/healthz" | "/readyz" | "/livez") => return (StatusCode::OK, "ok").into_response(),
+        (Method::GET, "/version") => return json_response(StatusCode::OK, &version()),
+        (Method::GET, "/openapi/v2") => {
+            // An empty document: kubectl then applies without client-side validation.
+            return ([(header::CONTENT_TYPE, "application/octet-stream")], Bytes::new()).into_response();
+        }
+        _ => {}
+    }
+    let api_path = match request::parse(&parts.method, path, query.flag("watch")) {
+        Ok(p) => p,
+        Err(_) => return ApiError::no_route().into_response(),
+    };
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::too_large().into_response(),
+    };
+    let accept = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    match api_path {
+        ApiPath::CoreVersions => json_response(
+            StatusCode::OK,
+            &resources::core_versions(&state.server_address),
+        ),
+        ApiPath::Groups => json_response(StatusCode::OK, &resources::group_list()),
+        ApiPath::Group(g) => match resources::group(&g) {
+            Some(doc) => json_response(StatusCode::OK, &doc),
+            None => ApiError::no_route().into_response(),
+        },
+        ApiPath::Resources { group, version } => {
+            if group.is_empty() && version != "v1" || !group.is_empty() && !resources::group_exists(&group, &version) {
+                return ApiError::no_route().into_response();
+            }
+            json_response(StatusCode::OK, &resources::resource_list(&group, &version))
+        }
+        ApiPath::Resource(req) => {
+            let ctx = Ctx { state: &state, query: &query, accept: &accept, content_type: &content_type };
+            match handle(ctx, req, body).await {
+                Ok(resp) => resp,
+                Err(e) => e.into_response(),
+            }
+        }
+    }
+}
+
+struct Ctx<'a> {
+    state: &'a Arc<ApiState>,
+    query: &'a Query,
+    accept: &'a str,
+    content_type: &'a str,
+}
+
+async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Response, ApiError> {
+    let r = resources::lookup(&req.group, &req.version, &req.resource).ok_or_else(ApiError::no_route)?;
+    let registry = &ctx.state.registry;
+    let ns = req.namespace.as_deref();
+    if r.namespaced && req.name.is_some() && ns.is_none() {
+        return Err(ApiError::no_route());
+    }
+    if let Some(sub) = req.subresource.as_deref() {
+        let served = r.subresource(sub).is_some_and(|s| s.verbs.contains(&req.verb.as_str()));
+        if !served {
+            return Err(if r.subresource(sub).is_some() {
+                ApiError::method_not_allowed("the server does not allow this method on the requested resource")
+            } else {
+                ApiError::no_route()
+            });
+        }
+    } else if !r.verbs().contains(&req.verb.as_str()) {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let name = req.name.as_deref().unwrap_or("");
+    let table = table::wants_table(ctx.accept).then(|| IncludeObject::parse(ctx.query.get("includeObject")));
+    match (req.verb, req.subresource.as_deref()) {
+        (Verb::Get, _) => {
+            let obj = registry.get(r, ns, name).await?;
+            Ok(render(r, obj, table, false))
+        }
+        (Verb::List, _) => {
+            let list = registry.list(r, ns, &ctx.query.list_options()?).await?;
+            Ok(render(r, list, table, true))
+        }
+        (Verb::Watch, _) => {
+            let mut list = ctx.query.list_options()?;
+            if let Some(n) = req.name.as_deref() {
+                list.fields = FieldSelector::parse(&format!("metadata.name={n}")).expect("a valid selector");
+            }
+            let opts = WatchOptions {
+                list,
+                timeout: ctx.query.get("timeoutSeconds").and_then(|t| t.parse().ok()).map(Duration::from_secs),
+                bookmarks: ctx.query.flag("allowWatchBookmarks"),
+                send_initial_events: ctx.query.flag("sendInitialEvents"),
+                table,
+            };
+            let rx = watch::start(registry.clone(), r, req.namespace.clone(), opts, ctx.state.shutdown.clone()).await?;
+            let body = Body::from_stream(ReceiverStream::new(rx).map_ok());
+            Ok(Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::TRANSFER_ENCODING, "chunked")
+                .body(body)
+                .expect("a valid response"))
+        }
+        (Verb::Create, Some("binding")) => {
+            registry.bind(ns.unwrap_or_default(), name, &parse_body(&body)?).await?;
+            Ok(json_response(StatusCode::CREATED, &success(201)))
+        }
+        (Verb::Create, None) if r.plural == "bindings" => {
+            let binding = parse_body(&body)?;
+            let pod = super::object::name(&binding).ok_or_else(|| ApiError::bad_request("a binding needs metadata.name"))?.to_string();
+            registry.bind(ns.unwrap_or_default(), &pod, &binding).await?;
+            Ok(json_response(StatusCode::CREATED, &success(201)))
+        }
+        (Verb::Create, _) => {
+            let obj = registry.create(r, ns, parse_body(&body)?).await?;
+            Ok(json_response(StatusCode::CREATED, &obj))
+        }
+        (Verb::Update, sub) => {
+            let obj = registry.update(r, ns, name, sub, parse_body(&body)?).await?;
+            Ok(json_response(StatusCode::OK, &obj))
+        }
+        (Verb::Patch, sub) => {
+            let kind = PatchType::from_content_type(ctx.content_type)?;
+            let obj = registry.patch(r, ns, name, sub, kind, parse_body(&body)?).await?;
+            Ok(json_response(StatusCode::OK, &obj))
+        }
+        (Verb::Delete, _) => {
+            let mut opts = if body.is_empty() { DeleteOptions::default() } else { DeleteOptions::from_body(&parse_body(&body)?) };
+            if let Some(g) = ctx.query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()) {
+                opts.grace_period_seconds = Some(g);
+            }
+            let obj = registry.delete(r, ns, name, &opts).await?;
+            if r.plural == "namespaces" {
+                spawn_namespace_finalizer(ctx.state, name);
+            }
+            Ok(json_response(StatusCode::OK, &obj))
+        }
+        (Verb::DeleteCollection, _) => Err(ApiError::method_not_allowed(
+            "deletecollection is not served by the embedded apiserver",
+        )),
+    }
+}
+
+/// Empties a terminating namespace in the background, as the namespace controller does.
+pub fn spawn_namespace_finalizer(state: &Arc<ApiState>, ns: &str) {
+    let registry = state.registry.clone();
+    let shutdown = state.shutdown.clone();
+    let ns = ns.to_string();
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            result = registry.finalize_namespace(&ns, deadline) => {
+                if let Err(e) = result {
+                    tracing::warn!(namespace = %ns, error = %e.message, "namespace finalization stopped");
+                }
+            }
+        }
+    });
+}
+
+trait MapOk {
+    fn map_ok(self) -> futures::stream::Map<ReceiverStream<Bytes>, fn(Bytes) -> Result<Bytes, std::convert::Infallible>>;
+}
+
+impl MapOk for ReceiverStream<Bytes> {
+    fn map_ok(self) -> futures::stream::Map<ReceiverStream<Bytes>, fn(Bytes) -> Result<Bytes, std::convert::Infallible>> {
+        use futures::StreamExt;
+        self.map(Ok)
+    }
+}
+
+/// Reads a JSON body; clients such as the Python one send it without a Content-Type.
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.first() == Some(&b'k') && body.starts_with(b"k8s\0") {
+        return Err(ApiError::unsupported_media_type("application/vnd.kubernetes.protobuf"));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}")))
+}
+
+fn render(r: &Resource, obj: Value, table: Option<IncludeObject>, list: bool) -> Response {
+    let Some(include) = table else {
+        return json_response(StatusCode::OK, &obj);
+    };
+    let continue_token = obj.pointer("/metadata/continue").cloned();
+    let (items, rv) = if list {
+        let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
+        (obj.get("items").and_then(Value::as_array).cloned().unwrap_or_default(), rv)
+    } else {
+        let rv = super::object::resource_version(&obj).unwrap_or("").to_string();
+        (vec![obj], rv)
+    };
+    let mut t = table::table(r.plural, &items, include, &rv, k8s_openapi::jiff::Timestamp::now());
+    if let Some(c) = continue_token {
+        t["metadata"]["continue"] = c;
+    }
+    json_response(StatusCode::OK, &t)
+}
+
+fn json_response(code: StatusCode, body: &impl serde::Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// `/version`: a v1.33 server, so the machine's kubectl dispatcher picks kubectl 1.33.
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "33",
+        "emulationMajor": "1",
+        "emulationMinor": "33",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "32",
+        "gitVersion": "v1.33.0-podcheck",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-11-27T00:00:00Z",
+        "goVersion": format!("rust{}", env!("CARGO_PKG_RUST_VERSION")),
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH }),
+    })
+}

@@ -1,0 +1,821 @@
+//! The object registry: every verb on every resource, over the store. The HTTP layer
+//! (`http.rs`) and the control plane's bootstrap both go through it, so the same admission,
+//! strategies and errors apply to every write.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use super::admission;
+use super::fields;
+use super::object::{self, meta_mut};
+use super::resources::{self, Resource};
+use super::selector::{FieldSelector, LabelSelector};
+use super::status::ApiError;
+use super::strategic_merge::{self, MergeSchema};
+use crate::store::{KeyValue, Revision, Store, StoreError};
+
+/// How many times a write retries after losing a compare-and-swap race it did not ask for.
+const MAX_UPDATE_RETRIES: usize = 32;
+
+/// The service CIDR's addresses, from 10.96.0.1 (the `kubernetes` Service) upwards.
+const SERVICE_NET: [u8; 3] = [10, 96, 0];
+
+/// Selection and paging of a list or watch.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+    pub limit: Option<usize>,
+    pub continue_token: Option<String>,
+    pub resource_version: Option<String>,
+    pub resource_version_match: Option<String>,
+}
+
+/// How a patch body is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    Json,
+    Merge,
+    Strategic,
+}
+
+impl PatchType {
+    pub fn from_content_type(ct: &str) -> Result<Self, ApiError> {
+        match ct.split(';').next().unwrap_or("").trim() {
+            "application/json-patch+json" => Ok(PatchType::Json),
+            "application/merge-patch+json" => Ok(PatchType::Merge),
+            "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
+            other => Err(ApiError::unsupported_media_type(other)),
+        }
+    }
+}
+
+/// `DeleteOptions`, from the body or the query.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    pub grace_period_seconds: Option<i64>,
+    pub precondition_uid: Option<String>,
+    pub precondition_resource_version: Option<String>,
+}
+
+impl DeleteOptions {
+    pub fn from_body(body: &Value) -> Self {
+        DeleteOptions {
+            grace_period_seconds: body.get("gracePeriodSeconds").and_then(Value::as_i64),
+            precondition_uid: object::str_at(body, "/preconditions/uid").map(str::to_string),
+            precondition_resource_version: object::str_at(body, "/preconditions/resourceVersion")
+                .map(str::to_string),
+        }
+    }
+}
+
+/// The registry behind the apiserver.
+pub struct Registry {
+    pub store: Arc<dyn Store>,
+    /// Serialises ClusterIP allocation, which reads all Services then writes one.
+    service_ips: tokio::sync::Mutex<()>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Registry {
+            store,
+            service_ips: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn namespace_of<'a>(r: &Resource, ns: Option<&'a str>) -> Option<&'a str> {
+        if r.namespaced { ns } else { None }
+    }
+
+    async fn get_kv(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<KeyValue, ApiError> {
+        let key = r.key(Self::namespace_of(r, ns), Some(name));
+        self.store
+            .get(&key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(r, name))
+    }
+
+    pub async fn get(&self, r: &Resource, ns: Option<&str>, name: &str) -> Result<Value, ApiError> {
+        Ok(object::decode(&self.get_kv(r, ns, name).await?))
+    }
+
+    /// Lists objects matching `opts`; returns the items and the list's resourceVersion and
+    /// continue token.
+    pub async fn list(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<Value, ApiError> {
+        check_fields(r, &opts.fields)?;
+        let prefix = r.key(Self::namespace_of(r, ns), None);
+        let (at, start_after) = match &opts.continue_token {
+            Some(token) => {
+                let (rev, key) = decode_continue(token)?;
+                (Some(rev), Some(key))
+            }
+            None => match (opts.resource_version.as_deref(), opts.resource_version_match.as_deref()) {
+                (Some(rv), Some("Exact")) => (Some(parse_rv(rv)?), None),
+                _ => (None, None),
+            },
+        };
+        let listing = self.store.list(&prefix, at).await?;
+        let mut items = Vec::new();
+        let mut next = None;
+        for kv in &listing.items {
+            if start_after.as_ref().is_some_and(|after| kv.key.as_str() <= after.as_str()) {
+                continue;
+            }
+            let obj = object::decode(kv);
+            if !matches(r, &obj, opts) {
+                continue;
+            }
+            if opts.limit.is_some_and(|l| l > 0 && items.len() == l) {
+                next = Some(encode_continue(listing.revision, &last_key(&items, r)));
+                break;
+            }
+            items.push(obj);
+        }
+        let mut metadata = json!({"resourceVersion": listing.revision.to_string()});
+        if let Some(token) = next {
+            metadata["continue"] = json!(token);
+        }
+        Ok(json!({
+            "kind": r.list_kind(),
+            "apiVersion": r.api_version(),
+            "metadata": metadata,
+            "items": items,
+        }))
+    }
+
+    /// Creates an object after admission; `ns` is the request's namespace.
+    pub async fn create(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        mut obj: Value,
+    ) -> Result<Value, ApiError> {
+        if !obj.is_object() {
+            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        }
+        check_type(r, &obj)?;
+        let ns = Self::namespace_of(r, ns);
+        if r.namespaced {
+            let ns = ns.ok_or_else(|| ApiError::bad_request("a namespace is required"))?;
+            match object::namespace(&obj) {
+                Some(body_ns) if body_ns != ns => {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+                _ => {}
+            }
+            self.check_namespace_open(ns).await?;
+        }
+        let meta = meta_mut(&mut obj);
+        if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty)
+            && let Some(prefix) = meta.get("generateName").and_then(Value::as_str)
+        {
+            let name = format!("{prefix}{}", object::name_suffix());
+            meta.insert("name".into(), json!(name));
+        }
+        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        meta.insert("creationTimestamp".into(), json!(object::now()));
+        meta.remove("resourceVersion");
+        meta.remove("deletionTimestamp");
+        meta.remove("deletionGracePeriodSeconds");
+        meta.remove("managedFields");
+        if r.plural != "events" {
+            meta.insert("generation".into(), json!(1));
+        }
+        match ns {
+            Some(ns) => {
+                meta.insert("namespace".into(), json!(ns));
+            }
+            None => {
+                meta.remove("namespace");
+            }
+        }
+        obj["kind"] = json!(r.kind);
+        obj["apiVersion"] = json!(r.api_version());
+
+        let mut causes = Vec::new();
+        match r.plural {
+            "pods" => {
+                admission::default_pod(&mut obj);
+                causes = admission::validate_pod(&obj);
+            }
+            "namespaces" => {
+                admission::validate_name(&obj, &mut causes);
+                if let Some(n) = object::name(&obj)
+                    && !object::is_dns1123_label(n)
+                {
+                    causes.push(super::status::cause(
+                        "FieldValueInvalid",
+                        "metadata.name",
+                        format!("Invalid value: \"{n}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"),
+                    ));
+                }
+                admission::default_namespace(&mut obj);
+            }
+            _ => admission::validate_name(&obj, &mut causes),
+        }
+        let name = object::name(&obj).unwrap_or_default().to_string();
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(r, &name, causes));
+        }
+        if r.plural == "services" {
+            return self.create_service(r, ns, &name, obj).await;
+        }
+        let created = self.store_new(r, ns, &name, &obj).await?;
+        if r.plural == "namespaces" {
+            // The ServiceAccount controller's part: every namespace has `default`.
+            let accounts = resources::lookup("", "v1", "serviceaccounts").expect("served");
+            match Box::pin(self.create(accounts, Some(&name), json!({"metadata": {"name": "default"}}))).await {
+                Ok(_) | Err(ApiError { code: 409, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(created)
+    }
+
+    async fn store_new(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        obj: &Value,
+    ) -> Result<Value, ApiError> {
+        let key = r.key(ns, Some(name));
+        match self.store.create(&key, object::encode(obj)).await {
+            Ok(kv) => Ok(object::decode(&kv)),
+            Err(StoreError::AlreadyExists { .. }) => Err(ApiError::already_exists(r, name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn create_service(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        mut obj: Value,
+    ) -> Result<Value, ApiError> {
+        let _allocating = self.service_ips.lock().await;
+        let requested = object::str_at(&obj, "/spec/clusterIP").map(str::to_string);
+        let ip = match requested.as_deref() {
+            Some("None") => None,
+            Some(ip) if !ip.is_empty() => {
+                if self.used_cluster_ips().await?.contains(&ip.to_string()) {
+                    return Err(ApiError::invalid(
+                        r,
+                        name,
+                        vec![super::status::cause(
+                            "FieldValueInvalid",
+                            "spec.clusterIPs",
+                            format!("Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"),
+                        )],
+                    ));
+                }
+                Some(ip.to_string())
+            }
+            _ => Some(self.next_cluster_ip().await?),
+        };
+        admission::default_service(&mut obj, ip);
+        self.store_new(r, ns, name, &obj).await
+    }
+
+    async fn used_cluster_ips(&self) -> Result<Vec<String>, ApiError> {
+        let listing = self.store.list("/registry/services/", None).await?;
+        Ok(listing
+            .items
+            .iter()
+            .filter_map(|kv| {
+                let svc = object::decode(kv);
+                object::str_at(&svc, "/spec/clusterIP").map(str::to_string)
+            })
+            .collect())
+    }
+
+    async fn next_cluster_ip(&self) -> Result<String, ApiError> {
+        let used = self.used_cluster_ips().await?;
+        // .1 is the kubernetes Service's and .10 the cluster DNS's, as in kubeadm clusters.
+        (2u16..=u16::MAX)
+            .filter(|i| *i != 10)
+            .map(|i| {
+                let [a, b, c] = SERVICE_NET;
+                format!("{a}.{b}.{}.{}", u16::from(c) + i / 256, i % 256)
+            })
+            .find(|ip| !used.contains(ip) && !ip.ends_with(".0") && !ip.ends_with(".255"))
+            .ok_or_else(|| ApiError::internal("the service IP range is exhausted"))
+    }
+
+    async fn check_namespace_open(&self, ns: &str) -> Result<(), ApiError> {
+        let namespaces = resources::lookup("", "v1", "namespaces").expect("namespaces are served");
+        let namespace = self.get(namespaces, None, ns).await?;
+        if object::str_at(&namespace, "/status/phase") == Some("Terminating") {
+            return Err(ApiError::forbidden(format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The guaranteed-update loop: read, transform, compare-and-swap; on a lost race, read
+    /// again, unless the caller pinned a resourceVersion (then the race is a 409).
+    pub async fn update_with(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        pinned: Option<Revision>,
+        transform: impl Fn(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Value, ApiError> {
+        let key = r.key(Self::namespace_of(r, ns), Some(name));
+        for _ in 0..MAX_UPDATE_RETRIES {
+            let kv = self.get_kv(r, ns, name).await?;
+            if pinned.is_some_and(|p| p != kv.mod_revision) {
+                return Err(ApiError::conflict(
+                    r,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                ));
+            }
+            let current = object::decode(&kv);
+            let mut next = transform(&current)?;
+            object::set_resource_version(&mut next, kv.mod_revision);
+            if next == current {
+                return Ok(current);
+            }
+            if finalized(&next) {
+                return self.remove(r, &key, name, Some(kv.mod_revision)).await;
+            }
+            match self
+                .store
+                .update(&key, object::encode(&next), kv.mod_revision)
+                .await
+            {
+                Ok(kv) => return Ok(object::decode(&kv)),
+                Err(StoreError::Conflict { .. }) if pinned.is_none() => continue,
+                Err(StoreError::Conflict { .. }) => {
+                    return Err(ApiError::conflict(
+                        r,
+                        name,
+                        "the object has been modified; please apply your changes to the latest version and try again",
+                    ));
+                }
+                Err(StoreError::NotFound { .. }) => return Err(ApiError::not_found(r, name)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::conflict(
+            r,
+            name,
+            "too many concurrent writers; try again",
+        ))
+    }
+
+    /// PUT: replaces the object (or its status, for `sub = Some("status")`).
+    pub async fn update(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        sub: Option<&str>,
+        body: Value,
+    ) -> Result<Value, ApiError> {
+        if object::name(&body).is_some_and(|n| n != name) {
+            return Err(ApiError::bad_request(
+                "the name of the object does not match the name on the URL",
+            ));
+        }
+        let pinned = object::resource_version(&body).map(parse_rv).transpose()?;
+        self.update_with(r, ns, name, pinned, |old| prepare_update(r, sub, old, body.clone()))
+            .await
+    }
+
+    /// PATCH, in any of the three patch types.
+    pub async fn patch(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        sub: Option<&str>,
+        kind: PatchType,
+        patch: Value,
+    ) -> Result<Value, ApiError> {
+        self.update_with(r, ns, name, None, |old| {
+            let mut doc = old.clone();
+            apply_patch(r, kind, &mut doc, &patch)?;
+            if let Some(rv) = object::resource_version(&doc)
+                && Some(rv) != object::resource_version(old)
+            {
+                return Err(ApiError::conflict(
+                    r,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                ));
+            }
+            prepare_update(r, sub, old, doc)
+        })
+        .await
+    }
+
+    /// DELETE. Pods bound to a node are deleted gracefully: they get a `deletionTimestamp`
+    /// and their kubelet finishes the deletion once the containers are stopped. Objects
+    /// with finalizers wait for them; namespaces are emptied by the namespace finalizer.
+    pub async fn delete(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Value, ApiError> {
+        let kv = self.get_kv(r, ns, name).await?;
+        let current = object::decode(&kv);
+        if let Some(uid) = &opts.precondition_uid
+            && object::str_at(&current, "/metadata/uid") != Some(uid.as_str())
+        {
+            return Err(ApiError::conflict(
+                r,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    object::str_at(&current, "/metadata/uid").unwrap_or("")
+                ),
+            ));
+        }
+        let pinned = opts
+            .precondition_resource_version
+            .as_deref()
+            .map(parse_rv)
+            .transpose()?;
+        if pinned.is_some_and(|p| p != kv.mod_revision) {
+            return Err(ApiError::conflict(
+                r,
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ));
+        }
+        let grace = match r.plural {
+            "pods" => pod_grace_period(&current, opts),
+            "namespaces" => Some(0),
+            _ => None,
+        };
+        let has_finalizers = current
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+        let terminating = r.plural == "namespaces";
+        if grace.is_some_and(|g| g > 0) || has_finalizers || terminating {
+            let grace = grace.unwrap_or(0);
+            return self
+                .update_with(r, ns, name, pinned.or(Some(kv.mod_revision)), |old| {
+                    let mut next = old.clone();
+                    let meta = meta_mut(&mut next);
+                    let deadline = Timestamp::now() + SignedDuration::from_secs(grace);
+                    let shorter = meta
+                        .get("deletionTimestamp")
+                        .and_then(Value::as_str)
+                        .and_then(object::parse_time)
+                        .is_none_or(|t| deadline < t);
+                    if shorter {
+                        meta.insert("deletionTimestamp".into(), json!(object::timestamp(deadline)));
+                        meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                    }
+                    if terminating {
+                        next["status"]["phase"] = json!("Terminating");
+                    }
+                    Ok(next)
+                })
+                .await;
+        }
+        let key = r.key(Self::namespace_of(r, ns), Some(name));
+        self.remove(r, &key, name, Some(kv.mod_revision)).await
+    }
+
+    async fn remove(
+        &self,
+        r: &Resource,
+        key: &str,
+        name: &str,
+        expected: Option<Revision>,
+    ) -> Result<Value, ApiError> {
+        match self.store.delete(key, expected).await {
+            Ok((prev, _)) => Ok(object::decode(&prev)),
+            Err(StoreError::NotFound { .. }) => Err(ApiError::not_found(r, name)),
+            Err(StoreError::Conflict { .. }) => Err(ApiError::conflict(
+                r,
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `pods/binding`: assigns a pending pod to a node, once.
+    pub async fn bind(&self, ns: &str, pod: &str, binding: &Value) -> Result<(), ApiError> {
+        let pods = resources::lookup("", "v1", "pods").expect("pods are served");
+        let bindings = resources::lookup("", "v1", "bindings").expect("bindings are served");
+        let node = object::str_at(binding, "/target/name")
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    bindings,
+                    pod,
+                    vec![super::status::cause("FieldValueRequired", "target.name", "Required value")],
+                )
+            })?
+            .to_string();
+        let conflict = |why: String| {
+            ApiError::conflict(bindings, pod, &why)
+        };
+        self.update_with(pods, Some(ns), pod, None, |old| {
+            if old.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
+                return Err(conflict(format!("pod {pod} is being deleted, cannot be assigned to a host")));
+            }
+            if let Some(current) = object::str_at(old, "/spec/nodeName").filter(|n| !n.is_empty()) {
+                return Err(conflict(format!("pod {pod} is already assigned to node \"{current}\"")));
+            }
+            let mut next = old.clone();
+            next["spec"]["nodeName"] = json!(node);
+            set_condition(&mut next, json!({
+                "type": "PodScheduled", "status": "True", "lastProbeTime": null,
+                "lastTransitionTime": object::now(),
+            }));
+            Ok(next)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Deletes everything in a terminating namespace, then the namespace itself. Pods go
+    /// gracefully; the call returns once the namespace is gone or `deadline` passes.
+    pub async fn finalize_namespace(
+        &self,
+        ns: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ApiError> {
+        let namespaces = resources::lookup("", "v1", "namespaces").expect("namespaces are served");
+        loop {
+            let mut remaining = 0;
+            for r in resources::RESOURCES.iter().filter(|r| r.namespaced && r.plural != "bindings") {
+                let listing = self.store.list(&r.key(Some(ns), None), None).await?;
+                for kv in &listing.items {
+                    remaining += 1;
+                    let obj = object::decode(kv);
+                    let name = object::name(&obj).unwrap_or_default().to_string();
+                    let already = obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
+                    if !already {
+                        match self.delete(r, Some(ns), &name, &DeleteOptions::default()).await {
+                            Ok(_) | Err(ApiError { code: 404 | 409, .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+            if remaining == 0 {
+                let key = namespaces.key(None, Some(ns));
+                return match self.store.delete(&key, None).await {
+                    Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
+                };
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::timeout(format!(
+                    "namespace {ns} still holds {remaining} objects"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Raw store bytes of an object, for probes.
+    pub async fn raw(&self, key: &str) -> Result<Option<(Bytes, Revision)>, ApiError> {
+        Ok(self.store.get(key).await?.map(|kv| (kv.value, kv.mod_revision)))
+    }
+}
+
+/// Whether an object that waits on finalizers has lost its last one and can go.
+fn finalized(obj: &Value) -> bool {
+    let deleting = obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
+    let kind = obj.get("kind").and_then(Value::as_str);
+    let finalizers_left = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    // Pods and namespaces are removed by their own controllers, not by this rule.
+    deleting && !finalizers_left && !matches!(kind, Some("Pod" | "Namespace"))
+}
+
+fn pod_grace_period(pod: &Value, opts: &DeleteOptions) -> Option<i64> {
+    let unbound = object::str_at(pod, "/spec/nodeName").is_none_or(str::is_empty);
+    let finished = matches!(
+        object::str_at(pod, "/status/phase"),
+        Some("Succeeded" | "Failed")
+    );
+    if unbound || finished {
+        return Some(0);
+    }
+    let spec_grace = pod
+        .pointer("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
+    Some(opts.grace_period_seconds.unwrap_or(spec_grace).max(0))
+}
+
+/// Replaces or appends a condition by type in `status.conditions`.
+pub fn set_condition(obj: &mut Value, condition: Value) {
+    let kind = condition.get("type").cloned();
+    if !obj.get("status").is_some_and(Value::is_object) {
+        obj["status"] = json!({});
+    }
+    let conditions = obj["status"]
+        .as_object_mut()
+        .expect("status is an object")
+        .entry("conditions")
+        .or_insert_with(|| json!([]));
+    if let Some(list) = conditions.as_array_mut() {
+        match list.iter_mut().find(|c| c.get("type") == kind.as_ref()) {
+            Some(existing) => *existing = condition,
+            None => list.push(condition),
+        }
+    }
+}
+
+/// The update strategy: what a write may change, per resource and subresource.
+fn prepare_update(
+    r: &Resource,
+    sub: Option<&str>,
+    old: &Value,
+    mut new: Value,
+) -> Result<Value, ApiError> {
+    if !new.is_object() {
+        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+    }
+    if sub == Some("status") {
+        let mut next = old.clone();
+        next["status"] = new.get("status").cloned().unwrap_or_else(|| json!({}));
+        // Status writers may also touch labels and annotations, as kubelets do.
+        for field in ["labels", "annotations"] {
+            if let Some(v) = new.pointer(&format!("/metadata/{field}")) {
+                meta_mut(&mut next).insert(field.into(), v.clone());
+            }
+        }
+        return Ok(next);
+    }
+    check_type(r, &new)?;
+    // Identity and lifecycle fields belong to the server.
+    let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let meta = meta_mut(&mut new);
+    for field in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
+        match old_meta.get(field) {
+            Some(v) => meta.insert(field.into(), v.clone()),
+            None => meta.remove(field),
+        };
+    }
+    new["kind"] = json!(r.kind);
+    new["apiVersion"] = json!(r.api_version());
+    if r.has_status_subresource {
+        match old.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                new.as_object_mut().map(|o| o.remove("status"));
+            }
+        }
+    }
+    if r.plural == "pods" {
+        if let Some(causes) = Some(admission::validate_pod(&new)).filter(|c| !c.is_empty()) {
+            return Err(ApiError::invalid(r, object::name(old).unwrap_or(""), causes));
+        }
+        // A bound pod stays on its node.
+        let old_node = old.pointer("/spec/nodeName");
+        if old_node.is_some_and(|n| !n.is_null()) && new.pointer("/spec/nodeName") != old_node {
+            return Err(ApiError::invalid(
+                r,
+                object::name(old).unwrap_or(""),
+                vec![super::status::cause(
+                    "FieldValueForbidden",
+                    "spec.nodeName",
+                    "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, `spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, `spec.tolerations` (only additions to existing tolerations), `spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+                )],
+            ));
+        }
+    }
+    if new.get("spec") != old.get("spec")
+        && let Some(g) = old.pointer("/metadata/generation").and_then(Value::as_i64)
+    {
+        meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+    }
+    Ok(new)
+}
+
+fn apply_patch(r: &Resource, kind: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
+    match kind {
+        PatchType::Merge => {
+            json_patch::merge(doc, patch);
+            Ok(())
+        }
+        PatchType::Json => {
+            let ops: json_patch::Patch = serde_json::from_value(patch.clone())
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
+            json_patch::patch(doc, &ops)
+                .map_err(|e| ApiError::invalid(r, object::name(doc).unwrap_or(""), vec![
+                    super::status::cause("FieldValueInvalid", "", format!("the JSON patch could not be applied: {e}")),
+                ]))
+        }
+        PatchType::Strategic => {
+            let schema = match r.plural {
+                "pods" => MergeSchema::pod(),
+                "nodes" => MergeSchema::node(),
+                _ => MergeSchema::generic(),
+            };
+            strategic_merge::apply(doc, patch, schema)
+                .map_err(|e| ApiError::bad_request(e.to_string()))
+        }
+    }
+}
+
+fn check_type(r: &Resource, obj: &Value) -> Result<(), ApiError> {
+    let kind = obj.get("kind").and_then(Value::as_str).filter(|k| !k.is_empty());
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).filter(|v| !v.is_empty());
+    if kind.is_some_and(|k| k != r.kind) || api_version.is_some_and(|v| v != r.api_version()) {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({}) does not match the expected API version ({})",
+            api_version.unwrap_or(""),
+            r.api_version()
+        )));
+    }
+    Ok(())
+}
+
+fn check_fields(r: &Resource, selector: &FieldSelector) -> Result<(), ApiError> {
+    let probe = json!({});
+    for req in selector.requirements() {
+        if fields::field(r.plural, &probe, &req.field).is_err() {
+            return Err(ApiError::bad_request(format!(
+                "field label not supported: {}",
+                req.field
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `obj` matches the label and field selectors of `opts`.
+pub fn matches(r: &Resource, obj: &Value, opts: &ListOptions) -> bool {
+    opts.labels.matches(&object::labels(obj))
+        && opts
+            .fields
+            .matches(|f| fields::field(r.plural, obj, f).ok().flatten())
+}
+
+pub fn parse_rv(rv: &str) -> Result<Revision, ApiError> {
+    rv.parse::<Revision>()
+        .ok()
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| ApiError::bad_request(format!("invalid resource version: {rv}")))
+}
+
+fn last_key(items: &[Value], r: &Resource) -> String {
+    items
+        .last()
+        .map(|o| r.key(object::namespace(o), object::name(o)))
+        .unwrap_or_default()
+}
+
+fn encode_continue(rev: Revision, key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"rv": rev, "start": key}).to_string())
+}
+
+fn decode_continue(token: &str) -> Result<(Revision, String), ApiError> {
+    use base64::Engine;
+    let bad = || ApiError::bad_request("continue key is not valid");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    Ok((
+        v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?,
+        v.get("start").and_then(Value::as_str).ok_or_else(bad)?.to_string(),
+    ))
+}

@@ -1,0 +1,446 @@
+//! A kubelet for one simulated node: registers the Node, renews its Lease, and runs one
+//! worker per pod bound to it, driving the runtime and reporting status through the API.
+
+pub mod dns;
+pub mod runtime;
+pub mod status;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use ipnet::Ipv4Net;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::watcher;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::Recorder;
+use dns::ClusterDnsSettings;
+use runtime::{ContainerConfig, ContainerState, Runtime, Sandbox, SandboxConfig};
+use status::{ContainerObservation, PodObservation};
+
+/// How often the node's Lease is renewed (kubelet's default).
+const LEASE_RENEW: Duration = Duration::from_secs(10);
+const LEASE_SECONDS: i32 = 40;
+/// How long shutdown gives pod workers to stop their sandboxes.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// One node's settings.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub name: String,
+    pub pod_cidr: Ipv4Net,
+    /// The node's InternalIP: a loopback address, so nothing leaves the machine.
+    pub address: Ipv4Addr,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<serde_json::Value>,
+    /// Capacity, as quantities: cpu, memory, pods, ephemeral-storage.
+    pub capacity: BTreeMap<String, String>,
+    pub dns: ClusterDnsSettings,
+}
+
+impl NodeConfig {
+    /// The `index`-th node (from 0): `node-1`, podCIDR 10.244.index.0/24, address 127.0.1.(index+1).
+    pub fn numbered(index: u8, dns: ClusterDnsSettings) -> Self {
+        let name = format!("node-{}", u16::from(index) + 1);
+        let labels = BTreeMap::from([
+            ("kubernetes.io/hostname".to_string(), name.clone()),
+            ("kubernetes.io/os".to_string(), "linux".to_string()),
+            ("kubernetes.io/arch".to_string(), arch().to_string()),
+        ]);
+        let capacity = BTreeMap::from([
+            ("cpu".to_string(), "8".to_string()),
+            ("memory".to_string(), "32Gi".to_string()),
+            ("pods".to_string(), "110".to_string()),
+            ("ephemeral-storage".to_string(), "100Gi".to_string()),
+        ]);
+        NodeConfig {
+            pod_cidr: Ipv4Net::new(Ipv4Addr::new(10, 244, index, 0), 24).expect("a /24 is valid"),
+            address: Ipv4Addr::new(127, 0, 1, index.saturating_add(1)),
+            name,
+            labels,
+            taints: Vec::new(),
+            capacity,
+            dns,
+        }
+    }
+
+    fn node_object(&self, runtime: &runtime::Provider) -> serde_json::Value {
+        let now = now();
+        let condition = |kind: &str, status: &str, reason: &str, message: &str| {
+            json!({"type": kind, "status": status, "reason": reason, "message": message,
+                   "lastHeartbeatTime": now, "lastTransitionTime": now})
+        };
+        json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": self.name, "labels": self.labels},
+            "spec": {"podCIDR": self.pod_cidr.to_string(), "podCIDRs": [self.pod_cidr.to_string()], "taints": self.taints},
+            "status": {
+                "capacity": self.capacity,
+                "allocatable": self.capacity,
+                "conditions": [
+                    condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                    condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                    condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                    condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+                ],
+                "addresses": [
+                    {"type": "InternalIP", "address": self.address.to_string()},
+                    {"type": "Hostname", "address": self.name},
+                ],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                "nodeInfo": {
+                    "machineID": "", "systemUUID": "", "bootID": "",
+                    "kernelVersion": kernel_version(),
+                    "osImage": "podcheck embedded node",
+                    "containerRuntimeVersion": format!("{}://{}", runtime.name, runtime.version),
+                    "kubeletVersion": "v1.33.0-podcheck",
+                    "kubeProxyVersion": "",
+                    "operatingSystem": "linux",
+                    "architecture": arch(),
+                },
+            }
+        })
+    }
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn kernel_version() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn now() -> String {
+    crate::apiserver::object::now()
+}
+
+/// What every pod worker of a node shares.
+struct NodeContext {
+    client: kube::Client,
+    config: NodeConfig,
+    runtime: Arc<dyn Runtime>,
+    recorder: Recorder,
+}
+
+/// Registers the node, then runs until `shutdown`.
+pub async fn run(client: kube::Client, config: NodeConfig, runtime: Arc<dyn Runtime>, shutdown: CancellationToken) {
+    let ctx = Arc::new(NodeContext {
+        recorder: Recorder::new(client.clone(), "kubelet", Some(&config.name)),
+        client,
+        config,
+        runtime,
+    });
+    if let Err(e) = register(&ctx).await {
+        tracing::warn!(node = %ctx.config.name, error = %e, "node registration failed");
+    }
+    let api: Api<Pod> = Api::all(ctx.client.clone());
+    let selector = format!("spec.nodeName={}", ctx.config.name);
+    let mut events = watcher(api, watcher::Config::default().fields(&selector)).boxed();
+    let mut workers: HashMap<String, watch::Sender<Option<Arc<Pod>>>> = HashMap::new();
+    let mut tasks: JoinSet<String> = JoinSet::new();
+    let mut lease = tokio::time::interval(LEASE_RENEW);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = lease.tick() => renew_lease(&ctx).await,
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok(uid) = done {
+                    workers.remove(&uid);
+                }
+            }
+            Some(event) = events.next() => {
+                let event = match event {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "pod watch error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
+                let (pod, gone) = match event {
+                    watcher::Event::Apply(p) | watcher::Event::InitApply(p) => (p, false),
+                    watcher::Event::Delete(p) => (p, true),
+                    watcher::Event::Init | watcher::Event::InitDone => continue,
+                };
+                let Some(uid) = pod.metadata.uid.clone() else { continue };
+                let update = (!gone).then(|| Arc::new(pod));
+                match workers.get(&uid) {
+                    Some(tx) => {
+                        let _ = tx.send(update);
+                    }
+                    None if update.is_some() => {
+                        let (tx, rx) = watch::channel(update);
+                        workers.insert(uid.clone(), tx);
+                        tasks.spawn(pod_worker(ctx.clone(), uid, rx, shutdown.clone()));
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    // Workers see the same cancellation and stop their sandboxes; wait for them, briefly.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+}
+
+async fn register(ctx: &NodeContext) -> Result<(), kube::Error> {
+    let nodes: Api<Node> = Api::all(ctx.client.clone());
+    let node: Node = serde_json::from_value(ctx.config.node_object(&ctx.runtime.provider())).map_err(kube::Error::SerdeError)?;
+    match nodes.create(&PostParams::default(), &node).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let status = json!({"status": node.status});
+            nodes.patch_status(&ctx.config.name, &PatchParams::default(), &Patch::Merge(&status)).await.map(|_| ())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn renew_lease(ctx: &NodeContext) {
+    let leases: Api<Lease> = Api::namespaced(ctx.client.clone(), "kube-node-lease");
+    let name = &ctx.config.name;
+    let spec = json!({"holderIdentity": name, "leaseDurationSeconds": LEASE_SECONDS,
+                      "renewTime": k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()});
+    let result = match leases.patch(name, &PatchParams::default(), &Patch::Merge(&json!({"spec": spec}))).await {
+        Err(kube::Error::Api(e)) if e.code == 404 => {
+            let lease: Result<Lease, _> = serde_json::from_value(json!({"metadata": {"name": name, "namespace": "kube-node-lease"}, "spec": spec}));
+            match lease {
+                Ok(l) => leases.create(&PostParams::default(), &l).await.map(|_| ()),
+                Err(e) => Err(kube::Error::SerdeError(e)),
+            }
+        }
+        other => other.map(|_| ()),
+    };
+    if let Err(e) = result {
+        tracing::debug!(node = %name, error = %e, "lease renewal failed");
+    }
+}
+
+/// One pod's life on this node: start it once, keep its status, tear it down when it is
+/// deleted. Returns the pod's uid when done.
+async fn pod_worker(ctx: Arc<NodeContext>, uid: String, mut rx: watch::Receiver<Option<Arc<Pod>>>, shutdown: CancellationToken) -> String {
+    let mut running: Option<RunningPod> = None;
+    let mut started = false;
+    loop {
+        let latest = rx.borrow_and_update().clone();
+        match latest {
+            None => {
+                // Removed from the API without us: just free the runtime's resources.
+                if let Some(r) = running.take() {
+                    teardown(&ctx, &r.sandbox).await;
+                }
+                return uid;
+            }
+            Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
+                terminate(&ctx, &pod, running.take()).await;
+                return uid;
+            }
+            Some(pod) if !started => {
+                started = true;
+                running = start(&ctx, &pod).await;
+            }
+            Some(_) => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                if let Some(r) = running.take() {
+                    teardown(&ctx, &r.sandbox).await;
+                }
+                return uid;
+            }
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    if let Some(r) = running.take() {
+                        teardown(&ctx, &r.sandbox).await;
+                    }
+                    return uid;
+                }
+            }
+        }
+    }
+}
+
+struct RunningPod {
+    sandbox: Sandbox,
+    observation: PodObservation,
+}
+
+fn container_path(name: &str) -> String {
+    format!("spec.containers{{{name}}}")
+}
+
+/// Sandbox (and with it the network), images, containers, with a status report after the
+/// sandbox and after the containers, and the events kubectl users know.
+async fn start(ctx: &NodeContext, pod: &Pod) -> Option<RunningPod> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let config = SandboxConfig {
+        name: name.clone(),
+        namespace: ns.clone(),
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
+        hostname: spec.hostname.clone().unwrap_or_else(|| name.clone()),
+        dns: dns::pod_dns(pod, &ctx.config.dns),
+        log_directory: format!("/var/log/pods/{ns}_{name}_{}", pod.metadata.uid.clone().unwrap_or_default()),
+    };
+    let mut observation = PodObservation {
+        host_ip: ctx.config.address.to_string(),
+        pod_ip: None,
+        sandbox_ready: false,
+        start_time: now(),
+        containers: spec
+            .containers
+            .iter()
+            .map(|c| ContainerObservation {
+                name: c.name.clone(),
+                image: c.image.clone().unwrap_or_default(),
+                image_id: None,
+                container_id: None,
+                state: None,
+                waiting_reason: "ContainerCreating".into(),
+                waiting_message: None,
+            })
+            .collect(),
+    };
+    let sandbox = match ctx.runtime.run_pod_sandbox(&config).await {
+        Ok(s) => s,
+        Err(e) => {
+            ctx.recorder.pod_event(pod, true, "FailedCreatePodSandBox", &format!("Failed to create pod sandbox: {e}"), None).await;
+            report(ctx, pod, &observation).await;
+            return None;
+        }
+    };
+    observation.sandbox_ready = true;
+    observation.pod_ip = Some(sandbox.ip.to_string());
+    report(ctx, pod, &observation).await;
+
+    for (i, c) in spec.containers.iter().enumerate() {
+        let image = c.image.clone().unwrap_or_default();
+        let field = container_path(&c.name);
+        let policy = c.image_pull_policy.as_deref().unwrap_or("IfNotPresent");
+        let present = ctx.runtime.image_present(&image).await.unwrap_or(false);
+        let pulled = match (policy, present) {
+            ("Never", false) => Err(format!("Container image \"{image}\" is not present with pull policy of Never")),
+            ("Always", _) | (_, false) => {
+                ctx.recorder.pod_event(pod, false, "Pulling", &format!("Pulling image \"{image}\""), Some(&field)).await;
+                let begun = std::time::Instant::now();
+                match ctx.runtime.pull_image(&image).await {
+                    Ok(id) => {
+                        let took = begun.elapsed().as_secs_f64();
+                        ctx.recorder.pod_event(pod, false, "Pulled", &format!("Successfully pulled image \"{image}\" in {took:.3}s ({took:.3}s including waiting)"), Some(&field)).await;
+                        Ok(id)
+                    }
+                    Err(e) => Err(format!("Failed to pull image \"{image}\": {e}")),
+                }
+            }
+            _ => {
+                ctx.recorder.pod_event(pod, false, "Pulled", &format!("Container image \"{image}\" already present on machine"), Some(&field)).await;
+                ctx.runtime.image_id(&image).await.map_err(|e| e.to_string())
+            }
+        };
+        let obs = &mut observation.containers[i];
+        match pulled {
+            Ok(id) => obs.image_id = Some(id),
+            Err(message) => {
+                ctx.recorder.pod_event(pod, true, "Failed", &message, Some(&field)).await;
+                obs.waiting_reason = "ErrImagePull".into();
+                obs.waiting_message = Some(message);
+                continue;
+            }
+        }
+        let container = ContainerConfig {
+            name: c.name.clone(),
+            image: image.clone(),
+            command: c.command.clone().unwrap_or_default(),
+            args: c.args.clone().unwrap_or_default(),
+        };
+        let created = ctx.runtime.create_container(&sandbox.id, &container).await;
+        let id = match created {
+            Ok(id) => id,
+            Err(e) => {
+                ctx.recorder.pod_event(pod, true, "Failed", &format!("Error: {e}"), Some(&field)).await;
+                obs.waiting_reason = "CreateContainerError".into();
+                obs.waiting_message = Some(e.to_string());
+                continue;
+            }
+        };
+        obs.container_id = Some(format!("{}://{id}", ctx.runtime.id_scheme()));
+        ctx.recorder.pod_event(pod, false, "Created", &format!("Created container: {}", c.name), Some(&field)).await;
+        if let Err(e) = ctx.runtime.start_container(&id).await {
+            ctx.recorder.pod_event(pod, true, "Failed", &format!("Error: {e}"), Some(&field)).await;
+            observation.containers[i].waiting_reason = "RunContainerError".into();
+            continue;
+        }
+        ctx.recorder.pod_event(pod, false, "Started", &format!("Started container {}", c.name), Some(&field)).await;
+        observation.containers[i].state = ctx.runtime.container_state(&id).await.ok();
+    }
+    report(ctx, pod, &observation).await;
+    Some(RunningPod { sandbox, observation })
+}
+
+/// Patches the pod's status with what was observed.
+async fn report(ctx: &NodeContext, pod: &Pod, observation: &PodObservation) {
+    let status = status::pod_status(pod, observation, &now());
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&json!({"status": status}))).await {
+        tracing::debug!(pod = %name, error = %e, "status update failed");
+    }
+}
+
+async fn teardown(ctx: &NodeContext, sandbox: &Sandbox) {
+    if let Err(e) = ctx.runtime.stop_pod_sandbox(&sandbox.id).await {
+        tracing::warn!(sandbox = %sandbox.id, error = %e, "stopping sandbox failed");
+    }
+    if let Err(e) = ctx.runtime.remove_pod_sandbox(&sandbox.id).await {
+        tracing::warn!(sandbox = %sandbox.id, error = %e, "removing sandbox failed");
+    }
+}
+
+/// Graceful deletion: stop the containers, free the sandbox and its address, report the
+/// final status, then finish the deletion the apiserver started.
+async fn terminate(ctx: &NodeContext, pod: &Pod, running: Option<RunningPod>) {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
+    if let Some(mut r) = running {
+        for c in &r.observation.containers {
+            if c.container_id.is_some() {
+                ctx.recorder.pod_event(pod, false, "Killing", &format!("Stopping container {}", c.name), Some(&container_path(&c.name))).await;
+            }
+        }
+        teardown(ctx, &r.sandbox).await;
+        r.observation.sandbox_ready = false;
+        for c in &mut r.observation.containers {
+            if let Some(ContainerState::Running { .. }) = c.state {
+                c.state = Some(ContainerState::Exited { exit_code: 0, reason: "Completed".into(), finished_at: now() });
+            }
+        }
+        report(ctx, pod, &r.observation).await;
+    }
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: pod.metadata.uid.clone().map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&name, &params).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+        Err(e) => tracing::warn!(pod = %name, error = %e, "could not finish deleting pod"),
+    }
+}

@@ -1,0 +1,379 @@
+//! The container runtime and network plugin interfaces the kubelet drives, shaped after CRI
+//! and CNI so that containerd and real CNI plugins fit behind them, and their simulated
+//! implementations.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ipnet::Ipv4Net;
+
+/// Which implementation produced a piece of evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// `sim`, `containerd`, `host-local`, ...
+    pub name: String,
+    /// Whether a real component (a process, a kernel object) did the work.
+    pub real: bool,
+    pub version: String,
+}
+
+impl Provider {
+    fn simulated(name: &str) -> Self {
+        Provider { name: name.into(), real: false, version: env!("CARGO_PKG_VERSION").into() }
+    }
+}
+
+/// Why a runtime or network call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("no sandbox {0}")]
+    NoSandbox(String),
+    #[error("no container {0}")]
+    NoContainer(String),
+    #[error("no free address in {0}")]
+    AddressesExhausted(String),
+    /// The operation cannot be answered truthfully by this implementation.
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("runtime call failed: {0}")]
+    Failed(String),
+}
+
+/// DNS settings for the sandbox: what ends up in the containers' /etc/resolv.conf.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsConfig {
+    pub servers: Vec<String>,
+    pub searches: Vec<String>,
+    pub options: Vec<String>,
+}
+
+impl DnsConfig {
+    /// The resolv.conf a runtime writes for this config.
+    pub fn resolv_conf(&self) -> String {
+        let mut out = String::new();
+        if !self.searches.is_empty() {
+            out.push_str(&format!("search {}\n", self.searches.join(" ")));
+        }
+        for s in &self.servers {
+            out.push_str(&format!("nameserver {s}\n"));
+        }
+        if !self.options.is_empty() {
+            out.push_str(&format!("options {}\n", self.options.join(" ")));
+        }
+        out
+    }
+}
+
+/// CRI's PodSandboxConfig, the parts the kubelet fills in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxConfig {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    pub hostname: String,
+    pub dns: DnsConfig,
+    pub log_directory: String,
+}
+
+/// A sandbox as the runtime reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sandbox {
+    pub id: String,
+    /// The address the network plugin gave it.
+    pub ip: IpAddr,
+}
+
+/// CRI's ContainerConfig, the parts the kubelet fills in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerConfig {
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+}
+
+/// A container's state as CRI ContainerStatus reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerState {
+    Created,
+    Running { started_at: String },
+    Exited { exit_code: i32, reason: String, finished_at: String },
+}
+
+/// The result of a command run in a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecResult {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_code: i32,
+}
+
+/// A CRI runtime, as the kubelet uses it. The runtime calls the network plugin while it
+/// creates the sandbox, as containerd calls CNI, so the sandbox comes back with its IP.
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    fn provider(&self) -> Provider;
+    /// The scheme of container IDs in pod status (`containerd://…`).
+    fn id_scheme(&self) -> &str;
+    async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<Sandbox, RuntimeError>;
+    /// Whether the image is present already.
+    async fn image_present(&self, image: &str) -> Result<bool, RuntimeError>;
+    /// Pulls the image; returns its image ID.
+    async fn pull_image(&self, image: &str) -> Result<String, RuntimeError>;
+    async fn image_id(&self, image: &str) -> Result<String, RuntimeError>;
+    async fn create_container(&self, sandbox_id: &str, config: &ContainerConfig) -> Result<String, RuntimeError>;
+    async fn start_container(&self, container_id: &str) -> Result<(), RuntimeError>;
+    async fn container_state(&self, container_id: &str) -> Result<ContainerState, RuntimeError>;
+    async fn exec_sync(&self, container_id: &str, command: &[String]) -> Result<ExecResult, RuntimeError>;
+    /// Stops the sandbox and its containers; the network is torn down here. Idempotent.
+    async fn stop_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError>;
+    /// Removes a stopped sandbox. Idempotent.
+    async fn remove_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError>;
+}
+
+/// A CNI network, as the runtime uses it.
+#[async_trait]
+pub trait Network: Send + Sync + 'static {
+    fn provider(&self) -> Provider;
+    /// ADD: attaches the sandbox; returns its address.
+    async fn add(&self, sandbox_id: &str) -> Result<IpAddr, RuntimeError>;
+    /// DEL: detaches it and releases the address. Idempotent.
+    async fn del(&self, sandbox_id: &str) -> Result<(), RuntimeError>;
+}
+
+/// IPAM without interfaces: unique addresses from the node's podCIDR, released on DEL.
+#[derive(Debug)]
+pub struct SimNetwork {
+    cidr: Ipv4Net,
+    leases: Mutex<HashMap<String, Ipv4Addr>>,
+}
+
+impl SimNetwork {
+    pub fn new(cidr: Ipv4Net) -> Self {
+        SimNetwork { cidr, leases: Mutex::new(HashMap::new()) }
+    }
+}
+
+#[async_trait]
+impl Network for SimNetwork {
+    fn provider(&self) -> Provider {
+        Provider::simulated("sim-ipam")
+    }
+
+    async fn add(&self, sandbox_id: &str) -> Result<IpAddr, RuntimeError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ip) = leases.get(sandbox_id) {
+            return Ok(IpAddr::V4(*ip));
+        }
+        let taken: BTreeSet<Ipv4Addr> = leases.values().copied().collect();
+        // .1 is the gateway's, as with the bridge plugin.
+        let ip = self
+            .cidr
+            .hosts()
+            .skip(1)
+            .find(|ip| !taken.contains(ip))
+            .ok_or_else(|| RuntimeError::AddressesExhausted(self.cidr.to_string()))?;
+        leases.insert(sandbox_id.to_string(), ip);
+        Ok(IpAddr::V4(ip))
+    }
+
+    async fn del(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner()).remove(sandbox_id);
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct SimSandbox {
+    config: SandboxConfig,
+    containers: Vec<String>,
+}
+
+#[derive(Debug)]
+struct SimContainer {
+    sandbox: String,
+    image: String,
+    state: ContainerState,
+}
+
+#[derive(Debug, Default)]
+struct SimState {
+    sandboxes: HashMap<String, SimSandbox>,
+    containers: HashMap<String, SimContainer>,
+    images: BTreeSet<String>,
+}
+
+/// A runtime that runs nothing: it keeps the books a runtime keeps (sandboxes, containers,
+/// images) and calls its network like a real one. Its containers run until stopped.
+pub struct SimRuntime {
+    network: Arc<dyn Network>,
+    state: Mutex<SimState>,
+}
+
+impl SimRuntime {
+    pub fn new(network: Arc<dyn Network>) -> Self {
+        SimRuntime { network, state: Mutex::new(SimState::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn image_digest(image: &str) -> String {
+    // A stable, obviously simulated image ID.
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    image.hash(&mut h);
+    format!("sha256:{:064x}", h.finish())
+}
+
+fn now() -> String {
+    crate::apiserver::object::now()
+}
+
+#[async_trait]
+impl Runtime for SimRuntime {
+    fn provider(&self) -> Provider {
+        Provider::simulated("sim")
+    }
+
+    fn id_scheme(&self) -> &str {
+        "sim"
+    }
+
+    async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<Sandbox, RuntimeError> {
+        let id = new_id();
+        let ip = self.network.add(&id).await?;
+        self.lock().sandboxes.insert(id.clone(), SimSandbox { config: config.clone(), containers: Vec::new() });
+        Ok(Sandbox { id, ip })
+    }
+
+    async fn image_present(&self, image: &str) -> Result<bool, RuntimeError> {
+        Ok(self.lock().images.contains(image))
+    }
+
+    async fn pull_image(&self, image: &str) -> Result<String, RuntimeError> {
+        self.lock().images.insert(image.to_string());
+        Ok(image_digest(image))
+    }
+
+    async fn image_id(&self, image: &str) -> Result<String, RuntimeError> {
+        Ok(image_digest(image))
+    }
+
+    async fn create_container(&self, sandbox_id: &str, config: &ContainerConfig) -> Result<String, RuntimeError> {
+        let mut s = self.lock();
+        let id = new_id();
+        let sandbox = s.sandboxes.get_mut(sandbox_id).ok_or_else(|| RuntimeError::NoSandbox(sandbox_id.into()))?;
+        sandbox.containers.push(id.clone());
+        s.containers.insert(id.clone(), SimContainer { sandbox: sandbox_id.into(), image: config.image.clone(), state: ContainerState::Created });
+        Ok(id)
+    }
+
+    async fn start_container(&self, container_id: &str) -> Result<(), RuntimeError> {
+        let mut s = self.lock();
+        let c = s.containers.get_mut(container_id).ok_or_else(|| RuntimeError::NoContainer(container_id.into()))?;
+        c.state = ContainerState::Running { started_at: now() };
+        Ok(())
+    }
+
+    async fn container_state(&self, container_id: &str) -> Result<ContainerState, RuntimeError> {
+        let s = self.lock();
+        s.containers.get(container_id).map(|c| c.state.clone()).ok_or_else(|| RuntimeError::NoContainer(container_id.into()))
+    }
+
+    async fn exec_sync(&self, container_id: &str, command: &[String]) -> Result<ExecResult, RuntimeError> {
+        let s = self.lock();
+        let c = s.containers.get(container_id).ok_or_else(|| RuntimeError::NoContainer(container_id.into()))?;
+        if !matches!(c.state, ContainerState::Running { .. }) {
+            return Err(RuntimeError::Failed(format!("container {container_id} is not running")));
+        }
+        // Only what the simulation knows for certain: the resolv.conf it was given.
+        match command.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["cat", "/etc/resolv.conf"] => {
+                let sandbox = s.sandboxes.get(&c.sandbox).ok_or_else(|| RuntimeError::NoSandbox(c.sandbox.clone()))?;
+                Ok(ExecResult { stdout: sandbox.config.dns.resolv_conf().into_bytes(), stderr: Vec::new(), exit_code: 0 })
+            }
+            _ => Err(RuntimeError::Unsupported(format!(
+                "the simulated runtime runs no processes, so it cannot run {:?} in image {}",
+                command.join(" "),
+                c.image
+            ))),
+        }
+    }
+
+    async fn stop_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
+        {
+            let mut s = self.lock();
+            let Some(sandbox) = s.sandboxes.get(sandbox_id) else { return Ok(()) };
+            let containers = sandbox.containers.clone();
+            for id in containers {
+                if let Some(c) = s.containers.get_mut(&id)
+                    && !matches!(c.state, ContainerState::Exited { .. })
+                {
+                    c.state = ContainerState::Exited { exit_code: 0, reason: "Completed".into(), finished_at: now() };
+                }
+            }
+        }
+        self.network.del(sandbox_id).await
+    }
+
+    async fn remove_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
+        let mut s = self.lock();
+        if let Some(sandbox) = s.sandboxes.remove(sandbox_id) {
+            for id in sandbox.containers {
+                s.containers.remove(&id);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn addresses_are_unique_and_released() {
+        let net = SimNetwork::new("10.244.0.0/24".parse().unwrap());
+        let a = net.add("a").await.unwrap();
+        let b = net.add("b").await.unwrap();
+        assert_eq!(a, "10.244.0.2".parse::<IpAddr>().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(net.add("a").await.unwrap(), a);
+        net.del("a").await.unwrap();
+        net.del("a").await.unwrap();
+        assert_eq!(net.add("c").await.unwrap(), a);
+    }
+
+    #[tokio::test]
+    async fn exhausted_range_is_an_error() {
+        let net = SimNetwork::new("10.244.0.0/30".parse().unwrap());
+        net.add("a").await.unwrap();
+        assert!(matches!(net.add("b").await, Err(RuntimeError::AddressesExhausted(_))));
+    }
+
+    #[tokio::test]
+    async fn sim_runtime_answers_only_what_it_knows() {
+        let rt = SimRuntime::new(Arc::new(SimNetwork::new("10.244.0.0/24".parse().unwrap())));
+        let dns = DnsConfig { servers: vec!["10.96.0.10".into()], searches: vec!["ns.svc.cluster.local".into()], options: vec!["ndots:5".into()] };
+        let sb = rt.run_pod_sandbox(&SandboxConfig { dns: dns.clone(), ..SandboxConfig::default() }).await.unwrap();
+        let c = rt.create_container(&sb.id, &ContainerConfig { name: "c".into(), image: "busybox".into(), ..Default::default() }).await.unwrap();
+        assert!(rt.exec_sync(&c, &["cat".into(), "/etc/resolv.conf".into()]).await.is_err());
+        rt.start_container(&c).await.unwrap();
+        let out = rt.exec_sync(&c, &["cat".into(), "/etc/resolv.conf".into()]).await.unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), dns.resolv_conf());
+        assert!(matches!(rt.exec_sync(&c, &["ls".into()]).await, Err(RuntimeError::Unsupported(_))));
+        rt.stop_pod_sandbox(&sb.id).await.unwrap();
+        assert!(matches!(rt.container_state(&c).await.unwrap(), ContainerState::Exited { .. }));
+        rt.remove_pod_sandbox(&sb.id).await.unwrap();
+        rt.remove_pod_sandbox(&sb.id).await.unwrap();
+    }
+}

@@ -1,0 +1,199 @@
+//! The pod status a kubelet reports, computed from what it observed — pure, so every
+//! transition is testable without a runtime.
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{Value, json};
+
+use super::runtime::ContainerState;
+
+/// What the kubelet saw of one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerObservation {
+    pub name: String,
+    pub image: String,
+    pub image_id: Option<String>,
+    /// `scheme://id`, once created.
+    pub container_id: Option<String>,
+    /// None until the container exists; a waiting reason while it does not run.
+    pub state: Option<ContainerState>,
+    pub waiting_reason: String,
+    pub waiting_message: Option<String>,
+}
+
+/// What the kubelet saw of the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodObservation {
+    pub host_ip: String,
+    pub pod_ip: Option<String>,
+    pub sandbox_ready: bool,
+    pub start_time: String,
+    pub containers: Vec<ContainerObservation>,
+}
+
+/// The pod's status (the whole `status` object) for `obs`, keeping the transition times
+/// of conditions that did not change.
+pub fn pod_status(pod: &Pod, obs: &PodObservation, now: &str) -> Value {
+    let old = pod.status.clone().unwrap_or_default();
+    let old_conditions = old.conditions.unwrap_or_default();
+    let condition = |kind: &str, ok: bool, reason: Option<String>, message: Option<String>| {
+        let status = if ok { "True" } else { "False" };
+        let since = old_conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status == status)
+            .and_then(|c| c.last_transition_time.as_ref())
+            .map(|t| crate::apiserver::object::timestamp(t.0))
+            .unwrap_or_else(|| now.to_string());
+        let mut c = json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": since});
+        if let Some(r) = reason {
+            c["reason"] = json!(r);
+        }
+        if let Some(m) = message {
+            c["message"] = json!(m);
+        }
+        c
+    };
+    let running = |c: &ContainerObservation| matches!(c.state, Some(ContainerState::Running { .. }));
+    let unready: Vec<&str> = obs.containers.iter().filter(|c| !running(c)).map(|c| c.name.as_str()).collect();
+    let all_ready = unready.is_empty() && !obs.containers.is_empty();
+    let not_ready_message = (!all_ready).then(|| format!("containers with unready status: [{}]", unready.join(" ")));
+    let not_ready_reason = (!all_ready).then(|| "ContainersNotReady".to_string());
+    let scheduled = old_conditions
+        .iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .and_then(|c| serde_json::to_value(c).ok())
+        .unwrap_or_else(|| condition("PodScheduled", true, None, None));
+    let conditions = vec![
+        condition("PodReadyToStartContainers", obs.sandbox_ready, None, None),
+        condition("Initialized", true, None, None),
+        condition("Ready", all_ready, not_ready_reason.clone(), not_ready_message.clone()),
+        condition("ContainersReady", all_ready, not_ready_reason, not_ready_message),
+        scheduled,
+    ];
+    let exited: Vec<i32> = obs
+        .containers
+        .iter()
+        .filter_map(|c| match &c.state {
+            Some(ContainerState::Exited { exit_code, .. }) => Some(*exit_code),
+            _ => None,
+        })
+        .collect();
+    let restart = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()).unwrap_or("Always");
+    let phase = if all_ready {
+        "Running"
+    } else if !obs.containers.is_empty() && exited.len() == obs.containers.len() && restart != "Always" {
+        if exited.iter().all(|c| *c == 0) { "Succeeded" } else { "Failed" }
+    } else if obs.containers.iter().any(running) {
+        "Running"
+    } else {
+        "Pending"
+    };
+    let statuses: Vec<Value> = obs
+        .containers
+        .iter()
+        .map(|c| {
+            let state = match &c.state {
+                Some(ContainerState::Running { started_at }) => json!({"running": {"startedAt": started_at}}),
+                Some(ContainerState::Exited { exit_code, reason, finished_at }) => {
+                    json!({"terminated": {"exitCode": exit_code, "reason": reason, "finishedAt": finished_at, "containerID": c.container_id}})
+                }
+                Some(ContainerState::Created) | None => {
+                    let mut w = json!({"reason": c.waiting_reason});
+                    if let Some(m) = &c.waiting_message {
+                        w["message"] = json!(m);
+                    }
+                    json!({"waiting": w})
+                }
+            };
+            let mut s = json!({
+                "name": c.name,
+                "image": c.image,
+                "imageID": c.image_id.clone().unwrap_or_default(),
+                "ready": running(c),
+                "started": running(c),
+                "restartCount": 0,
+                "state": state,
+            });
+            if let Some(id) = &c.container_id {
+                s["containerID"] = json!(id);
+            }
+            s
+        })
+        .collect();
+    let mut status = json!({
+        "phase": phase,
+        "conditions": conditions,
+        "hostIP": obs.host_ip,
+        "hostIPs": [{"ip": obs.host_ip}],
+        "startTime": obs.start_time,
+        "containerStatuses": statuses,
+        "qosClass": old.qos_class.unwrap_or_else(|| "BestEffort".into()),
+    });
+    if let Some(ip) = &obs.pod_ip {
+        status["podIP"] = json!(ip);
+        status["podIPs"] = json!([{"ip": ip}]);
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod() -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": "Pending", "qosClass": "BestEffort", "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-11-27T00:00:00Z"}]}
+        }))
+        .unwrap()
+    }
+
+    fn obs(state: Option<ContainerState>) -> PodObservation {
+        PodObservation {
+            host_ip: "127.0.1.1".into(),
+            pod_ip: Some("10.244.0.2".into()),
+            sandbox_ready: true,
+            start_time: "2026-11-27T00:00:01Z".into(),
+            containers: vec![ContainerObservation {
+                name: "c".into(),
+                image: "busybox".into(),
+                image_id: None,
+                container_id: state.as_ref().map(|_| "sim://abc".into()),
+                state,
+                waiting_reason: "ContainerCreating".into(),
+                waiting_message: None,
+            }],
+        }
+    }
+
+    fn condition<'a>(s: &'a Value, kind: &str) -> &'a Value {
+        s["conditions"].as_array().unwrap().iter().find(|c| c["type"] == kind).unwrap()
+    }
+
+    #[test]
+    fn creating_then_running() {
+        let now = "2026-11-27T00:00:02Z";
+        let s = pod_status(&pod(), &obs(None), now);
+        assert_eq!(s["phase"], "Pending");
+        assert_eq!(s["podIP"], "10.244.0.2");
+        assert_eq!(condition(&s, "Ready")["status"], "False");
+        assert_eq!(condition(&s, "Ready")["message"], "containers with unready status: [c]");
+        assert_eq!(condition(&s, "PodScheduled")["lastTransitionTime"], "2026-11-27T00:00:00Z");
+        assert_eq!(s["containerStatuses"][0]["state"]["waiting"]["reason"], "ContainerCreating");
+
+        let running = obs(Some(ContainerState::Running { started_at: now.into() }));
+        let s = pod_status(&pod(), &running, now);
+        assert_eq!(s["phase"], "Running");
+        assert_eq!(condition(&s, "ContainersReady")["status"], "True");
+        assert_eq!(s["containerStatuses"][0]["containerID"], "sim://abc");
+        assert_eq!(s["containerStatuses"][0]["state"]["running"]["startedAt"], now);
+    }
+
+    #[test]
+    fn exited_containers_finish_pods_that_do_not_restart() {
+        let mut p = pod();
+        p.spec.as_mut().unwrap().restart_policy = Some("Never".into());
+        let done = obs(Some(ContainerState::Exited { exit_code: 1, reason: "Error".into(), finished_at: "t".into() }));
+        assert_eq!(pod_status(&p, &done, "t")["phase"], "Failed");
+    }
+}

@@ -1,0 +1,448 @@
+//! An embedded Kubernetes control plane on loopback.
+//!
+//! [`ControlPlane::start`] brings up a store, an apiserver serving the Kubernetes API over
+//! HTTPS on `127.0.0.1`, the builtin scheduler, one kubelet per simulated node and the
+//! cluster DNS server. Everything but the store talks through the API with kube-rs, as the
+//! real components do, so what is observed here means what it would on a real cluster.
+//! Runtime and network sit behind CRI- and CNI-shaped traits ([`kubelet::runtime`]).
+
+pub mod apiserver;
+pub mod dns;
+mod events;
+pub mod identity;
+pub mod kubelet;
+mod pki;
+mod quantity;
+pub mod scheduler;
+pub mod store;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use kube::config::{AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::json;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use apiserver::http::ApiState;
+use apiserver::registry::Registry;
+use apiserver::resources;
+use apiserver::{ApiServer, object};
+use identity::{Identity, TokenAuthenticator};
+use kubelet::NodeConfig;
+use kubelet::dns::{ClusterDnsSettings, parse_resolv_conf};
+use kubelet::runtime::{Runtime, SimNetwork, SimRuntime};
+use store::{MemoryStore, Store};
+
+/// The `kubernetes` Service's ClusterIP.
+pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
+/// The cluster DNS Service's ClusterIP, as in kubeadm clusters.
+pub const DNS_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+/// How often the store's history is compacted, keeping one interval of it (as kube-apiserver).
+const COMPACTION_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Why the control plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A listening socket could not be opened.
+    #[error("could not listen for the {what}")]
+    Bind {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Certificates or TLS settings could not be made.
+    #[error("could not set up TLS: {0}")]
+    Pki(String),
+    /// The API client for a component could not be built.
+    #[error("could not configure an API client")]
+    Client(#[source] kube::Error),
+    /// The cluster's initial objects could not be written.
+    #[error("could not create {what}: {message}")]
+    Bootstrap { what: String, message: String },
+    /// The cluster DNS server could not start.
+    #[error("could not start the cluster DNS server")]
+    Dns(#[source] dns::DnsError),
+    /// The kubeconfig could not be written.
+    #[error("could not write the kubeconfig to {path}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How to build the control plane.
+pub struct Config {
+    /// How many simulated nodes (kubelets) to run.
+    pub nodes: u8,
+    /// The store; in-memory when None.
+    pub store: Option<Arc<dyn Store>>,
+    /// Whether the builtin scheduler runs (off when the user brings their own).
+    pub scheduler: bool,
+    /// Whether requests without credentials are served as `system:anonymous`.
+    pub anonymous: bool,
+    /// The cluster domain.
+    pub cluster_domain: String,
+    /// Where the DNS server listens; 127.0.0.1:0 by default.
+    pub dns_listen: SocketAddr,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            nodes: 1,
+            store: None,
+            scheduler: true,
+            anonymous: false,
+            cluster_domain: "cluster.local".into(),
+            dns_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        }
+    }
+}
+
+/// A user the control plane knows, with its token.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub identity: Identity,
+    pub token: String,
+}
+
+/// A running control plane. Dropping it stops every component; [`ControlPlane::shutdown`]
+/// also waits for them.
+pub struct ControlPlane {
+    apiserver: Option<ApiServer>,
+    dns: Option<dns::ClusterDns>,
+    store: Arc<dyn Store>,
+    ca_pem: String,
+    admin: Credential,
+    nodes: Vec<(NodeConfig, Arc<dyn Runtime>)>,
+    components: JoinSet<()>,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane").field("server", &self.server_url()).finish_non_exhaustive()
+    }
+}
+
+/// The DNS server's view of Services, kept current by a watch on the API.
+#[derive(Default)]
+struct ServiceDirectory(RwLock<HashMap<(String, String), dns::ServiceRecord>>);
+
+impl dns::ClusterRecords for ServiceDirectory {
+    fn service(&self, namespace: &str, name: &str) -> Option<dns::ServiceRecord> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).get(&(namespace.to_string(), name.to_string())).cloned()
+    }
+}
+
+impl ServiceDirectory {
+    fn apply(&self, svc: &Service, present: bool) {
+        let key = (svc.metadata.namespace.clone().unwrap_or_default(), svc.metadata.name.clone().unwrap_or_default());
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if !present {
+            map.remove(&key);
+            return;
+        }
+        let cluster_ip = svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()).and_then(|ip| ip.parse::<IpAddr>().ok());
+        map.insert(key, dns::ServiceRecord { cluster_ip });
+    }
+}
+
+impl ControlPlane {
+    /// Starts every component and returns once the API answers and the nodes registered.
+    pub async fn start(config: Config) -> Result<ControlPlane, Error> {
+        let shutdown = CancellationToken::new();
+        let store: Arc<dyn Store> = config.store.clone().unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let pki = pki::Pki::generate()?;
+        let mut authn = TokenAuthenticator::default();
+        let admin = Credential { identity: Identity::admin(), token: identity::new_token() };
+        authn.insert(admin.token.clone(), admin.identity.clone());
+        let scheduler_cred = Credential {
+            identity: Identity { user: "system:kube-scheduler".into(), groups: vec!["system:authenticated".into()] },
+            token: identity::new_token(),
+        };
+        authn.insert(scheduler_cred.token.clone(), scheduler_cred.identity.clone());
+        let node_configs: Vec<NodeConfig> = {
+            let host = parse_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+            let dns = ClusterDnsSettings { servers: vec![DNS_SERVICE_IP.to_string()], domain: config.cluster_domain.clone(), host };
+            (0..config.nodes).map(|i| NodeConfig::numbered(i, dns.clone())).collect()
+        };
+        let node_creds: Vec<Credential> = node_configs
+            .iter()
+            .map(|n| Credential {
+                identity: Identity { user: format!("system:node:{}", n.name), groups: vec!["system:nodes".into(), "system:authenticated".into()] },
+                token: identity::new_token(),
+            })
+            .collect();
+        for c in &node_creds {
+            authn.insert(c.token.clone(), c.identity.clone());
+        }
+        let registry = Arc::new(Registry::new(store.clone()));
+        let api_shutdown = shutdown.child_token();
+        let apiserver = ApiServer::start(
+            |addr| {
+                Arc::new(ApiState {
+                    registry: registry.clone(),
+                    authn,
+                    server_address: addr.to_string(),
+                    shutdown: api_shutdown,
+                    anonymous: config.anonymous,
+                })
+            },
+            &pki,
+        )?;
+        let mut cp = ControlPlane {
+            apiserver: Some(apiserver),
+            dns: None,
+            store: store.clone(),
+            ca_pem: pki.ca_pem.clone(),
+            admin,
+            nodes: Vec::new(),
+            components: JoinSet::new(),
+            shutdown: shutdown.clone(),
+        };
+        bootstrap(&registry, cp.api_addr()).await?;
+
+        let directory = Arc::new(ServiceDirectory::default());
+        let dns = dns::ClusterDns::start(
+            dns::DnsConfig { zone: config.cluster_domain.clone(), listen: config.dns_listen },
+            directory.clone(),
+        )
+        .await
+        .map_err(Error::Dns)?;
+        cp.dns = Some(dns);
+        let services_client = cp.client_for(&cp.admin.token).await?;
+        // The directory is filled before start returns, so the first lookup already answers.
+        let mut services = watcher(kube::Api::<Service>::all(services_client), watcher::Config::default()).default_backoff().boxed();
+        let ready = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(Ok(event)) = services.next().await {
+                match event {
+                    watcher::Event::InitApply(s) | watcher::Event::Apply(s) => directory.apply(&s, true),
+                    watcher::Event::Delete(s) => directory.apply(&s, false),
+                    watcher::Event::InitDone => return true,
+                    watcher::Event::Init => {}
+                }
+            }
+            false
+        })
+        .await;
+        if ready != Ok(true) {
+            return Err(Error::Bootstrap { what: "the DNS service directory".into(), message: "the Service watch did not sync".into() });
+        }
+        let token = shutdown.child_token();
+        cp.components.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    event = services.next() => match event {
+                        Some(Ok(watcher::Event::InitApply(s) | watcher::Event::Apply(s))) => directory.apply(&s, true),
+                        Some(Ok(watcher::Event::Delete(s))) => directory.apply(&s, false),
+                        Some(_) => {}
+                        None => return,
+                    },
+                }
+            }
+        });
+
+        if config.scheduler {
+            let client = cp.client_for(&scheduler_cred.token).await?;
+            cp.components.spawn(scheduler::run(client, shutdown.child_token()));
+        }
+        for (node, cred) in node_configs.into_iter().zip(node_creds) {
+            let network = Arc::new(SimNetwork::new(node.pod_cidr));
+            let runtime: Arc<dyn Runtime> = Arc::new(SimRuntime::new(network));
+            let client = cp.client_for(&cred.token).await?;
+            cp.components.spawn(kubelet::run(client, node.clone(), runtime.clone(), shutdown.child_token()));
+            cp.nodes.push((node, runtime));
+        }
+        let compactor_store = store.clone();
+        let token = shutdown.child_token();
+        cp.components.spawn(async move { compact_periodically(compactor_store, token).await });
+        cp.wait_for_nodes(Duration::from_secs(10)).await?;
+        Ok(cp)
+    }
+
+    async fn wait_for_nodes(&self, deadline: Duration) -> Result<(), Error> {
+        let want = self.nodes.len();
+        let client = self.client().await?;
+        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+        let registered = tokio::time::timeout(deadline, async {
+            loop {
+                if let Ok(list) = nodes.list(&Default::default()).await
+                    && list.items.len() >= want
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        registered.map_err(|_| Error::Bootstrap { what: "nodes".into(), message: format!("{want} kubelets did not register within {deadline:?}") })
+    }
+
+    pub fn api_addr(&self) -> SocketAddr {
+        self.apiserver.as_ref().map(|a| a.addr).unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+
+    pub fn server_url(&self) -> String {
+        format!("https://{}", self.api_addr())
+    }
+
+    /// Where the cluster DNS server answers (UDP and TCP).
+    pub fn dns_addr(&self) -> SocketAddr {
+        self.dns.as_ref().map(|d| d.addr()).unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+
+    /// The CA that signed the apiserver's certificate, PEM-encoded.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    pub fn admin(&self) -> &Credential {
+        &self.admin
+    }
+
+    /// The store, for probes that read raw keys (the `etcdWrite` evidence).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// The simulated nodes and the runtimes behind them, for runtime probes.
+    pub fn nodes(&self) -> impl Iterator<Item = (&NodeConfig, &Arc<dyn Runtime>)> {
+        self.nodes.iter().map(|(n, r)| (n, r))
+    }
+
+    /// A kubeconfig for the admin, with the CA embedded.
+    pub fn kubeconfig(&self) -> Kubeconfig {
+        self.kubeconfig_for("podcheck-admin", &self.admin.token)
+    }
+
+    fn kubeconfig_for(&self, user: &str, token: &str) -> Kubeconfig {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem.as_bytes());
+        Kubeconfig {
+            clusters: vec![NamedCluster {
+                name: "podcheck".into(),
+                cluster: Some(Cluster { server: Some(self.server_url()), certificate_authority_data: Some(ca), ..Cluster::default() }),
+                other: Default::default(),
+            }],
+            auth_infos: vec![NamedAuthInfo { name: user.into(), auth_info: Some(AuthInfo { token: Some(token.to_string().into()), ..AuthInfo::default() }), other: Default::default() }],
+            contexts: vec![NamedContext {
+                name: "podcheck".into(),
+                context: Some(Context { cluster: "podcheck".into(), user: Some(user.into()), namespace: Some("default".into()), ..Context::default() }),
+                other: Default::default(),
+            }],
+            current_context: Some("podcheck".into()),
+            api_version: Some("v1".into()),
+            kind: Some("Config".into()),
+            ..Kubeconfig::default()
+        }
+    }
+
+    /// Writes the admin kubeconfig to `path`, readable by the owner only.
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), Error> {
+        let err = |source| Error::Kubeconfig { path: path.display().to_string(), source };
+        let yaml = serde_saphyr::to_string(&self.kubeconfig()).map_err(|e| err(std::io::Error::other(e.to_string())))?;
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(err)?;
+        file.write_all(yaml.as_bytes()).map_err(err)
+    }
+
+    /// An admin client.
+    pub async fn client(&self) -> Result<kube::Client, Error> {
+        self.client_for(&self.admin.token.clone()).await
+    }
+
+    async fn client_for(&self, token: &str) -> Result<kube::Client, Error> {
+        let config = kube::Config::from_custom_kubeconfig(self.kubeconfig_for("component", token), &KubeConfigOptions::default())
+            .await
+            .map_err(|e| Error::Client(kube::Error::InferKubeconfig(e)))?;
+        kube::Client::try_from(config).map_err(Error::Client)
+    }
+
+    /// Stops every component and waits for them (bounded).
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while self.components.join_next().await.is_some() {}
+        })
+        .await;
+        if let Some(api) = self.apiserver.take() {
+            api.shutdown().await;
+        }
+        if let Some(dns) = self.dns.take() {
+            dns.shutdown().await;
+        }
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        // Tasks see the cancellation and end on their own; nothing blocks here.
+        self.shutdown.cancel();
+        self.components.abort_all();
+    }
+}
+
+/// The namespaces and Services every cluster starts with.
+async fn bootstrap(registry: &Registry, api: SocketAddr) -> Result<(), Error> {
+    let lookup = |plural| resources::lookup("", "v1", plural).expect("served resource");
+    let fail = |what: &str| {
+        let what = what.to_string();
+        move |e: apiserver::status::ApiError| Error::Bootstrap { what, message: e.message }
+    };
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        registry.create(lookup("namespaces"), None, json!({"metadata": {"name": ns}})).await.map_err(fail(&format!("namespace {ns}")))?;
+    }
+    let kubernetes = json!({
+        "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": KUBERNETES_SERVICE_IP.to_string(), "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api.port()}]},
+    });
+    registry.create(lookup("services"), Some("default"), kubernetes).await.map_err(fail("the kubernetes Service"))?;
+    let endpoints = json!({
+        "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": api.ip().to_string()}], "ports": [{"name": "https", "port": api.port(), "protocol": "TCP"}]}],
+    });
+    registry.create(lookup("endpoints"), Some("default"), endpoints).await.map_err(fail("the kubernetes Endpoints"))?;
+    let kube_dns = json!({
+        "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
+        "spec": {"clusterIP": DNS_SERVICE_IP.to_string(), "selector": {"k8s-app": "kube-dns"}, "ports": [
+            {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+        ]},
+    });
+    registry.create(lookup("services"), Some("kube-system"), kube_dns).await.map_err(fail("the kube-dns Service"))?;
+    Ok(())
+}
+
+/// Compacts the store every interval to the revision seen an interval earlier, so watches
+/// can resume within one interval, as kube-apiserver's compactor does.
+async fn compact_periodically(store: Arc<dyn Store>, shutdown: CancellationToken) {
+    let mut previous = None;
+    let mut tick = tokio::time::interval(COMPACTION_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                if let Some(rev) = previous
+                    && let Err(e) = store.compact(rev).await
+                {
+                    tracing::debug!(error = %e, "compaction failed");
+                }
+                previous = store.revision().await.ok();
+            }
+        }
+    }
+}
+
+#[allow(unused_imports)]
+use object as _;

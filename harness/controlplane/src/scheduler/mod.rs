@@ -1,0 +1,236 @@
+//! The builtin scheduler: watches pods without a node, filters and scores the nodes, and
+//! posts a Binding — through the API, exactly as kube-scheduler does.
+
+pub mod filter;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::Recorder;
+use filter::Requests;
+
+/// The scheduler name pods ask for by default.
+pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
+
+/// How often pods that fit nowhere are tried again even without a change seen.
+const RETRY_UNSCHEDULABLE: Duration = Duration::from_secs(5);
+
+/// Runs until `shutdown`.
+pub async fn run(client: kube::Client, shutdown: CancellationToken) {
+    let (pods, pod_writer) = reflector::store::<Pod>();
+    let (nodes, node_writer) = reflector::store::<Node>();
+    let pod_events = reflector::reflector(pod_writer, watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()))
+        .default_backoff()
+        .touched_objects()
+        .boxed();
+    let node_events = reflector::reflector(node_writer, watcher(Api::<Node>::all(client.clone()), watcher::Config::default()))
+        .default_backoff()
+        .touched_objects()
+        .boxed();
+    let mut scheduler = Scheduler {
+        client: client.clone(),
+        recorder: Recorder::new(client, DEFAULT_SCHEDULER, None),
+        pods,
+        nodes,
+        queue: VecDeque::new(),
+        queued: HashSet::new(),
+        unschedulable: HashMap::new(),
+        assumed: HashMap::new(),
+    };
+    let mut pod_events = pod_events;
+    let mut node_events = node_events;
+    let mut retry = tokio::time::interval(RETRY_UNSCHEDULABLE);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            Some(event) = pod_events.next() => match event {
+                Ok(pod) => scheduler.pod_changed(&pod),
+                Err(e) => tracing::debug!(error = %e, "pod watch error"),
+            },
+            Some(event) = node_events.next() => match event {
+                Ok(_) => scheduler.requeue_unschedulable(),
+                Err(e) => tracing::debug!(error = %e, "node watch error"),
+            },
+            _ = retry.tick() => scheduler.requeue_unschedulable(),
+        }
+        // Drain what else has arrived before scheduling, so a burst is seen as one.
+        while let Some(Some(Ok(pod))) = pod_events.next().now_or_never_opt() {
+            scheduler.pod_changed(&pod);
+        }
+        scheduler.schedule_queue(&shutdown).await;
+    }
+}
+
+trait NowOrNever: futures::Future + Sized {
+    fn now_or_never_opt(self) -> Option<Self::Output> {
+        futures::FutureExt::now_or_never(self)
+    }
+}
+impl<F: futures::Future> NowOrNever for F {}
+
+struct Scheduler {
+    client: kube::Client,
+    recorder: Recorder,
+    pods: Store<Pod>,
+    nodes: Store<Node>,
+    /// Pods waiting for a scheduling attempt, in arrival order, each once.
+    queue: VecDeque<ObjectRef<Pod>>,
+    queued: HashSet<ObjectRef<Pod>>,
+    /// Pods that fit nowhere, with the last message reported for each.
+    unschedulable: HashMap<ObjectRef<Pod>, String>,
+    /// Bindings posted but not yet seen in the watch: their resources are taken already.
+    assumed: HashMap<String, (String, Requests)>,
+}
+
+fn wants_us(pod: &Pod) -> bool {
+    let spec = pod.spec.as_ref();
+    spec.and_then(|s| s.node_name.as_deref()).is_none_or(str::is_empty)
+        && spec.and_then(|s| s.scheduler_name.as_deref()).unwrap_or(DEFAULT_SCHEDULER) == DEFAULT_SCHEDULER
+        && pod.metadata.deletion_timestamp.is_none()
+}
+
+impl Scheduler {
+    fn pod_changed(&mut self, pod: &Pod) {
+        let key = ObjectRef::from_obj(pod);
+        if let Some(uid) = pod.metadata.uid.as_deref()
+            && pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some()
+        {
+            self.assumed.remove(uid);
+        }
+        let gone = self.pods.get(&key).is_none();
+        if gone || !wants_us(pod) {
+            self.unschedulable.remove(&key);
+            // A pod that left frees room for those waiting.
+            self.requeue_unschedulable();
+            return;
+        }
+        if !self.unschedulable.contains_key(&key) {
+            self.enqueue(key);
+        }
+    }
+
+    fn enqueue(&mut self, key: ObjectRef<Pod>) {
+        if self.queued.insert(key.clone()) {
+            self.queue.push_back(key);
+        }
+    }
+
+    fn requeue_unschedulable(&mut self) {
+        let waiting: Vec<_> = self.unschedulable.keys().cloned().collect();
+        for key in waiting {
+            self.enqueue(key);
+        }
+    }
+
+    fn usage(&self) -> HashMap<String, Requests> {
+        let mut used: HashMap<String, Requests> = HashMap::new();
+        for pod in self.pods.state() {
+            let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { continue };
+            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+            if matches!(phase, Some("Succeeded" | "Failed")) {
+                continue;
+            }
+            *used.entry(node).or_default() += filter::requests(&pod);
+        }
+        for (node, req) in self.assumed.values() {
+            *used.entry(node.clone()).or_default() += *req;
+        }
+        used
+    }
+
+    async fn schedule_queue(&mut self, shutdown: &CancellationToken) {
+        while let Some(key) = self.queue.pop_front() {
+            self.queued.remove(&key);
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let Some(pod) = self.pods.get(&key) else { continue };
+            if !wants_us(&pod) {
+                continue;
+            }
+            self.schedule_one(key, &pod).await;
+        }
+    }
+
+    async fn schedule_one(&mut self, key: ObjectRef<Pod>, pod: &Arc<Pod>) {
+        let nodes = self.nodes.state();
+        let used = self.usage();
+        let mut failures = Vec::new();
+        let mut best: Option<(f64, String)> = None;
+        for node in &nodes {
+            let name = node.metadata.name.clone().unwrap_or_default();
+            let node_used = used.get(&name).copied().unwrap_or_default();
+            match filter::filter(pod, node, node_used) {
+                Ok(()) => {
+                    let s = filter::score(pod, node, node_used);
+                    if best.as_ref().is_none_or(|(b, n)| s > *b || (s == *b && name < *n)) {
+                        best = Some((s, name));
+                    }
+                }
+                Err(reasons) => failures.push(reasons),
+            }
+        }
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let Some((_, node)) = best else {
+            let message = filter::unschedulable_message(nodes.len(), &failures);
+            let changed = self.unschedulable.get(&key) != Some(&message);
+            self.unschedulable.insert(key, message.clone());
+            if changed {
+                self.report_unschedulable(pod, &ns, &name, &message).await;
+            }
+            return;
+        };
+        self.unschedulable.remove(&key);
+        let binding = json!({
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": name, "namespace": ns, "uid": pod.metadata.uid},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        });
+        match post_binding(&self.client, &ns, &name, &binding).await {
+            Ok(()) => {
+                if let Some(uid) = pod.metadata.uid.clone() {
+                    self.assumed.insert(uid, (node.clone(), filter::requests(pod)));
+                }
+                self.recorder
+                    .pod_event(pod, false, "Scheduled", &format!("Successfully assigned {ns}/{name} to {node}"), None)
+                    .await;
+            }
+            Err(e) => tracing::debug!(pod = %name, error = %e, "binding failed"),
+        }
+    }
+
+    async fn report_unschedulable(&self, pod: &Pod, ns: &str, name: &str, message: &str) {
+        let patch = json!({"status": {"conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": message, "lastProbeTime": null,
+            "lastTransitionTime": crate::apiserver::object::now(),
+        }]}});
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        if let Err(e) = api.patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+            tracing::debug!(pod = %name, error = %e, "could not mark pod unschedulable");
+        }
+        self.recorder.pod_event(pod, true, "FailedScheduling", message, None).await;
+    }
+}
+
+/// `POST pods/NAME/binding`, which answers with a `Status`, not a Pod.
+async fn post_binding(client: &kube::Client, ns: &str, name: &str, binding: &serde_json::Value) -> Result<(), kube::Error> {
+    let req = http::Request::post(format!("/api/v1/namespaces/{ns}/pods/{name}/binding"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(binding).unwrap_or_default())
+        .map_err(kube::Error::HttpError)?;
+    client
+        .request::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>(req)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,395 @@
+//! The in-memory store: a multi-version map with a watch log, the default for `local` runs.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use super::{KeyValue, Listing, Revision, Store, StoreError, StoreProvider, WatchEvent, WatchStream};
+
+/// How many events a watcher may fall behind before it is cut off and must list again.
+const WATCH_BUFFER: usize = 1 << 16;
+
+/// One value of a key; `value: None` is a deletion (a tombstone).
+#[derive(Debug, Clone)]
+struct Version {
+    mod_revision: Revision,
+    create_revision: Revision,
+    value: Option<Bytes>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    revision: Revision,
+    compacted: Revision,
+    /// Every version of every key since the compaction revision, oldest first.
+    keys: BTreeMap<String, Vec<Version>>,
+    /// Every event since the compaction revision, for watches that start in the past.
+    log: VecDeque<Arc<WatchEvent>>,
+}
+
+impl State {
+    fn latest(&self, key: &str) -> Option<KeyValue> {
+        let v = self.keys.get(key)?.last()?;
+        Some(to_kv(key, v)?)
+    }
+
+    fn commit(&mut self, event: WatchEvent, tx: &broadcast::Sender<Arc<WatchEvent>>) {
+        let event = Arc::new(event);
+        self.log.push_back(event.clone());
+        // No receivers is fine: nobody is watching.
+        let _ = tx.send(event);
+    }
+}
+
+fn to_kv(key: &str, v: &Version) -> Option<KeyValue> {
+    Some(KeyValue {
+        key: key.to_string(),
+        value: v.value.clone()?,
+        create_revision: v.create_revision,
+        mod_revision: v.mod_revision,
+    })
+}
+
+/// A store that lives in this process and is gone when it ends.
+#[derive(Debug)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    tx: broadcast::Sender<Arc<WatchEvent>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(WATCH_BUFFER);
+        // Revision 1 is etcd's revision of an empty store.
+        let state = State {
+            revision: 1,
+            ..State::default()
+        };
+        MemoryStore {
+            state: Mutex::new(state),
+            tx,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-written state (every write is a
+        // single push), so a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn provider(&self) -> StoreProvider {
+        StoreProvider {
+            name: "memory",
+            real: false,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue, StoreError> {
+        let mut s = self.lock();
+        if s.latest(key).is_some() {
+            return Err(StoreError::AlreadyExists { key: key.into() });
+        }
+        s.revision += 1;
+        let rev = s.revision;
+        let version = Version {
+            mod_revision: rev,
+            create_revision: rev,
+            value: Some(value),
+        };
+        let kv = to_kv(key, &version).expect("a created version has a value");
+        s.keys.entry(key.to_string()).or_default().push(version);
+        s.commit(
+            WatchEvent::Put {
+                kv: kv.clone(),
+                prev: None,
+            },
+            &self.tx,
+        );
+        Ok(kv)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        Ok(self.lock().latest(key))
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected: Revision,
+    ) -> Result<KeyValue, StoreError> {
+        let mut s = self.lock();
+        let prev = s
+            .latest(key)
+            .ok_or_else(|| StoreError::NotFound { key: key.into() })?;
+        if prev.mod_revision != expected {
+            return Err(StoreError::Conflict {
+                key: key.into(),
+                expected,
+                actual: prev.mod_revision,
+            });
+        }
+        s.revision += 1;
+        let version = Version {
+            mod_revision: s.revision,
+            create_revision: prev.create_revision,
+            value: Some(value),
+        };
+        let kv = to_kv(key, &version).expect("an updated version has a value");
+        s.keys.entry(key.to_string()).or_default().push(version);
+        s.commit(
+            WatchEvent::Put {
+                kv: kv.clone(),
+                prev: Some(prev),
+            },
+            &self.tx,
+        );
+        Ok(kv)
+    }
+
+    async fn delete(
+        &self,
+        key: &str,
+        expected: Option<Revision>,
+    ) -> Result<(KeyValue, Revision), StoreError> {
+        let mut s = self.lock();
+        let prev = s
+            .latest(key)
+            .ok_or_else(|| StoreError::NotFound { key: key.into() })?;
+        if let Some(expected) = expected
+            && prev.mod_revision != expected
+        {
+            return Err(StoreError::Conflict {
+                key: key.into(),
+                expected,
+                actual: prev.mod_revision,
+            });
+        }
+        s.revision += 1;
+        let rev = s.revision;
+        s.keys.entry(key.to_string()).or_default().push(Version {
+            mod_revision: rev,
+            create_revision: prev.create_revision,
+            value: None,
+        });
+        s.commit(
+            WatchEvent::Delete {
+                prev: prev.clone(),
+                revision: rev,
+            },
+            &self.tx,
+        );
+        Ok((prev, rev))
+    }
+
+    async fn list(&self, prefix: &str, at: Option<Revision>) -> Result<Listing, StoreError> {
+        let s = self.lock();
+        let at = at.unwrap_or(s.revision);
+        if at < s.compacted {
+            return Err(StoreError::Compacted {
+                requested: at,
+                compacted: s.compacted,
+            });
+        }
+        if at > s.revision {
+            return Err(StoreError::FutureRevision {
+                requested: at,
+                current: s.revision,
+            });
+        }
+        let items = s
+            .keys
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(k, versions)| {
+                let v = versions.iter().rev().find(|v| v.mod_revision <= at)?;
+                to_kv(k, v)
+            })
+            .collect();
+        Ok(Listing { items, revision: at })
+    }
+
+    async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StoreError> {
+        let s = self.lock();
+        if after < s.compacted {
+            return Err(StoreError::Compacted {
+                requested: after,
+                compacted: s.compacted,
+            });
+        }
+        // Subscribing under the lock makes history and live events meet without a gap.
+        let rx = self.tx.subscribe();
+        let prefix = prefix.to_string();
+        let history: Vec<Arc<WatchEvent>> = s
+            .log
+            .iter()
+            .filter(|e| e.revision() > after && e.key().starts_with(&prefix))
+            .cloned()
+            .collect();
+        let last_seen = s.revision;
+        drop(s);
+
+        let history = futures::stream::iter(history.into_iter().map(Ok));
+        let live = BroadcastStream::new(rx).filter_map(move |item| {
+            let keep = match item {
+                Ok(e) if e.revision() > last_seen && e.key().starts_with(&prefix) => Some(Ok(e)),
+                Ok(_) => None,
+                Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                    Some(Err(StoreError::WatchLagged { missed }))
+                }
+            };
+            futures::future::ready(keep)
+        });
+        // A lagged watcher has lost events: end its stream after the error.
+        let stream = history.chain(live).scan(false, |failed, item| {
+            let out = if *failed {
+                None
+            } else {
+                *failed = item.is_err();
+                Some(item.map(|e: Arc<WatchEvent>| (*e).clone()))
+            };
+            futures::future::ready(out)
+        });
+        Ok(Box::pin(stream))
+    }
+
+    async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if revision > s.revision {
+            return Err(StoreError::FutureRevision {
+                requested: revision,
+                current: s.revision,
+            });
+        }
+        if revision <= s.compacted {
+            return Ok(());
+        }
+        s.compacted = revision;
+        // Keep, per key, the newest version at or before the compaction revision (it is what a
+        // list at that revision sees) and everything after; drop keys whose last word is a
+        // deletion before it.
+        s.keys.retain(|_, versions| {
+            let keep_from = versions
+                .iter()
+                .rposition(|v| v.mod_revision <= revision)
+                .unwrap_or(0);
+            versions.drain(..keep_from);
+            !(versions.len() == 1
+                && versions[0].value.is_none()
+                && versions[0].mod_revision <= revision)
+        });
+        while s.log.front().is_some_and(|e| e.revision() <= revision) {
+            s.log.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn revision(&self) -> Result<Revision, StoreError> {
+        Ok(self.lock().revision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[tokio::test]
+    async fn create_is_if_absent_and_revisions_rise() {
+        let s = MemoryStore::new();
+        let a = s.create("/registry/pods/ns/a", b("1")).await.unwrap();
+        assert_eq!(a.mod_revision, 2);
+        assert!(matches!(
+            s.create("/registry/pods/ns/a", b("2")).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        let b2 = s.create("/registry/pods/ns/b", b("1")).await.unwrap();
+        assert_eq!(b2.mod_revision, 3);
+    }
+
+    #[tokio::test]
+    async fn update_is_compare_and_swap() {
+        let s = MemoryStore::new();
+        let a = s.create("/k", b("1")).await.unwrap();
+        let a2 = s.update("/k", b("2"), a.mod_revision).await.unwrap();
+        assert_eq!(a2.create_revision, a.mod_revision);
+        let stale = s.update("/k", b("3"), a.mod_revision).await;
+        assert!(matches!(stale, Err(StoreError::Conflict { actual, .. }) if actual == a2.mod_revision));
+        assert!(matches!(
+            s.update("/missing", b("3"), 1).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn list_at_a_past_revision_sees_the_past() {
+        let s = MemoryStore::new();
+        let a = s.create("/registry/pods/ns/a", b("1")).await.unwrap();
+        s.update("/registry/pods/ns/a", b("2"), a.mod_revision).await.unwrap();
+        s.create("/registry/pods/other/x", b("x")).await.unwrap();
+        s.create("/registry/nodes/n", b("n")).await.unwrap();
+        let past = s.list("/registry/pods/ns/", Some(a.mod_revision)).await.unwrap();
+        assert_eq!(past.items.len(), 1);
+        assert_eq!(past.items[0].value, b("1"));
+        let now = s.list("/registry/pods/", None).await.unwrap();
+        assert_eq!(now.items.len(), 2);
+        assert_eq!(now.items[0].value, b("2"));
+    }
+
+    #[tokio::test]
+    async fn watch_replays_history_then_follows_live_writes() {
+        let s = MemoryStore::new();
+        let a = s.create("/p/a", b("1")).await.unwrap();
+        s.create("/q/z", b("z")).await.unwrap();
+        let mut w = s.watch("/p/", 1).await.unwrap();
+        s.update("/p/a", b("2"), a.mod_revision).await.unwrap();
+        s.delete("/p/a", None).await.unwrap();
+        let revs: Vec<_> = (&mut w).take(3).map(|e| e.unwrap()).collect().await;
+        assert!(matches!(&revs[0], WatchEvent::Put { prev: None, .. }));
+        assert!(matches!(&revs[1], WatchEvent::Put { prev: Some(_), .. }));
+        assert!(matches!(&revs[2], WatchEvent::Delete { .. }));
+        assert!(revs.windows(2).all(|w| w[0].revision() < w[1].revision()));
+    }
+
+    #[tokio::test]
+    async fn compaction_expires_old_revisions_but_keeps_live_keys() {
+        let s = MemoryStore::new();
+        let a = s.create("/p/a", b("1")).await.unwrap();
+        let a2 = s.update("/p/a", b("2"), a.mod_revision).await.unwrap();
+        s.create("/p/gone", b("g")).await.unwrap();
+        s.delete("/p/gone", None).await.unwrap();
+        let now = s.revision().await.unwrap();
+        s.compact(now).await.unwrap();
+        assert!(matches!(
+            s.watch("/p/", a.mod_revision).await,
+            Err(StoreError::Compacted { .. })
+        ));
+        assert!(matches!(
+            s.list("/p/", Some(a.mod_revision)).await,
+            Err(StoreError::Compacted { .. })
+        ));
+        let listing = s.list("/p/", None).await.unwrap();
+        assert_eq!(listing.items.len(), 1);
+        assert_eq!(listing.items[0].mod_revision, a2.mod_revision);
+        assert!(s.watch("/p/", now).await.is_ok());
+    }
+}
