@@ -23,7 +23,14 @@ impl Recorder {
 
     /// Records an event about a pod. Failures are logged, not returned: an event that
     /// cannot be written must not stop the work it reports.
-    pub async fn pod_event(&self, pod: &Pod, warning: bool, reason: &str, message: &str, field_path: Option<&str>) {
+    pub async fn pod_event(
+        &self,
+        pod: &Pod,
+        warning: bool,
+        reason: &str,
+        message: &str,
+        field_path: Option<&str>,
+    ) {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let now = k8s_openapi::jiff::Timestamp::now();

@@ -24,7 +24,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
-use kube::config::{AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
+use kube::config::{
+    AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster,
+    NamedContext,
+};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use tokio::task::JoinSet;
@@ -129,7 +132,9 @@ pub struct ControlPlane {
 
 impl std::fmt::Debug for ControlPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ControlPlane").field("server", &self.server_url()).finish_non_exhaustive()
+        f.debug_struct("ControlPlane")
+            .field("server", &self.server_url())
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,19 +144,30 @@ struct ServiceDirectory(RwLock<HashMap<(String, String), dns::ServiceRecord>>);
 
 impl dns::ClusterRecords for ServiceDirectory {
     fn service(&self, namespace: &str, name: &str) -> Option<dns::ServiceRecord> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).get(&(namespace.to_string(), name.to_string())).cloned()
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
     }
 }
 
 impl ServiceDirectory {
     fn apply(&self, svc: &Service, present: bool) {
-        let key = (svc.metadata.namespace.clone().unwrap_or_default(), svc.metadata.name.clone().unwrap_or_default());
+        let key = (
+            svc.metadata.namespace.clone().unwrap_or_default(),
+            svc.metadata.name.clone().unwrap_or_default(),
+        );
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
         if !present {
             map.remove(&key);
             return;
         }
-        let cluster_ip = svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()).and_then(|ip| ip.parse::<IpAddr>().ok());
+        let cluster_ip = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.cluster_ip.as_deref())
+            .and_then(|ip| ip.parse::<IpAddr>().ok());
         map.insert(key, dns::ServiceRecord { cluster_ip });
     }
 }
@@ -160,25 +176,47 @@ impl ControlPlane {
     /// Starts every component and returns once the API answers and the nodes registered.
     pub async fn start(config: Config) -> Result<ControlPlane, Error> {
         let shutdown = CancellationToken::new();
-        let store: Arc<dyn Store> = config.store.clone().unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let store: Arc<dyn Store> = config
+            .store
+            .clone()
+            .unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let pki = pki::Pki::generate()?;
         let mut authn = TokenAuthenticator::default();
-        let admin = Credential { identity: Identity::admin(), token: identity::new_token() };
-        authn.insert(admin.token.clone(), admin.identity.clone());
-        let scheduler_cred = Credential {
-            identity: Identity { user: "system:kube-scheduler".into(), groups: vec!["system:authenticated".into()] },
+        let admin = Credential {
+            identity: Identity::admin(),
             token: identity::new_token(),
         };
-        authn.insert(scheduler_cred.token.clone(), scheduler_cred.identity.clone());
+        authn.insert(admin.token.clone(), admin.identity.clone());
+        let scheduler_cred = Credential {
+            identity: Identity {
+                user: "system:kube-scheduler".into(),
+                groups: vec!["system:authenticated".into()],
+            },
+            token: identity::new_token(),
+        };
+        authn.insert(
+            scheduler_cred.token.clone(),
+            scheduler_cred.identity.clone(),
+        );
         let node_configs: Vec<NodeConfig> = {
-            let host = parse_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
-            let dns = ClusterDnsSettings { servers: vec![DNS_SERVICE_IP.to_string()], domain: config.cluster_domain.clone(), host };
-            (0..config.nodes).map(|i| NodeConfig::numbered(i, dns.clone())).collect()
+            let host =
+                parse_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+            let dns = ClusterDnsSettings {
+                servers: vec![DNS_SERVICE_IP.to_string()],
+                domain: config.cluster_domain.clone(),
+                host,
+            };
+            (0..config.nodes)
+                .map(|i| NodeConfig::numbered(i, dns.clone()))
+                .collect()
         };
         let node_creds: Vec<Credential> = node_configs
             .iter()
             .map(|n| Credential {
-                identity: Identity { user: format!("system:node:{}", n.name), groups: vec!["system:nodes".into(), "system:authenticated".into()] },
+                identity: Identity {
+                    user: format!("system:node:{}", n.name),
+                    groups: vec!["system:nodes".into(), "system:authenticated".into()],
+                },
                 token: identity::new_token(),
             })
             .collect();
@@ -213,7 +251,10 @@ impl ControlPlane {
 
         let directory = Arc::new(ServiceDirectory::default());
         let dns = dns::ClusterDns::start(
-            dns::DnsConfig { zone: config.cluster_domain.clone(), listen: config.dns_listen },
+            dns::DnsConfig {
+                zone: config.cluster_domain.clone(),
+                listen: config.dns_listen,
+            },
             directory.clone(),
         )
         .await
@@ -221,11 +262,18 @@ impl ControlPlane {
         cp.dns = Some(dns);
         let services_client = cp.client_for(&cp.admin.token).await?;
         // The directory is filled before start returns, so the first lookup already answers.
-        let mut services = watcher(kube::Api::<Service>::all(services_client), watcher::Config::default()).default_backoff().boxed();
+        let mut services = watcher(
+            kube::Api::<Service>::all(services_client),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .boxed();
         let ready = tokio::time::timeout(Duration::from_secs(10), async {
             while let Some(Ok(event)) = services.next().await {
                 match event {
-                    watcher::Event::InitApply(s) | watcher::Event::Apply(s) => directory.apply(&s, true),
+                    watcher::Event::InitApply(s) | watcher::Event::Apply(s) => {
+                        directory.apply(&s, true)
+                    }
                     watcher::Event::Delete(s) => directory.apply(&s, false),
                     watcher::Event::InitDone => return true,
                     watcher::Event::Init => {}
@@ -235,7 +283,10 @@ impl ControlPlane {
         })
         .await;
         if ready != Ok(true) {
-            return Err(Error::Bootstrap { what: "the DNS service directory".into(), message: "the Service watch did not sync".into() });
+            return Err(Error::Bootstrap {
+                what: "the DNS service directory".into(),
+                message: "the Service watch did not sync".into(),
+            });
         }
         let token = shutdown.child_token();
         cp.components.spawn(async move {
@@ -254,18 +305,25 @@ impl ControlPlane {
 
         if config.scheduler {
             let client = cp.client_for(&scheduler_cred.token).await?;
-            cp.components.spawn(scheduler::run(client, shutdown.child_token()));
+            cp.components
+                .spawn(scheduler::run(client, shutdown.child_token()));
         }
         for (node, cred) in node_configs.into_iter().zip(node_creds) {
             let network = Arc::new(SimNetwork::new(node.pod_cidr));
             let runtime: Arc<dyn Runtime> = Arc::new(SimRuntime::new(network));
             let client = cp.client_for(&cred.token).await?;
-            cp.components.spawn(kubelet::run(client, node.clone(), runtime.clone(), shutdown.child_token()));
+            cp.components.spawn(kubelet::run(
+                client,
+                node.clone(),
+                runtime.clone(),
+                shutdown.child_token(),
+            ));
             cp.nodes.push((node, runtime));
         }
         let compactor_store = store.clone();
         let token = shutdown.child_token();
-        cp.components.spawn(async move { compact_periodically(compactor_store, token).await });
+        cp.components
+            .spawn(async move { compact_periodically(compactor_store, token).await });
         cp.wait_for_nodes(Duration::from_secs(10)).await?;
         Ok(cp)
     }
@@ -285,11 +343,17 @@ impl ControlPlane {
             }
         })
         .await;
-        registered.map_err(|_| Error::Bootstrap { what: "nodes".into(), message: format!("{want} kubelets did not register within {deadline:?}") })
+        registered.map_err(|_| Error::Bootstrap {
+            what: "nodes".into(),
+            message: format!("{want} kubelets did not register within {deadline:?}"),
+        })
     }
 
     pub fn api_addr(&self) -> SocketAddr {
-        self.apiserver.as_ref().map(|a| a.addr).unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        self.apiserver
+            .as_ref()
+            .map(|a| a.addr)
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
     }
 
     pub fn server_url(&self) -> String {
@@ -298,7 +362,10 @@ impl ControlPlane {
 
     /// Where the cluster DNS server answers (UDP and TCP).
     pub fn dns_addr(&self) -> SocketAddr {
-        self.dns.as_ref().map(|d| d.addr()).unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        self.dns
+            .as_ref()
+            .map(|d| d.addr())
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
     }
 
     /// The CA that signed the apiserver's certificate, PEM-encoded.
@@ -331,13 +398,29 @@ impl ControlPlane {
         Kubeconfig {
             clusters: vec![NamedCluster {
                 name: "podcheck".into(),
-                cluster: Some(Cluster { server: Some(self.server_url()), certificate_authority_data: Some(ca), ..Cluster::default() }),
+                cluster: Some(Cluster {
+                    server: Some(self.server_url()),
+                    certificate_authority_data: Some(ca),
+                    ..Cluster::default()
+                }),
                 other: Default::default(),
             }],
-            auth_infos: vec![NamedAuthInfo { name: user.into(), auth_info: Some(AuthInfo { token: Some(token.to_string().into()), ..AuthInfo::default() }), other: Default::default() }],
+            auth_infos: vec![NamedAuthInfo {
+                name: user.into(),
+                auth_info: Some(AuthInfo {
+                    token: Some(token.to_string().into()),
+                    ..AuthInfo::default()
+                }),
+                other: Default::default(),
+            }],
             contexts: vec![NamedContext {
                 name: "podcheck".into(),
-                context: Some(Context { cluster: "podcheck".into(), user: Some(user.into()), namespace: Some("default".into()), ..Context::default() }),
+                context: Some(Context {
+                    cluster: "podcheck".into(),
+                    user: Some(user.into()),
+                    namespace: Some("default".into()),
+                    ..Context::default()
+                }),
                 other: Default::default(),
             }],
             current_context: Some("podcheck".into()),
@@ -349,11 +432,20 @@ impl ControlPlane {
 
     /// Writes the admin kubeconfig to `path`, readable by the owner only.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), Error> {
-        let err = |source| Error::Kubeconfig { path: path.display().to_string(), source };
-        let yaml = serde_saphyr::to_string(&self.kubeconfig()).map_err(|e| err(std::io::Error::other(e.to_string())))?;
+        let err = |source| Error::Kubeconfig {
+            path: path.display().to_string(),
+            source,
+        };
+        let yaml = serde_saphyr::to_string(&self.kubeconfig())
+            .map_err(|e| err(std::io::Error::other(e.to_string())))?;
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(err)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(err)?;
         file.write_all(yaml.as_bytes()).map_err(err)
     }
 
@@ -363,9 +455,12 @@ impl ControlPlane {
     }
 
     async fn client_for(&self, token: &str) -> Result<kube::Client, Error> {
-        let config = kube::Config::from_custom_kubeconfig(self.kubeconfig_for("component", token), &KubeConfigOptions::default())
-            .await
-            .map_err(|e| Error::Client(kube::Error::InferKubeconfig(e)))?;
+        let config = kube::Config::from_custom_kubeconfig(
+            self.kubeconfig_for("component", token),
+            &KubeConfigOptions::default(),
+        )
+        .await
+        .map_err(|e| Error::Client(kube::Error::InferKubeconfig(e)))?;
         kube::Client::try_from(config).map_err(Error::Client)
     }
 
@@ -398,21 +493,37 @@ async fn bootstrap(registry: &Registry, api: SocketAddr) -> Result<(), Error> {
     let lookup = |plural| resources::lookup("", "v1", plural).expect("served resource");
     let fail = |what: &str| {
         let what = what.to_string();
-        move |e: apiserver::status::ApiError| Error::Bootstrap { what, message: e.message }
+        move |e: apiserver::status::ApiError| Error::Bootstrap {
+            what,
+            message: e.message,
+        }
     };
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        registry.create(lookup("namespaces"), None, json!({"metadata": {"name": ns}})).await.map_err(fail(&format!("namespace {ns}")))?;
+        registry
+            .create(
+                lookup("namespaces"),
+                None,
+                json!({"metadata": {"name": ns}}),
+            )
+            .await
+            .map_err(fail(&format!("namespace {ns}")))?;
     }
     let kubernetes = json!({
         "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"clusterIP": KUBERNETES_SERVICE_IP.to_string(), "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api.port()}]},
     });
-    registry.create(lookup("services"), Some("default"), kubernetes).await.map_err(fail("the kubernetes Service"))?;
+    registry
+        .create(lookup("services"), Some("default"), kubernetes)
+        .await
+        .map_err(fail("the kubernetes Service"))?;
     let endpoints = json!({
         "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": api.ip().to_string()}], "ports": [{"name": "https", "port": api.port(), "protocol": "TCP"}]}],
     });
-    registry.create(lookup("endpoints"), Some("default"), endpoints).await.map_err(fail("the kubernetes Endpoints"))?;
+    registry
+        .create(lookup("endpoints"), Some("default"), endpoints)
+        .await
+        .map_err(fail("the kubernetes Endpoints"))?;
     let kube_dns = json!({
         "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
         "spec": {"clusterIP": DNS_SERVICE_IP.to_string(), "selector": {"k8s-app": "kube-dns"}, "ports": [
@@ -420,7 +531,10 @@ async fn bootstrap(registry: &Registry, api: SocketAddr) -> Result<(), Error> {
             {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
         ]},
     });
-    registry.create(lookup("services"), Some("kube-system"), kube_dns).await.map_err(fail("the kube-dns Service"))?;
+    registry
+        .create(lookup("services"), Some("kube-system"), kube_dns)
+        .await
+        .map_err(fail("the kube-dns Service"))?;
     Ok(())
 }
 

@@ -12,7 +12,11 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_ENVIRONMENT: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "podcheck", version, about = "Walks a pod through the eight stages of pod creation and checks each one.")]
+#[command(
+    name = "podcheck",
+    version,
+    about = "Walks a pod through the eight stages of pod creation and checks each one."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,10 +46,16 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PODCHECK_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PODCHECK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
@@ -61,7 +71,10 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
     if let Some(path) = &args.kubeconfig
         && path.exists()
     {
-        eprintln!("error: {} exists already; podcheck will not overwrite a kubeconfig", path.display());
+        eprintln!(
+            "error: {} exists already; podcheck will not overwrite a kubeconfig",
+            path.display()
+        );
         return ExitCode::from(EXIT_USAGE);
     }
     let run_dir = match tempfile::Builder::new().prefix("podcheck-up-").tempdir() {
@@ -71,8 +84,15 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
             return ExitCode::from(EXIT_ENVIRONMENT);
         }
     };
-    let kubeconfig = args.kubeconfig.clone().unwrap_or_else(|| run_dir.path().join("kubeconfig"));
-    let config = Config { nodes: args.nodes, anonymous: args.anonymous, ..Config::default() };
+    let kubeconfig = args
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(|| run_dir.path().join("kubeconfig"));
+    let config = Config {
+        nodes: args.nodes,
+        anonymous: args.anonymous,
+        ..Config::default()
+    };
     let cp = match ControlPlane::start(config).await {
         Ok(cp) => cp,
         Err(e) => {
@@ -86,7 +106,11 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
         return ExitCode::from(EXIT_ENVIRONMENT);
     }
     let provider = cp.store().provider();
-    let runtime = cp.nodes().next().map(|(_, r)| r.provider().name).unwrap_or_default();
+    let runtime = cp
+        .nodes()
+        .next()
+        .map(|(_, r)| r.provider().name)
+        .unwrap_or_default();
     println!(
         "podcheck: control plane up in {} ms: {} node(s), store {}, runtime {}",
         started.elapsed().as_millis(),
@@ -95,7 +119,12 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
         runtime,
     );
     println!("apiserver: {}", cp.server_url());
-    println!("dns: {} (udp and tcp), zone cluster.local; try: dig @{} -p {} kubernetes.default.svc.cluster.local", cp.dns_addr(), cp.dns_addr().ip(), cp.dns_addr().port());
+    println!(
+        "dns: {} (udp and tcp), zone cluster.local; try: dig @{} -p {} kubernetes.default.svc.cluster.local",
+        cp.dns_addr(),
+        cp.dns_addr().ip(),
+        cp.dns_addr().port()
+    );
     println!("export KUBECONFIG={}", kubeconfig.display());
     println!("Press Ctrl-C to stop.");
     wait_for_signal().await;
@@ -110,7 +139,10 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };

@@ -125,15 +125,23 @@ pub fn validate_pod(pod: &Value) -> Vec<StatusCause> {
     validate_name(pod, &mut causes);
     let containers = pod.pointer("/spec/containers").and_then(Value::as_array);
     match containers {
-        None => causes.push(cause("FieldValueRequired", "spec.containers", "Required value")),
-        Some(list) if list.is_empty() => {
-            causes.push(cause("FieldValueRequired", "spec.containers", "Required value"))
-        }
+        None => causes.push(cause(
+            "FieldValueRequired",
+            "spec.containers",
+            "Required value",
+        )),
+        Some(list) if list.is_empty() => causes.push(cause(
+            "FieldValueRequired",
+            "spec.containers",
+            "Required value",
+        )),
         Some(_) => {}
     }
     let mut seen = Vec::new();
     for list in ["initContainers", "containers"] {
-        let Some(containers) = pod.pointer(&format!("/spec/{list}")).and_then(Value::as_array)
+        let Some(containers) = pod
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array)
         else {
             continue;
         };
@@ -157,7 +165,10 @@ pub fn validate_pod(pod: &Value) -> Vec<StatusCause> {
                 )),
                 Some(n) => seen.push(n),
             }
-            if c.get("image").and_then(Value::as_str).is_none_or(|s| s.trim().is_empty()) {
+            if c.get("image")
+                .and_then(Value::as_str)
+                .is_none_or(|s| s.trim().is_empty())
+            {
                 causes.push(cause(
                     "FieldValueRequired",
                     &format!("{path}.image"),
@@ -271,12 +282,22 @@ mod tests {
     #[test]
     fn invalid_pods_name_each_field() {
         let pod = json!({"metadata": {"name": "Bad_Name"}, "spec": {"containers": [{"name": "c"}, {"name": "c", "image": "x"}]}});
-        let fields: Vec<_> = validate_pod(&pod).into_iter().filter_map(|c| c.field).collect();
+        let fields: Vec<_> = validate_pod(&pod)
+            .into_iter()
+            .filter_map(|c| c.field)
+            .collect();
         assert_eq!(
             fields,
-            ["metadata.name", "spec.containers[0].image", "spec.containers[1].name"]
+            [
+                "metadata.name",
+                "spec.containers[0].image",
+                "spec.containers[1].name"
+            ]
         );
         let empty = json!({"metadata": {"name": "a"}, "spec": {"containers": []}});
-        assert_eq!(validate_pod(&empty)[0].field.as_deref(), Some("spec.containers"));
+        assert_eq!(
+            validate_pod(&empty)[0].field.as_deref(),
+            Some("spec.containers")
+        );
     }
 }

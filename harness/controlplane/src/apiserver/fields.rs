@@ -60,7 +60,10 @@ mod tests {
         assert_eq!(field("pods", &pod, "status.phase"), Ok(None));
         assert_eq!(field("pods", &pod, "spec.bogus"), Err(()));
         let ev = json!({"involvedObject": {"name": "p", "uid": "u"}});
-        assert_eq!(field("events", &ev, "involvedObject.uid"), Ok(Some("u".into())));
+        assert_eq!(
+            field("events", &ev, "involvedObject.uid"),
+            Ok(Some("u".into()))
+        );
         assert_eq!(field("nodes", &pod, "involvedObject.uid"), Err(()));
     }
 }

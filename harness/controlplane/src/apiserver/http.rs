@@ -51,7 +51,11 @@ fn is_public(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/livez" | "/version")
 }
 
-async fn authenticate(State(state): State<Arc<ApiState>>, mut req: Request, next: Next) -> Response {
+async fn authenticate(
+    State(state): State<Arc<ApiState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let identity = bearer(req.headers()).and_then(|t| state.authn.authenticate(t));
     let identity = match identity {
         Some(id) => id,
@@ -95,7 +99,10 @@ impl Query {
             labels: LabelSelector::parse(self.get("labelSelector").unwrap_or("")).map_err(bad)?,
             fields: FieldSelector::parse(self.get("fieldSelector").unwrap_or("")).map_err(bad)?,
             limit: self.get("limit").and_then(|l| l.parse().ok()),
-            continue_token: self.get("continue").filter(|c| !c.is_empty()).map(str::to_string),
+            continue_token: self
+                .get("continue")
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
             resource_version: self.get("resourceVersion").map(str::to_string),
             resource_version_match: self.get("resourceVersionMatch").map(str::to_string),
         })
@@ -107,11 +114,17 @@ async fn serve(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path();
     match (parts.method.clone(), path) {
-        (Method::GET, "/healthz" | "/readyz" | "/livez") => return (StatusCode::OK, "ok").into_response(),
+        (Method::GET, "/healthz" | "/readyz" | "/livez") => {
+            return (StatusCode::OK, "ok").into_response();
+        }
         (Method::GET, "/version") => return json_response(StatusCode::OK, &version()),
         (Method::GET, "/openapi/v2") => {
             // An empty document: kubectl then applies without client-side validation.
-            return ([(header::CONTENT_TYPE, "application/octet-stream")], Bytes::new()).into_response();
+            return (
+                [(header::CONTENT_TYPE, "application/octet-stream")],
+                Bytes::new(),
+            )
+                .into_response();
         }
         _ => {}
     }
@@ -146,13 +159,20 @@ async fn serve(State(state): State<Arc<ApiState>>, req: Request) -> Response {
             None => ApiError::no_route().into_response(),
         },
         ApiPath::Resources { group, version } => {
-            if group.is_empty() && version != "v1" || !group.is_empty() && !resources::group_exists(&group, &version) {
+            if group.is_empty() && version != "v1"
+                || !group.is_empty() && !resources::group_exists(&group, &version)
+            {
                 return ApiError::no_route().into_response();
             }
             json_response(StatusCode::OK, &resources::resource_list(&group, &version))
         }
         ApiPath::Resource(req) => {
-            let ctx = Ctx { state: &state, query: &query, accept: &accept, content_type: &content_type };
+            let ctx = Ctx {
+                state: &state,
+                query: &query,
+                accept: &accept,
+                content_type: &content_type,
+            };
             match handle(ctx, req, body).await {
                 Ok(resp) => resp,
                 Err(e) => e.into_response(),
@@ -169,17 +189,22 @@ struct Ctx<'a> {
 }
 
 async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Response, ApiError> {
-    let r = resources::lookup(&req.group, &req.version, &req.resource).ok_or_else(ApiError::no_route)?;
+    let r = resources::lookup(&req.group, &req.version, &req.resource)
+        .ok_or_else(ApiError::no_route)?;
     let registry = &ctx.state.registry;
     let ns = req.namespace.as_deref();
     if r.namespaced && req.name.is_some() && ns.is_none() {
         return Err(ApiError::no_route());
     }
     if let Some(sub) = req.subresource.as_deref() {
-        let served = r.subresource(sub).is_some_and(|s| s.verbs.contains(&req.verb.as_str()));
+        let served = r
+            .subresource(sub)
+            .is_some_and(|s| s.verbs.contains(&req.verb.as_str()));
         if !served {
             return Err(if r.subresource(sub).is_some() {
-                ApiError::method_not_allowed("the server does not allow this method on the requested resource")
+                ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource",
+                )
             } else {
                 ApiError::no_route()
             });
@@ -190,7 +215,8 @@ async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Respo
         ));
     }
     let name = req.name.as_deref().unwrap_or("");
-    let table = table::wants_table(ctx.accept).then(|| IncludeObject::parse(ctx.query.get("includeObject")));
+    let table = table::wants_table(ctx.accept)
+        .then(|| IncludeObject::parse(ctx.query.get("includeObject")));
     match (req.verb, req.subresource.as_deref()) {
         (Verb::Get, _) => {
             let obj = registry.get(r, ns, name).await?;
@@ -203,16 +229,28 @@ async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Respo
         (Verb::Watch, _) => {
             let mut list = ctx.query.list_options()?;
             if let Some(n) = req.name.as_deref() {
-                list.fields = FieldSelector::parse(&format!("metadata.name={n}")).expect("a valid selector");
+                list.fields =
+                    FieldSelector::parse(&format!("metadata.name={n}")).expect("a valid selector");
             }
             let opts = WatchOptions {
                 list,
-                timeout: ctx.query.get("timeoutSeconds").and_then(|t| t.parse().ok()).map(Duration::from_secs),
+                timeout: ctx
+                    .query
+                    .get("timeoutSeconds")
+                    .and_then(|t| t.parse().ok())
+                    .map(Duration::from_secs),
                 bookmarks: ctx.query.flag("allowWatchBookmarks"),
                 send_initial_events: ctx.query.flag("sendInitialEvents"),
                 table,
             };
-            let rx = watch::start(registry.clone(), r, req.namespace.clone(), opts, ctx.state.shutdown.clone()).await?;
+            let rx = watch::start(
+                registry.clone(),
+                r,
+                req.namespace.clone(),
+                opts,
+                ctx.state.shutdown.clone(),
+            )
+            .await?;
             let body = Body::from_stream(ReceiverStream::new(rx).map_ok());
             Ok(Response::builder()
                 .status(StatusCode::OK)
@@ -222,13 +260,19 @@ async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Respo
                 .expect("a valid response"))
         }
         (Verb::Create, Some("binding")) => {
-            registry.bind(ns.unwrap_or_default(), name, &parse_body(&body)?).await?;
+            registry
+                .bind(ns.unwrap_or_default(), name, &parse_body(&body)?)
+                .await?;
             Ok(json_response(StatusCode::CREATED, &success(201)))
         }
         (Verb::Create, None) if r.plural == "bindings" => {
             let binding = parse_body(&body)?;
-            let pod = super::object::name(&binding).ok_or_else(|| ApiError::bad_request("a binding needs metadata.name"))?.to_string();
-            registry.bind(ns.unwrap_or_default(), &pod, &binding).await?;
+            let pod = super::object::name(&binding)
+                .ok_or_else(|| ApiError::bad_request("a binding needs metadata.name"))?
+                .to_string();
+            registry
+                .bind(ns.unwrap_or_default(), &pod, &binding)
+                .await?;
             Ok(json_response(StatusCode::CREATED, &success(201)))
         }
         (Verb::Create, _) => {
@@ -236,17 +280,29 @@ async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Respo
             Ok(json_response(StatusCode::CREATED, &obj))
         }
         (Verb::Update, sub) => {
-            let obj = registry.update(r, ns, name, sub, parse_body(&body)?).await?;
+            let obj = registry
+                .update(r, ns, name, sub, parse_body(&body)?)
+                .await?;
             Ok(json_response(StatusCode::OK, &obj))
         }
         (Verb::Patch, sub) => {
             let kind = PatchType::from_content_type(ctx.content_type)?;
-            let obj = registry.patch(r, ns, name, sub, kind, parse_body(&body)?).await?;
+            let obj = registry
+                .patch(r, ns, name, sub, kind, parse_body(&body)?)
+                .await?;
             Ok(json_response(StatusCode::OK, &obj))
         }
         (Verb::Delete, _) => {
-            let mut opts = if body.is_empty() { DeleteOptions::default() } else { DeleteOptions::from_body(&parse_body(&body)?) };
-            if let Some(g) = ctx.query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()) {
+            let mut opts = if body.is_empty() {
+                DeleteOptions::default()
+            } else {
+                DeleteOptions::from_body(&parse_body(&body)?)
+            };
+            if let Some(g) = ctx
+                .query
+                .get("gracePeriodSeconds")
+                .and_then(|g| g.parse().ok())
+            {
                 opts.grace_period_seconds = Some(g);
             }
             let obj = registry.delete(r, ns, name, &opts).await?;
@@ -280,11 +336,21 @@ pub fn spawn_namespace_finalizer(state: &Arc<ApiState>, ns: &str) {
 }
 
 trait MapOk {
-    fn map_ok(self) -> futures::stream::Map<ReceiverStream<Bytes>, fn(Bytes) -> Result<Bytes, std::convert::Infallible>>;
+    fn map_ok(
+        self,
+    ) -> futures::stream::Map<
+        ReceiverStream<Bytes>,
+        fn(Bytes) -> Result<Bytes, std::convert::Infallible>,
+    >;
 }
 
 impl MapOk for ReceiverStream<Bytes> {
-    fn map_ok(self) -> futures::stream::Map<ReceiverStream<Bytes>, fn(Bytes) -> Result<Bytes, std::convert::Infallible>> {
+    fn map_ok(
+        self,
+    ) -> futures::stream::Map<
+        ReceiverStream<Bytes>,
+        fn(Bytes) -> Result<Bytes, std::convert::Infallible>,
+    > {
         use futures::StreamExt;
         self.map(Ok)
     }
@@ -293,9 +359,15 @@ impl MapOk for ReceiverStream<Bytes> {
 /// Reads a JSON body; clients such as the Python one send it without a Content-Type.
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.first() == Some(&b'k') && body.starts_with(b"k8s\0") {
-        return Err(ApiError::unsupported_media_type("application/vnd.kubernetes.protobuf"));
+        return Err(ApiError::unsupported_media_type(
+            "application/vnd.kubernetes.protobuf",
+        ));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded as JSON: {e}"
+        ))
+    })
 }
 
 fn render(r: &Resource, obj: Value, table: Option<IncludeObject>, list: bool) -> Response {
@@ -304,13 +376,31 @@ fn render(r: &Resource, obj: Value, table: Option<IncludeObject>, list: bool) ->
     };
     let continue_token = obj.pointer("/metadata/continue").cloned();
     let (items, rv) = if list {
-        let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
-        (obj.get("items").and_then(Value::as_array).cloned().unwrap_or_default(), rv)
+        let rv = obj
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        (
+            obj.get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            rv,
+        )
     } else {
-        let rv = super::object::resource_version(&obj).unwrap_or("").to_string();
+        let rv = super::object::resource_version(&obj)
+            .unwrap_or("")
+            .to_string();
         (vec![obj], rv)
     };
-    let mut t = table::table(r.plural, &items, include, &rv, k8s_openapi::jiff::Timestamp::now());
+    let mut t = table::table(
+        r.plural,
+        &items,
+        include,
+        &rv,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
     if let Some(c) = continue_token {
         t["metadata"]["continue"] = c;
     }

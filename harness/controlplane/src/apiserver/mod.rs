@@ -44,17 +44,29 @@ pub struct ApiServer {
 impl ApiServer {
     /// Binds `127.0.0.1:0` synchronously, so the address is known and connections queue
     /// before this returns, then serves until `shutdown` is cancelled.
-    pub fn start(state_for: impl FnOnce(SocketAddr) -> Arc<ApiState>, pki: &Pki) -> Result<ApiServer, Error> {
+    pub fn start(
+        state_for: impl FnOnce(SocketAddr) -> Arc<ApiState>,
+        pki: &Pki,
+    ) -> Result<ApiServer, Error> {
         let std_listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-            .map_err(|e| Error::Bind { what: "apiserver", source: e })?;
+            .map_err(|e| Error::Bind {
+                what: "apiserver",
+                source: e,
+            })?;
         std_listener
             .set_nonblocking(true)
-            .map_err(|e| Error::Bind { what: "apiserver", source: e })?;
-        let addr = std_listener
-            .local_addr()
-            .map_err(|e| Error::Bind { what: "apiserver", source: e })?;
-        let listener = TcpListener::from_std(std_listener)
-            .map_err(|e| Error::Bind { what: "apiserver", source: e })?;
+            .map_err(|e| Error::Bind {
+                what: "apiserver",
+                source: e,
+            })?;
+        let addr = std_listener.local_addr().map_err(|e| Error::Bind {
+            what: "apiserver",
+            source: e,
+        })?;
+        let listener = TcpListener::from_std(std_listener).map_err(|e| Error::Bind {
+            what: "apiserver",
+            source: e,
+        })?;
         let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -69,7 +81,11 @@ impl ApiServer {
         let shutdown = state.shutdown.clone();
         let app = http::router(state);
         let task = tokio::spawn(serve(listener, acceptor, app, shutdown.clone()));
-        Ok(ApiServer { addr, task, shutdown })
+        Ok(ApiServer {
+            addr,
+            task,
+            shutdown,
+        })
     }
 
     /// Stops accepting, lets open requests finish briefly, then returns.

@@ -123,7 +123,10 @@ impl Registry {
                 let (rev, key) = decode_continue(token)?;
                 (Some(rev), Some(key))
             }
-            None => match (opts.resource_version.as_deref(), opts.resource_version_match.as_deref()) {
+            None => match (
+                opts.resource_version.as_deref(),
+                opts.resource_version_match.as_deref(),
+            ) {
                 (Some(rv), Some("Exact")) => (Some(parse_rv(rv)?), None),
                 _ => (None, None),
             },
@@ -132,7 +135,10 @@ impl Registry {
         let mut items = Vec::new();
         let mut next = None;
         for kv in &listing.items {
-            if start_after.as_ref().is_some_and(|after| kv.key.as_str() <= after.as_str()) {
+            if start_after
+                .as_ref()
+                .is_some_and(|after| kv.key.as_str() <= after.as_str())
+            {
                 continue;
             }
             let obj = object::decode(kv);
@@ -165,7 +171,9 @@ impl Registry {
         mut obj: Value,
     ) -> Result<Value, ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         check_type(r, &obj)?;
         let ns = Self::namespace_of(r, ns);
@@ -182,7 +190,10 @@ impl Registry {
             self.check_namespace_open(ns).await?;
         }
         let meta = meta_mut(&mut obj);
-        if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty)
+        if meta
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
             && let Some(prefix) = meta.get("generateName").and_then(Value::as_str)
         {
             let name = format!("{prefix}{}", object::name_suffix());
@@ -240,7 +251,13 @@ impl Registry {
         if r.plural == "namespaces" {
             // The ServiceAccount controller's part: every namespace has `default`.
             let accounts = resources::lookup("", "v1", "serviceaccounts").expect("served");
-            match Box::pin(self.create(accounts, Some(&name), json!({"metadata": {"name": "default"}}))).await {
+            match Box::pin(self.create(
+                accounts,
+                Some(&name),
+                json!({"metadata": {"name": "default"}}),
+            ))
+            .await
+            {
                 Ok(_) | Err(ApiError { code: 409, .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -282,7 +299,9 @@ impl Registry {
                         vec![super::status::cause(
                             "FieldValueInvalid",
                             "spec.clusterIPs",
-                            format!("Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"),
+                            format!(
+                                "Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"
+                            ),
                         )],
                     ));
                 }
@@ -399,8 +418,10 @@ impl Registry {
             ));
         }
         let pinned = object::resource_version(&body).map(parse_rv).transpose()?;
-        self.update_with(r, ns, name, pinned, |old| prepare_update(r, sub, old, body.clone()))
-            .await
+        self.update_with(r, ns, name, pinned, |old| {
+            prepare_update(r, sub, old, body.clone())
+        })
+        .await
     }
 
     /// PATCH, in any of the three patch types.
@@ -489,7 +510,10 @@ impl Registry {
                         .and_then(object::parse_time)
                         .is_none_or(|t| deadline < t);
                     if shorter {
-                        meta.insert("deletionTimestamp".into(), json!(object::timestamp(deadline)));
+                        meta.insert(
+                            "deletionTimestamp".into(),
+                            json!(object::timestamp(deadline)),
+                        );
                         meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
                     }
                     if terminating {
@@ -532,26 +556,38 @@ impl Registry {
                 ApiError::invalid(
                     bindings,
                     pod,
-                    vec![super::status::cause("FieldValueRequired", "target.name", "Required value")],
+                    vec![super::status::cause(
+                        "FieldValueRequired",
+                        "target.name",
+                        "Required value",
+                    )],
                 )
             })?
             .to_string();
-        let conflict = |why: String| {
-            ApiError::conflict(bindings, pod, &why)
-        };
+        let conflict = |why: String| ApiError::conflict(bindings, pod, &why);
         self.update_with(pods, Some(ns), pod, None, |old| {
-            if old.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
-                return Err(conflict(format!("pod {pod} is being deleted, cannot be assigned to a host")));
+            if old
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|v| !v.is_null())
+            {
+                return Err(conflict(format!(
+                    "pod {pod} is being deleted, cannot be assigned to a host"
+                )));
             }
             if let Some(current) = object::str_at(old, "/spec/nodeName").filter(|n| !n.is_empty()) {
-                return Err(conflict(format!("pod {pod} is already assigned to node \"{current}\"")));
+                return Err(conflict(format!(
+                    "pod {pod} is already assigned to node \"{current}\""
+                )));
             }
             let mut next = old.clone();
             next["spec"]["nodeName"] = json!(node);
-            set_condition(&mut next, json!({
-                "type": "PodScheduled", "status": "True", "lastProbeTime": null,
-                "lastTransitionTime": object::now(),
-            }));
+            set_condition(
+                &mut next,
+                json!({
+                    "type": "PodScheduled", "status": "True", "lastProbeTime": null,
+                    "lastTransitionTime": object::now(),
+                }),
+            );
             Ok(next)
         })
         .await
@@ -568,16 +604,27 @@ impl Registry {
         let namespaces = resources::lookup("", "v1", "namespaces").expect("namespaces are served");
         loop {
             let mut remaining = 0;
-            for r in resources::RESOURCES.iter().filter(|r| r.namespaced && r.plural != "bindings") {
+            for r in resources::RESOURCES
+                .iter()
+                .filter(|r| r.namespaced && r.plural != "bindings")
+            {
                 let listing = self.store.list(&r.key(Some(ns), None), None).await?;
                 for kv in &listing.items {
                     remaining += 1;
                     let obj = object::decode(kv);
                     let name = object::name(&obj).unwrap_or_default().to_string();
-                    let already = obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
+                    let already = obj
+                        .pointer("/metadata/deletionTimestamp")
+                        .is_some_and(|v| !v.is_null());
                     if !already {
-                        match self.delete(r, Some(ns), &name, &DeleteOptions::default()).await {
-                            Ok(_) | Err(ApiError { code: 404 | 409, .. }) => {}
+                        match self
+                            .delete(r, Some(ns), &name, &DeleteOptions::default())
+                            .await
+                        {
+                            Ok(_)
+                            | Err(ApiError {
+                                code: 404 | 409, ..
+                            }) => {}
                             Err(e) => return Err(e),
                         }
                     }
@@ -601,13 +648,19 @@ impl Registry {
 
     /// Raw store bytes of an object, for probes.
     pub async fn raw(&self, key: &str) -> Result<Option<(Bytes, Revision)>, ApiError> {
-        Ok(self.store.get(key).await?.map(|kv| (kv.value, kv.mod_revision)))
+        Ok(self
+            .store
+            .get(key)
+            .await?
+            .map(|kv| (kv.value, kv.mod_revision)))
     }
 }
 
 /// Whether an object that waits on finalizers has lost its last one and can go.
 fn finalized(obj: &Value) -> bool {
-    let deleting = obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
+    let deleting = obj
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null());
     let kind = obj.get("kind").and_then(Value::as_str);
     let finalizers_left = obj
         .pointer("/metadata/finalizers")
@@ -660,7 +713,9 @@ fn prepare_update(
     mut new: Value,
 ) -> Result<Value, ApiError> {
     if !new.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     if sub == Some("status") {
         let mut next = old.clone();
@@ -703,7 +758,11 @@ fn prepare_update(
     }
     if r.plural == "pods" {
         if let Some(causes) = Some(admission::validate_pod(&new)).filter(|c| !c.is_empty()) {
-            return Err(ApiError::invalid(r, object::name(old).unwrap_or(""), causes));
+            return Err(ApiError::invalid(
+                r,
+                object::name(old).unwrap_or(""),
+                causes,
+            ));
         }
         // A bound pod stays on its node.
         let old_node = old.pointer("/spec/nodeName");
@@ -727,7 +786,12 @@ fn prepare_update(
     Ok(new)
 }
 
-fn apply_patch(r: &Resource, kind: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
+fn apply_patch(
+    r: &Resource,
+    kind: PatchType,
+    doc: &mut Value,
+    patch: &Value,
+) -> Result<(), ApiError> {
     match kind {
         PatchType::Merge => {
             json_patch::merge(doc, patch);
@@ -736,10 +800,17 @@ fn apply_patch(r: &Resource, kind: PatchType, doc: &mut Value, patch: &Value) ->
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-            json_patch::patch(doc, &ops)
-                .map_err(|e| ApiError::invalid(r, object::name(doc).unwrap_or(""), vec![
-                    super::status::cause("FieldValueInvalid", "", format!("the JSON patch could not be applied: {e}")),
-                ]))
+            json_patch::patch(doc, &ops).map_err(|e| {
+                ApiError::invalid(
+                    r,
+                    object::name(doc).unwrap_or(""),
+                    vec![super::status::cause(
+                        "FieldValueInvalid",
+                        "",
+                        format!("the JSON patch could not be applied: {e}"),
+                    )],
+                )
+            })
         }
         PatchType::Strategic => {
             let schema = match r.plural {
@@ -754,8 +825,14 @@ fn apply_patch(r: &Resource, kind: PatchType, doc: &mut Value, patch: &Value) ->
 }
 
 fn check_type(r: &Resource, obj: &Value) -> Result<(), ApiError> {
-    let kind = obj.get("kind").and_then(Value::as_str).filter(|k| !k.is_empty());
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).filter(|v| !v.is_empty());
+    let kind = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty());
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty());
     if kind.is_some_and(|k| k != r.kind) || api_version.is_some_and(|v| v != r.api_version()) {
         return Err(ApiError::bad_request(format!(
             "the API version in the data ({}) does not match the expected API version ({})",
@@ -816,6 +893,9 @@ fn decode_continue(token: &str) -> Result<(Revision, String), ApiError> {
     let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     Ok((
         v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?,
-        v.get("start").and_then(Value::as_str).ok_or_else(bad)?.to_string(),
+        v.get("start")
+            .and_then(Value::as_str)
+            .ok_or_else(bad)?
+            .to_string(),
     ))
 }

@@ -53,7 +53,10 @@ pub enum ApiPath {
     /// `/apis/GROUP`
     Group(String),
     /// `/api/v1`, `/apis/GROUP/VERSION`
-    Resources { group: String, version: String },
+    Resources {
+        group: String,
+        version: String,
+    },
     Resource(ResourceRequest),
 }
 
@@ -88,9 +91,12 @@ pub fn parse(method: &Method, path: &str, watch: bool) -> Result<ApiPath, NotApi
         rest => (rest, watch),
     };
     let (namespace, rest) = match rest {
-        ["namespaces", ns, resource, rest @ ..] if !matches!(*resource, "status" | "finalize") => {
-            (Some(ns.to_string()), std::iter::once(*resource).chain(rest.iter().copied()).collect::<Vec<_>>())
-        }
+        ["namespaces", ns, resource, rest @ ..] if !matches!(*resource, "status" | "finalize") => (
+            Some(ns.to_string()),
+            std::iter::once(*resource)
+                .chain(rest.iter().copied())
+                .collect::<Vec<_>>(),
+        ),
         rest => (None, rest.to_vec()),
     };
     let (resource, name, subresource) = match rest.as_slice() {
@@ -139,16 +145,106 @@ mod tests {
     }
 
     #[rstest]
-    #[case(Method::GET, "/api/v1/namespaces/ns/pods", false, Some("ns"), "pods", None, None, Verb::List)]
-    #[case(Method::GET, "/api/v1/namespaces/ns/pods", true, Some("ns"), "pods", None, None, Verb::Watch)]
-    #[case(Method::GET, "/api/v1/watch/namespaces/ns/pods", false, Some("ns"), "pods", None, None, Verb::Watch)]
-    #[case(Method::GET, "/api/v1/pods", false, None, "pods", None, None, Verb::List)]
-    #[case(Method::POST, "/api/v1/namespaces/ns/pods/p/binding", false, Some("ns"), "pods", Some("p"), Some("binding"), Verb::Create)]
-    #[case(Method::PATCH, "/api/v1/namespaces/ns/pods/p/status", false, Some("ns"), "pods", Some("p"), Some("status"), Verb::Patch)]
-    #[case(Method::GET, "/api/v1/namespaces/ns", false, Some("ns"), "namespaces", Some("ns"), None, Verb::Get)]
-    #[case(Method::PUT, "/api/v1/namespaces/ns/status", false, Some("ns"), "namespaces", Some("ns"), Some("status"), Verb::Update)]
-    #[case(Method::DELETE, "/api/v1/nodes/n1", false, None, "nodes", Some("n1"), None, Verb::Delete)]
-    #[case(Method::PUT, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1", false, Some("kube-node-lease"), "leases", Some("n1"), None, Verb::Update)]
+    #[case(
+        Method::GET,
+        "/api/v1/namespaces/ns/pods",
+        false,
+        Some("ns"),
+        "pods",
+        None,
+        None,
+        Verb::List
+    )]
+    #[case(
+        Method::GET,
+        "/api/v1/namespaces/ns/pods",
+        true,
+        Some("ns"),
+        "pods",
+        None,
+        None,
+        Verb::Watch
+    )]
+    #[case(
+        Method::GET,
+        "/api/v1/watch/namespaces/ns/pods",
+        false,
+        Some("ns"),
+        "pods",
+        None,
+        None,
+        Verb::Watch
+    )]
+    #[case(
+        Method::GET,
+        "/api/v1/pods",
+        false,
+        None,
+        "pods",
+        None,
+        None,
+        Verb::List
+    )]
+    #[case(
+        Method::POST,
+        "/api/v1/namespaces/ns/pods/p/binding",
+        false,
+        Some("ns"),
+        "pods",
+        Some("p"),
+        Some("binding"),
+        Verb::Create
+    )]
+    #[case(
+        Method::PATCH,
+        "/api/v1/namespaces/ns/pods/p/status",
+        false,
+        Some("ns"),
+        "pods",
+        Some("p"),
+        Some("status"),
+        Verb::Patch
+    )]
+    #[case(
+        Method::GET,
+        "/api/v1/namespaces/ns",
+        false,
+        Some("ns"),
+        "namespaces",
+        Some("ns"),
+        None,
+        Verb::Get
+    )]
+    #[case(
+        Method::PUT,
+        "/api/v1/namespaces/ns/status",
+        false,
+        Some("ns"),
+        "namespaces",
+        Some("ns"),
+        Some("status"),
+        Verb::Update
+    )]
+    #[case(
+        Method::DELETE,
+        "/api/v1/nodes/n1",
+        false,
+        None,
+        "nodes",
+        Some("n1"),
+        None,
+        Verb::Delete
+    )]
+    #[case(
+        Method::PUT,
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1",
+        false,
+        Some("kube-node-lease"),
+        "leases",
+        Some("n1"),
+        None,
+        Verb::Update
+    )]
     #[allow(clippy::too_many_arguments)]
     fn resource_paths(
         #[case] method: Method,
@@ -170,7 +266,10 @@ mod tests {
 
     #[test]
     fn discovery_paths() {
-        assert_eq!(parse(&Method::GET, "/api", false), Ok(ApiPath::CoreVersions));
+        assert_eq!(
+            parse(&Method::GET, "/api", false),
+            Ok(ApiPath::CoreVersions)
+        );
         assert_eq!(parse(&Method::GET, "/apis/", false), Ok(ApiPath::Groups));
         assert_eq!(
             parse(&Method::GET, "/apis/coordination.k8s.io/v1", false),

@@ -120,10 +120,10 @@ pub static RESOURCES: &[Resource] = &[
     Resource {
         has_status_subresource: true,
         ..resource!("", "pods", "pod", "Pod", namespaced: true,
-            short: ["po"], categories: ["all"], subresources: [
-                STATUS,
-                Subresource { name: "binding", kind: "Binding", verbs: &["create"] }
-            ])
+        short: ["po"], categories: ["all"], subresources: [
+            STATUS,
+            Subresource { name: "binding", kind: "Binding", verbs: &["create"] }
+        ])
     },
     resource!("", "bindings", "binding", "Binding", namespaced: true,
         short: [], categories: [], subresources: []),
@@ -158,7 +158,9 @@ pub fn lookup(group: &str, version: &str, plural: &str) -> Option<&'static Resou
 
 /// The resource for a group and kind (used by `bindings` and event `involvedObject`s).
 pub fn by_kind(group: &str, kind: &str) -> Option<&'static Resource> {
-    RESOURCES.iter().find(|r| r.group == group && r.kind == kind)
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.kind == kind)
 }
 
 /// The non-core groups, in discovery order.
@@ -240,7 +242,12 @@ pub fn resource_list(group: &str, version: &str) -> APIResourceList {
                 name: format!("{}/{}", r.plural, sub.name),
                 singular_name: String::new(),
                 namespaced: r.namespaced,
-                kind: if sub.kind.is_empty() { r.kind } else { sub.kind }.into(),
+                kind: if sub.kind.is_empty() {
+                    r.kind
+                } else {
+                    sub.kind
+                }
+                .into(),
                 verbs: sub.verbs.iter().map(|v| v.to_string()).collect(),
                 short_names: None,
                 categories: None,

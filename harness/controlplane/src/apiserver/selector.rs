@@ -75,7 +75,10 @@ fn split_top_level(s: &str) -> Vec<&str> {
 fn parse_label_requirement(part: &str) -> Result<(String, LabelOp), SelectorError> {
     let err = || SelectorError(part.to_string());
     if let Some(key) = part.strip_prefix('!') {
-        return Ok((valid_key(key.trim()).ok_or_else(err)?, LabelOp::DoesNotExist));
+        return Ok((
+            valid_key(key.trim()).ok_or_else(err)?,
+            LabelOp::DoesNotExist,
+        ));
     }
     for (token, is_in) in [(" notin ", false), (" in ", true)] {
         if let Some((key, rest)) = part.split_once(token) {
@@ -197,7 +200,10 @@ mod tests {
     #[case("missing!=x", true)]
     fn label_selectors(#[case] selector: &str, #[case] expected: bool) {
         let s = LabelSelector::parse(selector).unwrap();
-        assert_eq!(s.matches(&labels(&[("app", "web"), ("tier", "front")])), expected);
+        assert_eq!(
+            s.matches(&labels(&[("app", "web"), ("tier", "front")])),
+            expected
+        );
     }
 
     #[rstest]

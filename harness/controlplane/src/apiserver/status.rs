@@ -2,7 +2,9 @@
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, Status, StatusCause, StatusDetails};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    ListMeta, Status, StatusCause, StatusDetails,
+};
 
 use super::resources::Resource;
 
@@ -58,7 +60,11 @@ impl ApiError {
 
     /// A path the server does not serve.
     pub fn no_route() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
@@ -95,7 +101,9 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type:?})"
+            ),
         )
     }
 
@@ -114,11 +122,7 @@ impl ApiError {
         let mut err = Self::new(
             422,
             "Invalid",
-            format!(
-                "{} \"{name}\" is invalid: {}",
-                r.kind,
-                summary.join(", ")
-            ),
+            format!("{} \"{name}\" is invalid: {}", r.kind, summary.join(", ")),
         )
         .with_details(r, name);
         if let Some(d) = err.details.as_mut() {
@@ -129,7 +133,11 @@ impl ApiError {
     }
 
     pub fn too_large() -> Self {
-        Self::new(413, "RequestEntityTooLarge", "the request body is too large")
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            "the request body is too large",
+        )
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -186,7 +194,10 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         use crate::store::StoreError;
         match e {
-            StoreError::Compacted { requested, compacted } => ApiError::gone(format!(
+            StoreError::Compacted {
+                requested,
+                compacted,
+            } => ApiError::gone(format!(
                 "too old resource version: {requested} ({compacted})"
             )),
             StoreError::FutureRevision { requested, current } => ApiError::timeout(format!(

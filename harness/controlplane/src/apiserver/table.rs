@@ -57,19 +57,39 @@ const NAME: Column = Column {
     priority: 0,
     description: "Name must be unique within a namespace.",
 };
-const AGE: Column = col("Age", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.");
+const AGE: Column = col(
+    "Age",
+    0,
+    "CreationTimestamp is a timestamp representing the server time when this object was created.",
+);
 
 fn columns(resource: &str) -> Vec<Column> {
     match resource {
         "pods" => vec![
             NAME,
-            col("Ready", 0, "The aggregate readiness state of this pod for accepting traffic."),
-            col("Status", 0, "The aggregate status of the containers in this pod."),
-            col("Restarts", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+            col(
+                "Ready",
+                0,
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            col(
+                "Status",
+                0,
+                "The aggregate status of the containers in this pod.",
+            ),
+            col(
+                "Restarts",
+                0,
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+            ),
             AGE,
             col("IP", 1, "IP address allocated to the pod."),
             col("Node", 1, "Name of the node the pod is assigned to."),
-            col("Nominated Node", 1, "Name of the node the pod is nominated to."),
+            col(
+                "Nominated Node",
+                1,
+                "Name of the node the pod is nominated to.",
+            ),
             col("Readiness Gates", 1, "Readiness gates of the pod."),
         ],
         "nodes" => vec![
@@ -82,20 +102,32 @@ fn columns(resource: &str) -> Vec<Column> {
             col("External-IP", 1, "List of external IPs."),
             col("OS-Image", 1, "OS Image reported by the node."),
             col("Kernel-Version", 1, "Kernel Version reported by the node."),
-            col("Container-Runtime", 1, "Container Runtime Version reported by the node."),
+            col(
+                "Container-Runtime",
+                1,
+                "Container Runtime Version reported by the node.",
+            ),
         ],
         "events" => vec![
             col("Last Seen", 0, "Time when this Event was last seen"),
-            col("Type", 0, "Type of this event (Normal, Warning), new types could be added in the future."),
-            col("Reason", 0, "This should be a short, machine understandable string that gives the reason for this event being generated."),
+            col(
+                "Type",
+                0,
+                "Type of this event (Normal, Warning), new types could be added in the future.",
+            ),
+            col(
+                "Reason",
+                0,
+                "This should be a short, machine understandable string that gives the reason for this event being generated.",
+            ),
             col("Object", 0, "The object that this event is about."),
-            col("Message", 0, "A human-readable description of the status of this operation."),
+            col(
+                "Message",
+                0,
+                "A human-readable description of the status of this operation.",
+            ),
         ],
-        "namespaces" => vec![
-            NAME,
-            col("Status", 0, "The status of the namespace"),
-            AGE,
-        ],
+        "namespaces" => vec![NAME, col("Status", 0, "The status of the namespace"), AGE],
         "services" => vec![
             NAME,
             col("Type", 0, "The type of the service."),
@@ -200,7 +232,11 @@ fn cells(resource: &str, o: &Value, now: Timestamp) -> Vec<Value> {
                 json!(or_none(s(o, "/status/podIP"))),
                 json!(or_none(s(o, "/spec/nodeName"))),
                 json!(or_none(s(o, "/status/nominatedNodeName"))),
-                json!(if gates == 0 { "<none>".to_string() } else { format!("0/{gates}") }),
+                json!(if gates == 0 {
+                    "<none>".to_string()
+                } else {
+                    format!("0/{gates}")
+                }),
             ]
         }
         "nodes" => {
@@ -241,7 +277,11 @@ fn cells(resource: &str, o: &Value, now: Timestamp) -> Vec<Value> {
             vec![
                 json!(name),
                 json!(status),
-                json!(if roles.is_empty() { "<none>".into() } else { roles.join(",") }),
+                json!(if roles.is_empty() {
+                    "<none>".into()
+                } else {
+                    roles.join(",")
+                }),
                 json!(created),
                 json!(s(o, "/status/nodeInfo/kubeletVersion")),
                 json!(address("InternalIP")),
@@ -252,11 +292,15 @@ fn cells(resource: &str, o: &Value, now: Timestamp) -> Vec<Value> {
             ]
         }
         "events" => {
-            let last = ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
-                .iter()
-                .find(|p| str_at(o, p).is_some_and(|v| !v.is_empty()))
-                .map(|p| age(o, p, now))
-                .unwrap_or_else(|| "<unknown>".into());
+            let last = [
+                "/lastTimestamp",
+                "/eventTime",
+                "/metadata/creationTimestamp",
+            ]
+            .iter()
+            .find(|p| str_at(o, p).is_some_and(|v| !v.is_empty()))
+            .map(|p| age(o, p, now))
+            .unwrap_or_else(|| "<unknown>".into());
             let object = format!(
                 "{}/{}",
                 s(o, "/involvedObject/kind").to_lowercase(),
@@ -299,9 +343,17 @@ fn cells(resource: &str, o: &Value, now: Timestamp) -> Vec<Value> {
                 json!(s(o, "/spec/type")),
                 json!(or_none(s(o, "/spec/clusterIP"))),
                 json!("<none>"),
-                json!(if ports.is_empty() { "<none>".into() } else { ports.join(",") }),
+                json!(if ports.is_empty() {
+                    "<none>".into()
+                } else {
+                    ports.join(",")
+                }),
                 json!(created),
-                json!(if selector.is_empty() { "<none>".into() } else { selector.join(",") }),
+                json!(if selector.is_empty() {
+                    "<none>".into()
+                } else {
+                    selector.join(",")
+                }),
             ]
         }
         _ => vec![json!(name), json!(created)],
@@ -310,7 +362,9 @@ fn cells(resource: &str, o: &Value, now: Timestamp) -> Vec<Value> {
 
 /// The STATUS column of `kubectl get pods`.
 fn pod_status(o: &Value) -> String {
-    if o.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
+    if o.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+    {
         return "Terminating".into();
     }
     let mut reason = str_at(o, "/status/reason")
@@ -325,7 +379,10 @@ fn pod_status(o: &Value) -> String {
     {
         if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
             reason = r.to_string();
-        } else if let Some(r) = c.pointer("/state/terminated/reason").and_then(Value::as_str) {
+        } else if let Some(r) = c
+            .pointer("/state/terminated/reason")
+            .and_then(Value::as_str)
+        {
             reason = r.to_string();
         }
     }
@@ -395,7 +452,17 @@ mod tests {
         let t = table("pods", &[pod], IncludeObject::Metadata, "42", now);
         assert_eq!(
             t["rows"][0]["cells"],
-            json!(["busybox", "1/1", "Running", "0", "7s", "10.244.0.5", "node-1", "<none>", "<none>"])
+            json!([
+                "busybox",
+                "1/1",
+                "Running",
+                "0",
+                "7s",
+                "10.244.0.5",
+                "node-1",
+                "<none>",
+                "<none>"
+            ])
         );
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["columnDefinitions"][5]["priority"], 1);
@@ -403,7 +470,9 @@ mod tests {
 
     #[test]
     fn accept_headers() {
-        assert!(wants_table("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"));
+        assert!(wants_table(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+        ));
         assert!(!wants_table("application/json"));
     }
 }

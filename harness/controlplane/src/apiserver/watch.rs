@@ -75,7 +75,13 @@ pub async fn start(
             let obj = match opts.table {
                 Some(include) if kind != "BOOKMARK" && kind != "ERROR" => {
                     let rv = object::resource_version(obj).unwrap_or("").to_string();
-                    table::table(r.plural, std::slice::from_ref(obj), include, &rv, k8s_openapi::jiff::Timestamp::now())
+                    table::table(
+                        r.plural,
+                        std::slice::from_ref(obj),
+                        include,
+                        &rv,
+                        k8s_openapi::jiff::Timestamp::now(),
+                    )
                 }
                 _ => obj.clone(),
             };
@@ -94,8 +100,12 @@ pub async fn start(
             }
             json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": meta})
         };
-        if opts.send_initial_events && opts.bookmarks
-            && tx.send(send("BOOKMARK", &bookmark(last_rev, true))).await.is_err()
+        if opts.send_initial_events
+            && opts.bookmarks
+            && tx
+                .send(send("BOOKMARK", &bookmark(last_rev, true)))
+                .await
+                .is_err()
         {
             return;
         }
@@ -132,7 +142,9 @@ pub async fn start(
                         StoreError::WatchLagged { .. } => ApiError::gone(e.to_string()),
                         other => ApiError::internal(other.to_string()),
                     };
-                    let _ = tx.send(line("ERROR", &status_json(&status.to_status()))).await;
+                    let _ = tx
+                        .send(line("ERROR", &status_json(&status.to_status())))
+                        .await;
                     return;
                 }
             };
@@ -195,7 +207,9 @@ mod tests {
     fn kv(rev: i64, node: &str) -> KeyValue {
         KeyValue {
             key: "/registry/pods/ns/p".into(),
-            value: Bytes::from(json!({"metadata": {"name": "p"}, "spec": {"nodeName": node}}).to_string()),
+            value: Bytes::from(
+                json!({"metadata": {"name": "p"}, "spec": {"nodeName": node}}).to_string(),
+            ),
             create_revision: 2,
             mod_revision: rev,
         }
@@ -208,7 +222,10 @@ mod tests {
             fields: FieldSelector::parse("spec.nodeName=").unwrap(),
             ..ListOptions::default()
         };
-        let bind = WatchEvent::Put { kv: kv(3, "n1"), prev: Some(kv(2, "")) };
+        let bind = WatchEvent::Put {
+            kv: kv(3, "n1"),
+            prev: Some(kv(2, "")),
+        };
         let (kind, obj) = convert(pods, &unscheduled, &bind).unwrap();
         assert_eq!(kind, "DELETED");
         assert_eq!(obj["metadata"]["resourceVersion"], "3");
@@ -217,8 +234,14 @@ mod tests {
             ..ListOptions::default()
         };
         assert_eq!(convert(pods, &on_n1, &bind).unwrap().0, "ADDED");
-        assert_eq!(convert(pods, &ListOptions::default(), &bind).unwrap().0, "MODIFIED");
-        let unrelated = WatchEvent::Put { kv: kv(4, "n2"), prev: Some(kv(3, "n2")) };
+        assert_eq!(
+            convert(pods, &ListOptions::default(), &bind).unwrap().0,
+            "MODIFIED"
+        );
+        let unrelated = WatchEvent::Put {
+            kv: kv(4, "n2"),
+            prev: Some(kv(3, "n2")),
+        };
         assert!(convert(pods, &on_n1, &unrelated).is_none());
     }
 }

@@ -18,7 +18,11 @@ const MAX_SEARCHES: usize = 32;
 
 pub fn pod_dns(pod: &Pod, cluster: &ClusterDnsSettings) -> DnsConfig {
     let spec = pod.spec.clone().unwrap_or_default();
-    let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let ns = pod
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let host_network = spec.host_network.unwrap_or(false);
     let policy = spec.dns_policy.as_deref().unwrap_or("ClusterFirst");
     let cluster_first = || DnsConfig {
@@ -53,7 +57,9 @@ pub fn pod_dns(pod: &Pod, cluster: &ClusterDnsSettings) -> DnsConfig {
                 None => o.name.clone().unwrap_or_default(),
             };
             let name = o.name.unwrap_or_default();
-            config.options.retain(|x| x.split(':').next() != Some(name.as_str()));
+            config
+                .options
+                .retain(|x| x.split(':').next() != Some(name.as_str()));
             config.options.push(rendered);
         }
     }
@@ -91,7 +97,10 @@ mod tests {
     }
 
     fn pod(spec: serde_json::Value) -> Pod {
-        serde_json::from_value(json!({"metadata": {"name": "p", "namespace": "team"}, "spec": spec})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "p", "namespace": "team"}, "spec": spec}),
+        )
+        .unwrap()
     }
 
     #[rstest]

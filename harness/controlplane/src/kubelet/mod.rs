@@ -139,7 +139,12 @@ struct NodeContext {
 }
 
 /// Registers the node, then runs until `shutdown`.
-pub async fn run(client: kube::Client, config: NodeConfig, runtime: Arc<dyn Runtime>, shutdown: CancellationToken) {
+pub async fn run(
+    client: kube::Client,
+    config: NodeConfig,
+    runtime: Arc<dyn Runtime>,
+    shutdown: CancellationToken,
+) {
     let ctx = Arc::new(NodeContext {
         recorder: Recorder::new(client.clone(), "kubelet", Some(&config.name)),
         client,
@@ -195,18 +200,29 @@ pub async fn run(client: kube::Client, config: NodeConfig, runtime: Arc<dyn Runt
         }
     }
     // Workers see the same cancellation and stop their sandboxes; wait for them, briefly.
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
     tasks.abort_all();
 }
 
 async fn register(ctx: &NodeContext) -> Result<(), kube::Error> {
     let nodes: Api<Node> = Api::all(ctx.client.clone());
-    let node: Node = serde_json::from_value(ctx.config.node_object(&ctx.runtime.provider())).map_err(kube::Error::SerdeError)?;
+    let node: Node = serde_json::from_value(ctx.config.node_object(&ctx.runtime.provider()))
+        .map_err(kube::Error::SerdeError)?;
     match nodes.create(&PostParams::default(), &node).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let status = json!({"status": node.status});
-            nodes.patch_status(&ctx.config.name, &PatchParams::default(), &Patch::Merge(&status)).await.map(|_| ())
+            nodes
+                .patch_status(
+                    &ctx.config.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&status),
+                )
+                .await
+                .map(|_| ())
         }
         Err(e) => Err(e),
     }
@@ -217,9 +233,18 @@ async fn renew_lease(ctx: &NodeContext) {
     let name = &ctx.config.name;
     let spec = json!({"holderIdentity": name, "leaseDurationSeconds": LEASE_SECONDS,
                       "renewTime": k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()});
-    let result = match leases.patch(name, &PatchParams::default(), &Patch::Merge(&json!({"spec": spec}))).await {
+    let result = match leases
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": spec})),
+        )
+        .await
+    {
         Err(kube::Error::Api(e)) if e.code == 404 => {
-            let lease: Result<Lease, _> = serde_json::from_value(json!({"metadata": {"name": name, "namespace": "kube-node-lease"}, "spec": spec}));
+            let lease: Result<Lease, _> = serde_json::from_value(
+                json!({"metadata": {"name": name, "namespace": "kube-node-lease"}, "spec": spec}),
+            );
             match lease {
                 Ok(l) => leases.create(&PostParams::default(), &l).await.map(|_| ()),
                 Err(e) => Err(kube::Error::SerdeError(e)),
@@ -234,7 +259,12 @@ async fn renew_lease(ctx: &NodeContext) {
 
 /// One pod's life on this node: start it once, keep its status, tear it down when it is
 /// deleted. Returns the pod's uid when done.
-async fn pod_worker(ctx: Arc<NodeContext>, uid: String, mut rx: watch::Receiver<Option<Arc<Pod>>>, shutdown: CancellationToken) -> String {
+async fn pod_worker(
+    ctx: Arc<NodeContext>,
+    uid: String,
+    mut rx: watch::Receiver<Option<Arc<Pod>>>,
+    shutdown: CancellationToken,
+) -> String {
     let mut running: Option<RunningPod> = None;
     let mut started = false;
     loop {
@@ -297,7 +327,10 @@ async fn start(ctx: &NodeContext, pod: &Pod) -> Option<RunningPod> {
         uid: pod.metadata.uid.clone().unwrap_or_default(),
         hostname: spec.hostname.clone().unwrap_or_else(|| name.clone()),
         dns: dns::pod_dns(pod, &ctx.config.dns),
-        log_directory: format!("/var/log/pods/{ns}_{name}_{}", pod.metadata.uid.clone().unwrap_or_default()),
+        log_directory: format!(
+            "/var/log/pods/{ns}_{name}_{}",
+            pod.metadata.uid.clone().unwrap_or_default()
+        ),
     };
     let mut observation = PodObservation {
         host_ip: ctx.config.address.to_string(),
@@ -321,7 +354,15 @@ async fn start(ctx: &NodeContext, pod: &Pod) -> Option<RunningPod> {
     let sandbox = match ctx.runtime.run_pod_sandbox(&config).await {
         Ok(s) => s,
         Err(e) => {
-            ctx.recorder.pod_event(pod, true, "FailedCreatePodSandBox", &format!("Failed to create pod sandbox: {e}"), None).await;
+            ctx.recorder
+                .pod_event(
+                    pod,
+                    true,
+                    "FailedCreatePodSandBox",
+                    &format!("Failed to create pod sandbox: {e}"),
+                    None,
+                )
+                .await;
             report(ctx, pod, &observation).await;
             return None;
         }
@@ -336,9 +377,19 @@ async fn start(ctx: &NodeContext, pod: &Pod) -> Option<RunningPod> {
         let policy = c.image_pull_policy.as_deref().unwrap_or("IfNotPresent");
         let present = ctx.runtime.image_present(&image).await.unwrap_or(false);
         let pulled = match (policy, present) {
-            ("Never", false) => Err(format!("Container image \"{image}\" is not present with pull policy of Never")),
+            ("Never", false) => Err(format!(
+                "Container image \"{image}\" is not present with pull policy of Never"
+            )),
             ("Always", _) | (_, false) => {
-                ctx.recorder.pod_event(pod, false, "Pulling", &format!("Pulling image \"{image}\""), Some(&field)).await;
+                ctx.recorder
+                    .pod_event(
+                        pod,
+                        false,
+                        "Pulling",
+                        &format!("Pulling image \"{image}\""),
+                        Some(&field),
+                    )
+                    .await;
                 let begun = std::time::Instant::now();
                 match ctx.runtime.pull_image(&image).await {
                     Ok(id) => {
@@ -350,15 +401,28 @@ async fn start(ctx: &NodeContext, pod: &Pod) -> Option<RunningPod> {
                 }
             }
             _ => {
-                ctx.recorder.pod_event(pod, false, "Pulled", &format!("Container image \"{image}\" already present on machine"), Some(&field)).await;
-                ctx.runtime.image_id(&image).await.map_err(|e| e.to_string())
+                ctx.recorder
+                    .pod_event(
+                        pod,
+                        false,
+                        "Pulled",
+                        &format!("Container image \"{image}\" already present on machine"),
+                        Some(&field),
+                    )
+                    .await;
+                ctx.runtime
+                    .image_id(&image)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         };
         let obs = &mut observation.containers[i];
         match pulled {
             Ok(id) => obs.image_id = Some(id),
             Err(message) => {
-                ctx.recorder.pod_event(pod, true, "Failed", &message, Some(&field)).await;
+                ctx.recorder
+                    .pod_event(pod, true, "Failed", &message, Some(&field))
+                    .await;
                 obs.waiting_reason = "ErrImagePull".into();
                 obs.waiting_message = Some(message);
                 continue;
@@ -374,32 +438,65 @@ async fn start(ctx: &NodeContext, pod: &Pod) -> Option<RunningPod> {
         let id = match created {
             Ok(id) => id,
             Err(e) => {
-                ctx.recorder.pod_event(pod, true, "Failed", &format!("Error: {e}"), Some(&field)).await;
+                ctx.recorder
+                    .pod_event(pod, true, "Failed", &format!("Error: {e}"), Some(&field))
+                    .await;
                 obs.waiting_reason = "CreateContainerError".into();
                 obs.waiting_message = Some(e.to_string());
                 continue;
             }
         };
         obs.container_id = Some(format!("{}://{id}", ctx.runtime.id_scheme()));
-        ctx.recorder.pod_event(pod, false, "Created", &format!("Created container: {}", c.name), Some(&field)).await;
+        ctx.recorder
+            .pod_event(
+                pod,
+                false,
+                "Created",
+                &format!("Created container: {}", c.name),
+                Some(&field),
+            )
+            .await;
         if let Err(e) = ctx.runtime.start_container(&id).await {
-            ctx.recorder.pod_event(pod, true, "Failed", &format!("Error: {e}"), Some(&field)).await;
+            ctx.recorder
+                .pod_event(pod, true, "Failed", &format!("Error: {e}"), Some(&field))
+                .await;
             observation.containers[i].waiting_reason = "RunContainerError".into();
             continue;
         }
-        ctx.recorder.pod_event(pod, false, "Started", &format!("Started container {}", c.name), Some(&field)).await;
+        ctx.recorder
+            .pod_event(
+                pod,
+                false,
+                "Started",
+                &format!("Started container {}", c.name),
+                Some(&field),
+            )
+            .await;
         observation.containers[i].state = ctx.runtime.container_state(&id).await.ok();
     }
     report(ctx, pod, &observation).await;
-    Some(RunningPod { sandbox, observation })
+    Some(RunningPod {
+        sandbox,
+        observation,
+    })
 }
 
 /// Patches the pod's status with what was observed.
 async fn report(ctx: &NodeContext, pod: &Pod, observation: &PodObservation) {
     let status = status::pod_status(pod, observation, &now());
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
+    let api: Api<Pod> = Api::namespaced(
+        ctx.client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+    );
     let name = pod.metadata.name.clone().unwrap_or_default();
-    if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&json!({"status": status}))).await {
+    if let Err(e) = api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": status})),
+        )
+        .await
+    {
         tracing::debug!(pod = %name, error = %e, "status update failed");
     }
 }
@@ -417,25 +514,43 @@ async fn teardown(ctx: &NodeContext, sandbox: &Sandbox) {
 /// final status, then finish the deletion the apiserver started.
 async fn terminate(ctx: &NodeContext, pod: &Pod, running: Option<RunningPod>) {
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
+    let api: Api<Pod> = Api::namespaced(
+        ctx.client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+    );
     if let Some(mut r) = running {
         for c in &r.observation.containers {
             if c.container_id.is_some() {
-                ctx.recorder.pod_event(pod, false, "Killing", &format!("Stopping container {}", c.name), Some(&container_path(&c.name))).await;
+                ctx.recorder
+                    .pod_event(
+                        pod,
+                        false,
+                        "Killing",
+                        &format!("Stopping container {}", c.name),
+                        Some(&container_path(&c.name)),
+                    )
+                    .await;
             }
         }
         teardown(ctx, &r.sandbox).await;
         r.observation.sandbox_ready = false;
         for c in &mut r.observation.containers {
             if let Some(ContainerState::Running { .. }) = c.state {
-                c.state = Some(ContainerState::Exited { exit_code: 0, reason: "Completed".into(), finished_at: now() });
+                c.state = Some(ContainerState::Exited {
+                    exit_code: 0,
+                    reason: "Completed".into(),
+                    finished_at: now(),
+                });
             }
         }
         report(ctx, pod, &r.observation).await;
     }
     let params = DeleteParams {
         grace_period_seconds: Some(0),
-        preconditions: pod.metadata.uid.clone().map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
+        preconditions: pod.metadata.uid.clone().map(|uid| Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
         ..DeleteParams::default()
     };
     match api.delete(&name, &params).await {

@@ -21,7 +21,11 @@ pub struct Provider {
 
 impl Provider {
     fn simulated(name: &str) -> Self {
-        Provider { name: name.into(), real: false, version: env!("CARGO_PKG_VERSION").into() }
+        Provider {
+            name: name.into(),
+            real: false,
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
     }
 }
 
@@ -98,8 +102,14 @@ pub struct ContainerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContainerState {
     Created,
-    Running { started_at: String },
-    Exited { exit_code: i32, reason: String, finished_at: String },
+    Running {
+        started_at: String,
+    },
+    Exited {
+        exit_code: i32,
+        reason: String,
+        finished_at: String,
+    },
 }
 
 /// The result of a command run in a container.
@@ -123,10 +133,18 @@ pub trait Runtime: Send + Sync + 'static {
     /// Pulls the image; returns its image ID.
     async fn pull_image(&self, image: &str) -> Result<String, RuntimeError>;
     async fn image_id(&self, image: &str) -> Result<String, RuntimeError>;
-    async fn create_container(&self, sandbox_id: &str, config: &ContainerConfig) -> Result<String, RuntimeError>;
+    async fn create_container(
+        &self,
+        sandbox_id: &str,
+        config: &ContainerConfig,
+    ) -> Result<String, RuntimeError>;
     async fn start_container(&self, container_id: &str) -> Result<(), RuntimeError>;
     async fn container_state(&self, container_id: &str) -> Result<ContainerState, RuntimeError>;
-    async fn exec_sync(&self, container_id: &str, command: &[String]) -> Result<ExecResult, RuntimeError>;
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        command: &[String],
+    ) -> Result<ExecResult, RuntimeError>;
     /// Stops the sandbox and its containers; the network is torn down here. Idempotent.
     async fn stop_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError>;
     /// Removes a stopped sandbox. Idempotent.
@@ -152,7 +170,10 @@ pub struct SimNetwork {
 
 impl SimNetwork {
     pub fn new(cidr: Ipv4Net) -> Self {
-        SimNetwork { cidr, leases: Mutex::new(HashMap::new()) }
+        SimNetwork {
+            cidr,
+            leases: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -180,7 +201,10 @@ impl Network for SimNetwork {
     }
 
     async fn del(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
-        self.leases.lock().unwrap_or_else(|e| e.into_inner()).remove(sandbox_id);
+        self.leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(sandbox_id);
         Ok(())
     }
 }
@@ -214,7 +238,10 @@ pub struct SimRuntime {
 
 impl SimRuntime {
     pub fn new(network: Arc<dyn Network>) -> Self {
-        SimRuntime { network, state: Mutex::new(SimState::default()) }
+        SimRuntime {
+            network,
+            state: Mutex::new(SimState::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
@@ -251,7 +278,13 @@ impl Runtime for SimRuntime {
     async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<Sandbox, RuntimeError> {
         let id = new_id();
         let ip = self.network.add(&id).await?;
-        self.lock().sandboxes.insert(id.clone(), SimSandbox { config: config.clone(), containers: Vec::new() });
+        self.lock().sandboxes.insert(
+            id.clone(),
+            SimSandbox {
+                config: config.clone(),
+                containers: Vec::new(),
+            },
+        );
         Ok(Sandbox { id, ip })
     }
 
@@ -268,38 +301,79 @@ impl Runtime for SimRuntime {
         Ok(image_digest(image))
     }
 
-    async fn create_container(&self, sandbox_id: &str, config: &ContainerConfig) -> Result<String, RuntimeError> {
+    async fn create_container(
+        &self,
+        sandbox_id: &str,
+        config: &ContainerConfig,
+    ) -> Result<String, RuntimeError> {
         let mut s = self.lock();
         let id = new_id();
-        let sandbox = s.sandboxes.get_mut(sandbox_id).ok_or_else(|| RuntimeError::NoSandbox(sandbox_id.into()))?;
+        let sandbox = s
+            .sandboxes
+            .get_mut(sandbox_id)
+            .ok_or_else(|| RuntimeError::NoSandbox(sandbox_id.into()))?;
         sandbox.containers.push(id.clone());
-        s.containers.insert(id.clone(), SimContainer { sandbox: sandbox_id.into(), image: config.image.clone(), state: ContainerState::Created });
+        s.containers.insert(
+            id.clone(),
+            SimContainer {
+                sandbox: sandbox_id.into(),
+                image: config.image.clone(),
+                state: ContainerState::Created,
+            },
+        );
         Ok(id)
     }
 
     async fn start_container(&self, container_id: &str) -> Result<(), RuntimeError> {
         let mut s = self.lock();
-        let c = s.containers.get_mut(container_id).ok_or_else(|| RuntimeError::NoContainer(container_id.into()))?;
+        let c = s
+            .containers
+            .get_mut(container_id)
+            .ok_or_else(|| RuntimeError::NoContainer(container_id.into()))?;
         c.state = ContainerState::Running { started_at: now() };
         Ok(())
     }
 
     async fn container_state(&self, container_id: &str) -> Result<ContainerState, RuntimeError> {
         let s = self.lock();
-        s.containers.get(container_id).map(|c| c.state.clone()).ok_or_else(|| RuntimeError::NoContainer(container_id.into()))
+        s.containers
+            .get(container_id)
+            .map(|c| c.state.clone())
+            .ok_or_else(|| RuntimeError::NoContainer(container_id.into()))
     }
 
-    async fn exec_sync(&self, container_id: &str, command: &[String]) -> Result<ExecResult, RuntimeError> {
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        command: &[String],
+    ) -> Result<ExecResult, RuntimeError> {
         let s = self.lock();
-        let c = s.containers.get(container_id).ok_or_else(|| RuntimeError::NoContainer(container_id.into()))?;
+        let c = s
+            .containers
+            .get(container_id)
+            .ok_or_else(|| RuntimeError::NoContainer(container_id.into()))?;
         if !matches!(c.state, ContainerState::Running { .. }) {
-            return Err(RuntimeError::Failed(format!("container {container_id} is not running")));
+            return Err(RuntimeError::Failed(format!(
+                "container {container_id} is not running"
+            )));
         }
         // Only what the simulation knows for certain: the resolv.conf it was given.
-        match command.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match command
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["cat", "/etc/resolv.conf"] => {
-                let sandbox = s.sandboxes.get(&c.sandbox).ok_or_else(|| RuntimeError::NoSandbox(c.sandbox.clone()))?;
-                Ok(ExecResult { stdout: sandbox.config.dns.resolv_conf().into_bytes(), stderr: Vec::new(), exit_code: 0 })
+                let sandbox = s
+                    .sandboxes
+                    .get(&c.sandbox)
+                    .ok_or_else(|| RuntimeError::NoSandbox(c.sandbox.clone()))?;
+                Ok(ExecResult {
+                    stdout: sandbox.config.dns.resolv_conf().into_bytes(),
+                    stderr: Vec::new(),
+                    exit_code: 0,
+                })
             }
             _ => Err(RuntimeError::Unsupported(format!(
                 "the simulated runtime runs no processes, so it cannot run {:?} in image {}",
@@ -312,13 +386,19 @@ impl Runtime for SimRuntime {
     async fn stop_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
         {
             let mut s = self.lock();
-            let Some(sandbox) = s.sandboxes.get(sandbox_id) else { return Ok(()) };
+            let Some(sandbox) = s.sandboxes.get(sandbox_id) else {
+                return Ok(());
+            };
             let containers = sandbox.containers.clone();
             for id in containers {
                 if let Some(c) = s.containers.get_mut(&id)
                     && !matches!(c.state, ContainerState::Exited { .. })
                 {
-                    c.state = ContainerState::Exited { exit_code: 0, reason: "Completed".into(), finished_at: now() };
+                    c.state = ContainerState::Exited {
+                        exit_code: 0,
+                        reason: "Completed".into(),
+                        finished_at: now(),
+                    };
                 }
             }
         }
@@ -357,22 +437,58 @@ mod tests {
     async fn exhausted_range_is_an_error() {
         let net = SimNetwork::new("10.244.0.0/30".parse().unwrap());
         net.add("a").await.unwrap();
-        assert!(matches!(net.add("b").await, Err(RuntimeError::AddressesExhausted(_))));
+        assert!(matches!(
+            net.add("b").await,
+            Err(RuntimeError::AddressesExhausted(_))
+        ));
     }
 
     #[tokio::test]
     async fn sim_runtime_answers_only_what_it_knows() {
         let rt = SimRuntime::new(Arc::new(SimNetwork::new("10.244.0.0/24".parse().unwrap())));
-        let dns = DnsConfig { servers: vec!["10.96.0.10".into()], searches: vec!["ns.svc.cluster.local".into()], options: vec!["ndots:5".into()] };
-        let sb = rt.run_pod_sandbox(&SandboxConfig { dns: dns.clone(), ..SandboxConfig::default() }).await.unwrap();
-        let c = rt.create_container(&sb.id, &ContainerConfig { name: "c".into(), image: "busybox".into(), ..Default::default() }).await.unwrap();
-        assert!(rt.exec_sync(&c, &["cat".into(), "/etc/resolv.conf".into()]).await.is_err());
+        let dns = DnsConfig {
+            servers: vec!["10.96.0.10".into()],
+            searches: vec!["ns.svc.cluster.local".into()],
+            options: vec!["ndots:5".into()],
+        };
+        let sb = rt
+            .run_pod_sandbox(&SandboxConfig {
+                dns: dns.clone(),
+                ..SandboxConfig::default()
+            })
+            .await
+            .unwrap();
+        let c = rt
+            .create_container(
+                &sb.id,
+                &ContainerConfig {
+                    name: "c".into(),
+                    image: "busybox".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            rt.exec_sync(&c, &["cat".into(), "/etc/resolv.conf".into()])
+                .await
+                .is_err()
+        );
         rt.start_container(&c).await.unwrap();
-        let out = rt.exec_sync(&c, &["cat".into(), "/etc/resolv.conf".into()]).await.unwrap();
+        let out = rt
+            .exec_sync(&c, &["cat".into(), "/etc/resolv.conf".into()])
+            .await
+            .unwrap();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), dns.resolv_conf());
-        assert!(matches!(rt.exec_sync(&c, &["ls".into()]).await, Err(RuntimeError::Unsupported(_))));
+        assert!(matches!(
+            rt.exec_sync(&c, &["ls".into()]).await,
+            Err(RuntimeError::Unsupported(_))
+        ));
         rt.stop_pod_sandbox(&sb.id).await.unwrap();
-        assert!(matches!(rt.container_state(&c).await.unwrap(), ContainerState::Exited { .. }));
+        assert!(matches!(
+            rt.container_state(&c).await.unwrap(),
+            ContainerState::Exited { .. }
+        ));
         rt.remove_pod_sandbox(&sb.id).await.unwrap();
         rt.remove_pod_sandbox(&sb.id).await.unwrap();
     }

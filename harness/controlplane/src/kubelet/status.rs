@@ -52,10 +52,17 @@ pub fn pod_status(pod: &Pod, obs: &PodObservation, now: &str) -> Value {
         }
         c
     };
-    let running = |c: &ContainerObservation| matches!(c.state, Some(ContainerState::Running { .. }));
-    let unready: Vec<&str> = obs.containers.iter().filter(|c| !running(c)).map(|c| c.name.as_str()).collect();
+    let running =
+        |c: &ContainerObservation| matches!(c.state, Some(ContainerState::Running { .. }));
+    let unready: Vec<&str> = obs
+        .containers
+        .iter()
+        .filter(|c| !running(c))
+        .map(|c| c.name.as_str())
+        .collect();
     let all_ready = unready.is_empty() && !obs.containers.is_empty();
-    let not_ready_message = (!all_ready).then(|| format!("containers with unready status: [{}]", unready.join(" ")));
+    let not_ready_message =
+        (!all_ready).then(|| format!("containers with unready status: [{}]", unready.join(" ")));
     let not_ready_reason = (!all_ready).then(|| "ContainersNotReady".to_string());
     let scheduled = old_conditions
         .iter()
@@ -65,8 +72,18 @@ pub fn pod_status(pod: &Pod, obs: &PodObservation, now: &str) -> Value {
     let conditions = vec![
         condition("PodReadyToStartContainers", obs.sandbox_ready, None, None),
         condition("Initialized", true, None, None),
-        condition("Ready", all_ready, not_ready_reason.clone(), not_ready_message.clone()),
-        condition("ContainersReady", all_ready, not_ready_reason, not_ready_message),
+        condition(
+            "Ready",
+            all_ready,
+            not_ready_reason.clone(),
+            not_ready_message.clone(),
+        ),
+        condition(
+            "ContainersReady",
+            all_ready,
+            not_ready_reason,
+            not_ready_message,
+        ),
         scheduled,
     ];
     let exited: Vec<i32> = obs
@@ -77,11 +94,22 @@ pub fn pod_status(pod: &Pod, obs: &PodObservation, now: &str) -> Value {
             _ => None,
         })
         .collect();
-    let restart = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()).unwrap_or("Always");
+    let restart = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
+        .unwrap_or("Always");
     let phase = if all_ready {
         "Running"
-    } else if !obs.containers.is_empty() && exited.len() == obs.containers.len() && restart != "Always" {
-        if exited.iter().all(|c| *c == 0) { "Succeeded" } else { "Failed" }
+    } else if !obs.containers.is_empty()
+        && exited.len() == obs.containers.len()
+        && restart != "Always"
+    {
+        if exited.iter().all(|c| *c == 0) {
+            "Succeeded"
+        } else {
+            "Failed"
+        }
     } else if obs.containers.iter().any(running) {
         "Running"
     } else {
@@ -167,7 +195,12 @@ mod tests {
     }
 
     fn condition<'a>(s: &'a Value, kind: &str) -> &'a Value {
-        s["conditions"].as_array().unwrap().iter().find(|c| c["type"] == kind).unwrap()
+        s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == kind)
+            .unwrap()
     }
 
     #[test]
@@ -177,23 +210,41 @@ mod tests {
         assert_eq!(s["phase"], "Pending");
         assert_eq!(s["podIP"], "10.244.0.2");
         assert_eq!(condition(&s, "Ready")["status"], "False");
-        assert_eq!(condition(&s, "Ready")["message"], "containers with unready status: [c]");
-        assert_eq!(condition(&s, "PodScheduled")["lastTransitionTime"], "2026-11-27T00:00:00Z");
-        assert_eq!(s["containerStatuses"][0]["state"]["waiting"]["reason"], "ContainerCreating");
+        assert_eq!(
+            condition(&s, "Ready")["message"],
+            "containers with unready status: [c]"
+        );
+        assert_eq!(
+            condition(&s, "PodScheduled")["lastTransitionTime"],
+            "2026-11-27T00:00:00Z"
+        );
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "ContainerCreating"
+        );
 
-        let running = obs(Some(ContainerState::Running { started_at: now.into() }));
+        let running = obs(Some(ContainerState::Running {
+            started_at: now.into(),
+        }));
         let s = pod_status(&pod(), &running, now);
         assert_eq!(s["phase"], "Running");
         assert_eq!(condition(&s, "ContainersReady")["status"], "True");
         assert_eq!(s["containerStatuses"][0]["containerID"], "sim://abc");
-        assert_eq!(s["containerStatuses"][0]["state"]["running"]["startedAt"], now);
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["running"]["startedAt"],
+            now
+        );
     }
 
     #[test]
     fn exited_containers_finish_pods_that_do_not_restart() {
         let mut p = pod();
         p.spec.as_mut().unwrap().restart_policy = Some("Never".into());
-        let done = obs(Some(ContainerState::Exited { exit_code: 1, reason: "Error".into(), finished_at: "t".into() }));
+        let done = obs(Some(ContainerState::Exited {
+            exit_code: 1,
+            reason: "Error".into(),
+            finished_at: "t".into(),
+        }));
         assert_eq!(pod_status(&p, &done, "t")["phase"], "Failed");
     }
 }

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{
+    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
+};
 
 use crate::quantity;
 
@@ -27,16 +29,23 @@ impl std::ops::AddAssign for Requests {
 /// limits standing in for missing requests (as the apiserver defaults them).
 pub fn requests(pod: &Pod) -> Requests {
     let Some(spec) = pod.spec.as_ref() else {
-        return Requests { pods: 1.0, ..Requests::default() };
+        return Requests {
+            pods: 1.0,
+            ..Requests::default()
+        };
     };
     let of = |c: &k8s_openapi::api::core::v1::Container, res: &str| {
         let r = c.resources.as_ref();
-        r.and_then(|r| r.requests.as_ref()).and_then(|m| m.get(res))
+        r.and_then(|r| r.requests.as_ref())
+            .and_then(|m| m.get(res))
             .or_else(|| r.and_then(|r| r.limits.as_ref()).and_then(|m| m.get(res)))
             .and_then(|q| quantity::parse(&q.0))
             .unwrap_or(0.0)
     };
-    let mut total = Requests { pods: 1.0, ..Requests::default() };
+    let mut total = Requests {
+        pods: 1.0,
+        ..Requests::default()
+    };
     for c in &spec.containers {
         total.cpu += of(c, "cpu");
         total.memory += of(c, "memory");
@@ -51,20 +60,26 @@ pub fn requests(pod: &Pod) -> Requests {
 /// What a node offers.
 pub fn allocatable(node: &Node) -> Requests {
     let get = |res: &str| {
-        node.status.as_ref()
+        node.status
+            .as_ref()
             .and_then(|s| s.allocatable.as_ref().or(s.capacity.as_ref()))
             .and_then(|m| m.get(res))
             .and_then(|q| quantity::parse(&q.0))
             .unwrap_or(0.0)
     };
-    Requests { cpu: get("cpu"), memory: get("memory"), pods: get("pods") }
+    Requests {
+        cpu: get("cpu"),
+        memory: get("memory"),
+        pods: get("pods"),
+    }
 }
 
 /// Why one node cannot take the pod; each string is one of kube-scheduler's reasons.
 pub type Reasons = Vec<String>;
 
 fn node_ready(node: &Node) -> bool {
-    node.status.as_ref()
+    node.status
+        .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
         .is_some_and(|c| c.status == "True")
@@ -72,8 +87,14 @@ fn node_ready(node: &Node) -> bool {
 
 fn tolerates(tolerations: &[Toleration], taint: &Taint) -> bool {
     tolerations.iter().any(|t| {
-        let effect_ok = t.effect.as_deref().is_none_or(|e| e.is_empty() || e == taint.effect);
-        let key_ok = t.key.as_deref().is_none_or(|k| k.is_empty() || k == taint.key);
+        let effect_ok = t
+            .effect
+            .as_deref()
+            .is_none_or(|e| e.is_empty() || e == taint.effect);
+        let key_ok = t
+            .key
+            .as_deref()
+            .is_none_or(|k| k.is_empty() || k == taint.key);
         let value_ok = match t.operator.as_deref() {
             Some("Exists") => true,
             _ => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
@@ -92,10 +113,17 @@ fn requirement_matches(req: &NodeSelectorRequirement, labels: &BTreeMap<String, 
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         "Gt" | "Lt" => {
-            let (Some(v), Some(bound)) = (value.and_then(|v| v.parse::<i64>().ok()), values.first().and_then(|b| b.parse::<i64>().ok())) else {
+            let (Some(v), Some(bound)) = (
+                value.and_then(|v| v.parse::<i64>().ok()),
+                values.first().and_then(|b| b.parse::<i64>().ok()),
+            ) else {
                 return false;
             };
-            if req.operator == "Gt" { v > bound } else { v < bound }
+            if req.operator == "Gt" {
+                v > bound
+            } else {
+                v < bound
+            }
         }
         _ => false,
     }
@@ -109,18 +137,33 @@ fn term_matches(term: &NodeSelectorTerm, node: &Node, labels: &BTreeMap<String, 
     }
     let name = node.metadata.name.clone().unwrap_or_default();
     let node_fields = BTreeMap::from([("metadata.name".to_string(), name)]);
-    exprs.iter().all(|r| requirement_matches(r, labels)) && fields.iter().all(|r| requirement_matches(r, &node_fields))
+    exprs.iter().all(|r| requirement_matches(r, labels))
+        && fields.iter().all(|r| requirement_matches(r, &node_fields))
 }
 
 /// Whether the node satisfies the pod's nodeSelector and required node affinity.
 pub fn matches_affinity(pod: &Pod, node: &Node) -> bool {
     let labels = node.metadata.labels.clone().unwrap_or_default();
-    let Some(spec) = pod.spec.as_ref() else { return true };
-    let selector_ok = spec.node_selector.as_ref().is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)));
-    let required = spec.affinity.as_ref()
+    let Some(spec) = pod.spec.as_ref() else {
+        return true;
+    };
+    let selector_ok = spec
+        .node_selector
+        .as_ref()
+        .is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)));
+    let required = spec
+        .affinity
+        .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|na| na.required_during_scheduling_ignored_during_execution.as_ref());
-    let affinity_ok = required.is_none_or(|r| r.node_selector_terms.iter().any(|t| term_matches(t, node, &labels)));
+        .and_then(|na| {
+            na.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
+    let affinity_ok = required.is_none_or(|r| {
+        r.node_selector_terms
+            .iter()
+            .any(|t| term_matches(t, node, &labels))
+    });
     selector_ok && affinity_ok
 }
 
@@ -128,8 +171,16 @@ pub fn matches_affinity(pod: &Pod, node: &Node) -> bool {
 pub fn filter(pod: &Pod, node: &Node, used: Requests) -> Result<(), Reasons> {
     let spec = pod.spec.clone().unwrap_or_default();
     let tolerations = spec.tolerations.clone().unwrap_or_default();
-    let unschedulable = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
-    let unschedulable_taint = Taint { key: "node.kubernetes.io/unschedulable".into(), effect: "NoSchedule".into(), ..Taint::default() };
+    let unschedulable = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.unschedulable)
+        .unwrap_or(false);
+    let unschedulable_taint = Taint {
+        key: "node.kubernetes.io/unschedulable".into(),
+        effect: "NoSchedule".into(),
+        ..Taint::default()
+    };
     if unschedulable && !tolerates(&tolerations, &unschedulable_taint) {
         return Err(vec!["node(s) were unschedulable".into()]);
     }
@@ -139,15 +190,31 @@ pub fn filter(pod: &Pod, node: &Node, used: Requests) -> Result<(), Reasons> {
         return Err(vec!["node(s) didn't match the requested node name".into()]);
     }
     // The node lifecycle controller taints nodes that are not Ready; do the same here.
-    let mut taints: Vec<Taint> = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let mut taints: Vec<Taint> = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
     if !node_ready(node) {
-        taints.push(Taint { key: "node.kubernetes.io/not-ready".into(), effect: "NoSchedule".into(), ..Taint::default() });
+        taints.push(Taint {
+            key: "node.kubernetes.io/not-ready".into(),
+            effect: "NoSchedule".into(),
+            ..Taint::default()
+        });
     }
-    if let Some(t) = taints.iter().find(|t| matches!(t.effect.as_str(), "NoSchedule" | "NoExecute") && !tolerates(&tolerations, t)) {
-        return Err(vec![format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value.as_deref().unwrap_or(""))]);
+    if let Some(t) = taints.iter().find(|t| {
+        matches!(t.effect.as_str(), "NoSchedule" | "NoExecute") && !tolerates(&tolerations, t)
+    }) {
+        return Err(vec![format!(
+            "node(s) had untolerated taint {{{}: {}}}",
+            t.key,
+            t.value.as_deref().unwrap_or("")
+        )]);
     }
     if !matches_affinity(pod, node) {
-        return Err(vec!["node(s) didn't match Pod's node affinity/selector".into()]);
+        return Err(vec![
+            "node(s) didn't match Pod's node affinity/selector".into(),
+        ]);
     }
     let want = requests(pod);
     let have = allocatable(node);
@@ -161,17 +228,31 @@ pub fn filter(pod: &Pod, node: &Node, used: Requests) -> Result<(), Reasons> {
     if want.memory > 0.0 && used.memory + want.memory > have.memory {
         reasons.push("Insufficient memory".to_string());
     }
-    if reasons.is_empty() { Ok(()) } else { Err(reasons) }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(reasons)
+    }
 }
 
 /// The least-allocated score (0–100) of a feasible node, after placing the pod.
 pub fn score(pod: &Pod, node: &Node, used: Requests) -> f64 {
     let want = requests(pod);
     let have = allocatable(node);
-    let free = |used: f64, want: f64, have: f64| if have <= 0.0 { 0.0 } else { ((have - used - want) / have).max(0.0) };
+    let free = |used: f64, want: f64, have: f64| {
+        if have <= 0.0 {
+            0.0
+        } else {
+            ((have - used - want) / have).max(0.0)
+        }
+    };
     // Pods without requests count as kube-scheduler's defaults (100m CPU, 200MB memory).
     let cpu = if want.cpu > 0.0 { want.cpu } else { 0.1 };
-    let mem = if want.memory > 0.0 { want.memory } else { 200.0 * 1024.0 * 1024.0 };
+    let mem = if want.memory > 0.0 {
+        want.memory
+    } else {
+        200.0 * 1024.0 * 1024.0
+    };
     50.0 * (free(used.cpu, cpu, have.cpu) + free(used.memory, mem, have.memory))
 }
 
@@ -229,32 +310,53 @@ mod tests {
     #[case(json!({}), json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}), Some("node(s) had untolerated taint {node.kubernetes.io/not-ready: }"))]
     #[case(json!({"containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "3"}}}]}), json!({}), Some("Insufficient cpu"))]
     #[case(json!({"containers": [{"name": "c", "image": "busybox", "resources": {"limits": {"memory": "8Gi"}}}]}), json!({}), Some("Insufficient memory"))]
-    fn filters(#[case] spec: serde_json::Value, #[case] node_patch: serde_json::Value, #[case] reason: Option<&str>) {
+    fn filters(
+        #[case] spec: serde_json::Value,
+        #[case] node_patch: serde_json::Value,
+        #[case] reason: Option<&str>,
+    ) {
         let result = filter(&pod(spec), &node(node_patch), Requests::default());
         assert_eq!(result.err().map(|r| r[0].clone()).as_deref(), reason);
     }
 
     #[test]
     fn too_many_pods() {
-        let used = Requests { pods: 110.0, ..Requests::default() };
-        assert_eq!(filter(&pod(json!({})), &node(json!({})), used), Err(vec!["Too many pods".into()]));
+        let used = Requests {
+            pods: 110.0,
+            ..Requests::default()
+        };
+        assert_eq!(
+            filter(&pod(json!({})), &node(json!({})), used),
+            Err(vec!["Too many pods".into()])
+        );
     }
 
     #[test]
     fn message_counts_reasons_in_order() {
-        let failures = vec![vec!["node(s) didn't match Pod's node affinity/selector".into()], vec!["Insufficient cpu".into()], vec!["Insufficient cpu".into()]];
+        let failures = vec![
+            vec!["node(s) didn't match Pod's node affinity/selector".into()],
+            vec!["Insufficient cpu".into()],
+            vec!["Insufficient cpu".into()],
+        ];
         assert_eq!(
             unschedulable_message(3, &failures),
             "0/3 nodes are available: 2 Insufficient cpu, 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
         );
-        assert_eq!(unschedulable_message(0, &[]), "no nodes available to schedule pods");
+        assert_eq!(
+            unschedulable_message(0, &[]),
+            "no nodes available to schedule pods"
+        );
     }
 
     #[test]
     fn emptier_nodes_score_higher() {
         let p = pod(json!({}));
         let n = node(json!({}));
-        let busy = Requests { cpu: 1.5, memory: 3.0 * 1024.0 * 1024.0 * 1024.0, pods: 10.0 };
+        let busy = Requests {
+            cpu: 1.5,
+            memory: 3.0 * 1024.0 * 1024.0 * 1024.0,
+            pods: 10.0,
+        };
         assert!(score(&p, &n, Requests::default()) > score(&p, &n, busy));
     }
 }

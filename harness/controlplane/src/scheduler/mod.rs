@@ -28,14 +28,20 @@ const RETRY_UNSCHEDULABLE: Duration = Duration::from_secs(5);
 pub async fn run(client: kube::Client, shutdown: CancellationToken) {
     let (pods, pod_writer) = reflector::store::<Pod>();
     let (nodes, node_writer) = reflector::store::<Node>();
-    let pod_events = reflector::reflector(pod_writer, watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()))
-        .default_backoff()
-        .touched_objects()
-        .boxed();
-    let node_events = reflector::reflector(node_writer, watcher(Api::<Node>::all(client.clone()), watcher::Config::default()))
-        .default_backoff()
-        .touched_objects()
-        .boxed();
+    let pod_events = reflector::reflector(
+        pod_writer,
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects()
+    .boxed();
+    let node_events = reflector::reflector(
+        node_writer,
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects()
+    .boxed();
     let mut scheduler = Scheduler {
         client: client.clone(),
         recorder: Recorder::new(client, DEFAULT_SCHEDULER, None),
@@ -93,8 +99,12 @@ struct Scheduler {
 
 fn wants_us(pod: &Pod) -> bool {
     let spec = pod.spec.as_ref();
-    spec.and_then(|s| s.node_name.as_deref()).is_none_or(str::is_empty)
-        && spec.and_then(|s| s.scheduler_name.as_deref()).unwrap_or(DEFAULT_SCHEDULER) == DEFAULT_SCHEDULER
+    spec.and_then(|s| s.node_name.as_deref())
+        .is_none_or(str::is_empty)
+        && spec
+            .and_then(|s| s.scheduler_name.as_deref())
+            .unwrap_or(DEFAULT_SCHEDULER)
+            == DEFAULT_SCHEDULER
         && pod.metadata.deletion_timestamp.is_none()
 }
 
@@ -102,7 +112,11 @@ impl Scheduler {
     fn pod_changed(&mut self, pod: &Pod) {
         let key = ObjectRef::from_obj(pod);
         if let Some(uid) = pod.metadata.uid.as_deref()
-            && pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some()
+            && pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_ref())
+                .is_some()
         {
             self.assumed.remove(uid);
         }
@@ -134,7 +148,9 @@ impl Scheduler {
     fn usage(&self) -> HashMap<String, Requests> {
         let mut used: HashMap<String, Requests> = HashMap::new();
         for pod in self.pods.state() {
-            let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { continue };
+            let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+                continue;
+            };
             let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
             if matches!(phase, Some("Succeeded" | "Failed")) {
                 continue;
@@ -153,7 +169,9 @@ impl Scheduler {
             if shutdown.is_cancelled() {
                 return;
             }
-            let Some(pod) = self.pods.get(&key) else { continue };
+            let Some(pod) = self.pods.get(&key) else {
+                continue;
+            };
             if !wants_us(&pod) {
                 continue;
             }
@@ -172,7 +190,10 @@ impl Scheduler {
             match filter::filter(pod, node, node_used) {
                 Ok(()) => {
                     let s = filter::score(pod, node, node_used);
-                    if best.as_ref().is_none_or(|(b, n)| s > *b || (s == *b && name < *n)) {
+                    if best
+                        .as_ref()
+                        .is_none_or(|(b, n)| s > *b || (s == *b && name < *n))
+                    {
                         best = Some((s, name));
                     }
                 }
@@ -199,10 +220,17 @@ impl Scheduler {
         match post_binding(&self.client, &ns, &name, &binding).await {
             Ok(()) => {
                 if let Some(uid) = pod.metadata.uid.clone() {
-                    self.assumed.insert(uid, (node.clone(), filter::requests(pod)));
+                    self.assumed
+                        .insert(uid, (node.clone(), filter::requests(pod)));
                 }
                 self.recorder
-                    .pod_event(pod, false, "Scheduled", &format!("Successfully assigned {ns}/{name} to {node}"), None)
+                    .pod_event(
+                        pod,
+                        false,
+                        "Scheduled",
+                        &format!("Successfully assigned {ns}/{name} to {node}"),
+                        None,
+                    )
                     .await;
             }
             Err(e) => tracing::debug!(pod = %name, error = %e, "binding failed"),
@@ -216,15 +244,25 @@ impl Scheduler {
             "lastTransitionTime": crate::apiserver::object::now(),
         }]}});
         let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        if let Err(e) = api.patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+        if let Err(e) = api
+            .patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+        {
             tracing::debug!(pod = %name, error = %e, "could not mark pod unschedulable");
         }
-        self.recorder.pod_event(pod, true, "FailedScheduling", message, None).await;
+        self.recorder
+            .pod_event(pod, true, "FailedScheduling", message, None)
+            .await;
     }
 }
 
 /// `POST pods/NAME/binding`, which answers with a `Status`, not a Pod.
-async fn post_binding(client: &kube::Client, ns: &str, name: &str, binding: &serde_json::Value) -> Result<(), kube::Error> {
+async fn post_binding(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    binding: &serde_json::Value,
+) -> Result<(), kube::Error> {
     let req = http::Request::post(format!("/api/v1/namespaces/{ns}/pods/{name}/binding"))
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(serde_json::to_vec(binding).unwrap_or_default())

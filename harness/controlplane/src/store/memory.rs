@@ -10,7 +10,9 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use super::{KeyValue, Listing, Revision, Store, StoreError, StoreProvider, WatchEvent, WatchStream};
+use super::{
+    KeyValue, Listing, Revision, Store, StoreError, StoreProvider, WatchEvent, WatchStream,
+};
 
 /// How many events a watcher may fall behind before it is cut off and must list again.
 const WATCH_BUFFER: usize = 1 << 16;
@@ -222,7 +224,10 @@ impl Store for MemoryStore {
                 to_kv(k, v)
             })
             .collect();
-        Ok(Listing { items, revision: at })
+        Ok(Listing {
+            items,
+            revision: at,
+        })
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StoreError> {
@@ -333,7 +338,9 @@ mod tests {
         let a2 = s.update("/k", b("2"), a.mod_revision).await.unwrap();
         assert_eq!(a2.create_revision, a.mod_revision);
         let stale = s.update("/k", b("3"), a.mod_revision).await;
-        assert!(matches!(stale, Err(StoreError::Conflict { actual, .. }) if actual == a2.mod_revision));
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { actual, .. }) if actual == a2.mod_revision)
+        );
         assert!(matches!(
             s.update("/missing", b("3"), 1).await,
             Err(StoreError::NotFound { .. })
@@ -344,10 +351,15 @@ mod tests {
     async fn list_at_a_past_revision_sees_the_past() {
         let s = MemoryStore::new();
         let a = s.create("/registry/pods/ns/a", b("1")).await.unwrap();
-        s.update("/registry/pods/ns/a", b("2"), a.mod_revision).await.unwrap();
+        s.update("/registry/pods/ns/a", b("2"), a.mod_revision)
+            .await
+            .unwrap();
         s.create("/registry/pods/other/x", b("x")).await.unwrap();
         s.create("/registry/nodes/n", b("n")).await.unwrap();
-        let past = s.list("/registry/pods/ns/", Some(a.mod_revision)).await.unwrap();
+        let past = s
+            .list("/registry/pods/ns/", Some(a.mod_revision))
+            .await
+            .unwrap();
         assert_eq!(past.items.len(), 1);
         assert_eq!(past.items[0].value, b("1"));
         let now = s.list("/registry/pods/", None).await.unwrap();

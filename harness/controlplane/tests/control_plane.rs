@@ -1,0 +1,350 @@
+//! The embedded control plane seen through the API, with kube-rs as the client: the same
+//! way the harness and users' components see it.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use podcheck_controlplane::{Config, ControlPlane};
+use serde_json::json;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn pod(name: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"run": name}},
+        "spec": {"containers": [{"name": "busybox", "image": "busybox"}]}
+    }))
+    .unwrap()
+}
+
+async fn start(nodes: u8) -> ControlPlane {
+    ControlPlane::start(Config {
+        nodes,
+        ..Config::default()
+    })
+    .await
+    .expect("control plane starts")
+}
+
+/// Polls `check` until it returns Some, or fails the test at the deadline.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+fn phase(p: &Pod) -> &str {
+    p.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
+}
+
+fn node_name(p: &Pod) -> Option<&str> {
+    p.spec.as_ref().and_then(|s| s.node_name.as_deref())
+}
+
+#[tokio::test]
+async fn a_watch_sees_pending_then_bound_then_running() {
+    let cp = start(1).await;
+    let pods: Api<Pod> = Api::namespaced(cp.client().await.unwrap(), "default");
+    let list = pods.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let mut watch = pods
+        .watch(&WatchParams::default().timeout(20), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    pods.create(&PostParams::default(), &pod("busybox"))
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(event) = watch.try_next().await.unwrap() {
+            match event {
+                WatchEvent::Added(p) => seen.push((
+                    "ADDED",
+                    phase(&p).to_string(),
+                    node_name(&p).map(str::to_string),
+                )),
+                WatchEvent::Modified(p) => {
+                    seen.push((
+                        "MODIFIED",
+                        phase(&p).to_string(),
+                        node_name(&p).map(str::to_string),
+                    ));
+                    if phase(&p) == "Running" {
+                        return;
+                    }
+                }
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the pod reaches Running");
+    assert_eq!(seen[0], ("ADDED", "Pending".to_string(), None));
+    let bound = seen
+        .iter()
+        .position(|(_, _, n)| n.as_deref() == Some("node-1"))
+        .expect("a MODIFIED with the node");
+    assert!(seen[bound].0 == "MODIFIED" && seen[bound].1 == "Pending");
+    assert_eq!(seen.last().unwrap().1, "Running");
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_updates_conflict_and_missing_pods_are_not_found() {
+    let cp = start(1).await;
+    let pods: Api<Pod> = Api::namespaced(cp.client().await.unwrap(), "default");
+    let created = pods
+        .create(&PostParams::default(), &pod("stale"))
+        .await
+        .unwrap();
+    let mut fresh = created.clone();
+    fresh
+        .metadata
+        .labels
+        .get_or_insert_default()
+        .insert("v".into(), "1".into());
+    pods.replace("stale", &PostParams::default(), &fresh)
+        .await
+        .unwrap();
+    let mut stale = created;
+    stale
+        .metadata
+        .labels
+        .get_or_insert_default()
+        .insert("v".into(), "2".into());
+    match pods.replace("stale", &PostParams::default(), &stale).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 409);
+            assert_eq!(s.reason, "Conflict");
+        }
+        other => panic!("expected 409, got {other:?}"),
+    }
+    match pods.get("missing").await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (404, "NotFound"));
+            assert_eq!(s.message, "pods \"missing\" not found");
+        }
+        other => panic!("expected 404, got {other:?}"),
+    }
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_watch_from_a_compacted_revision_is_gone() {
+    let cp = start(1).await;
+    let pods: Api<Pod> = Api::namespaced(cp.client().await.unwrap(), "default");
+    let old = pods
+        .create(&PostParams::default(), &pod("old"))
+        .await
+        .unwrap();
+    let old_rv = old.metadata.resource_version.unwrap();
+    pods.create(&PostParams::default(), &pod("newer"))
+        .await
+        .unwrap();
+    let store = cp.store();
+    store
+        .compact(store.revision().await.unwrap())
+        .await
+        .unwrap();
+    let mut watch = pods
+        .watch(&WatchParams::default().timeout(5), &old_rv)
+        .await
+        .unwrap()
+        .boxed();
+    match watch.try_next().await.unwrap() {
+        Some(WatchEvent::Error(e)) => {
+            assert_eq!(e.code, 410);
+            assert_eq!(e.reason, "Expired");
+        }
+        other => panic!("expected a 410 error event, got {other:?}"),
+    }
+    cp.shutdown().await;
+}
+
+async fn client_with_token(cp: &ControlPlane, token: Option<&str>) -> kube::Client {
+    let mut kubeconfig: Kubeconfig = cp.kubeconfig();
+    let auth = kubeconfig.auth_infos[0].auth_info.as_mut().unwrap();
+    auth.token = token.map(|t| t.to_string().into());
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_unauthorized_and_store_nothing() {
+    let cp = start(1).await;
+    for token in [None, Some("not-a-token")] {
+        let pods: Api<Pod> = Api::namespaced(client_with_token(&cp, token).await, "default");
+        match pods.create(&PostParams::default(), &pod("intruder")).await {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!(
+                    (s.code, s.reason.as_str()),
+                    (401, "Unauthorized"),
+                    "token {token:?}"
+                );
+            }
+            other => panic!("expected 401 for token {token:?}, got {other:?}"),
+        }
+    }
+    let stored = cp
+        .store()
+        .get("/registry/pods/default/intruder")
+        .await
+        .unwrap();
+    assert!(stored.is_none(), "a rejected request reached the store");
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pod_that_fits_nowhere_waits_until_a_matching_node_appears() {
+    let cp = start(1).await;
+    let client = cp.client().await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut picky = pod("picky");
+    picky.spec.as_mut().unwrap().node_selector =
+        Some([("disk".to_string(), "nvme".to_string())].into());
+    pods.create(&PostParams::default(), &picky).await.unwrap();
+
+    let condition = eventually("PodScheduled=False", || async {
+        let p = pods.get("picky").await.ok()?;
+        let c = p
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "PodScheduled")?;
+        (c.status == "False").then_some(c)
+    })
+    .await;
+    assert_eq!(condition.reason.as_deref(), Some("Unschedulable"));
+    assert!(condition.message.unwrap().starts_with(
+        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
+    ));
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let failed = eventually("a FailedScheduling event", || async {
+        let list = events
+            .list(
+                &ListParams::default().fields("involvedObject.name=picky,reason=FailedScheduling"),
+            )
+            .await
+            .ok()?;
+        list.items.into_iter().next()
+    })
+    .await;
+    assert_eq!(failed.type_.as_deref(), Some("Warning"));
+    assert_eq!(node_name(&pods.get("picky").await.unwrap()), None);
+
+    let nodes: Api<Node> = Api::all(client.clone());
+    let nvme: Node = serde_json::from_value(json!({
+        "metadata": {"name": "nvme-node", "labels": {"disk": "nvme"}},
+        "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}, "conditions": [{"type": "Ready", "status": "True"}]}
+    }))
+    .unwrap();
+    nodes.create(&PostParams::default(), &nvme).await.unwrap();
+    eventually("the pod bound to the new node", || async {
+        let p = pods.get("picky").await.ok()?;
+        (node_name(&p) == Some("nvme-node")).then_some(())
+    })
+    .await;
+    cp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_pods_created_at_once_all_run_with_unique_addresses() {
+    let cp = start(2).await;
+    let pods: Api<Pod> = Api::namespaced(cp.client().await.unwrap(), "default");
+    let creates = (0..200).map(|i| {
+        let pods = pods.clone();
+        async move {
+            pods.create(&PostParams::default(), &pod(&format!("p-{i}")))
+                .await
+        }
+    });
+    let created = futures::future::join_all(creates).await;
+    assert!(created.iter().all(Result::is_ok), "every create succeeds");
+    let running = eventually("200 running pods", || async {
+        let list = pods.list(&ListParams::default()).await.ok()?;
+        let running: Vec<Pod> = list
+            .items
+            .into_iter()
+            .filter(|p| phase(p) == "Running")
+            .collect();
+        (running.len() == 200).then_some(running)
+    })
+    .await;
+    let ips: HashSet<String> = running
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .collect();
+    assert_eq!(ips.len(), 200, "pod IPs are unique");
+    for p in &running {
+        let node = node_name(p).unwrap();
+        let ip = p.status.as_ref().unwrap().pod_ip.as_deref().unwrap();
+        let index: u8 = node.trim_start_matches("node-").parse().unwrap();
+        assert!(
+            ip.starts_with(&format!("10.244.{}.", index - 1)),
+            "{ip} lies in {node}'s podCIDR"
+        );
+    }
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn cluster_dns_answers_the_kubernetes_service() {
+    use hickory_proto::rr::{RData, RecordType, rdata::A};
+    use hickory_resolver::TokioResolver;
+    use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
+
+    let cp = start(1).await;
+    let addr = cp.dns_addr();
+    // Only the builtin server: no system config, search path, hosts file or cache.
+    let mut server = NameServerConfig::udp(addr.ip());
+    for connection in &mut server.connections {
+        connection.port = addr.port();
+    }
+    let mut options = ResolverOpts::default();
+    options.cache_size = 0;
+    options.timeout = Duration::from_secs(2);
+    options.use_hosts_file = ResolveHosts::Never;
+    let resolver = TokioResolver::builder_with_config(
+        ResolverConfig::from_name_servers(vec![server]),
+        TokioRuntimeProvider::default(),
+    )
+    .with_options(options)
+    .build()
+    .unwrap();
+    let found = resolver
+        .lookup("kubernetes.default.svc.cluster.local.", RecordType::A)
+        .await
+        .unwrap();
+    let ips: Vec<_> = found
+        .answers()
+        .iter()
+        .filter_map(|r| match r.data {
+            RData::A(A(ip)) => Some(ip),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ips, vec![std::net::Ipv4Addr::new(10, 96, 0, 1)]);
+    cp.shutdown().await;
+}
