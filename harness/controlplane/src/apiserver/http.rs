@@ -10,6 +10,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures::StreamExt;
 use http::{HeaderMap, Method, StatusCode, header};
 use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
@@ -251,7 +252,8 @@ async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Respo
                 ctx.state.shutdown.clone(),
             )
             .await?;
-            let body = Body::from_stream(ReceiverStream::new(rx).map_ok());
+            let body =
+                Body::from_stream(ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>));
             Ok(Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "application/json")
@@ -333,27 +335,6 @@ pub fn spawn_namespace_finalizer(state: &Arc<ApiState>, ns: &str) {
             }
         }
     });
-}
-
-trait MapOk {
-    fn map_ok(
-        self,
-    ) -> futures::stream::Map<
-        ReceiverStream<Bytes>,
-        fn(Bytes) -> Result<Bytes, std::convert::Infallible>,
-    >;
-}
-
-impl MapOk for ReceiverStream<Bytes> {
-    fn map_ok(
-        self,
-    ) -> futures::stream::Map<
-        ReceiverStream<Bytes>,
-        fn(Bytes) -> Result<Bytes, std::convert::Infallible>,
-    > {
-        use futures::StreamExt;
-        self.map(Ok)
-    }
 }
 
 /// Reads a JSON body; clients such as the Python one send it without a Content-Type.

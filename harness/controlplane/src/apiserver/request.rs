@@ -245,7 +245,6 @@ mod tests {
         None,
         Verb::Update
     )]
-    #[allow(clippy::too_many_arguments)]
     fn resource_paths(
         #[case] method: Method,
         #[case] path: &str,

@@ -14,7 +14,7 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<StatusDetails>,
+    pub details: Option<Box<StatusDetails>>,
 }
 
 impl ApiError {
@@ -28,12 +28,12 @@ impl ApiError {
     }
 
     fn with_details(mut self, r: &Resource, name: &str) -> Self {
-        self.details = Some(StatusDetails {
+        self.details = Some(Box::new(StatusDetails {
             name: Some(name.to_string()),
             group: (!r.group.is_empty()).then(|| r.group.to_string()),
             kind: Some(r.plural.to_string()),
             ..StatusDetails::default()
-        });
+        }));
         self
     }
 
@@ -151,7 +151,7 @@ impl ApiError {
     pub fn to_status(&self) -> Status {
         Status {
             code: Some(i32::from(self.code)),
-            details: self.details.clone(),
+            details: self.details.as_deref().cloned(),
             message: Some(self.message.clone()),
             metadata: ListMeta::default(),
             reason: Some(self.reason.to_string()),

@@ -38,7 +38,7 @@ struct State {
 impl State {
     fn latest(&self, key: &str) -> Option<KeyValue> {
         let v = self.keys.get(key)?.last()?;
-        Some(to_kv(key, v)?)
+        to_kv(key, v)
     }
 
     fn commit(&mut self, event: WatchEvent, tx: &broadcast::Sender<Arc<WatchEvent>>) {
