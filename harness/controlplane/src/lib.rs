@@ -33,10 +33,10 @@ use serde_json::json;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use apiserver::ApiServer;
 use apiserver::http::ApiState;
 use apiserver::registry::Registry;
 use apiserver::resources;
-use apiserver::{ApiServer, object};
 use identity::{Identity, TokenAuthenticator};
 use kubelet::NodeConfig;
 use kubelet::dns::{ClusterDnsSettings, parse_resolv_conf};
@@ -557,6 +557,3 @@ async fn compact_periodically(store: Arc<dyn Store>, shutdown: CancellationToken
         }
     }
 }
-
-#[allow(unused_imports)]
-use object as _;

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -363,11 +362,7 @@ impl Registry {
         for _ in 0..MAX_UPDATE_RETRIES {
             let kv = self.get_kv(r, ns, name).await?;
             if pinned.is_some_and(|p| p != kv.mod_revision) {
-                return Err(ApiError::conflict(
-                    r,
-                    name,
-                    "the object has been modified; please apply your changes to the latest version and try again",
-                ));
+                return Err(ApiError::stale(r, name));
             }
             let current = object::decode(&kv);
             let mut next = transform(&current)?;
@@ -386,11 +381,7 @@ impl Registry {
                 Ok(kv) => return Ok(object::decode(&kv)),
                 Err(StoreError::Conflict { .. }) if pinned.is_none() => continue,
                 Err(StoreError::Conflict { .. }) => {
-                    return Err(ApiError::conflict(
-                        r,
-                        name,
-                        "the object has been modified; please apply your changes to the latest version and try again",
-                    ));
+                    return Err(ApiError::stale(r, name));
                 }
                 Err(StoreError::NotFound { .. }) => return Err(ApiError::not_found(r, name)),
                 Err(e) => return Err(e.into()),
@@ -440,11 +431,7 @@ impl Registry {
             if let Some(rv) = object::resource_version(&doc)
                 && Some(rv) != object::resource_version(old)
             {
-                return Err(ApiError::conflict(
-                    r,
-                    name,
-                    "the object has been modified; please apply your changes to the latest version and try again",
-                ));
+                return Err(ApiError::stale(r, name));
             }
             prepare_update(r, sub, old, doc)
         })
@@ -481,11 +468,7 @@ impl Registry {
             .map(parse_rv)
             .transpose()?;
         if pinned.is_some_and(|p| p != kv.mod_revision) {
-            return Err(ApiError::conflict(
-                r,
-                name,
-                "the object has been modified; please apply your changes to the latest version and try again",
-            ));
+            return Err(ApiError::stale(r, name));
         }
         let grace = match r.plural {
             "pods" => pod_grace_period(&current, opts),
@@ -537,11 +520,7 @@ impl Registry {
         match self.store.delete(key, expected).await {
             Ok((prev, _)) => Ok(object::decode(&prev)),
             Err(StoreError::NotFound { .. }) => Err(ApiError::not_found(r, name)),
-            Err(StoreError::Conflict { .. }) => Err(ApiError::conflict(
-                r,
-                name,
-                "the object has been modified; please apply your changes to the latest version and try again",
-            )),
+            Err(StoreError::Conflict { .. }) => Err(ApiError::stale(r, name)),
             Err(e) => Err(e.into()),
         }
     }
@@ -644,15 +623,6 @@ impl Registry {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-    }
-
-    /// Raw store bytes of an object, for probes.
-    pub async fn raw(&self, key: &str) -> Result<Option<(Bytes, Revision)>, ApiError> {
-        Ok(self
-            .store
-            .get(key)
-            .await?
-            .map(|kv| (kv.value, kv.mod_revision)))
     }
 }
 

@@ -133,6 +133,7 @@ pub fn parse(method: &Method, path: &str, watch: bool) -> Result<ApiPath, NotApi
 }
 
 #[cfg(test)]
+#[allow(clippy::too_many_arguments)] // rstest cases are wide tables
 mod tests {
     use super::*;
     use rstest::rstest;

@@ -93,6 +93,15 @@ impl ApiError {
         .with_details(r, name)
     }
 
+    /// An update written against an old resourceVersion.
+    pub fn stale(r: &Resource, name: &str) -> Self {
+        Self::conflict(
+            r,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
     }

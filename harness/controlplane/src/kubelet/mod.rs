@@ -29,6 +29,8 @@ use status::{ContainerObservation, PodObservation};
 /// How often the node's Lease is renewed (kubelet's default).
 const LEASE_RENEW: Duration = Duration::from_secs(10);
 const LEASE_SECONDS: i32 = 40;
+/// How often the node's status (conditions' heartbeat) is reported again unchanged.
+const NODE_STATUS_REPORT: Duration = Duration::from_secs(60);
 /// How long shutdown gives pod workers to stop their sandboxes.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -160,10 +162,13 @@ pub async fn run(
     let mut workers: HashMap<String, watch::Sender<Option<Arc<Pod>>>> = HashMap::new();
     let mut tasks: JoinSet<String> = JoinSet::new();
     let mut lease = tokio::time::interval(LEASE_RENEW);
+    let mut node_status = tokio::time::interval(NODE_STATUS_REPORT);
+    node_status.tick().await;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = lease.tick() => renew_lease(&ctx).await,
+            _ = node_status.tick() => heartbeat(&ctx).await,
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Ok(uid) = done {
                     workers.remove(&uid);
@@ -207,6 +212,7 @@ pub async fn run(
     tasks.abort_all();
 }
 
+/// Creates the Node, or reports its status if it exists already.
 async fn register(ctx: &NodeContext) -> Result<(), kube::Error> {
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     let node: Node = serde_json::from_value(ctx.config.node_object(&ctx.runtime.provider()))
@@ -225,6 +231,29 @@ async fn register(ctx: &NodeContext) -> Result<(), kube::Error> {
                 .map(|_| ())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Refreshes the conditions' heartbeat times, leaving their transition times alone
+/// (a strategic merge by condition type).
+async fn heartbeat(ctx: &NodeContext) {
+    let now = now();
+    let conditions: Vec<serde_json::Value> =
+        ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
+            .iter()
+            .map(|kind| json!({"type": kind, "lastHeartbeatTime": now}))
+            .collect();
+    let nodes: Api<Node> = Api::all(ctx.client.clone());
+    let patch = json!({"status": {"conditions": conditions}});
+    if let Err(e) = nodes
+        .patch_status(
+            &ctx.config.name,
+            &PatchParams::default(),
+            &Patch::Strategic(&patch),
+        )
+        .await
+    {
+        tracing::debug!(node = %ctx.config.name, error = %e, "node heartbeat failed");
     }
 }
 
