@@ -348,3 +348,102 @@ async fn cluster_dns_answers_the_kubernetes_service() {
     assert_eq!(ips, vec![std::net::Ipv4Addr::new(10, 96, 0, 1)]);
     cp.shutdown().await;
 }
+
+#[tokio::test]
+async fn deleting_a_namespace_removes_its_pods_then_itself() {
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    let cp = start(1).await;
+    let client = cp.client().await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "team");
+    accounts
+        .get("default")
+        .await
+        .expect("every namespace has a default ServiceAccount");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "team");
+    pods.create(&PostParams::default(), &pod("x"))
+        .await
+        .unwrap();
+    eventually("the pod running", || async {
+        (phase(&pods.get("x").await.ok()?) == "Running").then_some(())
+    })
+    .await;
+
+    let terminating = namespaces
+        .delete("team", &Default::default())
+        .await
+        .unwrap();
+    let phase_of = |n: &Namespace| n.status.as_ref().and_then(|s| s.phase.clone());
+    assert_eq!(
+        terminating.left().map(|n| phase_of(&n)),
+        Some(Some("Terminating".into()))
+    );
+    match pods.create(&PostParams::default(), &pod("late")).await {
+        Err(kube::Error::Api(s)) => assert!(s.code == 403 || s.code == 404, "{s:?}"),
+        other => panic!("a terminating namespace accepted a pod: {other:?}"),
+    }
+    eventually("the namespace gone", || async {
+        matches!(namespaces.get("team").await, Err(kube::Error::Api(ref s)) if s.code == 404)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        cp.store()
+            .get("/registry/pods/team/x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn patches_merge_as_kubernetes_merges_them() {
+    use kube::api::{Patch, PatchParams};
+    let cp = start(1).await;
+    let pods: Api<Pod> = Api::namespaced(cp.client().await.unwrap(), "default");
+    let mut p = pod("patched");
+    p.spec.as_mut().unwrap().containers[0].env = Some(vec![
+        serde_json::from_value(json!({"name": "A", "value": "1"})).unwrap(),
+    ]);
+    pods.create(&PostParams::default(), &p).await.unwrap();
+    // Strategic merge: containers merge by name, env by name; the image changes, env stays.
+    let smp = json!({"spec": {"containers": [{"name": "busybox", "image": "busybox:1.37", "env": [{"name": "B", "value": "2"}]}]}});
+    let after = pods
+        .patch("patched", &PatchParams::default(), &Patch::Strategic(&smp))
+        .await
+        .unwrap();
+    let c = &after.spec.as_ref().unwrap().containers[0];
+    assert_eq!(c.image.as_deref(), Some("busybox:1.37"));
+    let env: Vec<_> = c.env.clone().unwrap().into_iter().map(|e| e.name).collect();
+    // Without `$setElementOrder`, apimachinery puts new elements before the unmentioned ones.
+    assert_eq!(env, ["B", "A"]);
+    assert_eq!(after.metadata.generation, Some(2));
+    // Merge patch: a null removes a label.
+    pods.patch(
+        "patched",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"run": null, "tier": "web"}}})),
+    )
+    .await
+    .unwrap();
+    let labels = pods.get("patched").await.unwrap().metadata.labels.unwrap();
+    assert_eq!(
+        labels.into_iter().collect::<Vec<_>>(),
+        [("tier".to_string(), "web".to_string())]
+    );
+    // JSON patch with a failing test operation changes nothing.
+    let jp: json_patch::Patch = serde_json::from_value(json!([{"op": "test", "path": "/metadata/name", "value": "other"}, {"op": "remove", "path": "/metadata/labels"}])).unwrap();
+    assert!(
+        pods.patch("patched", &PatchParams::default(), &Patch::<()>::Json(jp))
+            .await
+            .is_err()
+    );
+    assert!(pods.get("patched").await.unwrap().metadata.labels.is_some());
+    cp.shutdown().await;
+}

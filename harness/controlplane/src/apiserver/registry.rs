@@ -483,7 +483,7 @@ impl Registry {
         if grace.is_some_and(|g| g > 0) || has_finalizers || terminating {
             let grace = grace.unwrap_or(0);
             return self
-                .update_with(r, ns, name, pinned.or(Some(kv.mod_revision)), |old| {
+                .update_with(r, ns, name, pinned, |old| {
                     let mut next = old.clone();
                     let meta = meta_mut(&mut next);
                     let deadline = Timestamp::now() + SignedDuration::from_secs(grace);
