@@ -38,9 +38,9 @@ use apiserver::http::ApiState;
 use apiserver::registry::Registry;
 use apiserver::resources;
 use identity::{Identity, TokenAuthenticator};
-use kubelet::NodeConfig;
 use kubelet::dns::{ClusterDnsSettings, parse_resolv_conf};
 use kubelet::runtime::{Runtime, SimNetwork, SimRuntime};
+use kubelet::{NodeConfig, NodeSpec};
 use store::{MemoryStore, Store};
 
 /// The `kubernetes` Service's ClusterIP.
@@ -83,8 +83,11 @@ pub enum Error {
 
 /// How to build the control plane.
 pub struct Config {
-    /// How many simulated nodes (kubelets) to run.
+    /// How many simulated nodes (kubelets) to run, named `node-1`, `node-2`, …; ignored
+    /// when `node_specs` is not empty.
     pub nodes: u8,
+    /// The simulated nodes, when they need names, labels, taints or capacities of their own.
+    pub node_specs: Vec<NodeSpec>,
     /// The store; in-memory when None.
     pub store: Option<Arc<dyn Store>>,
     /// Whether the builtin scheduler runs (off when the user brings their own).
@@ -101,6 +104,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             nodes: 1,
+            node_specs: Vec::new(),
             store: None,
             scheduler: true,
             anonymous: false,
@@ -206,9 +210,16 @@ impl ControlPlane {
                 domain: config.cluster_domain.clone(),
                 host,
             };
-            (0..config.nodes)
-                .map(|i| NodeConfig::numbered(i, dns.clone()))
-                .collect()
+            if config.node_specs.is_empty() {
+                (0..config.nodes)
+                    .map(|i| NodeConfig::numbered(i, dns.clone()))
+                    .collect()
+            } else {
+                (0u8..)
+                    .zip(&config.node_specs)
+                    .map(|(i, spec)| NodeConfig::numbered(i, dns.clone()).with_spec(spec))
+                    .collect()
+            }
         };
         let node_creds: Vec<Credential> = node_configs
             .iter()
@@ -224,6 +235,7 @@ impl ControlPlane {
             authn.insert(c.token.clone(), c.identity.clone());
         }
         let registry = Arc::new(Registry::new(store.clone()));
+        let runtimes: apiserver::exec::NodeRuntimes = Arc::default();
         let api_shutdown = shutdown.child_token();
         let apiserver = ApiServer::start(
             |addr| {
@@ -233,6 +245,7 @@ impl ControlPlane {
                     server_address: addr.to_string(),
                     shutdown: api_shutdown,
                     anonymous: config.anonymous,
+                    runtimes: runtimes.clone(),
                 })
             },
             &pki,
@@ -247,8 +260,6 @@ impl ControlPlane {
             components: JoinSet::new(),
             shutdown: shutdown.clone(),
         };
-        bootstrap(&registry, cp.api_addr()).await?;
-
         let directory = Arc::new(ServiceDirectory::default());
         let dns = dns::ClusterDns::start(
             dns::DnsConfig {
@@ -259,7 +270,9 @@ impl ControlPlane {
         )
         .await
         .map_err(Error::Dns)?;
+        let dns_addr = dns.addr();
         cp.dns = Some(dns);
+        bootstrap(&registry, cp.api_addr(), dns_addr).await?;
         let services_client = cp.client_for(&cp.admin.token).await?;
         // The directory is filled before start returns, so the first lookup already answers.
         let mut services = watcher(
@@ -312,6 +325,10 @@ impl ControlPlane {
             let network = Arc::new(SimNetwork::new(node.pod_cidr));
             let runtime: Arc<dyn Runtime> = Arc::new(SimRuntime::new(network));
             let client = cp.client_for(&cred.token).await?;
+            runtimes
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(node.name.clone(), runtime.clone());
             cp.components.spawn(kubelet::run(
                 client,
                 node.clone(),
@@ -489,7 +506,11 @@ impl Drop for ControlPlane {
 }
 
 /// The namespaces and Services every cluster starts with.
-async fn bootstrap(registry: &Registry, api: SocketAddr) -> Result<(), Error> {
+/// The annotation on the cluster DNS Service that tells observers where the server behind
+/// its ClusterIP answers on this machine (the ClusterIP itself is not routed here).
+pub const DNS_ENDPOINT_ANNOTATION: &str = "podcheck.dev/dns-endpoint";
+
+async fn bootstrap(registry: &Registry, api: SocketAddr, dns: SocketAddr) -> Result<(), Error> {
     let lookup = |plural| resources::lookup("", "v1", plural).expect("served resource");
     let fail = |what: &str| {
         let what = what.to_string();
@@ -525,7 +546,8 @@ async fn bootstrap(registry: &Registry, api: SocketAddr) -> Result<(), Error> {
         .await
         .map_err(fail("the kubernetes Endpoints"))?;
     let kube_dns = json!({
-        "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
+        "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"},
+                     "annotations": {DNS_ENDPOINT_ANNOTATION: dns.to_string()}},
         "spec": {"clusterIP": DNS_SERVICE_IP.to_string(), "selector": {"k8s-app": "kube-dns"}, "ports": [
             {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
             {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},

@@ -1,13 +1,21 @@
 //! `podcheck`: a conformance harness for the components that create a pod.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use podcheck::TargetChoice;
+use podcheck::output::{self, SnapshotMode, SnapshotOutcome};
+use podcheck::runner::{self, Progress, RunOptions};
 use podcheck_controlplane::{Config, ControlPlane};
+use podcheck_core::load::{self, Suite};
+use podcheck_core::result::{StageStatus, Verdict};
+use podcheck_core::stage::Stage;
 
 /// Exit codes, as documented in the README.
+const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_ENVIRONMENT: u8 = 3;
 
@@ -24,8 +32,72 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run suites and report each case's eight stages.
+    Run(RunArgs),
+    /// Check suites without running them.
+    Validate(PathsArg),
+    /// List the suites and their cases.
+    List(PathsArg),
+    /// Explain a stage: what happens, what podcheck checks, what commonly breaks.
+    Explain {
+        /// One of: auth, etcdWrite, pending, binding, criLaunch, cniAttach, dns, statusUpdate.
+        stage: String,
+    },
+    /// Print the JSON schema of suite files.
+    Schema,
     /// Start the embedded control plane and serve it until Ctrl-C or SIGTERM.
     Up(UpArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PathsArg {
+    /// Suite files or directories to search for them.
+    #[arg(default_value = "suites")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TargetArg {
+    /// The embedded control plane, started for each suite.
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SnapshotArg {
+    Check,
+    Update,
+    Ignore,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Suite files or directories to search for them.
+    #[arg(default_value = "suites")]
+    paths: Vec<PathBuf>,
+    /// Where cases run.
+    #[arg(long, value_enum, default_value_t = TargetArg::Local, conflicts_with = "kubeconfig")]
+    target: TargetArg,
+    /// Run against the cluster of this kubeconfig instead of the embedded control plane.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Cases run in parallel, per suite.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// Only the cases with these names.
+    #[arg(long = "case")]
+    cases: Vec<String>,
+    /// Only the cases with these tags.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Stop at the first case that does not pass.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Where to write the reports. Default: reports/RUN-ID.
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
+    /// Compare with the snapshots beside the suites, rewrite them, or leave them alone.
+    #[arg(long, value_enum, default_value_t = SnapshotArg::Check)]
+    snapshot: SnapshotArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -52,19 +124,369 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    match cli.command {
+        Command::Explain { stage } => explain(&stage),
+        Command::Schema => {
+            print!("{}", podcheck_core::suite::json_schema());
+            ExitCode::SUCCESS
+        }
+        Command::Validate(args) => match load_suites(&args.paths) {
+            Ok(suites) => {
+                for s in &suites {
+                    println!(
+                        "ok: {} ({} cases) {}",
+                        s.name,
+                        s.cases.len(),
+                        s.path.display()
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::List(args) => match load_suites(&args.paths) {
+            Ok(suites) => {
+                for s in &suites {
+                    println!("{}  {}  {}", s.name, s.path.display(), s.description);
+                    for c in &s.cases {
+                        let tags = if c.tags.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", c.tags.join(", "))
+                        };
+                        println!("  {}{tags}  {}", c.name, c.description);
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run(args) => with_runtime(|rt| rt.block_on(run(args))),
+        Command::Up(args) => with_runtime(|rt| rt.block_on(up(args, started))),
+    }
+}
+
+fn with_runtime(f: impl FnOnce(&tokio::runtime::Runtime) -> ExitCode) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt,
+        Ok(rt) => f(&rt),
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
+            ExitCode::from(EXIT_ENVIRONMENT)
+        }
+    }
+}
+
+fn explain(stage: &str) -> ExitCode {
+    match Stage::parse(stage) {
+        Some(s) => {
+            print!("{}", podcheck_core::explain::explain(s));
+            ExitCode::SUCCESS
+        }
+        None => {
+            let names: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+            eprintln!(
+                "error: unknown stage {stage:?}; the stages are: {}",
+                names.join(", ")
+            );
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Every `*.yaml` under a directory, recursively.
+fn list_tree(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        ));
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Loads suites, printing diagnostics; exit code 2 on any problem.
+fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, ExitCode> {
+    let read = |p: &Path| std::fs::read_to_string(p);
+    let files = match load::suite_files(paths, &list_tree, &read) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "error: cannot read {}: {e}",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    if files.is_empty() {
+        eprintln!(
+            "error: no suites found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
+    let mut suites = Vec::new();
+    let mut bad = false;
+    for f in files {
+        match load::load(&f, &read) {
+            Ok(s) => suites.push(s),
+            Err(e) => {
+                bad = true;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if bad {
+        Err(ExitCode::from(EXIT_USAGE))
+    } else {
+        Ok(suites)
+    }
+}
+
+fn run_id() -> String {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    format!(
+        "{}-{:04x}",
+        now.strftime("%Y%m%dT%H%M%SZ"),
+        std::process::id() & 0xffff
+    )
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let mut suites = match load_suites(&args.paths) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let filtered = !args.cases.is_empty() || !args.tags.is_empty();
+    for s in &mut suites {
+        s.cases.retain(|c| {
+            (args.cases.is_empty() || args.cases.contains(&c.name))
+                && (args.tags.is_empty() || c.tags.iter().any(|t| args.tags.contains(t)))
+        });
+    }
+    suites.retain(|s| !s.cases.is_empty());
+    if suites.is_empty() {
+        eprintln!("error: no case matches the filters");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let ci = std::env::var_os("CI").is_some();
+    let id = run_id();
+    let opts = RunOptions {
+        target: match &args.kubeconfig {
+            Some(p) => TargetChoice::Kubeconfig(p.clone()),
+            None => match args.target {
+                TargetArg::Local => TargetChoice::Local,
+            },
+        },
+        jobs: args.jobs,
+        fail_fast: args.fail_fast,
+        run_id: id.clone(),
+    };
+    let total: usize = suites.iter().map(|s| s.cases.len()).sum();
+    let bar = (std::io::stderr().is_terminal() && !ci).then(|| {
+        let b = indicatif::ProgressBar::new(total as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let report = |p: Progress| match (&bar, p) {
+        (Some(b), Progress::SuiteStarted { suite, .. }) => b.set_message(suite),
+        (
+            Some(b),
+            Progress::CaseFinished {
+                suite,
+                case,
+                verdict,
+                failed_stages,
+            },
+        ) => {
+            b.inc(1);
+            if verdict != Verdict::Passed {
+                b.println(format!("✗ {suite}/{case} {}", failed_stages.join(", ")));
+            }
+        }
+        (None, Progress::SuiteStarted { suite, cases }) => {
+            eprintln!("suite {suite}: {cases} case(s)")
+        }
+        (
+            None,
+            Progress::CaseFinished {
+                suite,
+                case,
+                verdict,
+                failed_stages,
+            },
+        ) => {
+            let mark = match verdict {
+                Verdict::Passed => "✓",
+                Verdict::Failed => "✗",
+                Verdict::Error => "!",
+            };
+            eprintln!("{mark} {suite}/{case} {}", failed_stages.join(", "));
+        }
+    };
+    let results = match runner::run(&suites, &opts, &report).await {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            eprintln!("error: {}", error_chain(&e));
             return ExitCode::from(EXIT_ENVIRONMENT);
         }
     };
-    match cli.command {
-        Command::Up(args) => runtime.block_on(up(args, started)),
+    if let Some(b) = &bar {
+        b.finish_and_clear();
     }
+    let dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&id));
+    let written = match output::write_reports(&results, &dir) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            return ExitCode::from(EXIT_ENVIRONMENT);
+        }
+    };
+    print_summary(&results);
+    let mode = match args.snapshot {
+        SnapshotArg::Check => SnapshotMode::Check,
+        SnapshotArg::Update => SnapshotMode::Update,
+        SnapshotArg::Ignore => SnapshotMode::Ignore,
+    };
+    let snapshot_failed = match output::snapshots(&results, mode, filtered, ci) {
+        Ok(outcomes) => {
+            for o in &outcomes {
+                match o {
+                    SnapshotOutcome::Matches(p) => println!("snapshot {}: unchanged", p.display()),
+                    SnapshotOutcome::Written(p) => println!("snapshot {}: written", p.display()),
+                    SnapshotOutcome::Skipped(why) => println!("snapshot {why}"),
+                    SnapshotOutcome::Pending {
+                        path,
+                        pending,
+                        diff: None,
+                    } => {
+                        println!(
+                            "snapshot {}: new; written to {} for review (accept with --snapshot update)",
+                            path.display(),
+                            pending.display()
+                        )
+                    }
+                    SnapshotOutcome::Pending {
+                        path,
+                        pending,
+                        diff: Some(d),
+                    } => {
+                        println!(
+                            "snapshot {}: CHANGED (this run's in {}):\n{d}",
+                            path.display(),
+                            pending.display()
+                        )
+                    }
+                }
+            }
+            outcomes.iter().any(SnapshotOutcome::fails)
+        }
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            return ExitCode::from(EXIT_ENVIRONMENT);
+        }
+    };
+    println!(
+        "reports: {}",
+        written
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if results.summary.failed + results.summary.errors > 0 || snapshot_failed {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_summary(results: &podcheck_core::result::RunResults) {
+    for suite in &results.suites {
+        println!("{}", suite.name);
+        for case in &suite.cases {
+            let cells: Vec<String> = case
+                .stages
+                .iter()
+                .map(|s| match s.status {
+                    StageStatus::Passed => format!("✓{}", s.stage.name()),
+                    StageStatus::Failed => format!("✗{}", s.stage.name()),
+                    StageStatus::Skipped => format!("-{}", s.stage.name()),
+                })
+                .collect();
+            let verdict = match case.verdict {
+                Verdict::Passed => "passed",
+                Verdict::Failed => "FAILED",
+                Verdict::Error => "ERROR",
+            };
+            println!(
+                "  {:<28} {verdict:<7} {:>7.1} ms  {}",
+                case.name,
+                case.duration_ms,
+                cells.join(" ")
+            );
+            if let Some(e) = &case.error {
+                println!("      error: {e}");
+            }
+            for s in case
+                .stages
+                .iter()
+                .filter(|s| s.status == StageStatus::Failed)
+            {
+                println!(
+                    "      {}: {}",
+                    s.stage,
+                    s.message.clone().unwrap_or_default()
+                );
+                if let Some(h) = &s.hint {
+                    println!("      hint: {h}");
+                }
+            }
+        }
+    }
+    let s = results.summary;
+    println!(
+        "{} passed, {} failed, {} errors — {} cases on {} ({}) in {:.0} ms",
+        s.passed,
+        s.failed,
+        s.errors,
+        s.cases,
+        results.target.kind,
+        results.target.version,
+        results.duration_ms
+    );
 }
 
 async fn up(args: UpArgs, started: Instant) -> ExitCode {

@@ -37,6 +37,8 @@ pub struct ApiState {
     pub shutdown: CancellationToken,
     /// Whether requests without credentials are served as `system:anonymous`.
     pub anonymous: bool,
+    /// The runtimes of the nodes, for `pods/exec`.
+    pub runtimes: super::exec::NodeRuntimes,
 }
 
 /// The apiserver's routes, testable without a socket.
@@ -65,8 +67,41 @@ async fn authenticate(
         None if state.anonymous || is_public(req.uri().path()) => Identity::anonymous(),
         None => return ApiError::unauthorized().into_response(),
     };
+    let identity = match impersonate(&identity, req.headers()) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
     req.extensions_mut().insert(identity);
     next.run(req).await
+}
+
+/// `Impersonate-User` and `Impersonate-Group`: act as another user. Only members of
+/// `system:masters` may, until RBAC grants the `impersonate` verb.
+fn impersonate(identity: &Identity, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let Some(user) = headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(identity.clone());
+    };
+    if !identity.groups.iter().any(|g| g == "system:masters") {
+        return Err(ApiError::forbidden(format!(
+            "users \"{user}\" is forbidden: User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope",
+            identity.user
+        )));
+    }
+    let mut groups: Vec<String> = headers
+        .get_all("impersonate-group")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    if !groups.iter().any(|g| g == "system:authenticated") {
+        groups.push("system:authenticated".into());
+    }
+    Ok(Identity {
+        user: user.to_string(),
+        groups,
+    })
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -111,6 +146,9 @@ impl Query {
 }
 
 async fn serve(State(state): State<Arc<ApiState>>, req: Request) -> Response {
+    if super::exec::is_exec(req.uri().path()) {
+        return super::exec::handle(state, req).await;
+    }
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path();

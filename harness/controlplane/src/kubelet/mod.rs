@@ -34,6 +34,18 @@ const NODE_STATUS_REPORT: Duration = Duration::from_secs(60);
 /// How long shutdown gives pod workers to stop their sandboxes.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// What a suite or caller may set of a node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeSpec {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// (key, value, effect).
+    pub taints: Vec<(String, String, String)>,
+    /// Quantities that replace the defaults (cpu, memory, pods, …).
+    pub capacity: BTreeMap<String, String>,
+    pub unschedulable: bool,
+}
+
 /// One node's settings.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -43,6 +55,7 @@ pub struct NodeConfig {
     pub address: Ipv4Addr,
     pub labels: BTreeMap<String, String>,
     pub taints: Vec<serde_json::Value>,
+    pub unschedulable: bool,
     /// Capacity, as quantities: cpu, memory, pods, ephemeral-storage.
     pub capacity: BTreeMap<String, String>,
     pub dns: ClusterDnsSettings,
@@ -69,9 +82,26 @@ impl NodeConfig {
             name,
             labels,
             taints: Vec::new(),
+            unschedulable: false,
             capacity,
             dns,
         }
+    }
+
+    /// This node with a name, labels, taints and capacity of its own.
+    pub fn with_spec(mut self, spec: &NodeSpec) -> Self {
+        self.labels
+            .insert("kubernetes.io/hostname".into(), spec.name.clone());
+        self.name = spec.name.clone();
+        self.labels.extend(spec.labels.clone());
+        self.taints = spec
+            .taints
+            .iter()
+            .map(|(key, value, effect)| json!({"key": key, "value": value, "effect": effect}))
+            .collect();
+        self.capacity.extend(spec.capacity.clone());
+        self.unschedulable = spec.unschedulable;
+        self
     }
 
     fn node_object(&self, runtime: &runtime::Provider) -> serde_json::Value {
@@ -84,7 +114,7 @@ impl NodeConfig {
             "apiVersion": "v1",
             "kind": "Node",
             "metadata": {"name": self.name, "labels": self.labels},
-            "spec": {"podCIDR": self.pod_cidr.to_string(), "podCIDRs": [self.pod_cidr.to_string()], "taints": self.taints},
+            "spec": {"podCIDR": self.pod_cidr.to_string(), "podCIDRs": [self.pod_cidr.to_string()], "taints": self.taints, "unschedulable": self.unschedulable},
             "status": {
                 "capacity": self.capacity,
                 "allocatable": self.capacity,

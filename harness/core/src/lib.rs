@@ -1,0 +1,18 @@
+//! podcheck's core: everything that decides, without doing I/O.
+//!
+//! Suites are parsed and checked here ([`suite`]), stage verdicts are computed here from
+//! what an observer recorded ([`evaluate`]), and results become reports and snapshots here.
+//! The observer that talks to clusters lives in the `podcheck` crate.
+
+pub mod duration;
+pub mod evaluate;
+pub mod explain;
+pub mod load;
+pub mod observation;
+pub mod oracle;
+pub mod report;
+pub mod resolv;
+pub mod result;
+pub mod snapshot;
+pub mod stage;
+pub mod suite;

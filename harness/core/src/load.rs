@@ -1,0 +1,472 @@
+//! Loading suites: YAML → typed suite → checked cases with their pods resolved. Every
+//! problem becomes a diagnostic naming file, line and column, with a hint.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use serde_json::Value;
+use serde_saphyr::{Location, Spanned};
+
+use crate::duration::Duration;
+use crate::stage::Stage;
+use crate::suite::{
+    AuthExpectation, BindingExpectation, DnsLookup, Expectations, NodeSpec, SuiteFile,
+};
+
+/// How a suite reads files: injected, so loading stays pure and testable.
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
+
+/// The default case deadline.
+pub const DEFAULT_TIMEOUT: Duration = Duration(std::time::Duration::from_secs(30));
+
+/// Who sends a case's create request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// The target's administrator (the kubeconfig's user).
+    Admin,
+    /// No credentials at all.
+    Anonymous,
+    /// A user the suite declares.
+    User { name: String, groups: Vec<String> },
+}
+
+impl Identity {
+    pub fn label(&self) -> String {
+        match self {
+            Identity::Admin => "admin".into(),
+            Identity::Anonymous => "none".into(),
+            Identity::User { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// A suite ready to run.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub path: PathBuf,
+    pub name: String,
+    pub description: String,
+    pub nodes: Vec<NodeSpec>,
+    pub identities: Vec<Identity>,
+    pub cases: Vec<CaseSpec>,
+}
+
+/// A case ready to run: its pod resolved and its expectations filled in.
+#[derive(Debug, Clone)]
+pub struct CaseSpec {
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    /// The Pod object to create (metadata.name set; namespace left to the runner).
+    pub pod: Value,
+    /// `inline` or the pod file's path as the suite wrote it.
+    pub pod_source: String,
+    pub identity: Identity,
+    pub setup: Vec<Value>,
+    pub expect: Expectations,
+    pub deadlines: BTreeMap<Stage, Duration>,
+    pub timeout: Duration,
+    pub dns_lookups: Vec<DnsLookup>,
+}
+
+impl CaseSpec {
+    /// The deadline of a stage: its own, or the case's.
+    pub fn deadline(&self, stage: Stage) -> Duration {
+        self.deadlines.get(&stage).copied().unwrap_or(self.timeout)
+    }
+}
+
+/// One problem in a suite, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+    /// The rendered diagnostic: message, source snippet with a label, hint.
+    pub rendered: String,
+}
+
+/// Why a suite cannot be run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render_problems(.0))]
+pub struct SuiteError(pub Vec<Problem>);
+
+fn render_problems(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| p.rendered.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+struct Located {
+    message: String,
+    #[source_code]
+    src: NamedSource<String>,
+    #[label("{label}")]
+    span: SourceSpan,
+    label: String,
+    #[help]
+    help: Option<String>,
+}
+
+fn render(diag: &dyn Diagnostic) -> String {
+    let mut out = String::new();
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100);
+    if handler.render_report(&mut out, diag).is_err() {
+        out = diag.to_string();
+    }
+    out
+}
+
+/// A problem at a location in `source`.
+fn problem(
+    file: &str,
+    source: &str,
+    at: &Location,
+    message: String,
+    label: &str,
+    help: Option<String>,
+) -> Problem {
+    let span = at.span();
+    let offset = span.byte_offset().unwrap_or(0) as usize;
+    let len = span.byte_len().unwrap_or(1).max(1) as usize;
+    let diag = Located {
+        message: format!("{file}:{}:{}: {message}", at.line(), at.column()),
+        src: NamedSource::new(file, source.to_string()),
+        span: (offset, len).into(),
+        label: label.to_string(),
+        help,
+    };
+    Problem {
+        file: file.to_string(),
+        line: at.line(),
+        column: at.column(),
+        message,
+        rendered: render(&diag),
+    }
+}
+
+fn syntax_problem(file: &str, source: &str, err: &serde_saphyr::Error) -> Problem {
+    let (line, column) = err
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    let opts = serde_saphyr::options! { with_snippet: false };
+    let _ = opts;
+    let report = serde_saphyr::miette::to_miette_report(err, source, file);
+    let rendered = format!(
+        "{file}:{line}:{column}: {}\n{}",
+        first_line(&err.to_string()),
+        render(report.as_ref())
+    );
+    Problem {
+        file: file.to_string(),
+        line,
+        column,
+        message: first_line(&err.to_string()),
+        rendered,
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+/// Reads and checks the suite at `path`.
+pub fn load(path: &Path, read: ReadFile<'_>) -> Result<Suite, SuiteError> {
+    let file = path.display().to_string();
+    let source = read(path).map_err(|e| {
+        SuiteError(vec![Problem {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the suite: {e}"),
+            rendered: format!("{file}: cannot read the suite: {e}"),
+        }])
+    })?;
+    let parsed: SuiteFile = serde_saphyr::from_str(&source)
+        .map_err(|e| SuiteError(vec![syntax_problem(&file, &source, &e)]))?;
+    check(path, &file, &source, parsed, read)
+}
+
+fn is_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+fn check(
+    path: &Path,
+    file: &str,
+    source: &str,
+    suite: SuiteFile,
+    read: ReadFile<'_>,
+) -> Result<Suite, SuiteError> {
+    let mut problems = Vec::new();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut identities = Vec::new();
+    for id in &suite.spec.identities {
+        identities.push(Identity::User {
+            name: id.name.clone(),
+            groups: id.groups.clone(),
+        });
+    }
+    let declared: Vec<String> = suite
+        .spec
+        .identities
+        .iter()
+        .map(|i| i.name.clone())
+        .collect();
+    let suite_timeout = suite.spec.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let mut names = BTreeSet::new();
+    let mut cases = Vec::new();
+    for case in suite.spec.cases {
+        let name = case.name.value.clone();
+        if !is_label(&name) {
+            problems.push(problem(file, source, &case.name.referenced, format!("case name {name:?} is not a DNS-1123 label"), "this name", Some("use lower-case letters, digits and '-', at most 63 characters; it names the case's namespace".into())));
+        } else if !names.insert(name.clone()) {
+            problems.push(problem(
+                file,
+                source,
+                &case.name.referenced,
+                format!("case {name:?} is defined twice"),
+                "second definition",
+                Some("case names must be unique within a suite".into()),
+            ));
+        }
+        let identity = match case.identity.as_ref().map(|s| s.value.as_str()) {
+            None | Some("admin") => Identity::Admin,
+            Some("none") => Identity::Anonymous,
+            Some(other) => match suite.spec.identities.iter().find(|i| i.name == other) {
+                Some(i) => Identity::User {
+                    name: i.name.clone(),
+                    groups: i.groups.clone(),
+                },
+                None => {
+                    let at = &case.identity.as_ref().expect("named identity").referenced;
+                    let help = if declared.is_empty() {
+                        "use admin or none, or declare it under spec.identities".to_string()
+                    } else {
+                        format!(
+                            "use admin, none, or one of the declared identities: {}",
+                            declared.join(", ")
+                        )
+                    };
+                    problems.push(problem(
+                        file,
+                        source,
+                        at,
+                        format!("unknown identity {other:?}"),
+                        "not declared",
+                        Some(help),
+                    ));
+                    Identity::Admin
+                }
+            },
+        };
+        let (pod, pod_source) = match resolve_pod(dir, file, source, &case.pod, &name, read) {
+            Ok(p) => p,
+            Err(p) => {
+                problems.push(p);
+                continue;
+            }
+        };
+        for obj in &case.setup {
+            let v = &obj.value;
+            let missing: Vec<&str> = ["apiVersion", "kind"]
+                .into_iter()
+                .filter(|k| v.get(*k).and_then(Value::as_str).is_none())
+                .collect();
+            let no_name = v
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .is_none();
+            if !v.is_object() || !missing.is_empty() || no_name {
+                problems.push(problem(file, source, &obj.referenced, "a setup object needs apiVersion, kind and metadata.name".into(), "this object", Some("for example: {apiVersion: v1, kind: Service, metadata: {name: web}, spec: {...}}".into())));
+            }
+        }
+        cases.push(CaseSpec {
+            name,
+            description: case.description,
+            tags: case.tags,
+            pod,
+            pod_source,
+            identity,
+            setup: case.setup.into_iter().map(|s| s.value).collect(),
+            expect: case.expect,
+            deadlines: case.deadlines,
+            timeout: case.timeout.unwrap_or(suite_timeout),
+            dns_lookups: case.dns_lookups,
+        });
+    }
+    if !is_label(&suite.metadata.name) {
+        problems.push(Problem {
+            file: file.to_string(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "suite name {:?} is not a DNS-1123 label",
+                suite.metadata.name
+            ),
+            rendered: format!(
+                "{file}: suite name {:?} is not a DNS-1123 label",
+                suite.metadata.name
+            ),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(SuiteError(problems));
+    }
+    Ok(Suite {
+        path: path.to_path_buf(),
+        name: suite.metadata.name,
+        description: suite.metadata.description,
+        nodes: suite.spec.nodes,
+        identities,
+        cases,
+    })
+}
+
+/// The case's Pod: read from a file relative to the suite, or inline; named after the case
+/// when it has no name.
+fn resolve_pod(
+    dir: &Path,
+    file: &str,
+    source: &str,
+    pod: &Spanned<Value>,
+    case: &str,
+    read: ReadFile<'_>,
+) -> Result<(Value, String), Problem> {
+    let (mut obj, origin) = match &pod.value {
+        Value::String(rel) => {
+            let pod_path = dir.join(rel);
+            let text = read(&pod_path).map_err(|e| {
+                problem(
+                    file,
+                    source,
+                    &pod.referenced,
+                    format!("cannot read pod file {rel}: {e}"),
+                    "this file",
+                    Some(format!(
+                        "paths are relative to the suite's directory; looked for {}",
+                        pod_path.display()
+                    )),
+                )
+            })?;
+            let pod_file = pod_path.display().to_string();
+            let obj: Value =
+                serde_saphyr::from_str(&text).map_err(|e| syntax_problem(&pod_file, &text, &e))?;
+            (obj, rel.clone())
+        }
+        Value::Object(_) => (pod.value.clone(), "inline".to_string()),
+        _ => {
+            return Err(problem(
+                file,
+                source,
+                &pod.referenced,
+                "pod must be a file path or an inline Pod".into(),
+                "neither",
+                Some(
+                    "write `pod: pods/busybox.yaml` or `pod: {metadata: {...}, spec: {...}}`"
+                        .into(),
+                ),
+            ));
+        }
+    };
+    let kind = obj.get("kind").and_then(Value::as_str);
+    if !obj.is_object() || kind.is_some_and(|k| k != "Pod") {
+        return Err(problem(
+            file,
+            source,
+            &pod.referenced,
+            format!("expected a Pod, found {}", kind.unwrap_or("something else")),
+            "here",
+            None,
+        ));
+    }
+    obj["apiVersion"] = Value::from("v1");
+    obj["kind"] = Value::from("Pod");
+    if obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .is_none()
+    {
+        if !obj.get("metadata").is_some_and(Value::is_object) {
+            obj["metadata"] = serde_json::json!({});
+        }
+        obj["metadata"]["name"] = Value::from(case);
+    }
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("namespace");
+    }
+    Ok((obj, origin))
+}
+
+/// Finds the suite files under `paths` (files as given; directories searched for `*.yaml`
+/// files that declare `kind: Suite`), sorted.
+pub fn suite_files(
+    paths: &[PathBuf],
+    list: &dyn Fn(&Path) -> std::io::Result<Vec<PathBuf>>,
+    read: ReadFile<'_>,
+) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for p in paths {
+        let entries = match list(p) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+                found.push(p.clone());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let is_yaml = entry.extension().is_some_and(|e| e == "yaml" || e == "yml");
+            if is_yaml && read(&entry).is_ok_and(|t| t.lines().any(|l| l.trim() == "kind: Suite")) {
+                found.push(entry);
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// Expectation in words, for reports.
+pub fn expected_words(case: &CaseSpec, stage: Stage) -> String {
+    let e = &case.expect;
+    let generic = |x: &Option<crate::suite::Expectation>| match x {
+        None | Some(crate::suite::Expectation::Pass) => "pass".to_string(),
+        Some(crate::suite::Expectation::Skip(why)) => format!("skip: {why}"),
+    };
+    match stage {
+        Stage::Auth => match &e.auth {
+            None | Some(AuthExpectation::Allowed) => "allowed (201)".into(),
+            Some(AuthExpectation::Denied(code)) => format!("denied ({code})"),
+            Some(AuthExpectation::Invalid(field)) => format!("invalid (422) at {field}"),
+            Some(AuthExpectation::Skip(why)) => format!("skip: {why}"),
+        },
+        Stage::Binding => match &e.binding {
+            None | Some(BindingExpectation::Pass) => "bound to a feasible node".into(),
+            Some(BindingExpectation::ScheduledTo(n)) => format!("bound to {n}"),
+            Some(BindingExpectation::Unschedulable(r)) => format!("unschedulable: {r}"),
+            Some(BindingExpectation::Skip(why)) => format!("skip: {why}"),
+        },
+        Stage::EtcdWrite => generic(&e.etcd_write),
+        Stage::Pending => generic(&e.pending),
+        Stage::CriLaunch => generic(&e.cri_launch),
+        Stage::CniAttach => generic(&e.cni_attach),
+        Stage::Dns => generic(&e.dns),
+        Stage::StatusUpdate => generic(&e.status_update),
+    }
+}

@@ -1,0 +1,156 @@
+//! What an observer recorded of one case: the raw material of the verdicts. Times are
+//! milliseconds from the moment the create request was sent.
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use serde_json::Value;
+
+use crate::result::Provider;
+
+/// The apiserver's answer to the create request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreateOutcome {
+    pub code: u16,
+    /// The `Status` reason on failure (`Unauthorized`, `Forbidden`, `Invalid`).
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    /// Field causes of a 422.
+    pub causes: Vec<(String, String)>,
+    /// The created object's resourceVersion and uid (201 only).
+    pub resource_version: Option<String>,
+    pub uid: Option<String>,
+    pub at_ms: f64,
+}
+
+/// The pod as one watch event showed it.
+#[derive(Debug, Clone)]
+pub struct PodSighting {
+    pub at_ms: f64,
+    /// `ADDED`, `MODIFIED`, `DELETED`.
+    pub kind: String,
+    pub pod: Pod,
+}
+
+/// A core/v1 Event about the pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSighting {
+    pub at_ms: f64,
+    pub reason: String,
+    pub message: String,
+    pub warning: bool,
+    /// `source.component`, else `reportingComponent`.
+    pub component: String,
+    pub field_path: Option<String>,
+}
+
+/// A probe's result: what it saw, or why it could not look.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe<T> {
+    Seen(T),
+    Unavailable(String),
+}
+
+impl<T> Probe<T> {
+    pub fn seen(&self) -> Option<&T> {
+        match self {
+            Probe::Seen(t) => Some(t),
+            Probe::Unavailable(_) => None,
+        }
+    }
+}
+
+/// A read of the pod's key in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreRead {
+    pub key: String,
+    /// None when the key is absent.
+    pub create_revision: Option<i64>,
+    pub mod_revision: Option<i64>,
+    pub value: Option<Value>,
+    pub provider: Provider,
+    pub at_ms: f64,
+}
+
+/// A consistent API read, the weaker stand-in for a store read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiRead {
+    /// The HTTP code of the GET.
+    pub code: u16,
+    pub pod: Option<Pod>,
+    pub at_ms: f64,
+}
+
+/// What the runtime said of the pod's containers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeRead {
+    pub provider: Provider,
+    /// (container name, runtime container ID without scheme, state: `running`, `created`, `exited`).
+    pub containers: Vec<(String, String, String)>,
+    pub at_ms: f64,
+}
+
+/// What the pod's network namespace holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetnsRead {
+    pub provider: Provider,
+    /// (interface, address/prefix).
+    pub addresses: Vec<(String, String)>,
+    pub at_ms: f64,
+}
+
+/// DNS from the pod's point of view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsRead {
+    /// How the resolv.conf was read (`pods/exec cat /etc/resolv.conf`).
+    pub resolv_source: String,
+    pub resolv_conf: Result<String, String>,
+    /// The server the lookups were sent to, and who serves it.
+    pub server: String,
+    pub provider: Provider,
+    pub lookups: Vec<LookupRead>,
+    pub at_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupRead {
+    /// As the case wrote it.
+    pub name: String,
+    /// The fully qualified names tried, in order, per the resolv.conf search rules.
+    pub tried: Vec<String>,
+    /// The addresses of the first name that answered, or what went wrong.
+    pub answer: Result<Vec<std::net::IpAddr>, String>,
+    /// What the case expects: an address, or None for "does not resolve".
+    pub expected: Option<std::net::IpAddr>,
+}
+
+/// Everything the observer recorded of one case.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub identity: String,
+    pub namespace: String,
+    pub pod_name: String,
+    pub create: CreateOutcome,
+    /// The watch on the case's pod, opened before the create.
+    pub sightings: Vec<PodSighting>,
+    pub events: Vec<EventSighting>,
+    /// Nodes and all pods, read after binding (for the feasibility oracle and IP uniqueness).
+    pub nodes: Vec<Node>,
+    pub pods: Vec<Pod>,
+    /// The store right after the create, and after the pod was Running.
+    pub store_after_create: Probe<StoreRead>,
+    pub store_after_running: Probe<StoreRead>,
+    /// Consistent API reads, when the store cannot be read.
+    pub api_after_create: Option<ApiRead>,
+    pub api_after_running: Option<ApiRead>,
+    pub runtime: Probe<RuntimeRead>,
+    pub netns: Probe<NetnsRead>,
+    pub dns: Probe<DnsRead>,
+    /// The `kubernetes` Service's ClusterIP and the cluster DNS Service's.
+    pub kubernetes_service_ip: Option<String>,
+    pub cluster_dns_ip: Option<String>,
+    pub cluster_domain: String,
+    /// The apiserver's name for API evidence.
+    pub apiserver: Provider,
+    /// How long the observer waited, and whether it stopped at the case deadline.
+    pub observed_ms: f64,
+    pub timed_out: bool,
+}

@@ -1,0 +1,237 @@
+//! `summary.md`: a run at a glance, written for `$GITHUB_STEP_SUMMARY`.
+//!
+//! The totals come first, then one case × stage matrix per suite so a reader sees where in the
+//! pod's path each case stopped, then the details of every failure so they need not open
+//! `junit.xml` or `results.json`.
+
+use std::fmt::Write as _;
+
+use super::{evidence_line, format_ms, provider_label};
+use crate::result::{
+    CaseResult, RunResults, StageResult, StageStatus, SuiteResult, Summary, Verdict,
+};
+use crate::stage::Stage;
+
+/// Renders the run as GitHub-flavoured Markdown.
+pub fn render(results: &RunResults) -> String {
+    let mut out = String::new();
+    // `fmt::Write` for `String` never fails, so the results of `write!` are ignored below.
+    let _ = writeln!(out, "## podcheck: {}\n", totals(&results.summary));
+    target(&mut out, results);
+    for suite in &results.suites {
+        suite_table(&mut out, suite);
+    }
+    failures(&mut out, &results.suites);
+    out
+}
+
+fn totals(s: &Summary) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{} passed, {} failed, {} — {}",
+        s.passed,
+        s.failed,
+        plural(s.errors, "error", "errors"),
+        plural(s.cases, "case", "cases"),
+    )
+}
+
+fn target(out: &mut String, results: &RunResults) {
+    let t = &results.target;
+    let providers: Vec<String> = t.providers.iter().map(provider_label).collect();
+    let _ = write!(
+        out,
+        "**Target:** {} · `{}` · {}",
+        inline(&t.kind),
+        t.server,
+        inline(&t.version)
+    );
+    if !providers.is_empty() {
+        let _ = write!(out, " · providers: {}", inline(&providers.join(", ")));
+    }
+    let _ = writeln!(
+        out,
+        "\n\nRun `{}` started {}, took {:.1} s.\n",
+        results.run_id,
+        inline(&results.started_at),
+        results.duration_ms / 1000.0
+    );
+}
+
+fn suite_table(out: &mut String, suite: &SuiteResult) {
+    let _ = writeln!(out, "### {}\n", inline(&suite.name));
+    if !suite.path.is_empty() {
+        let _ = writeln!(out, "`{}`\n", suite.path);
+    }
+    out.push_str("| Case |");
+    for stage in Stage::ALL {
+        let _ = write!(out, " {stage} |");
+    }
+    out.push_str(" Verdict |\n|---|");
+    out.push_str(&"---|".repeat(Stage::ALL.len()));
+    out.push_str("---|\n");
+
+    for case in &suite.cases {
+        let _ = write!(out, "| {} |", cell(&case.name));
+        for stage in Stage::ALL {
+            let _ = write!(
+                out,
+                " {} |",
+                case.stage(stage).map(stage_cell).unwrap_or_default()
+            );
+        }
+        let verdict = match case.verdict {
+            Verdict::Passed => "✓ passed",
+            Verdict::Failed => "✗ **failed**",
+            Verdict::Error => "⚠ **error**",
+        };
+        let _ = writeln!(out, " {verdict} |");
+    }
+    out.push('\n');
+}
+
+fn stage_cell(stage: &StageResult) -> String {
+    let mark = match stage.status {
+        StageStatus::Passed => "✓",
+        StageStatus::Failed => "✗",
+        StageStatus::Skipped => return "– skipped".to_owned(),
+    };
+    match stage.at_ms {
+        Some(at) => format!("{mark} {}", format_ms(at)),
+        None => mark.to_owned(),
+    }
+}
+
+/// Every failed stage, every case that could not run, and every failed case whose failure no
+/// stage carries (so the section never looks clean while the totals say otherwise).
+fn failures(out: &mut String, suites: &[SuiteResult]) {
+    let mut header = false;
+    let mut heading = |out: &mut String, case: &CaseResult, what: &str, suite: &SuiteResult| {
+        if !header {
+            out.push_str("## Failures\n\n");
+            header = true;
+        }
+        let _ = writeln!(out, "### {} / {what}\n", inline(&case.name));
+        let _ = write!(out, "Suite `{}`", suite.name);
+        if !suite.path.is_empty() {
+            let _ = write!(out, " (`{}`)", suite.path);
+        }
+        out.push_str("\n\n");
+    };
+
+    for suite in suites {
+        for case in &suite.cases {
+            let mut stages: Vec<&StageResult> = case
+                .stages
+                .iter()
+                .filter(|s| s.status == StageStatus::Failed)
+                .collect();
+            stages.sort_by_key(|s| s.stage);
+            for stage in &stages {
+                heading(out, case, stage.stage.name(), suite);
+                stage_failure(out, stage);
+            }
+            let (what, fallback) = match case.verdict {
+                Verdict::Error => ("setup", "the case could not be run"),
+                Verdict::Failed if stages.is_empty() => (
+                    "verdict",
+                    "the case failed, but no stage recorded a failure",
+                ),
+                Verdict::Passed | Verdict::Failed => continue,
+            };
+            heading(out, case, what, suite);
+            let error = case.error.as_deref().unwrap_or(fallback);
+            let _ = writeln!(out, "- **Error:** {}\n", inline(error));
+        }
+    }
+}
+
+fn stage_failure(out: &mut String, stage: &StageResult) {
+    let _ = writeln!(out, "- **Component:** {}", inline(stage.stage.component()));
+    let _ = writeln!(out, "- **Expected:** {}", inline(&stage.expected));
+    let _ = writeln!(out, "- **Observed:** {}", inline(&stage.observed));
+    if let Some(message) = &stage.message {
+        let _ = writeln!(out, "- **Message:** {}", inline(message));
+    }
+    if let Some(hint) = &stage.hint {
+        let _ = writeln!(out, "- **Hint:** {}", inline(hint));
+    }
+    out.push('\n');
+    if !stage.evidence.is_empty() {
+        out.push_str("Evidence:\n\n");
+        for e in &stage.evidence {
+            let _ = writeln!(out, "- {}", inline(&evidence_line(e)));
+        }
+        out.push('\n');
+    }
+}
+
+/// Text that must stay on one line and must not turn into HTML: GitHub renders raw tags, so
+/// `nodeName=<none>` would otherwise vanish.
+fn inline(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace("\r\n", "<br>")
+        .replace('\n', "<br>")
+}
+
+/// Text inside a table cell, where a bare `|` would start a new column.
+fn cell(text: &str) -> String {
+    inline(text).replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::fixture;
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(render(&fixture()));
+    }
+
+    #[test]
+    fn title_has_the_totals() {
+        let md = render(&fixture());
+        assert_eq!(
+            md.lines().next(),
+            Some("## podcheck: 2 passed, 1 failed, 1 error — 4 cases")
+        );
+    }
+
+    #[test]
+    fn failing_row_marks_only_the_broken_stage() {
+        let md = render(&fixture());
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| gpu-pod-binds |"))
+            .unwrap();
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(
+            cells,
+            [
+                "gpu-pod-binds",
+                "✓ 3 ms",
+                "✓ 3 ms",
+                "✓ 4 ms",
+                "✗ 2003 ms",
+                "– skipped",
+                "– skipped",
+                "– skipped",
+                "– skipped",
+                "✗ **failed**",
+            ]
+        );
+    }
+
+    #[test]
+    fn cells_escape_pipes_and_html() {
+        assert_eq!(cell("a|b <none>\nc"), "a\\|b &lt;none&gt;<br>c");
+        let mut results = fixture();
+        results.suites[0].cases[0].name = "pipe|case".into();
+        let md = render(&results);
+        assert!(md.contains("| pipe\\|case | ✓ 3 ms |"), "{md}");
+    }
+}

@@ -1,0 +1,104 @@
+//! resolv.conf and its search rules, as a resolver in the pod applies them: which fully
+//! qualified names a lookup of `name` tries, in which order.
+
+/// The parts of resolv.conf that decide lookups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvConf {
+    pub nameservers: Vec<String>,
+    pub search: Vec<String>,
+    pub ndots: usize,
+}
+
+impl ResolvConf {
+    pub fn parse(text: &str) -> Self {
+        let mut conf = ResolvConf {
+            nameservers: Vec::new(),
+            search: Vec::new(),
+            ndots: 1,
+        };
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            match words.next() {
+                Some("nameserver") => conf.nameservers.extend(words.next().map(str::to_string)),
+                // The last `search` or `domain` line wins, as in glibc.
+                Some("search" | "domain") => conf.search = words.map(str::to_string).collect(),
+                Some("options") => {
+                    for opt in words {
+                        if let Some(n) = opt
+                            .strip_prefix("ndots:")
+                            .and_then(|n| n.parse::<usize>().ok())
+                        {
+                            conf.ndots = n.min(15);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        conf
+    }
+
+    /// The names a lookup of `name` tries, in order: an absolute name only itself; a name
+    /// with at least `ndots` dots first as is, then with each search domain; a shorter
+    /// one with each search domain first, then as is.
+    pub fn candidates(&self, name: &str) -> Vec<String> {
+        if let Some(absolute) = name.strip_suffix('.') {
+            return vec![format!("{absolute}.")];
+        }
+        let searched = self
+            .search
+            .iter()
+            .map(|d| format!("{name}.{}.", d.trim_end_matches('.')));
+        let as_is = format!("{name}.");
+        if name.matches('.').count() >= self.ndots {
+            std::iter::once(as_is).chain(searched).collect()
+        } else {
+            searched.chain(std::iter::once(as_is)).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod_conf() -> ResolvConf {
+        ResolvConf::parse(
+            "search team.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n",
+        )
+    }
+
+    #[test]
+    fn parses_the_kubelets_resolv_conf() {
+        let c = pod_conf();
+        assert_eq!(c.nameservers, ["10.96.0.10"]);
+        assert_eq!(c.search.len(), 3);
+        assert_eq!(c.ndots, 5);
+    }
+
+    #[test]
+    fn short_names_try_the_search_path_first() {
+        assert_eq!(
+            pod_conf().candidates("kubernetes.default"),
+            [
+                "kubernetes.default.team.svc.cluster.local.",
+                "kubernetes.default.svc.cluster.local.",
+                "kubernetes.default.cluster.local.",
+                "kubernetes.default.",
+            ]
+        );
+    }
+
+    #[test]
+    fn names_with_enough_dots_and_absolute_names() {
+        let c = ResolvConf::parse("search a.example\noptions ndots:1\n");
+        assert_eq!(
+            c.candidates("www.example.org"),
+            ["www.example.org.", "www.example.org.a.example."]
+        );
+        assert_eq!(
+            pod_conf().candidates("kubernetes.default.svc.cluster.local."),
+            ["kubernetes.default.svc.cluster.local."]
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! The results of a run: per case and stage, a verdict with its evidence. This is the
+//! versioned document written as `results.json`; reports and snapshots derive from it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::stage::Stage;
+
+/// The schema identifier of `results.json`.
+pub const RESULTS_SCHEMA: &str = "podcheck.dev/results/v1alpha1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunResults {
+    pub schema: String,
+    pub run_id: String,
+    /// RFC 3339.
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub target: TargetInfo,
+    pub suites: Vec<SuiteResult>,
+    pub summary: Summary,
+}
+
+/// Which cluster was observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetInfo {
+    /// `local` (the embedded control plane) or `kubeconfig`.
+    pub kind: String,
+    pub server: String,
+    /// The apiserver's `/version` gitVersion.
+    pub version: String,
+    /// The implementations behind each component, where the target tells.
+    pub providers: Vec<Provider>,
+}
+
+/// An implementation that produced evidence.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provider {
+    /// `store`, `runtime`, `network`, `dns`, `scheduler`, `apiserver`.
+    pub component: String,
+    /// `memory`, `etcd`, `sim`, `containerd`, `builtin`, …
+    pub name: String,
+    /// Whether a real component did the work (not a simulation).
+    pub real: bool,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub cases: usize,
+    pub passed: usize,
+    pub failed: usize,
+    /// Cases that could not be run (setup failed, deadline during setup).
+    pub errors: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuiteResult {
+    pub name: String,
+    /// The suite file, relative to where podcheck was run.
+    pub path: String,
+    pub cases: Vec<CaseResult>,
+}
+
+/// Whether a case met its expectations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// The case could not be run; see `error`.
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseResult {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The namespace the case ran in.
+    pub namespace: String,
+    pub pod: String,
+    /// The identity that sent the create.
+    pub identity: String,
+    pub verdict: Verdict,
+    pub duration_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub stages: Vec<StageResult>,
+}
+
+/// A stage's status against the case's expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StageStatus {
+    /// What was observed is what the case expects.
+    Passed,
+    /// It is not, or the deadline passed without the evidence.
+    Failed,
+    /// Not evaluated: the case says so, or an earlier stage ended the pod's path.
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageResult {
+    pub stage: Stage,
+    pub status: StageStatus,
+    /// What the case expects, in words (`pass`, `denied 401`, `unschedulable: …`).
+    pub expected: String,
+    /// What was observed, in words.
+    pub observed: String,
+    /// Milliseconds from the create request to the evidence that completed the stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<f64>,
+    /// Milliseconds since the previous stage completed (by real timestamps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    pub evidence: Vec<Evidence>,
+    /// Why it failed or was skipped, and what to look at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// Where a piece of evidence was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Source {
+    /// The Kubernetes API (responses, watches, events).
+    Api,
+    /// A direct read of the store (etcd or the embedded store).
+    Store,
+    /// The container runtime over CRI.
+    Cri,
+    /// The pod's network namespace.
+    Netns,
+    /// A DNS lookup.
+    Dns,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    pub source: Source,
+    /// Which implementation answered (`api` evidence names the apiserver).
+    pub provider: String,
+    /// Whether that implementation is real.
+    pub real: bool,
+    /// What was seen.
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<f64>,
+}
+
+impl CaseResult {
+    pub fn stage(&self, stage: Stage) -> Option<&StageResult> {
+        self.stages.iter().find(|s| s.stage == stage)
+    }
+}
+
+impl RunResults {
+    /// Recounts the summary from the cases.
+    pub fn summarize(&mut self) {
+        let mut s = Summary::default();
+        for case in self.suites.iter().flat_map(|s| &s.cases) {
+            s.cases += 1;
+            match case.verdict {
+                Verdict::Passed => s.passed += 1,
+                Verdict::Failed => s.failed += 1,
+                Verdict::Error => s.errors += 1,
+            }
+        }
+        self.summary = s;
+    }
+}

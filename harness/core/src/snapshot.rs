@@ -1,0 +1,132 @@
+//! Snapshots: a suite's results with the volatile parts normalised (times, addresses,
+//! revisions, node names), so that a later run differs only where a verdict changed.
+
+use crate::result::{StageStatus, SuiteResult, Verdict};
+
+/// The first line of every snapshot file.
+pub const HEADER: &str =
+    "# podcheck snapshot v1: verdicts with times, addresses, revisions and node names normalised";
+
+/// The snapshot text of a suite's results.
+pub fn render(suite: &SuiteResult) -> String {
+    let mut out = format!("{HEADER}\nsuite: {}\n", suite.name);
+    let mut cases: Vec<_> = suite.cases.iter().collect();
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    for case in cases {
+        let verdict = match case.verdict {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Error => "error",
+        };
+        out.push_str(&format!("\ncase {}: {verdict}\n", case.name));
+        if let Some(e) = &case.error {
+            out.push_str(&format!("  error: {}\n", normalise(e)));
+        }
+        for s in &case.stages {
+            let status = match s.status {
+                StageStatus::Passed => "passed",
+                StageStatus::Failed => "FAILED",
+                StageStatus::Skipped => "skipped",
+            };
+            out.push_str(&format!(
+                "  {:<13} {status:<8} expected {} | observed {}\n",
+                s.stage.name(),
+                normalise(&s.expected),
+                normalise(&s.observed)
+            ));
+            if s.status == StageStatus::Failed
+                && let Some(m) = &s.message
+            {
+                out.push_str(&format!("  {:<13} why: {}\n", "", normalise(m)));
+            }
+        }
+    }
+    out
+}
+
+/// Replaces what changes from run to run: IPv4 addresses, `node-N` names, numbers with units
+/// of time, and long hex or numeric identifiers.
+pub fn normalise(text: &str) -> String {
+    let words: Vec<String> = text.split(' ').map(normalise_word).collect();
+    words.join(" ")
+}
+
+fn normalise_word(word: &str) -> String {
+    let core = word.trim_matches(|c: char| {
+        matches!(
+            c,
+            ',' | ';' | ':' | '(' | ')' | '"' | '\'' | '[' | ']' | '{' | '}'
+        )
+    });
+    let (start, _) = word.split_at(word.find(core).unwrap_or(0));
+    let end = &word[start.len() + core.len()..];
+    let replaced = if is_ipv4(core) {
+        "<ip>".to_string()
+    } else if let Some(n) = core.strip_prefix("node-")
+        && !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
+    {
+        "<node>".to_string()
+    } else if core.len() >= 4 && core.bytes().all(|b| b.is_ascii_digit()) {
+        "<n>".to_string()
+    } else if core.ends_with("ms") && core[..core.len() - 2].parse::<f64>().is_ok() {
+        "<ms>".to_string()
+    } else {
+        core.to_string()
+    };
+    format!("{start}{replaced}{end}")
+}
+
+fn is_ipv4(s: &str) -> bool {
+    let s = s.split('/').next().unwrap_or(s);
+    s.split('.').count() == 4 && s.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+/// The outcome of comparing a run with its stored snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Comparison {
+    Matches,
+    /// There is no stored snapshot yet.
+    New,
+    /// They differ; a unified diff, stored → current.
+    Differs(String),
+}
+
+pub fn compare(stored: Option<&str>, current: &str) -> Comparison {
+    match stored {
+        None => Comparison::New,
+        Some(s) if s == current => Comparison::Matches,
+        Some(s) => {
+            let diff = similar::TextDiff::from_lines(s, current)
+                .unified_diff()
+                .context_radius(2)
+                .header("stored snapshot", "this run")
+                .to_string();
+            Comparison::Differs(diff)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volatile_words_are_normalised() {
+        assert_eq!(
+            normalise("IP 10.244.0.5 on node-2, at 12.5ms (revision 1234)"),
+            "IP <ip> on <node>, at <ms> (revision <n>)"
+        );
+        assert_eq!(normalise("bound to gpu-node"), "bound to gpu-node");
+    }
+
+    #[test]
+    fn differences_are_shown_as_a_diff() {
+        assert_eq!(compare(None, "a\n"), Comparison::New);
+        assert_eq!(compare(Some("a\n"), "a\n"), Comparison::Matches);
+        match compare(Some("a\nb\n"), "a\nc\n") {
+            Comparison::Differs(d) => assert!(d.contains("-b") && d.contains("+c"), "{d}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

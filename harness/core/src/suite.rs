@@ -1,0 +1,238 @@
+//! The suite format, `podcheck.dev/v1alpha1` `kind: Suite`: what a suite file may say.
+//!
+//! Every type denies unknown fields and uses camelCase, so a typo is an error with a
+//! location, never a silently ignored setting. The JSON schema committed at
+//! `suites/schema/suite.v1alpha1.json` is generated from these types.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::duration::Duration;
+
+/// The one API version this module reads.
+pub const API_VERSION: &str = "podcheck.dev/v1alpha1";
+
+/// A suite file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(
+    title = "podcheck Suite",
+    description = "A podcheck suite: cases that each create one pod and check the eight stages of its creation."
+)]
+pub struct SuiteFile {
+    /// Always `podcheck.dev/v1alpha1`.
+    pub api_version: ApiVersion,
+    /// Always `Suite`.
+    pub kind: SuiteKind,
+    pub metadata: SuiteMetadata,
+    pub spec: SuiteSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum ApiVersion {
+    #[serde(rename = "podcheck.dev/v1alpha1")]
+    V1Alpha1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum SuiteKind {
+    Suite,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SuiteMetadata {
+    /// The suite's name: a DNS-1123 label.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SuiteSpec {
+    /// The nodes of the embedded control plane (ignored on other targets). Default: one
+    /// node, `node-1`.
+    #[serde(default)]
+    pub nodes: Vec<NodeSpec>,
+    /// Users the cases may create pods as (the embedded target makes a token for each).
+    #[serde(default)]
+    pub identities: Vec<IdentitySpec>,
+    /// Deadline for each case unless it sets its own. Default 30s.
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    pub cases: Vec<Case>,
+}
+
+/// A node of the embedded control plane.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeSpec {
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub taints: Vec<TaintSpec>,
+    /// Capacity (and allocatable) as quantities: cpu, memory, pods, …. Defaults: cpu 8,
+    /// memory 32Gi, pods 110.
+    #[serde(default)]
+    pub capacity: BTreeMap<String, String>,
+    /// Cordoned (`spec.unschedulable`).
+    #[serde(default)]
+    pub unschedulable: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TaintSpec {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+    pub effect: TaintEffect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+impl TaintEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaintEffect::NoSchedule => "NoSchedule",
+            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+            TaintEffect::NoExecute => "NoExecute",
+        }
+    }
+}
+
+/// A user the suite declares.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IdentitySpec {
+    pub name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// One case: one pod, created as one identity, with what each stage should show.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Case {
+    /// A DNS-1123 label, unique in the suite.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The pod: a path relative to the suite file, or the Pod inline.
+    #[schemars(with = "PodSourceSchema")]
+    pub pod: Spanned<serde_json::Value>,
+    /// Who sends the create: `admin` (default), `none` (no credentials), or a name from
+    /// `spec.identities`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub identity: Option<Spanned<String>>,
+    /// Objects to create in the case's namespace first (Services, ConfigMaps, …).
+    #[serde(default)]
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub setup: Vec<Spanned<serde_json::Value>>,
+    /// What each stage should show. Stages not named must pass.
+    #[serde(default)]
+    pub expect: Expectations,
+    /// Per-stage deadlines, from the create request.
+    #[serde(default)]
+    pub deadlines: BTreeMap<crate::stage::Stage, Duration>,
+    /// Deadline for the whole case; default the suite's.
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// Names to resolve from the pod's point of view, besides `kubernetes.default`.
+    #[serde(default)]
+    pub dns_lookups: Vec<DnsLookup>,
+}
+
+/// For the schema only: what `pod:` accepts.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum PodSourceSchema {
+    /// A file with one Pod, relative to the suite.
+    File(String),
+    /// A Pod (apiVersion and kind may be left out).
+    Inline(BTreeMap<String, serde_json::Value>),
+}
+
+/// A name to resolve and what it must resolve to.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DnsLookup {
+    /// As a program in the pod would write it: search path and ndots apply.
+    pub name: String,
+    /// The address it must resolve to; absent means it must not resolve (NXDOMAIN).
+    #[serde(default)]
+    pub address: Option<std::net::IpAddr>,
+}
+
+/// What the stages should show; each absent stage must pass.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Expectations {
+    pub auth: Option<AuthExpectation>,
+    pub etcd_write: Option<Expectation>,
+    pub pending: Option<Expectation>,
+    pub binding: Option<BindingExpectation>,
+    pub cri_launch: Option<Expectation>,
+    pub cni_attach: Option<Expectation>,
+    pub dns: Option<Expectation>,
+    pub status_update: Option<Expectation>,
+}
+
+/// `pass` (the default) or `{skip: "why"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Expectation {
+    Pass,
+    /// Do not evaluate this stage, for the reason given.
+    Skip(String),
+}
+
+/// What the apiserver should answer to the create.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthExpectation {
+    /// 201 Created (the default).
+    Allowed,
+    /// Rejected with this code: 401 (unauthenticated) or 403 (forbidden); nothing stored.
+    Denied(u16),
+    /// Rejected as invalid (422) with a cause naming this field, e.g. `spec.containers[0].image`.
+    Invalid(String),
+    Skip(String),
+}
+
+/// What the scheduler should do.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum BindingExpectation {
+    /// Bound to a feasible node (the default).
+    Pass,
+    /// Bound to this node.
+    ScheduledTo(String),
+    /// Left unscheduled: `PodScheduled=False` (Unschedulable) and a `FailedScheduling`
+    /// event whose message contains this text.
+    Unschedulable(String),
+    Skip(String),
+}
+
+/// The schema of suite files, as JSON (for the `yaml-language-server` comment).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(SuiteFile);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,39 @@
+//! podcheck, the harness: targets, the observer, the runner, and what a run writes.
+//! The decisions (suites, verdicts, reports) live in `podcheck-core`; this crate does I/O.
+
+pub mod observer;
+pub mod output;
+pub mod runner;
+pub mod target;
+
+use std::path::PathBuf;
+
+/// Where cases run.
+#[derive(Debug, Clone)]
+pub enum TargetChoice {
+    /// The embedded control plane, one per suite.
+    Local,
+    /// Any cluster, by kubeconfig.
+    Kubeconfig(PathBuf),
+}
+
+/// What can stop a run before any verdict (exit code 3).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The embedded control plane could not start.
+    #[error("the embedded control plane could not start")]
+    ControlPlane(#[source] podcheck_controlplane::Error),
+    /// The kubeconfig could not be read.
+    #[error("cannot use kubeconfig {0}: {1}")]
+    Kubeconfig(String, String),
+    /// The cluster did not answer.
+    #[error("cannot reach the cluster: {0}")]
+    Connect(String),
+    /// Reports could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

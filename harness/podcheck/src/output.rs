@@ -1,0 +1,138 @@
+//! What a run writes: the reports in the report directory, and the snapshots beside the
+//! suites.
+
+use std::path::{Path, PathBuf};
+
+use podcheck_core::report;
+use podcheck_core::result::RunResults;
+use podcheck_core::snapshot::{self, Comparison};
+
+use crate::Error;
+
+fn write(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|source| Error::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Writes results.json, junit.xml and summary.md into `dir` (created if needed).
+pub fn write_reports(results: &RunResults, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let junit = report::junit::render(results).map_err(|e| Error::Write {
+        path: dir.join("junit.xml").display().to_string(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let files = [
+        ("results.json", report::json::render(results)),
+        ("junit.xml", junit),
+        ("summary.md", report::markdown::render(results)),
+    ];
+    let mut written = Vec::new();
+    for (name, text) in files {
+        let path = dir.join(name);
+        write(&path, &text)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// What to do with snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotMode {
+    /// Compare with the stored snapshot; record a missing one (in CI: as a pending file,
+    /// and fail).
+    Check,
+    /// Rewrite the stored snapshots.
+    Update,
+    /// Leave snapshots alone.
+    Ignore,
+}
+
+/// The outcome for one suite's snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotOutcome {
+    Matches(PathBuf),
+    Written(PathBuf),
+    /// New or different, written as a pending file for review; fails the run.
+    Pending {
+        path: PathBuf,
+        pending: PathBuf,
+        diff: Option<String>,
+    },
+    /// Not compared (filtered run).
+    Skipped(String),
+}
+
+impl SnapshotOutcome {
+    pub fn fails(&self) -> bool {
+        matches!(self, SnapshotOutcome::Pending { .. })
+    }
+}
+
+/// The snapshot file of a suite: beside it, `NAME.snap`.
+pub fn snapshot_path(suite_path: &Path) -> PathBuf {
+    suite_path.with_extension("snap")
+}
+
+/// Compares or writes each suite's snapshot. `filtered` runs are not compared.
+pub fn snapshots(
+    results: &RunResults,
+    mode: SnapshotMode,
+    filtered: bool,
+    ci: bool,
+) -> Result<Vec<SnapshotOutcome>, Error> {
+    let mut outcomes = Vec::new();
+    for suite in &results.suites {
+        let path = snapshot_path(Path::new(&suite.path));
+        if mode == SnapshotMode::Ignore {
+            continue;
+        }
+        if filtered {
+            outcomes.push(SnapshotOutcome::Skipped(format!(
+                "{}: not compared, the run was filtered",
+                path.display()
+            )));
+            continue;
+        }
+        let current = snapshot::render(suite);
+        let pending = path.with_extension("snap.pending");
+        if mode == SnapshotMode::Update {
+            write(&path, &current)?;
+            let _ = std::fs::remove_file(&pending);
+            outcomes.push(SnapshotOutcome::Written(path));
+            continue;
+        }
+        let stored = std::fs::read_to_string(&path).ok();
+        match snapshot::compare(stored.as_deref(), &current) {
+            Comparison::Matches => {
+                let _ = std::fs::remove_file(&pending);
+                outcomes.push(SnapshotOutcome::Matches(path));
+            }
+            Comparison::New if !ci => {
+                write(&path, &current)?;
+                outcomes.push(SnapshotOutcome::Written(path));
+            }
+            Comparison::New => {
+                write(&pending, &current)?;
+                outcomes.push(SnapshotOutcome::Pending {
+                    path,
+                    pending,
+                    diff: None,
+                });
+            }
+            Comparison::Differs(diff) => {
+                write(&pending, &current)?;
+                outcomes.push(SnapshotOutcome::Pending {
+                    path,
+                    pending,
+                    diff: Some(diff),
+                });
+            }
+        }
+    }
+    Ok(outcomes)
+}

@@ -1,0 +1,186 @@
+//! Runs suites against a target: cases in parallel up to `--jobs`, each observed, evaluated,
+//! and cleaned up; the results of all of them.
+
+use std::time::Instant;
+
+use futures::StreamExt;
+use podcheck_core::evaluate::evaluate;
+use podcheck_core::load::{CaseSpec, Suite};
+use podcheck_core::result::{
+    CaseResult, RESULTS_SCHEMA, RunResults, StageStatus, SuiteResult, TargetInfo, Verdict,
+};
+
+use crate::observer;
+use crate::target::Target;
+use crate::{Error, TargetChoice};
+
+/// What the runner reports as it goes (the CLI turns these into progress output).
+#[derive(Debug, Clone)]
+pub enum Progress {
+    SuiteStarted {
+        suite: String,
+        cases: usize,
+    },
+    CaseFinished {
+        suite: String,
+        case: String,
+        verdict: Verdict,
+        failed_stages: Vec<String>,
+    },
+}
+
+/// How to run.
+pub struct RunOptions {
+    pub target: TargetChoice,
+    pub jobs: usize,
+    pub fail_fast: bool,
+    pub run_id: String,
+}
+
+/// Runs every suite; a target that cannot be set up is an error, a failed case is data.
+pub async fn run(
+    suites: &[Suite],
+    opts: &RunOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<RunResults, Error> {
+    let started = Instant::now();
+    let started_at = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let mut results = RunResults {
+        schema: RESULTS_SCHEMA.into(),
+        run_id: opts.run_id.clone(),
+        started_at,
+        duration_ms: 0.0,
+        target: TargetInfo {
+            kind: String::new(),
+            server: String::new(),
+            version: String::new(),
+            providers: Vec::new(),
+        },
+        suites: Vec::new(),
+        summary: Default::default(),
+    };
+    let mut stop = false;
+    for suite in suites {
+        if stop {
+            break;
+        }
+        progress(Progress::SuiteStarted {
+            suite: suite.name.clone(),
+            cases: suite.cases.len(),
+        });
+        let target = match &opts.target {
+            TargetChoice::Local => Target::local(suite).await?,
+            TargetChoice::Kubeconfig(path) => Target::kubeconfig(path).await?,
+        };
+        results.target = target.info.clone();
+        let mut done: Vec<(usize, CaseResult)> = Vec::new();
+        {
+            let cases = futures::stream::iter(suite.cases.iter().enumerate())
+                .map(|(i, case)| {
+                    let target = &target;
+                    async move {
+                        let r = run_case(target, suite, case, i).await;
+                        progress(Progress::CaseFinished {
+                            suite: suite.name.clone(),
+                            case: r.name.clone(),
+                            verdict: r.verdict,
+                            failed_stages: r
+                                .stages
+                                .iter()
+                                .filter(|s| s.status == StageStatus::Failed)
+                                .map(|s| s.stage.name().to_string())
+                                .collect(),
+                        });
+                        (i, r)
+                    }
+                })
+                .buffer_unordered(opts.jobs.max(1));
+            tokio::pin!(cases);
+            while let Some((i, r)) = cases.next().await {
+                let failed = r.verdict != Verdict::Passed;
+                done.push((i, r));
+                if failed && opts.fail_fast {
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        done.sort_by_key(|(i, _)| *i);
+        results.suites.push(SuiteResult {
+            name: suite.name.clone(),
+            path: suite.path.display().to_string(),
+            cases: done.into_iter().map(|(_, r)| r).collect(),
+        });
+        target.shutdown().await;
+    }
+    results.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+    results.summarize();
+    Ok(results)
+}
+
+/// The namespace of a case: unique per run, recognisable, a DNS label.
+fn namespace_for(suite: &Suite, case: &CaseSpec, index: usize) -> String {
+    let suffix: String = uuid_suffix();
+    let mut base = format!("pc-{}-{}", suite.name, case.name);
+    base.truncate(63 - suffix.len() - 1 - 3);
+    let base = base.trim_end_matches('-');
+    format!("{base}-{index}-{suffix}")
+}
+
+fn uuid_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{:05x}",
+        (nanos ^ std::process::id().rotate_left(7)) & 0xfffff
+    )
+}
+
+async fn run_case(target: &Target, suite: &Suite, case: &CaseSpec, index: usize) -> CaseResult {
+    let started = Instant::now();
+    let ns = namespace_for(suite, case, index);
+    let observed = observer::observe(target, case, &ns).await;
+    let cleanup = observer::cleanup(target, &ns).await;
+    let mut result = CaseResult {
+        name: case.name.clone(),
+        description: case.description.clone(),
+        tags: case.tags.clone(),
+        namespace: ns,
+        pod: case.pod_source.clone(),
+        identity: case.identity.label(),
+        verdict: Verdict::Passed,
+        duration_ms: 0.0,
+        error: None,
+        stages: Vec::new(),
+    };
+    match observed {
+        Ok(obs) => {
+            result.stages = evaluate(case, &obs);
+            let failed = result
+                .stages
+                .iter()
+                .any(|s| s.status == StageStatus::Failed);
+            result.verdict = if failed {
+                Verdict::Failed
+            } else {
+                Verdict::Passed
+            };
+        }
+        Err(e) => {
+            result.verdict = Verdict::Error;
+            result.error = Some(e.0);
+        }
+    }
+    if let Err(e) = cleanup
+        && result.error.is_none()
+    {
+        result.error = Some(format!("cleanup: {e}"));
+    }
+    result.duration_ms = (started.elapsed().as_secs_f64() * 1e4).round() / 10.0;
+    result
+}

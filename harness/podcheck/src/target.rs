@@ -1,0 +1,315 @@
+//! Targets: the embedded control plane, or any cluster by kubeconfig. Both are reached
+//! the same way — the Kubernetes API with kube-rs — plus the narrow probes a target offers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use podcheck_controlplane::kubelet::NodeSpec;
+use podcheck_controlplane::kubelet::runtime::{ContainerState, Runtime};
+use podcheck_controlplane::store::Store;
+use podcheck_controlplane::{Config, ControlPlane};
+use podcheck_core::load::Suite;
+use podcheck_core::observation::{Probe, RuntimeRead, StoreRead};
+use podcheck_core::result::{Provider, TargetInfo};
+
+use crate::Error;
+
+/// Narrow probes into the components, where the target allows them.
+#[async_trait]
+pub trait Probes: Send + Sync {
+    /// Reads a key of the store.
+    async fn store(&self, key: &str, t0: Instant) -> Probe<StoreRead>;
+    /// Asks the runtime of `node` for the state of these containers (IDs without scheme).
+    async fn runtime(
+        &self,
+        node: &str,
+        containers: &[(String, String)],
+        t0: Instant,
+    ) -> Probe<RuntimeRead>;
+    /// Why the network namespace cannot be inspected, or None when it can.
+    fn netns_unavailable(&self) -> String;
+}
+
+/// A target ready for cases.
+pub struct Target {
+    pub admin: kube::Client,
+    /// The admin kubeconfig: identities are derived from it.
+    pub kubeconfig: Kubeconfig,
+    pub info: TargetInfo,
+    pub probes: Arc<dyn Probes>,
+    pub cluster_domain: String,
+    local: Option<ControlPlane>,
+}
+
+fn ms(t0: Instant) -> f64 {
+    t0.elapsed().as_secs_f64() * 1e3
+}
+
+impl Target {
+    /// Starts an embedded control plane shaped by the suite (its nodes).
+    pub async fn local(suite: &Suite) -> Result<Target, Error> {
+        let node_specs = suite
+            .nodes
+            .iter()
+            .map(|n| NodeSpec {
+                name: n.name.clone(),
+                labels: n.labels.clone(),
+                taints: n
+                    .taints
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key.clone(),
+                            t.value.clone(),
+                            t.effect.as_str().to_string(),
+                        )
+                    })
+                    .collect(),
+                capacity: n.capacity.clone(),
+                unschedulable: n.unschedulable,
+            })
+            .collect();
+        let cp = ControlPlane::start(Config {
+            node_specs,
+            ..Config::default()
+        })
+        .await
+        .map_err(Error::ControlPlane)?;
+        let admin = cp.client().await.map_err(Error::ControlPlane)?;
+        let store = cp.store();
+        let runtimes: HashMap<String, Arc<dyn Runtime>> = cp
+            .nodes()
+            .map(|(n, r)| (n.name.clone(), r.clone()))
+            .collect();
+        let store_provider = store.provider();
+        let runtime_provider = cp.nodes().next().map(|(_, r)| r.provider());
+        let mut providers = vec![
+            Provider {
+                component: "apiserver".into(),
+                name: "podcheck-embedded".into(),
+                real: true,
+                version: "v1.33.0-podcheck".into(),
+            },
+            Provider {
+                component: "store".into(),
+                name: store_provider.name.into(),
+                real: store_provider.real,
+                version: store_provider.version.clone(),
+            },
+            Provider {
+                component: "scheduler".into(),
+                name: "builtin".into(),
+                real: true,
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            Provider {
+                component: "dns".into(),
+                name: "builtin".into(),
+                real: true,
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+        ];
+        if let Some(p) = runtime_provider {
+            providers.push(Provider {
+                component: "runtime".into(),
+                name: p.name,
+                real: p.real,
+                version: p.version,
+            });
+            providers.push(Provider {
+                component: "network".into(),
+                name: "sim-ipam".into(),
+                real: false,
+                version: env!("CARGO_PKG_VERSION").into(),
+            });
+        }
+        let info = TargetInfo {
+            kind: "local".into(),
+            server: cp.server_url(),
+            version: "v1.33.0-podcheck".into(),
+            providers,
+        };
+        Ok(Target {
+            admin,
+            kubeconfig: cp.kubeconfig(),
+            info,
+            probes: Arc::new(EmbeddedProbes {
+                store,
+                runtimes,
+                store_provider: providers_of(&store_provider),
+            }),
+            cluster_domain: "cluster.local".into(),
+            local: Some(cp),
+        })
+    }
+
+    /// Connects to the cluster of a kubeconfig.
+    pub async fn kubeconfig(path: &std::path::Path) -> Result<Target, Error> {
+        let kubeconfig = Kubeconfig::read_from(path)
+            .map_err(|e| Error::Kubeconfig(path.display().to_string(), e.to_string()))?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &KubeConfigOptions::default())
+                .await
+                .map_err(|e| Error::Kubeconfig(path.display().to_string(), e.to_string()))?;
+        let server = config.cluster_url.to_string();
+        let admin = kube::Client::try_from(config).map_err(|e| Error::Connect(e.to_string()))?;
+        let version = admin
+            .apiserver_version()
+            .await
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        let info = TargetInfo {
+            kind: "kubeconfig".into(),
+            server,
+            version: version.git_version.clone(),
+            providers: vec![Provider {
+                component: "apiserver".into(),
+                name: "kube-apiserver".into(),
+                real: true,
+                version: version.git_version,
+            }],
+        };
+        Ok(Target {
+            admin,
+            kubeconfig,
+            info,
+            probes: Arc::new(NoProbes),
+            cluster_domain: "cluster.local".into(),
+            local: None,
+        })
+    }
+
+    /// A client that acts as `identity`: the admin, nobody, or a user by impersonation.
+    pub async fn client_as(
+        &self,
+        identity: &podcheck_core::load::Identity,
+    ) -> Result<kube::Client, Error> {
+        use podcheck_core::load::Identity;
+        let mut kc = self.kubeconfig.clone();
+        let current = kc.current_context.clone().unwrap_or_default();
+        let user = kc
+            .contexts
+            .iter()
+            .find(|c| c.name == current)
+            .and_then(|c| c.context.as_ref()?.user.clone())
+            .unwrap_or_default();
+        if let Some(auth) = kc
+            .auth_infos
+            .iter_mut()
+            .find(|a| a.name == user)
+            .and_then(|a| a.auth_info.as_mut())
+        {
+            match identity {
+                Identity::Admin => {}
+                Identity::Anonymous => *auth = kube::config::AuthInfo::default(),
+                Identity::User { name, groups } => {
+                    auth.impersonate = Some(name.clone());
+                    auth.impersonate_groups = (!groups.is_empty()).then(|| groups.clone());
+                }
+            }
+        }
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        kube::Client::try_from(config).map_err(|e| Error::Connect(e.to_string()))
+    }
+
+    /// Stops the embedded control plane, if this target started one.
+    pub async fn shutdown(self) {
+        if let Some(cp) = self.local {
+            cp.shutdown().await;
+        }
+    }
+}
+
+fn providers_of(p: &podcheck_controlplane::store::StoreProvider) -> Provider {
+    Provider {
+        component: "store".into(),
+        name: p.name.into(),
+        real: p.real,
+        version: p.version.clone(),
+    }
+}
+
+struct EmbeddedProbes {
+    store: Arc<dyn Store>,
+    runtimes: HashMap<String, Arc<dyn Runtime>>,
+    store_provider: Provider,
+}
+
+#[async_trait]
+impl Probes for EmbeddedProbes {
+    async fn store(&self, key: &str, t0: Instant) -> Probe<StoreRead> {
+        match self.store.get(key).await {
+            Ok(kv) => Probe::Seen(StoreRead {
+                key: key.to_string(),
+                create_revision: kv.as_ref().map(|k| k.create_revision),
+                mod_revision: kv.as_ref().map(|k| k.mod_revision),
+                value: kv.and_then(|k| serde_json::from_slice(&k.value).ok()),
+                provider: self.store_provider.clone(),
+                at_ms: ms(t0),
+            }),
+            Err(e) => Probe::Unavailable(format!("the store did not answer: {e}")),
+        }
+    }
+
+    async fn runtime(
+        &self,
+        node: &str,
+        containers: &[(String, String)],
+        t0: Instant,
+    ) -> Probe<RuntimeRead> {
+        let Some(rt) = self.runtimes.get(node) else {
+            return Probe::Unavailable(format!("no runtime probe for node {node}"));
+        };
+        let p = rt.provider();
+        let mut seen = Vec::new();
+        for (name, id) in containers {
+            let state = match rt.container_state(id).await {
+                Ok(ContainerState::Running { .. }) => Some("running"),
+                Ok(ContainerState::Created) => Some("created"),
+                Ok(ContainerState::Exited { .. }) => Some("exited"),
+                Err(_) => None,
+            };
+            if let Some(state) = state {
+                seen.push((name.clone(), id.clone(), state.to_string()));
+            }
+        }
+        Probe::Seen(RuntimeRead {
+            provider: Provider {
+                component: "runtime".into(),
+                name: p.name,
+                real: p.real,
+                version: p.version,
+            },
+            containers: seen,
+            at_ms: ms(t0),
+        })
+    }
+
+    fn netns_unavailable(&self) -> String {
+        "the simulated network creates no network namespaces".into()
+    }
+}
+
+/// A remote cluster: only the API.
+struct NoProbes;
+
+#[async_trait]
+impl Probes for NoProbes {
+    async fn store(&self, _: &str, _: Instant) -> Probe<StoreRead> {
+        Probe::Unavailable("the store of a kubeconfig target is not reachable from podcheck".into())
+    }
+
+    async fn runtime(&self, _: &str, _: &[(String, String)], _: Instant) -> Probe<RuntimeRead> {
+        Probe::Unavailable(
+            "the runtimes of a kubeconfig target are not reachable from podcheck".into(),
+        )
+    }
+
+    fn netns_unavailable(&self) -> String {
+        "the nodes of a kubeconfig target are not reachable from podcheck".into()
+    }
+}
