@@ -1255,3 +1255,7 @@ fn status_update(obs: &Observation) -> StageResult {
         )
     }
 }
+
+#[cfg(test)]
+#[path = "evaluate_tests.rs"]
+mod tests;
