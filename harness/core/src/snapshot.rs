@@ -47,7 +47,22 @@ pub fn render(suite: &SuiteResult) -> String {
 /// Replaces what changes from run to run: IPv4 addresses, `node-N` names, numbers with units
 /// of time, and long hex or numeric identifiers.
 pub fn normalise(text: &str) -> String {
-    let words: Vec<String> = text.split(' ').map(normalise_word).collect();
+    let mut previous = "";
+    let words: Vec<String> = text
+        .split(' ')
+        .map(|w| {
+            // Store revisions count every write of the run, so they differ between runs.
+            let out =
+                if previous == "revision" && w.bytes().all(|b| b.is_ascii_digit()) && !w.is_empty()
+                {
+                    "<rev>".to_string()
+                } else {
+                    normalise_word(w)
+                };
+            previous = w;
+            out
+        })
+        .collect();
     words.join(" ")
 }
 

@@ -85,7 +85,7 @@ pub async fn cleanup(target: &Target, ns: &str) -> Result<(), String> {
             {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await;

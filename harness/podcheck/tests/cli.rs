@@ -248,3 +248,229 @@ fn an_existing_kubeconfig_is_never_overwritten() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("will not overwrite"));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
 }
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn podcheck(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_podcheck"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CI")
+        .output()
+        .expect("podcheck runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// (suite, case, stage) → status, from a results.json.
+fn verdicts(report_dir: &Path) -> Vec<(String, String, String, String)> {
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("results.json")).unwrap())
+            .unwrap();
+    let mut out = Vec::new();
+    for suite in results["suites"].as_array().unwrap() {
+        for case in suite["cases"].as_array().unwrap() {
+            for stage in case["stages"].as_array().unwrap() {
+                out.push((
+                    suite["name"].as_str().unwrap().to_string(),
+                    case["name"].as_str().unwrap().to_string(),
+                    stage["stage"].as_str().unwrap().to_string(),
+                    stage["status"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn run_passes_every_builtin_suite_and_writes_the_reports() {
+    let reports = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_podcheck"));
+    cmd.args(["run", "--report-dir"])
+        .arg(reports.path())
+        .current_dir(workspace());
+    // The committed snapshots are checked here, the way CI checks them.
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for file in ["results.json", "junit.xml", "summary.md"] {
+        assert!(reports.path().join(file).exists(), "{file} is missing");
+    }
+    let all = verdicts(reports.path());
+    assert!(all.len() >= 8 * 11, "{} stage results", all.len());
+    assert!(
+        all.iter().all(|(_, _, _, status)| status != "failed"),
+        "{all:?}"
+    );
+    assert!(
+        text(&out).contains("unchanged"),
+        "snapshots were compared: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_wrong_expectation_fails_the_run_on_exactly_that_stage() {
+    let reports = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let report_dir = reports.path().to_str().unwrap();
+    let out = podcheck(
+        &[
+            "run",
+            "wrong-expectation.yaml",
+            "--snapshot",
+            "ignore",
+            "--report-dir",
+            report_dir,
+        ],
+        &fixtures,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let junit = std::fs::read_to_string(reports.path().join("junit.xml")).unwrap();
+    // Each testcase element, with whether it holds a failure.
+    let failing: Vec<&str> = junit
+        .split("<testcase ")
+        .skip(1)
+        .filter(|tc| {
+            tc.split("</testcase>")
+                .next()
+                .unwrap_or(tc)
+                .contains("<failure")
+        })
+        .map(|tc| tc.split('"').nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(failing, ["expects-node-2 / binding"], "{junit}");
+    assert!(
+        text(&out).contains("bound to node-1, not node-2"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_bad_suite_exits_2_naming_file_line_and_column() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let out = podcheck(&["validate", "unknown-field.yaml"], &fixtures);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown-field.yaml:8:7"), "{err}");
+    assert!(err.contains("podd"), "{err}");
+    let run = podcheck(&["run", "unknown-field.yaml"], &fixtures);
+    assert_eq!(run.status.code(), Some(2));
+}
+
+#[test]
+fn snapshots_catch_a_changed_verdict_and_pass_an_unchanged_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite_dir = dir.path().join("lifecycle");
+    std::fs::create_dir_all(suite_dir.join("pods")).unwrap();
+    let source = workspace().join("suites/pod-lifecycle");
+    let suite = std::fs::read_to_string(source.join("suite.yaml")).unwrap();
+    std::fs::write(suite_dir.join("suite.yaml"), &suite).unwrap();
+    std::fs::copy(
+        source.join("pods/busybox.yaml"),
+        suite_dir.join("pods/busybox.yaml"),
+    )
+    .unwrap();
+    let reports = dir.path().join("reports");
+    let r = reports.to_str().unwrap();
+
+    let update = podcheck(
+        &[
+            "run",
+            "lifecycle",
+            "--snapshot",
+            "update",
+            "--report-dir",
+            r,
+        ],
+        dir.path(),
+    );
+    assert_eq!(update.status.code(), Some(0), "{}", text(&update));
+    let again = podcheck(&["run", "lifecycle", "--report-dir", r], dir.path());
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "times and addresses differ between runs, verdicts do not: {}",
+        text(&again)
+    );
+    assert!(text(&again).contains("unchanged"));
+
+    // The same case, now expecting a node that does not exist: binding's verdict changes.
+    let changed = suite.replace(
+        "      pod: pods/busybox.yaml\n",
+        "      pod: pods/busybox.yaml\n      expect:\n        binding: {scheduledTo: node-9}\n",
+    );
+    assert_ne!(changed, suite);
+    std::fs::write(suite_dir.join("suite.yaml"), changed).unwrap();
+    let check = podcheck(
+        &["run", "lifecycle", "--snapshot", "check", "--report-dir", r],
+        dir.path(),
+    );
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    let out = text(&check);
+    assert!(out.contains("CHANGED"), "{out}");
+    assert!(
+        out.contains("+  binding       FAILED"),
+        "the diff shows the binding verdict: {out}"
+    );
+    assert!(
+        suite_dir.join("suite.snap.pending").exists(),
+        "the new snapshot awaits review"
+    );
+}
+
+#[test]
+fn a_kubeconfig_target_gives_the_same_verdicts_as_the_embedded_one() {
+    let up = Up::start(&[]);
+    let ws = workspace();
+    let local = tempfile::tempdir().unwrap();
+    let remote = tempfile::tempdir().unwrap();
+    let suites = ["suites/pod-lifecycle", "suites/auth"];
+    let mut args = vec!["run"];
+    args.extend(suites);
+    args.extend(["--snapshot", "ignore", "--report-dir"]);
+    let mut local_args = args.clone();
+    local_args.push(local.path().to_str().unwrap());
+    let a = podcheck(&local_args, &ws);
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a));
+    let mut remote_args = args.clone();
+    remote_args.push(remote.path().to_str().unwrap());
+    remote_args.extend(["--kubeconfig", up.kubeconfig.to_str().unwrap()]);
+    let b = podcheck(&remote_args, &ws);
+    assert_eq!(b.status.code(), Some(0), "{}", text(&b));
+    assert_eq!(verdicts(local.path()), verdicts(remote.path()));
+    let results = std::fs::read_to_string(remote.path().join("results.json")).unwrap();
+    assert!(
+        results.contains("probe unavailable"),
+        "remote evidence says which probes it lacked"
+    );
+    assert!(results.contains("\"kind\": \"kubeconfig\""));
+}
+
+#[test]
+fn explain_lists_and_validates() {
+    let ws = workspace();
+    let out = podcheck(&["explain", "cniAttach"], &ws);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CNI plugins"));
+    assert_eq!(
+        podcheck(&["explain", "scheduling"], &ws).status.code(),
+        Some(2)
+    );
+    let list = podcheck(&["list"], &ws);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("taint-with-toleration"));
+    assert!(podcheck(&["validate"], &ws).status.success());
+}

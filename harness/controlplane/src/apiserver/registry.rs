@@ -621,7 +621,7 @@ impl Registry {
                     "namespace {ns} still holds {remaining} objects"
                 )));
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 }
