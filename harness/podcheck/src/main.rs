@@ -350,7 +350,23 @@ async fn run(args: RunArgs) -> ExitCode {
             eprintln!("{mark} {suite}/{case} {}", failed_stages.join(", "));
         }
     };
-    let results = match runner::run(&suites, &opts, &report).await {
+    let outcome = tokio::select! {
+        r = runner::run(&suites, &opts, &report) => r,
+        _ = tokio::signal::ctrl_c() => {
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            eprintln!("podcheck: interrupted; cleaning up");
+            match tokio::time::timeout(std::time::Duration::from_secs(60), runner::clean_interrupted(&opts.target, &id)).await {
+                Ok(Ok(n)) if n > 0 => eprintln!("podcheck: deleted {n} namespace(s) of this run"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => eprintln!("error: cleanup: {}", error_chain(&e)),
+                Err(_) => eprintln!("error: cleanup did not finish within 60 s"),
+            }
+            return ExitCode::from(130);
+        }
+    };
+    let results = match outcome {
         Ok(r) => r,
         Err(e) => {
             if let Some(b) = &bar {

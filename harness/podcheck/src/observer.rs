@@ -51,14 +51,17 @@ pub async fn observe(
 ) -> Result<Observation, SetupError> {
     let admin = target.admin.clone();
     let setup_deadline = case.timeout.0;
-    tokio::time::timeout(setup_deadline, prepare_namespace(&admin, ns, case))
-        .await
-        .map_err(|_| {
-            SetupError(format!(
-                "preparing namespace {ns} took longer than {}",
-                case.timeout
-            ))
-        })??;
+    tokio::time::timeout(
+        setup_deadline,
+        prepare_namespace(&admin, ns, case, &target.run_id),
+    )
+    .await
+    .map_err(|_| {
+        SetupError(format!(
+            "preparing namespace {ns} took longer than {}",
+            case.timeout
+        ))
+    })??;
     let result =
         tokio::time::timeout(case.timeout.0 + PROBE_DEADLINE * 3, run(target, case, ns)).await;
     match result {
@@ -92,14 +95,18 @@ pub async fn cleanup(target: &Target, ns: &str) -> Result<(), String> {
     gone.map_err(|_| format!("namespace {ns} was still terminating after {CLEANUP_DEADLINE:?}"))
 }
 
+/// The label that marks a case namespace with its run, so an interrupted run can clean up.
+pub const RUN_LABEL: &str = "podcheck.dev/run";
+
 async fn prepare_namespace(
     admin: &kube::Client,
     ns: &str,
     case: &CaseSpec,
+    run_id: &str,
 ) -> Result<(), SetupError> {
     let namespaces: Api<Namespace> = Api::all(admin.clone());
     let object: Namespace = serde_json::from_value(
-        json!({"metadata": {"name": ns, "labels": {"app.kubernetes.io/managed-by": "podcheck"}}}),
+        json!({"metadata": {"name": ns, "labels": {"app.kubernetes.io/managed-by": "podcheck", RUN_LABEL: run_id}}}),
     )
     .map_err(|e| SetupError(e.to_string()))?;
     namespaces

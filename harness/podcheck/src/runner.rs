@@ -70,10 +70,16 @@ pub async fn run(
             suite: suite.name.clone(),
             cases: suite.cases.len(),
         });
-        let target = match &opts.target {
+        let mut target = match &opts.target {
             TargetChoice::Local => Target::local(suite).await?,
-            TargetChoice::Kubeconfig(path) => Target::kubeconfig(path).await?,
+            TargetChoice::Kubeconfig(path) => {
+                if !suite.nodes.is_empty() {
+                    tracing::warn!(suite = %suite.name, "the suite's nodes apply to the embedded target only; the cluster's own nodes are used");
+                }
+                Target::kubeconfig(path).await?
+            }
         };
+        target.run_id = opts.run_id.clone();
         results.target = target.info.clone();
         let mut done: Vec<(usize, CaseResult)> = Vec::new();
         {
@@ -118,6 +124,31 @@ pub async fn run(
     results.duration_ms = started.elapsed().as_secs_f64() * 1e3;
     results.summarize();
     Ok(results)
+}
+
+/// Deletes what an interrupted run left on a cluster: its labelled namespaces (bounded).
+/// The embedded target needs nothing: it lives and dies with the process.
+pub async fn clean_interrupted(target: &TargetChoice, run_id: &str) -> Result<usize, Error> {
+    let TargetChoice::Kubeconfig(path) = target else {
+        return Ok(0);
+    };
+    let target = Target::kubeconfig(path).await?;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(target.admin.clone());
+    let selector = format!("{}={run_id}", observer::RUN_LABEL);
+    let list = namespaces
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    let mut deleted = 0;
+    for ns in list.items {
+        if let Some(name) = ns.metadata.name
+            && observer::cleanup(&target, &name).await.is_ok()
+        {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 /// The namespace of a case: unique per run, recognisable, a DNS label.

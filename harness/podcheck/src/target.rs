@@ -41,6 +41,8 @@ pub struct Target {
     pub info: TargetInfo,
     pub probes: Arc<dyn Probes>,
     pub cluster_domain: String,
+    /// Labels the run's namespaces.
+    pub run_id: String,
     local: Option<ControlPlane>,
 }
 
@@ -142,6 +144,7 @@ impl Target {
                 store_provider: providers_of(&store_provider),
             }),
             cluster_domain: "cluster.local".into(),
+            run_id: String::new(),
             local: Some(cp),
         })
     }
@@ -177,6 +180,7 @@ impl Target {
             info,
             probes: Arc::new(NoProbes),
             cluster_domain: "cluster.local".into(),
+            run_id: String::new(),
             local: None,
         })
     }

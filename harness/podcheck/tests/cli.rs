@@ -474,3 +474,49 @@ fn explain_lists_and_validates() {
     assert!(String::from_utf8_lossy(&list.stdout).contains("taint-with-toleration"));
     assert!(podcheck(&["validate"], &ws).status.success());
 }
+
+#[test]
+fn ctrl_c_during_a_run_deletes_the_runs_namespaces() {
+    let up = Up::start(&[]);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let reports = tempfile::tempdir().unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+        .args(["run", "waits.yaml", "--snapshot", "ignore", "--kubeconfig"])
+        .arg(&up.kubeconfig)
+        .arg("--report-dir")
+        .arg(reports.path())
+        .current_dir(&fixtures)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the case's namespace exists, then interrupt.
+    up.until(&["get", "namespaces"], |t| {
+        t.contains("pc-waits-never-runs")
+    });
+    let pid = run.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = run.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "podcheck run did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let namespaces = up.ok(&["get", "namespaces", "-o", "name"]);
+    assert!(
+        !namespaces.contains("pc-waits"),
+        "the run's namespace is left behind:\n{namespaces}"
+    );
+}
