@@ -187,21 +187,28 @@ fn apply_deadline(r: &mut StageResult, case: &CaseSpec, obs: &Observation) {
             "{} took {at:.0} ms, past its deadline of {deadline}",
             r.stage
         ));
+        let knob = if case.deadlines.contains_key(&r.stage) {
+            format!("`deadlines.{}`", r.stage)
+        } else {
+            "the case's `timeout` (or set `deadlines.STAGE`)".to_string()
+        };
         r.hint = Some(format!(
-            "{} did its part, but late; raise `deadlines.{}` if that is expected",
-            r.stage.component(),
-            r.stage
+            "{} did its part, but late; raise {knob} if that is expected",
+            r.stage.component()
         ));
     }
     if r.status == StageStatus::Failed && r.message.is_none() {
-        let waited = if obs.timed_out {
-            format!(" within the case's {} deadline", case.timeout)
-        } else {
-            String::new()
-        };
-        r.message = Some(format!(
-            "expected {}, observed {}{waited}",
-            r.expected, r.observed
+        r.message = Some(format!("expected {}, observed {}", r.expected, r.observed));
+    }
+    // Evidence that never came: say that the observer waited the whole deadline for it.
+    if r.status == StageStatus::Failed
+        && r.at_ms.is_none()
+        && obs.timed_out
+        && let Some(m) = r.message.as_mut()
+    {
+        m.push_str(&format!(
+            " (still not seen when the case's {} deadline passed)",
+            case.timeout
         ));
     }
 }
@@ -392,8 +399,10 @@ fn etcd_write(obs: &Observation) -> StageResult {
             let mut evidence = vec![unavailable(Source::Store, why)];
             match &obs.api_after_create {
                 Some(a) => {
-                    let uid_ok =
-                        a.pod.as_ref().and_then(|p| p.metadata.uid.clone()) == obs.create.uid;
+                    let uid_ok = a
+                        .pod
+                        .as_ref()
+                        .is_some_and(|p| p.metadata.uid == obs.create.uid);
                     evidence.push(api(
                         obs,
                         format!(
@@ -469,7 +478,12 @@ fn pending(obs: &Observation) -> StageResult {
     let r = result(
         Stage::Pending,
         ok,
-        format!("{} Pending, unassigned", first.kind),
+        format!(
+            "{} {}, {}",
+            first.kind,
+            phase_of(&first.pod).unwrap_or("no phase"),
+            node_of(&first.pod).map_or("unassigned".to_string(), |n| format!("on {n}"))
+        ),
         Some(first.at_ms),
         vec![api(obs, detail, Some(first.at_ms))],
     );
@@ -807,7 +821,7 @@ fn cri_launch(obs: &Observation) -> StageResult {
             None => missing_events.push(reason),
         }
     }
-    let mut mismatch = None;
+    let mut mismatches: Vec<String> = Vec::new();
     match &obs.runtime {
         Probe::Seen(rt) => {
             for c in &statuses {
@@ -823,19 +837,15 @@ fn cri_launch(obs: &Observation) -> StageResult {
                         format!("ContainerStatus {}: RUNNING", short(&bare)),
                         rt.at_ms,
                     )),
-                    Some((_, _, state)) => {
-                        mismatch = Some(format!(
-                            "the runtime reports container {} as {state}",
-                            c.name
-                        ))
-                    }
-                    None => {
-                        mismatch = Some(format!(
-                            "the runtime does not know container {} ({})",
-                            c.name,
-                            short(&bare)
-                        ))
-                    }
+                    Some((_, _, state)) => mismatches.push(format!(
+                        "the runtime reports container {} as {state}",
+                        c.name
+                    )),
+                    None => mismatches.push(format!(
+                        "the runtime does not know container {} ({})",
+                        c.name,
+                        short(&bare)
+                    )),
                 }
             }
         }
@@ -848,10 +858,10 @@ fn cri_launch(obs: &Observation) -> StageResult {
         Some(s.at_ms),
         evidence,
     );
-    if let Some(m) = mismatch {
+    if !mismatches.is_empty() {
         return failed(
             r,
-            m,
+            mismatches.join("; "),
             "the kubelet reports a container the runtime does not run: the status is not backed by the runtime",
         );
     }
@@ -880,16 +890,20 @@ fn pod_ip(p: &Pod) -> Option<&str> {
 }
 
 fn in_cidr(ip: &str, cidr: &str) -> Option<bool> {
-    let ip: std::net::Ipv4Addr = ip.parse().ok()?;
-    let (net, bits) = cidr.split_once('/')?;
-    let net: std::net::Ipv4Addr = net.parse().ok()?;
-    let bits: u32 = bits.parse().ok().filter(|b| *b <= 32)?;
-    let mask = if bits == 0 {
-        0
-    } else {
-        u32::MAX << (32 - bits)
-    };
-    Some(u32::from(ip) & mask == u32::from(net) & mask)
+    let ip: std::net::IpAddr = ip.parse().ok()?;
+    let net: ipnet::IpNet = cidr.parse().ok()?;
+    Some(net.contains(&ip))
+}
+
+fn finished(p: &Pod) -> bool {
+    matches!(phase_of(p), Some("Succeeded" | "Failed"))
+}
+
+fn host_network(p: &Pod) -> bool {
+    p.spec
+        .as_ref()
+        .and_then(|sp| sp.host_network)
+        .unwrap_or(false)
 }
 
 fn cni_attach(obs: &Observation) -> StageResult {
@@ -914,81 +928,71 @@ fn cni_attach(obs: &Observation) -> StageResult {
         format!("status.podIP = {ip} on {node}"),
         Some(s.at_ms),
     )];
-    let cidr = obs
-        .nodes
-        .iter()
-        .find(|n| n.metadata.name.as_deref() == Some(node.as_str()))
-        .and_then(|n| n.spec.as_ref()?.pod_cidr.clone());
-    let mut problem = None;
-    match cidr.as_deref().map(|c| (c, in_cidr(&ip, c))) {
-        Some((c, Some(true))) => {
-            evidence.push(api(obs, format!("{ip} lies in {node}'s podCIDR {c}"), None))
-        }
-        Some((c, _)) => {
-            problem = Some((
+    let mut problems: Vec<(String, &str)> = Vec::new();
+    if host_network(&s.pod) {
+        // A hostNetwork pod has the node's address: no plugin ran, no range applies.
+        evidence.push(api(obs, "hostNetwork pod: it uses the node's network, so the podCIDR and uniqueness do not apply", None));
+    } else {
+        let cidr = obs
+            .nodes
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(node.as_str()))
+            .and_then(|n| n.spec.as_ref()?.pod_cidr.clone());
+        match cidr.as_deref().map(|c| (c, in_cidr(&ip, c))) {
+            Some((c, Some(true))) => {
+                evidence.push(api(obs, format!("{ip} lies in {node}'s podCIDR {c}"), None))
+            }
+            Some((c, _)) => problems.push((
                 format!("{ip} is outside {node}'s podCIDR {c}"),
                 "the IPAM plugin hands out addresses from another range than the node's podCIDR",
-            ))
+            )),
+            None => evidence.push(api(
+                obs,
+                format!("{node} has no podCIDR; the range was not checked"),
+                None,
+            )),
         }
-        None => evidence.push(api(
-            obs,
-            format!("{node} has no podCIDR; the range was not checked"),
-            None,
-        )),
-    }
-    let host_network = s
-        .pod
-        .spec
-        .as_ref()
-        .and_then(|sp| sp.host_network)
-        .unwrap_or(false);
-    let twins: Vec<String> = obs
-        .pods
-        .iter()
-        .filter(|p| {
-            p.metadata.uid != s.pod.metadata.uid
-                && pod_ip(p) == Some(ip.as_str())
-                && !p
-                    .spec
-                    .as_ref()
-                    .and_then(|sp| sp.host_network)
-                    .unwrap_or(false)
-        })
-        .filter_map(|p| p.metadata.name.clone())
-        .collect();
-    if !host_network {
+        // Finished pods keep their last podIP while the address is reused: not a clash.
+        let twins: Vec<String> = obs
+            .pods
+            .iter()
+            .filter(|p| {
+                p.metadata.uid != s.pod.metadata.uid
+                    && pod_ip(p) == Some(ip.as_str())
+                    && !host_network(p)
+                    && !finished(p)
+            })
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
         if twins.is_empty() {
-            evidence.push(api(obs, format!("no other pod has {ip}"), None));
+            evidence.push(api(obs, format!("no other running pod has {ip}"), None));
         } else {
-            problem = Some((
+            problems.push((
                 format!("{ip} is also the IP of {}", twins.join(", ")),
                 "IPAM handed out the same address twice",
             ));
         }
     }
     match &obs.netns {
+        _ if host_network(&s.pod) => {}
         Probe::Seen(n) => {
             let has = n
                 .addresses
                 .iter()
                 .any(|(_, a)| a.split('/').next() == Some(ip.as_str()));
-            if has {
-                let ifs: Vec<String> = n
-                    .addresses
-                    .iter()
-                    .map(|(i, a)| format!("{i} {a}"))
-                    .collect();
-                evidence.push(from(
-                    Source::Netns,
-                    &n.provider,
-                    format!("the sandbox's netns holds {}", ifs.join(", ")),
-                    n.at_ms,
-                ));
-            } else {
-                problem = Some((
-                    format!("the sandbox's network namespace does not hold {ip}"),
-                    "the reported IP is not configured in the pod: the plugin's result and the namespace disagree",
-                ));
+            let ifs: Vec<String> = n
+                .addresses
+                .iter()
+                .map(|(i, a)| format!("{i} {a}"))
+                .collect();
+            evidence.push(from(
+                Source::Netns,
+                &n.provider,
+                format!("the sandbox's netns holds {}", ifs.join(", ")),
+                n.at_ms,
+            ));
+            if !has {
+                problems.push((format!("the sandbox's network namespace does not hold {ip}"), "the reported IP is not configured in the pod: the plugin's result and the namespace disagree"));
             }
         }
         Probe::Unavailable(why) => evidence.push(unavailable(Source::Netns, why)),
@@ -1000,9 +1004,33 @@ fn cni_attach(obs: &Observation) -> StageResult {
         Some(s.at_ms),
         evidence,
     );
-    match problem {
-        Some((m, h)) => failed(r, m, h),
+    with_problems(r, problems)
+}
+
+/// Fails `r` with every problem found, first one's hint.
+fn with_problems(r: StageResult, problems: Vec<(String, &str)>) -> StageResult {
+    match problems.first() {
         None => r,
+        Some((_, hint)) => {
+            let hint = hint.to_string();
+            let messages: Vec<String> = problems.into_iter().map(|(m, _)| m).collect();
+            failed(r, messages.join("; "), hint)
+        }
+    }
+}
+
+/// Whether the kubelet gives the pod the cluster DNS: ClusterFirst (unless on the host
+/// network, where it means Default) and ClusterFirstWithHostNet.
+fn uses_cluster_dns(obs: &Observation) -> bool {
+    let spec = obs.sightings.first().and_then(|s| s.pod.spec.as_ref());
+    let host = spec.and_then(|s| s.host_network).unwrap_or(false);
+    match spec
+        .and_then(|s| s.dns_policy.as_deref())
+        .unwrap_or("ClusterFirst")
+    {
+        "ClusterFirstWithHostNet" => true,
+        "ClusterFirst" => !host,
+        _ => false,
     }
 }
 
@@ -1035,12 +1063,7 @@ fn dns(obs: &Observation) -> StageResult {
                 format!("{}: {}", d.resolv_source, text.trim().replace('\n', "; ")),
                 Some(d.at_ms),
             ));
-            let policy = obs
-                .sightings
-                .first()
-                .and_then(|s| s.pod.spec.as_ref()?.dns_policy.clone())
-                .unwrap_or_else(|| "ClusterFirst".into());
-            if policy == "ClusterFirst" {
+            if uses_cluster_dns(obs) {
                 let conf = crate::resolv::ResolvConf::parse(text);
                 let zone = &obs.cluster_domain;
                 let want_search = [
@@ -1119,14 +1142,22 @@ fn dns(obs: &Observation) -> StageResult {
                 format!("{} → {e}, as expected (tried {tried})", l.name),
                 d.at_ms,
             )),
-            (Ok(ips), None) => problems.push((
-                format!(
-                    "{} resolved to {}, but the case expects it not to resolve",
-                    l.name,
-                    fmt_ips(ips)
-                ),
-                "the DNS server answers for a name that should not exist".into(),
-            )),
+            (Ok(ips), None) => {
+                evidence.push(from(
+                    Source::Dns,
+                    &d.provider,
+                    format!("{} → {} (tried {tried})", l.name, fmt_ips(ips)),
+                    d.at_ms,
+                ));
+                problems.push((
+                    format!(
+                        "{} resolved to {}, but the case expects it not to resolve",
+                        l.name,
+                        fmt_ips(ips)
+                    ),
+                    "the DNS server answers for a name that should not exist".into(),
+                ));
+            }
         }
     }
     let observed = if problems.is_empty() {

@@ -1443,7 +1443,7 @@ fn cni_attach_cites_the_range_the_uniqueness_and_the_netns() {
         Source::Api,
         "10.244.0.5 lies in node-1's podCIDR 10.244.0.0/24",
     );
-    evidence(&r, Source::Api, "no other pod has 10.244.0.5");
+    evidence(&r, Source::Api, "no other running pod has 10.244.0.5");
     let netns = evidence(
         &r,
         Source::Netns,
@@ -1919,4 +1919,119 @@ fn times_are_rounded_to_a_tenth_of_a_millisecond() {
     assert_eq!((auth.at_ms, auth.duration_ms), (Some(10.0), Some(10.0)));
     let etcd = of(&results, Stage::EtcdWrite);
     assert_eq!((etcd.at_ms, etcd.duration_ms), (Some(15.1), Some(5.1)));
+}
+
+// --- regressions found in review -------------------------------------------------------
+
+#[test]
+fn a_failed_pending_says_what_was_seen() {
+    let mut o = running();
+    o.sightings[0].pod.spec.as_mut().unwrap().node_name = Some("node-1".into());
+    let r = verdict(&Case::new().build(), &o, Stage::Pending);
+    assert_eq!(r.status, StageStatus::Failed);
+    assert_eq!(r.observed, "ADDED Pending, on node-1");
+}
+
+#[test]
+fn a_host_network_pod_is_not_held_to_the_pod_cidr() {
+    let mut o = running();
+    each_web(&mut o, |p| {
+        p.spec.as_mut().unwrap().host_network = Some(true)
+    });
+    set_pod_ip(&mut o, "172.18.0.2");
+    let r = verdict(&Case::new().build(), &o, Stage::CniAttach);
+    assert_eq!(r.status, StageStatus::Passed, "{r:?}");
+    evidence(&r, Source::Api, "hostNetwork pod");
+}
+
+#[test]
+fn ipv6_pod_ips_are_checked_against_ipv6_ranges() {
+    let mut o = running();
+    set_pod_ip(&mut o, "fd00:10:244::5");
+    o.netns = Probe::Unavailable("not inspected".into());
+    for n in &mut o.nodes {
+        n.spec.as_mut().unwrap().pod_cidr = Some("fd00:10:244::/64".into());
+    }
+    let r = verdict(&Case::new().build(), &o, Stage::CniAttach);
+    assert_eq!(r.status, StageStatus::Passed, "{r:?}");
+}
+
+#[test]
+fn a_finished_pod_with_the_same_ip_is_no_clash() {
+    let mut o = running();
+    let mut done = other_pod("old", "10.244.0.5");
+    done.status.as_mut().unwrap().phase = Some("Succeeded".into());
+    o.pods.push(done);
+    assert_eq!(
+        verdict(&Case::new().build(), &o, Stage::CniAttach).status,
+        StageStatus::Passed
+    );
+}
+
+#[test]
+fn every_cni_problem_is_reported() {
+    let mut o = running();
+    set_pod_ip(&mut o, "10.9.0.5");
+    o.pods.push(other_pod("twin", "10.9.0.5"));
+    let r = verdict(&Case::new().build(), &o, Stage::CniAttach);
+    let m = r.message.unwrap();
+    assert!(
+        m.contains("outside") && m.contains("also the IP of twin"),
+        "{m}"
+    );
+}
+
+#[rstest]
+#[case::host_network_cluster_first_means_default(
+    Some("ClusterFirst"),
+    true,
+    "nameserver 1.1.1.1\n",
+    StageStatus::Passed
+)]
+#[case::cluster_first_with_host_net_gets_cluster_dns(
+    Some("ClusterFirstWithHostNet"),
+    true,
+    "nameserver 1.1.1.1\n",
+    StageStatus::Failed
+)]
+#[case::default_policy_is_not_checked(
+    Some("Default"),
+    false,
+    "nameserver 1.1.1.1\n",
+    StageStatus::Passed
+)]
+fn dns_policy_decides_what_resolv_conf_must_say(
+    #[case] policy: Option<&str>,
+    #[case] host: bool,
+    #[case] resolv: &str,
+    #[case] status: StageStatus,
+) {
+    let mut o = running();
+    each_web(&mut o, |p| {
+        let spec = p.spec.as_mut().unwrap();
+        spec.dns_policy = policy.map(str::to_string);
+        spec.host_network = Some(host);
+    });
+    dns_read(&mut o).resolv_conf = Ok(resolv.to_string());
+    assert_eq!(verdict(&Case::new().build(), &o, Stage::Dns).status, status);
+}
+
+#[test]
+fn a_name_that_should_not_resolve_but_does_leaves_evidence() {
+    let mut o = running();
+    dns_read(&mut o)
+        .lookups
+        .push(lookup("ghost", Ok("10.96.0.99"), None));
+    let r = verdict(&Case::new().build(), &o, Stage::Dns);
+    assert_eq!(r.status, StageStatus::Failed);
+    evidence(&r, Source::Dns, "ghost → 10.96.0.99");
+}
+
+#[test]
+fn missing_evidence_at_the_deadline_says_so() {
+    let mut o = running();
+    never_bound(&mut o);
+    o.timed_out = true;
+    let r = verdict(&Case::new().build(), &o, Stage::Binding);
+    assert!(r.message.unwrap().contains("deadline passed"));
 }
