@@ -135,7 +135,10 @@ fn problem(
     help: Option<String>,
 ) -> Problem {
     let span = at.span();
-    let offset = span.byte_offset().unwrap_or(0) as usize;
+    let offset = span
+        .byte_offset()
+        .map(|o| o as usize)
+        .unwrap_or_else(|| offset_of(source, at.line(), at.column()));
     let len = span.byte_len().unwrap_or(1).max(1) as usize;
     let diag = Located {
         message: format!("{file}:{}:{}: {message}", at.line(), at.column()),
@@ -153,26 +156,94 @@ fn problem(
     }
 }
 
+/// The byte offset of a 1-based line and column (in characters), for errors whose span
+/// has no byte offset.
+fn offset_of(source: &str, line: u64, column: u64) -> usize {
+    let start: usize = source
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1) as usize)
+        .map(str::len)
+        .sum();
+    let rest = &source[start.min(source.len())..];
+    start
+        + rest
+            .chars()
+            .take(column.saturating_sub(1) as usize)
+            .map(char::len_utf8)
+            .sum::<usize>()
+}
+
 fn syntax_problem(file: &str, source: &str, err: &serde_saphyr::Error) -> Problem {
-    let (line, column) = err
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
-    let opts = serde_saphyr::options! { with_snippet: false };
-    let _ = opts;
-    let report = serde_saphyr::miette::to_miette_report(err, source, file);
-    let rendered = format!(
-        "{file}:{line}:{column}: {}\n{}",
-        first_line(&err.to_string()),
-        render(report.as_ref())
-    );
-    Problem {
-        file: file.to_string(),
-        line,
-        column,
-        message: first_line(&err.to_string()),
-        rendered,
+    use serde_saphyr::MessageFormatter as _;
+    let raw = serde_saphyr::DefaultMessageFormatter
+        .format_message(err.without_snippet())
+        .into_owned();
+    let raw = first_line(&raw);
+    let Some(at) = err.location() else {
+        return Problem {
+            file: file.to_string(),
+            line: 0,
+            column: 0,
+            message: raw.clone(),
+            rendered: format!("{file}: {raw}"),
+        };
+    };
+    let (message, label, help) = explain_parse_error(&raw);
+    problem(file, source, &at, message, label, help)
+}
+
+/// serde's and the YAML parser's wording, turned into a message, a label and a hint.
+fn explain_parse_error(raw: &str) -> (String, &'static str, Option<String>) {
+    if let Some(rest) = raw.strip_prefix("unknown field ") {
+        let (field, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let fields = expected.trim_start_matches("one of ").replace('`', "");
+        let help = (!fields.is_empty()).then(|| format!("the fields here are: {fields}"));
+        return (format!("unknown field {field}"), "unknown field", help);
     }
+    if let Some(rest) = raw.strip_prefix("unknown variant ") {
+        let (value, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let expected = expected.trim_start_matches("one of ").replace('`', "");
+        if expected.contains("podcheck.dev/") {
+            return (
+                format!("unsupported apiVersion {value}"),
+                "not supported",
+                Some(format!("this podcheck reads {expected}")),
+            );
+        }
+        if expected == "Suite" {
+            return (format!("unsupported kind {value}"), "not a Suite", Some("a suite file has `kind: Suite`; pods go in files of their own, named by `pod:`".into()));
+        }
+        return (
+            format!("unknown value {value}"),
+            "not allowed here",
+            (!expected.is_empty()).then(|| format!("write one of: {expected}")),
+        );
+    }
+    if raw.starts_with("invalid duration") {
+        return (
+            raw.split(':').next().unwrap_or(raw).to_string(),
+            "not a duration",
+            Some("add a unit: 500ms, 2s, 1m or 1m30s".into()),
+        );
+    }
+    if raw.contains("expected sequence") {
+        return (
+            format!("expected a list ({raw})"),
+            "not a list",
+            Some("write a list: `[a, b]`, or one `- item` per line".into()),
+        );
+    }
+    if raw.contains("expected mapping") || raw.contains("expected a map") {
+        return (
+            format!("expected a mapping ({raw})"),
+            "not a mapping",
+            Some("write `key: value` pairs, or `{key: value}`".into()),
+        );
+    }
+    if raw.starts_with("invalid type") {
+        return (raw.to_string(), "wrong type", None);
+    }
+    (raw.to_string(), "here", Some("a YAML syntax error: an unclosed `[`, `{` or quote on an earlier line is a common cause; quote values that contain `: `".into()))
 }
 
 fn first_line(s: &str) -> String {
@@ -310,27 +381,23 @@ fn check(
             dns_lookups: case.dns_lookups,
         });
     }
-    if !is_label(&suite.metadata.name) {
-        problems.push(Problem {
-            file: file.to_string(),
-            line: 0,
-            column: 0,
-            message: format!(
-                "suite name {:?} is not a DNS-1123 label",
-                suite.metadata.name
-            ),
-            rendered: format!(
-                "{file}: suite name {:?} is not a DNS-1123 label",
-                suite.metadata.name
-            ),
-        });
+    let suite_name = &suite.metadata.name;
+    if !is_label(&suite_name.value) {
+        problems.push(problem(
+            file,
+            source,
+            &suite_name.referenced,
+            format!("suite name {:?} is not a DNS-1123 label", suite_name.value),
+            "this name",
+            Some("use lower-case letters, digits and '-', at most 63 characters".into()),
+        ));
     }
     if !problems.is_empty() {
         return Err(SuiteError(problems));
     }
     Ok(Suite {
         path: path.to_path_buf(),
-        name: suite.metadata.name,
+        name: suite.metadata.name.value,
         description: suite.metadata.description,
         nodes: suite.spec.nodes,
         identities,
@@ -386,13 +453,16 @@ fn resolve_pod(
     };
     let kind = obj.get("kind").and_then(Value::as_str);
     if !obj.is_object() || kind.is_some_and(|k| k != "Pod") {
+        let what = kind.map_or("something that is not a Pod".to_string(), |k| {
+            format!("a {k}, not a Pod")
+        });
         return Err(problem(
             file,
             source,
             &pod.referenced,
-            format!("expected a Pod, found {}", kind.unwrap_or("something else")),
-            "here",
-            None,
+            format!("{} holds {what}", origin),
+            "this pod",
+            Some("a pod file holds one Pod (`kind: Pod`, or no kind); other objects go under `setup:`".into()),
         ));
     }
     obj["apiVersion"] = Value::from("v1");

@@ -46,7 +46,8 @@ pub enum SuiteKind {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SuiteMetadata {
     /// The suite's name: a DNS-1123 label.
-    pub name: String,
+    #[schemars(with = "DnsLabel")]
+    pub name: Spanned<String>,
     #[serde(default)]
     pub description: String,
 }
@@ -125,7 +126,7 @@ pub struct IdentitySpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Case {
     /// A DNS-1123 label, unique in the suite.
-    #[schemars(with = "String")]
+    #[schemars(with = "DnsLabel")]
     pub name: Spanned<String>,
     #[serde(default)]
     pub description: String,
@@ -141,13 +142,14 @@ pub struct Case {
     pub identity: Option<Spanned<String>>,
     /// Objects to create in the case's namespace first (Services, ConfigMaps, …).
     #[serde(default)]
-    #[schemars(with = "Vec<serde_json::Value>")]
+    #[schemars(with = "Vec<SetupObjectSchema>")]
     pub setup: Vec<Spanned<serde_json::Value>>,
     /// What each stage should show. Stages not named must pass.
     #[serde(default)]
     pub expect: Expectations,
     /// Per-stage deadlines, from the create request.
     #[serde(default)]
+    #[schemars(with = "DeadlinesSchema")]
     pub deadlines: BTreeMap<crate::stage::Stage, Duration>,
     /// Deadline for the whole case; default the suite's.
     #[serde(default)]
@@ -155,6 +157,71 @@ pub struct Case {
     /// Names to resolve from the pod's point of view, besides `kubernetes.default`.
     #[serde(default)]
     pub dns_lookups: Vec<DnsLookup>,
+}
+
+/// For the schema only: a DNS-1123 label.
+struct DnsLabel;
+
+impl JsonSchema for DnsLabel {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DnsLabel".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            "maxLength": 63,
+            "description": "A DNS-1123 label: lower-case letters, digits and '-'.",
+        })
+    }
+}
+
+/// For the schema only: an IPv4 or IPv6 address.
+struct IpSchema;
+
+impl JsonSchema for IpSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IpAddress".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}],
+        })
+    }
+}
+
+/// For the schema only: an object to create first.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct SetupObjectSchema {
+    api_version: String,
+    kind: String,
+    metadata: SetupMetadataSchema,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct SetupMetadataSchema {
+    name: String,
+}
+
+/// For the schema only: a deadline per stage.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct DeadlinesSchema {
+    auth: Option<Duration>,
+    etcd_write: Option<Duration>,
+    pending: Option<Duration>,
+    binding: Option<Duration>,
+    cri_launch: Option<Duration>,
+    cni_attach: Option<Duration>,
+    dns: Option<Duration>,
+    status_update: Option<Duration>,
 }
 
 /// For the schema only: what `pod:` accepts.
@@ -176,6 +243,7 @@ pub struct DnsLookup {
     pub name: String,
     /// The address it must resolve to; absent means it must not resolve (NXDOMAIN).
     #[serde(default)]
+    #[schemars(with = "Option<IpSchema>")]
     pub address: Option<std::net::IpAddr>,
 }
 
