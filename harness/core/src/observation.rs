@@ -154,3 +154,60 @@ pub struct Observation {
     pub observed_ms: f64,
     pub timed_out: bool,
 }
+
+impl Observation {
+    /// The watch events and Events, merged in time order, in words.
+    pub fn timeline(&self) -> Vec<crate::result::TimelineEntry> {
+        let mut entries: Vec<crate::result::TimelineEntry> = Vec::new();
+        entries.push(crate::result::TimelineEntry {
+            at_ms: round(self.create.at_ms),
+            what: format!("create answered {}", self.create.code),
+        });
+        for s in &self.sightings {
+            let status = s.pod.status.as_ref();
+            let phase = status
+                .and_then(|st| st.phase.clone())
+                .unwrap_or_else(|| "-".into());
+            let node = s
+                .pod
+                .spec
+                .as_ref()
+                .and_then(|sp| sp.node_name.clone())
+                .unwrap_or_else(|| "-".into());
+            let ip = status
+                .and_then(|st| st.pod_ip.clone())
+                .unwrap_or_else(|| "-".into());
+            let conditions: Vec<String> = status
+                .and_then(|st| st.conditions.clone())
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| c.status == "True")
+                .map(|c| c.type_.clone())
+                .collect();
+            entries.push(crate::result::TimelineEntry {
+                at_ms: round(s.at_ms),
+                what: format!(
+                    "watch {}: phase {phase}, node {node}, podIP {ip}, conditions True: [{}]",
+                    s.kind,
+                    conditions.join(", ")
+                ),
+            });
+        }
+        for e in &self.events {
+            let kind = if e.warning { "Warning" } else { "Normal" };
+            entries.push(crate::result::TimelineEntry {
+                at_ms: round(e.at_ms),
+                what: format!(
+                    "event {kind} {} from {}: {}",
+                    e.reason, e.component, e.message
+                ),
+            });
+        }
+        entries.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+        entries
+    }
+}
+
+fn round(ms: f64) -> f64 {
+    (ms * 10.0).round() / 10.0
+}

@@ -94,6 +94,17 @@ pub struct CaseResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub stages: Vec<StageResult>,
+    /// Everything observed, in the order it happened (ms from the create).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One observation: a watch event on the pod, or an Event about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntry {
+    pub at_ms: f64,
+    pub what: String,
 }
 
 /// A stage's status against the case's expectation.

@@ -188,10 +188,12 @@ async fn run_case(target: &Target, suite: &Suite, case: &CaseSpec, index: usize)
         duration_ms: 0.0,
         error: None,
         stages: Vec::new(),
+        timeline: Vec::new(),
     };
     match observed {
         Ok(obs) => {
             result.stages = evaluate(case, &obs);
+            result.timeline = obs.timeline();
             let failed = result
                 .stages
                 .iter()

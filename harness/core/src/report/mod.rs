@@ -139,6 +139,7 @@ pub(crate) mod tests {
             duration_ms: stages.iter().filter_map(|s| s.at_ms).fold(0.0, f64::max),
             error: None,
             stages,
+            timeline: vec![],
         }
     }
 
