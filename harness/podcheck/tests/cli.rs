@@ -319,6 +319,8 @@ fn run_passes_every_builtin_suite_and_writes_the_reports() {
         "snapshots were compared: {}",
         text(&out)
     );
+    let results = std::fs::read_to_string(reports.path().join("results.json")).unwrap();
+    assert!(results.contains("watch ADDED: phase Pending"), "each case carries its timeline");
 }
 
 #[test]
