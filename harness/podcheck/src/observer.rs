@@ -701,6 +701,8 @@ async fn resolve(
             Ok(Err(e)) => {
                 last = if e.is_nx_domain() {
                     "NXDOMAIN".into()
+                } else if e.to_string().contains("Refused") {
+                    "REFUSED".into()
                 } else {
                     e.to_string()
                 }
