@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -69,19 +69,12 @@ pub async fn run(client: kube::Client, shutdown: CancellationToken) {
             _ = retry.tick() => scheduler.requeue_unschedulable(),
         }
         // Drain what else has arrived before scheduling, so a burst is seen as one.
-        while let Some(Some(Ok(pod))) = pod_events.next().now_or_never_opt() {
+        while let Some(Some(Ok(pod))) = pod_events.next().now_or_never() {
             scheduler.pod_changed(&pod);
         }
         scheduler.schedule_queue(&shutdown).await;
     }
 }
-
-trait NowOrNever: futures::Future + Sized {
-    fn now_or_never_opt(self) -> Option<Self::Output> {
-        futures::FutureExt::now_or_never(self)
-    }
-}
-impl<F: futures::Future> NowOrNever for F {}
 
 struct Scheduler {
     client: kube::Client,
