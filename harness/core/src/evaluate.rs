@@ -8,7 +8,7 @@ use crate::observation::{Observation, PodSighting, Probe};
 use crate::oracle;
 use crate::result::{Evidence, Provider, Source, StageResult, StageStatus};
 use crate::stage::Stage;
-use crate::suite::{AuthExpectation, BindingExpectation, Expectation};
+use crate::suite::{AuthExpectation, BindingExpectation};
 
 /// Evaluates all eight stages, in the seed's order.
 pub fn evaluate(case: &CaseSpec, obs: &Observation) -> Vec<StageResult> {
@@ -59,27 +59,7 @@ fn round(ms: f64) -> f64 {
 }
 
 fn skip_requested(case: &CaseSpec, stage: Stage) -> Option<String> {
-    let e = &case.expect;
-    let generic = |x: &Option<Expectation>| match x {
-        Some(Expectation::Skip(why)) => Some(why.clone()),
-        _ => None,
-    };
-    match stage {
-        Stage::Auth => match &e.auth {
-            Some(AuthExpectation::Skip(why)) => Some(why.clone()),
-            _ => None,
-        },
-        Stage::Binding => match &e.binding {
-            Some(BindingExpectation::Skip(why)) => Some(why.clone()),
-            _ => None,
-        },
-        Stage::EtcdWrite => generic(&e.etcd_write),
-        Stage::Pending => generic(&e.pending),
-        Stage::CriLaunch => generic(&e.cri_launch),
-        Stage::CniAttach => generic(&e.cni_attach),
-        Stage::Dns => generic(&e.dns),
-        Stage::StatusUpdate => generic(&e.status_update),
-    }
+    case.expect.skip_reason(stage).map(str::to_string)
 }
 
 /// Whether the pod's path ends after `stage`, and why (the reason later stages show).

@@ -11,6 +11,7 @@ use rstest::rstest;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::suite::Expectation;
 use crate::duration::Duration;
 use crate::load::Identity;
 use crate::observation::{

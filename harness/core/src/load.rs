@@ -10,9 +10,7 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::duration::Duration;
 use crate::stage::Stage;
-use crate::suite::{
-    AuthExpectation, BindingExpectation, DnsLookup, Expectations, NodeSpec, SuiteFile,
-};
+use crate::suite::{DnsLookup, Expectations, NodeSpec, SuiteFile};
 
 /// How a suite reads files: injected, so loading stays pure and testable.
 pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
@@ -514,29 +512,5 @@ pub fn suite_files(
 
 /// Expectation in words, for reports.
 pub fn expected_words(case: &CaseSpec, stage: Stage) -> String {
-    let e = &case.expect;
-    let generic = |x: &Option<crate::suite::Expectation>| match x {
-        None | Some(crate::suite::Expectation::Pass) => "pass".to_string(),
-        Some(crate::suite::Expectation::Skip(why)) => format!("skip: {why}"),
-    };
-    match stage {
-        Stage::Auth => match &e.auth {
-            None | Some(AuthExpectation::Allowed) => "allowed (201)".into(),
-            Some(AuthExpectation::Denied(code)) => format!("denied ({code})"),
-            Some(AuthExpectation::Invalid(field)) => format!("invalid (422) at {field}"),
-            Some(AuthExpectation::Skip(why)) => format!("skip: {why}"),
-        },
-        Stage::Binding => match &e.binding {
-            None | Some(BindingExpectation::Pass) => "bound to a feasible node".into(),
-            Some(BindingExpectation::ScheduledTo(n)) => format!("bound to {n}"),
-            Some(BindingExpectation::Unschedulable(r)) => format!("unschedulable: {r}"),
-            Some(BindingExpectation::Skip(why)) => format!("skip: {why}"),
-        },
-        Stage::EtcdWrite => generic(&e.etcd_write),
-        Stage::Pending => generic(&e.pending),
-        Stage::CriLaunch => generic(&e.cri_launch),
-        Stage::CniAttach => generic(&e.cni_attach),
-        Stage::Dns => generic(&e.dns),
-        Stage::StatusUpdate => generic(&e.status_update),
-    }
+    case.expect.words(stage)
 }

@@ -261,6 +261,64 @@ pub struct Expectations {
     pub status_update: Option<Expectation>,
 }
 
+impl Expectations {
+    /// The expectation of a stage that has only `pass` or `skip` (not auth or binding).
+    fn generic(&self, stage: crate::stage::Stage) -> Option<&Expectation> {
+        use crate::stage::Stage;
+        match stage {
+            Stage::Auth | Stage::Binding => None,
+            Stage::EtcdWrite => self.etcd_write.as_ref(),
+            Stage::Pending => self.pending.as_ref(),
+            Stage::CriLaunch => self.cri_launch.as_ref(),
+            Stage::CniAttach => self.cni_attach.as_ref(),
+            Stage::Dns => self.dns.as_ref(),
+            Stage::StatusUpdate => self.status_update.as_ref(),
+        }
+    }
+
+    /// Why the case asks to skip `stage`, if it does.
+    pub fn skip_reason(&self, stage: crate::stage::Stage) -> Option<&str> {
+        use crate::stage::Stage;
+        match stage {
+            Stage::Auth => match &self.auth {
+                Some(AuthExpectation::Skip(why)) => Some(why),
+                _ => None,
+            },
+            Stage::Binding => match &self.binding {
+                Some(BindingExpectation::Skip(why)) => Some(why),
+                _ => None,
+            },
+            other => match self.generic(other) {
+                Some(Expectation::Skip(why)) => Some(why),
+                _ => None,
+            },
+        }
+    }
+
+    /// The expectation of `stage`, in words, for reports.
+    pub fn words(&self, stage: crate::stage::Stage) -> String {
+        use crate::stage::Stage;
+        match stage {
+            Stage::Auth => match &self.auth {
+                None | Some(AuthExpectation::Allowed) => "allowed (201)".into(),
+                Some(AuthExpectation::Denied(code)) => format!("denied ({code})"),
+                Some(AuthExpectation::Invalid(field)) => format!("invalid (422) at {field}"),
+                Some(AuthExpectation::Skip(why)) => format!("skip: {why}"),
+            },
+            Stage::Binding => match &self.binding {
+                None | Some(BindingExpectation::Pass) => "bound to a feasible node".into(),
+                Some(BindingExpectation::ScheduledTo(n)) => format!("bound to {n}"),
+                Some(BindingExpectation::Unschedulable(r)) => format!("unschedulable: {r}"),
+                Some(BindingExpectation::Skip(why)) => format!("skip: {why}"),
+            },
+            other => match self.generic(other) {
+                None | Some(Expectation::Pass) => "pass".to_string(),
+                Some(Expectation::Skip(why)) => format!("skip: {why}"),
+            },
+        }
+    }
+}
+
 /// `pass` (the default) or `{skip: "why"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

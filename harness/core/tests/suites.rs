@@ -80,7 +80,7 @@ fn the_built_in_pod_lifecycle_suite_loads() {
     assert_eq!(suite.path, path);
     assert!(suite.nodes.is_empty());
     assert!(suite.identities.is_empty());
-    assert_eq!(suite.cases.len(), 1);
+    assert_eq!(suite.cases.len(), 2);
     let c = &suite.cases[0];
     assert_eq!(c.name, "busybox-runs");
     assert_eq!(c.tags, ["smoke"]);

@@ -220,32 +220,23 @@ fn list_tree(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+fn shown(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
+
 /// Loads suites, printing diagnostics; exit code 2 on any problem.
 fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, ExitCode> {
     let read = |p: &Path| std::fs::read_to_string(p);
     let files = match load::suite_files(paths, &list_tree, &read) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!(
-                "error: cannot read {}: {e}",
-                paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            eprintln!("error: cannot read {}: {e}", shown(paths));
             return Err(ExitCode::from(EXIT_USAGE));
         }
     };
     if files.is_empty() {
-        eprintln!(
-            "error: no suites found in {}",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        eprintln!("error: no suites found in {}", shown(paths));
         return Err(ExitCode::from(EXIT_USAGE));
     }
     let mut suites = Vec::new();

@@ -320,7 +320,10 @@ fn run_passes_every_builtin_suite_and_writes_the_reports() {
         text(&out)
     );
     let results = std::fs::read_to_string(reports.path().join("results.json")).unwrap();
-    assert!(results.contains("watch ADDED: phase Pending"), "each case carries its timeline");
+    assert!(
+        results.contains("watch ADDED: phase Pending"),
+        "each case carries its timeline"
+    );
 }
 
 #[test]
