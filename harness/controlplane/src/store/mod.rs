@@ -5,6 +5,8 @@
 //! `resourceVersion`, exactly as kube-apiserver does on etcd. Keys follow Kubernetes'
 //! layout: `/registry/RESOURCE/NAMESPACE/NAME` (cluster-scoped: `/registry/RESOURCE/NAME`).
 
+mod etcd;
+mod etcd_process;
 mod memory;
 
 use std::pin::Pin;
@@ -13,6 +15,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 
+pub use etcd::{DEFAULT_REQUEST_TIMEOUT, EtcdStore};
+pub use etcd_process::{DEFAULT_ETCD_BINARY, EtcdProcess};
 pub use memory::MemoryStore;
 
 /// A store revision: etcd's `int64` revision, the apiserver's `resourceVersion`.

@@ -1,0 +1,288 @@
+//! A private etcd server for one control plane or one test: its own data dir on tmpfs, its
+//! own loopback ports, and no trace left once it is shut down or dropped.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process};
+
+use super::etcd::EtcdStore;
+use super::{Store, StoreError};
+
+/// Where Debian's `etcd-server` puts the binary.
+pub const DEFAULT_ETCD_BINARY: &str = "/usr/bin/etcd";
+
+/// How long etcd has to answer a Range after being started.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long etcd has to exit after SIGTERM before it gets SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// Attempts at starting, for when another process takes a port between probe and bind.
+const START_ATTEMPTS: usize = 3;
+
+/// A running etcd server, killed (and its data removed) on [`shutdown`](Self::shutdown) or drop.
+#[derive(Debug)]
+pub struct EtcdProcess {
+    child: Option<Child>,
+    /// Holds the data dir and the log; removed when the process is stopped.
+    dir: Option<tempfile::TempDir>,
+    dir_path: PathBuf,
+    endpoint: String,
+    pid: u32,
+    started_in: Duration,
+}
+
+impl EtcdProcess {
+    /// Starts `/usr/bin/etcd` and waits until it serves.
+    pub async fn start() -> Result<Self, StoreError> {
+        Self::start_with(DEFAULT_ETCD_BINARY).await
+    }
+
+    /// Starts the etcd binary at `binary` and waits (up to 10 s) until a Range succeeds.
+    pub async fn start_with(binary: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let binary = binary.as_ref();
+        if !binary.is_file() {
+            return Err(backend(format!(
+                "no etcd binary at {} (Debian: apt-get install etcd-server)",
+                binary.display()
+            )));
+        }
+        let mut last = None;
+        for _ in 0..START_ATTEMPTS {
+            match Self::start_once(binary).await {
+                Ok(p) => return Ok(p),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    async fn start_once(binary: &Path) -> Result<Self, StoreError> {
+        let began = Instant::now();
+        let dir = run_dir()?;
+        let dir_path = dir.path().to_path_buf();
+        let (client, peer) = free_ports()?;
+        let endpoint = format!("http://{client}");
+        let peer_url = format!("http://{peer}");
+        let name = format!(
+            "podcheck-{}-{}",
+            std::process::id(),
+            dir_path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("etcd")
+        );
+        let log_path = dir_path.join("etcd.log");
+        let log = File::create(&log_path)
+            .map_err(|e| backend(format!("creating {}: {e}", log_path.display())))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| backend(format!("cloning the log file handle: {e}")))?;
+        let child = Command::new(binary)
+            .arg("--name")
+            .arg(&name)
+            .arg("--data-dir")
+            .arg(dir_path.join("data"))
+            .arg("--listen-client-urls")
+            .arg(&endpoint)
+            .arg("--advertise-client-urls")
+            .arg(&endpoint)
+            .arg("--listen-peer-urls")
+            .arg(&peer_url)
+            .arg("--initial-advertise-peer-urls")
+            .arg(&peer_url)
+            .arg("--initial-cluster")
+            .arg(format!("{name}={peer_url}"))
+            .arg("--initial-cluster-state")
+            .arg("new")
+            .arg("--initial-cluster-token")
+            .arg(&name)
+            // Metrics stay on the client URL only (no separate metrics listener), and history
+            // is compacted by the store's user, never automatically.
+            // One member: no peer to miss heartbeats, so a short election timeout only makes
+            // the first leader (and so the first answer) come sooner.
+            .arg("--heartbeat-interval")
+            .arg("10")
+            .arg("--election-timeout")
+            .arg("100")
+            .arg("--auto-compaction-retention")
+            .arg("0")
+            .arg("--logger")
+            .arg("zap")
+            .arg("--log-outputs")
+            .arg("stderr")
+            .arg("--log-level")
+            .arg("warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .spawn()
+            .map_err(|e| backend(format!("starting {}: {e}", binary.display())))?;
+        let pid = child.id();
+        let mut process = EtcdProcess {
+            child: Some(child),
+            dir: Some(dir),
+            dir_path,
+            endpoint,
+            pid,
+            started_in: Duration::ZERO,
+        };
+        match process.wait_ready().await {
+            Ok(()) => {
+                process.started_in = began.elapsed();
+                tracing::debug!(pid, endpoint = %process.endpoint, took = ?process.started_in, "etcd ready");
+                Ok(process)
+            }
+            Err(e) => {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                process.stop();
+                Err(backend(format!(
+                    "{e}; etcd's log ends:\n{}",
+                    tail.join("\n")
+                )))
+            }
+        }
+    }
+
+    /// Waits until the server answers a Range, the process exits, or the start deadline.
+    async fn wait_ready(&mut self) -> Result<(), StoreError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(backend(format!("etcd exited during start-up ({status})")));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(backend(format!(
+                    "etcd at {} did not answer within {START_TIMEOUT:?}",
+                    self.endpoint
+                )));
+            }
+            let attempt = left.min(Duration::from_secs(1));
+            if let Ok(store) = EtcdStore::connect_with_timeout(&self.endpoint, attempt).await
+                && store.revision().await.is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The client URL, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The directory holding the data dir (`data/`) and the server's log (`etcd.log`).
+    pub fn dir(&self) -> &Path {
+        &self.dir_path
+    }
+
+    /// How long the server took from spawn to its first answered Range.
+    pub fn started_in(&self) -> Duration {
+        self.started_in
+    }
+
+    /// A store client of this server.
+    pub async fn connect(&self) -> Result<EtcdStore, StoreError> {
+        EtcdStore::connect(&self.endpoint).await
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after a grace period), reaps it and removes
+    /// its directory.
+    pub async fn shutdown(mut self) {
+        let stopped = tokio::task::spawn_blocking(move || {
+            self.stop();
+            self
+        })
+        .await;
+        // Should the blocking task itself have failed, Drop of the moved value (there or here)
+        // still stops the process.
+        drop(stopped);
+    }
+
+    /// Idempotent: kills, reaps and removes whatever is still there.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            terminate(&mut child);
+        }
+        if let Some(dir) = self.dir.take() {
+            let path = dir.path().to_path_buf();
+            if let Err(e) = dir.close() {
+                tracing::warn!(dir = %path.display(), error = %e, "removing etcd's directory");
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+    }
+}
+
+impl Drop for EtcdProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// SIGTERM, up to [`STOP_GRACE`] to exit, then SIGKILL; always reaps the child.
+fn terminate(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+    if let Some(pid) = pid
+        && kill_process(pid, Signal::TERM).is_ok()
+    {
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            match child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => break,
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A fresh directory on tmpfs (`/dev/shm`) when it is writable, else in the temp dir: etcd
+/// fsyncs every write, which costs a disk ~7 ms and tmpfs nothing.
+fn run_dir() -> Result<tempfile::TempDir, StoreError> {
+    let builder = {
+        let mut b = tempfile::Builder::new();
+        b.prefix("podcheck-etcd-");
+        b
+    };
+    if let Ok(dir) = builder.tempdir_in("/dev/shm") {
+        return Ok(dir);
+    }
+    builder
+        .tempdir()
+        .map_err(|e| backend(format!("creating etcd's directory: {e}")))
+}
+
+/// Two distinct free loopback ports (bound together, then released for etcd).
+fn free_ports() -> Result<(SocketAddr, SocketAddr), StoreError> {
+    let bind = || {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| Ok((l.local_addr()?, l)))
+            .map_err(|e| backend(format!("finding a free loopback port: {e}")))
+    };
+    let (client, _c) = bind()?;
+    let (peer, _p) = bind()?;
+    Ok((client, peer))
+}
+
+fn backend(message: String) -> StoreError {
+    StoreError::Backend { message }
+}
