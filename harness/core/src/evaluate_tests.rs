@@ -11,12 +11,12 @@ use rstest::rstest;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::suite::Expectation;
 use crate::duration::Duration;
 use crate::load::Identity;
 use crate::observation::{
     ApiRead, CreateOutcome, DnsRead, EventSighting, LookupRead, NetnsRead, RuntimeRead, StoreRead,
 };
+use crate::suite::Expectation;
 use crate::suite::Expectations;
 
 // --- builders --------------------------------------------------------------------------
