@@ -12,6 +12,7 @@ mod events;
 pub mod identity;
 pub mod kubelet;
 mod pki;
+pub mod providers;
 mod quantity;
 pub mod scheduler;
 pub mod store;
@@ -41,7 +42,8 @@ use identity::{Identity, TokenAuthenticator};
 use kubelet::dns::{ClusterDnsSettings, parse_resolv_conf};
 use kubelet::runtime::{Runtime, SimNetwork, SimRuntime};
 use kubelet::{NodeConfig, NodeSpec};
-use store::{MemoryStore, Store};
+use providers::StoreChoice;
+use store::{EtcdProcess, EtcdStore, MemoryStore, Store};
 
 /// The `kubernetes` Service's ClusterIP.
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
@@ -69,6 +71,9 @@ pub enum Error {
     /// The cluster's initial objects could not be written.
     #[error("could not create {what}: {message}")]
     Bootstrap { what: String, message: String },
+    /// The store could not be started or reached.
+    #[error("could not set up the store")]
+    Store(#[source] store::StoreError),
     /// The cluster DNS server could not start.
     #[error("could not start the cluster DNS server")]
     Dns(#[source] dns::DnsError),
@@ -88,8 +93,10 @@ pub struct Config {
     pub nodes: u8,
     /// The simulated nodes, when they need names, labels, taints or capacities of their own.
     pub node_specs: Vec<NodeSpec>,
-    /// The store; in-memory when None.
-    pub store: Option<Arc<dyn Store>>,
+    /// The store: chosen (`auto`: etcd where installed, else memory), or given.
+    pub store: StoreChoice,
+    /// A store to use as is (tests); overrides `store`.
+    pub store_instance: Option<Arc<dyn Store>>,
     /// Whether the builtin scheduler runs (off when the user brings their own).
     pub scheduler: bool,
     /// Whether requests without credentials are served as `system:anonymous`.
@@ -105,7 +112,8 @@ impl Default for Config {
         Config {
             nodes: 1,
             node_specs: Vec::new(),
-            store: None,
+            store: StoreChoice::default(),
+            store_instance: None,
             scheduler: true,
             anonymous: false,
             cluster_domain: "cluster.local".into(),
@@ -127,6 +135,8 @@ pub struct ControlPlane {
     apiserver: Option<ApiServer>,
     dns: Option<dns::ClusterDns>,
     store: Arc<dyn Store>,
+    /// The etcd podcheck started, if any: stopped (and its data removed) at shutdown.
+    etcd: Option<EtcdProcess>,
     ca_pem: String,
     admin: Credential,
     nodes: Vec<(NodeConfig, Arc<dyn Runtime>)>,
@@ -180,10 +190,7 @@ impl ControlPlane {
     /// Starts every component and returns once the API answers and the nodes registered.
     pub async fn start(config: Config) -> Result<ControlPlane, Error> {
         let shutdown = CancellationToken::new();
-        let store: Arc<dyn Store> = config
-            .store
-            .clone()
-            .unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let (store, etcd) = open_store(&config).await?;
         let pki = pki::Pki::generate()?;
         let mut authn = TokenAuthenticator::default();
         let admin = Credential {
@@ -254,6 +261,7 @@ impl ControlPlane {
             apiserver: Some(apiserver),
             dns: None,
             store: store.clone(),
+            etcd,
             ca_pem: pki.ca_pem.clone(),
             admin,
             nodes: Vec::new(),
@@ -316,10 +324,11 @@ impl ControlPlane {
             }
         });
 
+        let (nodes_seen, mut scheduler_nodes) = tokio::sync::watch::channel(0usize);
         if config.scheduler {
             let client = cp.client_for(&scheduler_cred.token).await?;
             cp.components
-                .spawn(scheduler::run(client, shutdown.child_token()));
+                .spawn(scheduler::run(client, shutdown.child_token(), nodes_seen));
         }
         for (node, cred) in node_configs.into_iter().zip(node_creds) {
             let network = Arc::new(SimNetwork::new(node.pod_cidr));
@@ -342,6 +351,23 @@ impl ControlPlane {
         cp.components
             .spawn(async move { compact_periodically(compactor_store, token).await });
         cp.wait_for_nodes(Duration::from_secs(10)).await?;
+        if config.scheduler {
+            // Pods created right after start must meet a scheduler that knows every node.
+            let want = cp.nodes.len();
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                scheduler_nodes.wait_for(|n| *n >= want),
+            )
+            .await
+            .map_err(|_| Error::Bootstrap {
+                what: "the scheduler's node cache".into(),
+                message: format!("it did not see {want} nodes within 10 s"),
+            })?
+            .map_err(|_| Error::Bootstrap {
+                what: "the scheduler".into(),
+                message: "it stopped".into(),
+            })?;
+        }
         Ok(cp)
     }
 
@@ -494,6 +520,9 @@ impl ControlPlane {
         if let Some(dns) = self.dns.take() {
             dns.shutdown().await;
         }
+        if let Some(etcd) = self.etcd.take() {
+            etcd.shutdown().await;
+        }
     }
 }
 
@@ -506,6 +535,33 @@ impl Drop for ControlPlane {
 }
 
 /// The namespaces and Services every cluster starts with.
+/// Opens the store the config asks for; `auto` takes etcd where it is installed.
+async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<EtcdProcess>), Error> {
+    if let Some(given) = &config.store_instance {
+        return Ok((given.clone(), None));
+    }
+    let spawn = match &config.store {
+        StoreChoice::Memory => false,
+        StoreChoice::Auto => providers::etcd_binary().is_some(),
+        StoreChoice::Etcd => true,
+        StoreChoice::Endpoint(endpoint) => {
+            let store = EtcdStore::connect(endpoint).await.map_err(Error::Store)?;
+            return Ok((Arc::new(store), None));
+        }
+    };
+    if !spawn {
+        return Ok((Arc::new(MemoryStore::new()), None));
+    }
+    let etcd = EtcdProcess::start().await.map_err(Error::Store)?;
+    match etcd.connect().await {
+        Ok(store) => Ok((Arc::new(store), Some(etcd))),
+        Err(e) => {
+            etcd.shutdown().await;
+            Err(Error::Store(e))
+        }
+    }
+}
+
 /// The annotation on the cluster DNS Service that tells observers where the server behind
 /// its ClusterIP answers on this machine (the ClusterIP itself is not routed here).
 pub const DNS_ENDPOINT_ANNOTATION: &str = "podcheck.dev/dns-endpoint";

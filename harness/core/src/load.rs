@@ -46,6 +46,8 @@ pub struct Suite {
     pub name: String,
     pub description: String,
     pub nodes: Vec<NodeSpec>,
+    /// Components the suite requires to be real, by name.
+    pub require_real: Vec<String>,
     pub identities: Vec<Identity>,
     pub cases: Vec<CaseSpec>,
 }
@@ -398,6 +400,12 @@ fn check(
         name: suite.metadata.name.value,
         description: suite.metadata.description,
         nodes: suite.spec.nodes,
+        require_real: suite
+            .spec
+            .require_real
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect(),
         identities,
         cases,
     })

@@ -65,7 +65,32 @@ pub struct SuiteSpec {
     /// Deadline for each case unless it sets its own. Default 30s.
     #[serde(default)]
     pub timeout: Option<Duration>,
+    /// Components that must be real on the embedded target (`store`, `runtime`, `network`,
+    /// `dns`); a simulated one is then an environment error.
+    #[serde(default)]
+    pub require_real: Vec<RealComponent>,
     pub cases: Vec<Case>,
+}
+
+/// A component with a real and a simulated provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RealComponent {
+    Store,
+    Runtime,
+    Network,
+    Dns,
+}
+
+impl RealComponent {
+    pub fn name(self) -> &'static str {
+        match self {
+            RealComponent::Store => "store",
+            RealComponent::Runtime => "runtime",
+            RealComponent::Network => "network",
+            RealComponent::Dns => "dns",
+        }
+    }
 }
 
 /// A node of the embedded control plane.

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub enum TargetChoice {
     /// The embedded control plane, one per suite.
-    Local,
+    Local(target::ProviderOptions),
     /// Any cluster, by kubeconfig.
     Kubeconfig(PathBuf),
 }
@@ -26,6 +26,9 @@ pub enum Error {
     /// The kubeconfig could not be read.
     #[error("cannot use kubeconfig {0}: {1}")]
     Kubeconfig(String, String),
+    /// A component the run requires to be real is simulated here.
+    #[error("real components required but not available: {0}")]
+    RequireReal(String),
     /// The cluster did not answer.
     #[error("cannot reach the cluster: {0}")]
     Connect(String),

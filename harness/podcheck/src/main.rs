@@ -47,6 +47,58 @@ enum Command {
     Schema,
     /// Start the embedded control plane and serve it until Ctrl-C or SIGTERM.
     Up(UpArgs),
+    /// Say which provider each component of the embedded target uses, real or simulated, and why.
+    Doctor(ProviderArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StoreArg {
+    /// etcd where it is installed, else memory.
+    Auto,
+    Memory,
+    Etcd,
+}
+
+/// How the embedded control plane's components are chosen.
+#[derive(Debug, Clone, clap::Args)]
+struct ProviderArgs {
+    /// The store of the embedded control plane.
+    #[arg(long, value_enum, default_value_t = StoreArg::Auto)]
+    store: StoreArg,
+    /// Use a running etcd (e.g. http://127.0.0.1:2379) instead of starting one.
+    #[arg(long)]
+    etcd_endpoint: Option<String>,
+    /// Components that must be real (comma-separated: store, runtime, network, dns); a
+    /// simulated one is an environment error (exit 3).
+    #[arg(long, value_delimiter = ',')]
+    require_real: Vec<String>,
+}
+
+impl ProviderArgs {
+    fn options(&self) -> Result<podcheck::target::ProviderOptions, String> {
+        use podcheck_controlplane::providers::{Component, StoreChoice};
+        let store = match (&self.etcd_endpoint, self.store) {
+            (Some(e), _) => StoreChoice::Endpoint(e.clone()),
+            (None, StoreArg::Auto) => StoreChoice::Auto,
+            (None, StoreArg::Memory) => StoreChoice::Memory,
+            (None, StoreArg::Etcd) => StoreChoice::Etcd,
+        };
+        let require_real = self
+            .require_real
+            .iter()
+            .map(|n| {
+                Component::parse(n.trim()).ok_or_else(|| {
+                    format!(
+                        "unknown component {n:?} in --require-real (store, runtime, network, dns)"
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(podcheck::target::ProviderOptions {
+            store,
+            require_real,
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,6 +150,8 @@ struct RunArgs {
     /// Compare with the snapshots beside the suites, rewrite them, or leave them alone.
     #[arg(long, value_enum, default_value_t = SnapshotArg::Check)]
     snapshot: SnapshotArg,
+    #[command(flatten)]
+    providers: ProviderArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -112,6 +166,8 @@ struct UpArgs {
     /// Serve requests without credentials as system:anonymous.
     #[arg(long)]
     anonymous: bool,
+    #[command(flatten)]
+    providers: ProviderArgs,
 }
 
 fn main() -> ExitCode {
@@ -163,6 +219,7 @@ fn main() -> ExitCode {
         },
         Command::Run(args) => with_runtime(|rt| rt.block_on(run(args))),
         Command::Up(args) => with_runtime(|rt| rt.block_on(up(args, started))),
+        Command::Doctor(args) => doctor(&args),
     }
 }
 
@@ -176,6 +233,38 @@ fn with_runtime(f: impl FnOnce(&tokio::runtime::Runtime) -> ExitCode) -> ExitCod
             eprintln!("error: could not start the async runtime: {e}");
             ExitCode::from(EXIT_ENVIRONMENT)
         }
+    }
+}
+
+fn doctor(args: &ProviderArgs) -> ExitCode {
+    let options = match args.options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let choices = podcheck_controlplane::providers::choose(&options.store);
+    for c in &choices {
+        let kind = if c.real { "real" } else { "simulated" };
+        println!(
+            "{:<8} {:<10} {:<10} {}",
+            c.component.name(),
+            c.provider,
+            kind,
+            c.why
+        );
+    }
+    let missing = podcheck_controlplane::providers::missing_real(&choices, &options.require_real);
+    if missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        let names: Vec<&str> = missing.iter().map(|c| c.component.name()).collect();
+        eprintln!(
+            "error: required to be real but simulated here: {}",
+            names.join(", ")
+        );
+        ExitCode::from(EXIT_ENVIRONMENT)
     }
 }
 
@@ -289,7 +378,13 @@ async fn run(args: RunArgs) -> ExitCode {
         target: match &args.kubeconfig {
             Some(p) => TargetChoice::Kubeconfig(p.clone()),
             None => match args.target {
-                TargetArg::Local => TargetChoice::Local,
+                TargetArg::Local => match args.providers.options() {
+                    Ok(p) => TargetChoice::Local(p),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(EXIT_USAGE);
+                    }
+                },
             },
         },
         jobs: args.jobs,
@@ -517,9 +612,25 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
         .kubeconfig
         .clone()
         .unwrap_or_else(|| run_dir.path().join("kubeconfig"));
+    let options = match args.providers.options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let choices = podcheck_controlplane::providers::choose(&options.store);
+    let missing = podcheck_controlplane::providers::missing_real(&choices, &options.require_real);
+    if !missing.is_empty() {
+        for c in missing {
+            eprintln!("error: {} is not real here: {}", c.component.name(), c.why);
+        }
+        return ExitCode::from(EXIT_ENVIRONMENT);
+    }
     let config = Config {
         nodes: args.nodes,
         anonymous: args.anonymous,
+        store: options.store,
         ..Config::default()
     };
     let cp = match ControlPlane::start(config).await {

@@ -71,7 +71,7 @@ pub async fn run(
             cases: suite.cases.len(),
         });
         let mut target = match &opts.target {
-            TargetChoice::Local => Target::local(suite).await?,
+            TargetChoice::Local(providers) => Target::local(suite, providers).await?,
             TargetChoice::Kubeconfig(path) => {
                 if !suite.nodes.is_empty() {
                     tracing::warn!(suite = %suite.name, "the suite's nodes apply to the embedded target only; the cluster's own nodes are used");

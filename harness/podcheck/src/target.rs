@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use podcheck_controlplane::kubelet::NodeSpec;
 use podcheck_controlplane::kubelet::runtime::{ContainerState, Runtime};
+use podcheck_controlplane::providers::{self, Component, StoreChoice};
 use podcheck_controlplane::store::Store;
 use podcheck_controlplane::{Config, ControlPlane};
 use podcheck_core::load::Suite;
@@ -16,6 +17,13 @@ use podcheck_core::observation::{Probe, RuntimeRead, StoreRead};
 use podcheck_core::result::{Provider, TargetInfo};
 
 use crate::Error;
+
+/// Which providers the embedded target uses, and which must be real.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderOptions {
+    pub store: StoreChoice,
+    pub require_real: Vec<Component>,
+}
 
 /// Narrow probes into the components, where the target allows them.
 #[async_trait]
@@ -52,7 +60,24 @@ fn ms(t0: Instant) -> f64 {
 
 impl Target {
     /// Starts an embedded control plane shaped by the suite (its nodes).
-    pub async fn local(suite: &Suite) -> Result<Target, Error> {
+    pub async fn local(suite: &Suite, providers: &ProviderOptions) -> Result<Target, Error> {
+        let mut required = providers.require_real.clone();
+        for name in &suite.require_real {
+            if let Some(c) = Component::parse(name)
+                && !required.contains(&c)
+            {
+                required.push(c);
+            }
+        }
+        let choices = providers::choose(&providers.store);
+        let missing = providers::missing_real(&choices, &required);
+        if !missing.is_empty() {
+            let why: Vec<String> = missing
+                .iter()
+                .map(|c| format!("{}: {}", c.component.name(), c.why))
+                .collect();
+            return Err(Error::RequireReal(why.join("; ")));
+        }
         let node_specs = suite
             .nodes
             .iter()
@@ -76,6 +101,7 @@ impl Target {
             .collect();
         let cp = ControlPlane::start(Config {
             node_specs,
+            store: providers.store.clone(),
             ..Config::default()
         })
         .await

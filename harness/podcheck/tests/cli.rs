@@ -525,3 +525,112 @@ fn ctrl_c_during_a_run_deletes_the_runs_namespaces() {
         "the run's namespace is left behind:\n{namespaces}"
     );
 }
+
+#[test]
+fn the_store_is_etcd_where_installed_and_reports_name_it() {
+    let ws = workspace();
+    let doctor = podcheck(&["doctor"], &ws);
+    assert!(doctor.status.success(), "{}", text(&doctor));
+    let etcd_installed = Path::new("/usr/bin/etcd").is_file();
+    assert!(
+        etcd_installed || std::env::var_os("PODCHECK_SKIP_REAL").is_some(),
+        "etcd is not installed: apt-get install etcd-server (CI installs it)"
+    );
+    let store_line = String::from_utf8_lossy(&doctor.stdout)
+        .lines()
+        .find(|l| l.starts_with("store"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        store_line.contains(if etcd_installed { "etcd" } else { "memory" }),
+        "{store_line}"
+    );
+    for (store, provider, real) in [("etcd", "etcd", true), ("memory", "memory", false)] {
+        if store == "etcd" && !etcd_installed {
+            continue;
+        }
+        let reports = tempfile::tempdir().unwrap();
+        let out = podcheck(
+            &[
+                "run",
+                "suites/pod-lifecycle",
+                "--snapshot",
+                "check",
+                "--store",
+                store,
+                "--report-dir",
+                reports.path().to_str().unwrap(),
+            ],
+            &ws,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "--store {store}: {}",
+            text(&out)
+        );
+        let results: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(reports.path().join("results.json")).unwrap(),
+        )
+        .unwrap();
+        let etcd_write = results["suites"][0]["cases"][0]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == "etcdWrite")
+            .unwrap()
+            .clone();
+        let evidence = &etcd_write["evidence"][0];
+        assert_eq!(evidence["source"], "store");
+        assert!(
+            evidence["provider"].as_str().unwrap().starts_with(provider),
+            "{evidence}"
+        );
+        assert_eq!(evidence["real"], real);
+    }
+}
+
+#[test]
+fn requiring_a_component_that_is_simulated_is_an_environment_error() {
+    let ws = workspace();
+    let doctor = podcheck(&["doctor", "--require-real", "runtime"], &ws);
+    assert_eq!(doctor.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&doctor.stderr).contains("runtime"));
+    let run = podcheck(
+        &[
+            "run",
+            "suites/pod-lifecycle",
+            "--require-real",
+            "store,runtime",
+            "--snapshot",
+            "ignore",
+        ],
+        &ws,
+    );
+    assert_eq!(run.status.code(), Some(3), "{}", text(&run));
+    assert!(
+        text(&run).contains("real components required but not available: runtime"),
+        "{}",
+        text(&run)
+    );
+    let memory = podcheck(
+        &[
+            "run",
+            "suites/pod-lifecycle",
+            "--store",
+            "memory",
+            "--require-real",
+            "store",
+            "--snapshot",
+            "ignore",
+        ],
+        &ws,
+    );
+    assert_eq!(memory.status.code(), Some(3), "{}", text(&memory));
+    assert_eq!(
+        podcheck(&["doctor", "--require-real", "gpu"], &ws)
+            .status
+            .code(),
+        Some(2)
+    );
+}

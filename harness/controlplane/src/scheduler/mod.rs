@@ -24,23 +24,25 @@ pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 /// How often pods that fit nowhere are tried again even without a change seen.
 const RETRY_UNSCHEDULABLE: Duration = Duration::from_secs(5);
 
-/// Runs until `shutdown`.
-pub async fn run(client: kube::Client, shutdown: CancellationToken) {
+/// Runs until `shutdown`, publishing how many nodes its cache holds once synced.
+pub async fn run(
+    client: kube::Client,
+    shutdown: CancellationToken,
+    nodes_seen: tokio::sync::watch::Sender<usize>,
+) {
     let (pods, pod_writer) = reflector::store::<Pod>();
     let (nodes, node_writer) = reflector::store::<Node>();
-    let pod_events = reflector::reflector(
+    let mut pod_events = reflector::reflector(
         pod_writer,
         watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
     )
     .default_backoff()
-    .touched_objects()
     .boxed();
-    let node_events = reflector::reflector(
+    let mut node_events = reflector::reflector(
         node_writer,
         watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
     )
     .default_backoff()
-    .touched_objects()
     .boxed();
     let mut scheduler = Scheduler {
         client: client.clone(),
@@ -52,27 +54,37 @@ pub async fn run(client: kube::Client, shutdown: CancellationToken) {
         unschedulable: HashMap::new(),
         assumed: HashMap::new(),
     };
-    let mut pod_events = pod_events;
-    let mut node_events = node_events;
+    // Like kube-scheduler, decide nothing until both caches have synced: a pod seen before
+    // the nodes would otherwise be reported as fitting nowhere.
+    let (mut pods_synced, mut nodes_synced) = (false, false);
     let mut retry = tokio::time::interval(RETRY_UNSCHEDULABLE);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             Some(event) = pod_events.next() => match event {
-                Ok(pod) => scheduler.pod_changed(&pod),
+                Ok(e) => pods_synced |= scheduler.pod_event(e),
                 Err(e) => tracing::debug!(error = %e, "pod watch error"),
             },
-            Some(event) = node_events.next() => match event {
-                Ok(_) => scheduler.requeue_unschedulable(),
-                Err(e) => tracing::debug!(error = %e, "node watch error"),
+            Some(event) = node_events.next() => {
+                match event {
+                    Ok(watcher::Event::InitDone) => nodes_synced = true,
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "node watch error"),
+                }
+                scheduler.requeue_unschedulable();
+                if nodes_synced {
+                    nodes_seen.send_replace(scheduler.nodes.state().len());
+                }
             },
             _ = retry.tick() => scheduler.requeue_unschedulable(),
         }
         // Drain what else has arrived before scheduling, so a burst is seen as one.
-        while let Some(Some(Ok(pod))) = pod_events.next().now_or_never() {
-            scheduler.pod_changed(&pod);
+        while let Some(Some(Ok(e))) = pod_events.next().now_or_never() {
+            pods_synced |= scheduler.pod_event(e);
         }
-        scheduler.schedule_queue(&shutdown).await;
+        if pods_synced && nodes_synced {
+            scheduler.schedule_queue(&shutdown).await;
+        }
     }
 }
 
@@ -102,6 +114,18 @@ fn wants_us(pod: &Pod) -> bool {
 }
 
 impl Scheduler {
+    /// Takes in a pod watch event; true when it marks the end of the initial listing.
+    fn pod_event(&mut self, event: watcher::Event<Pod>) -> bool {
+        match event {
+            watcher::Event::Apply(p) | watcher::Event::InitApply(p) | watcher::Event::Delete(p) => {
+                self.pod_changed(&p);
+                false
+            }
+            watcher::Event::Init => false,
+            watcher::Event::InitDone => true,
+        }
+    }
+
     fn pod_changed(&mut self, pod: &Pod) {
         let key = ObjectRef::from_obj(pod);
         if let Some(uid) = pod.metadata.uid.as_deref()
