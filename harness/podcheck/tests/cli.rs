@@ -108,6 +108,16 @@ impl Up {
 
 impl Drop for Up {
     fn drop(&mut self) {
+        // Stop it as a user would, so it stops what it started; kill it only if it hangs.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -633,4 +643,61 @@ fn requiring_a_component_that_is_simulated_is_an_environment_error() {
             .code(),
         Some(2)
     );
+}
+
+/// The etcd processes started by `pid` (their `--name` carries podcheck's pid).
+fn etcds_of(pid: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("etcd") && cmdline.contains(&format!("--name podcheck-{pid}-")) {
+            found.push((p, cmdline));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_killed_podcheck_leaves_no_etcd_behind() {
+    if !Path::new("/usr/bin/etcd").is_file() {
+        assert!(
+            std::env::var_os("PODCHECK_SKIP_REAL").is_some(),
+            "etcd is not installed: apt-get install etcd-server (CI installs it)"
+        );
+        return;
+    }
+    let mut up = Up::start(&["--store", "etcd"]);
+    let pid = up.child.id();
+    let etcds = etcds_of(pid);
+    assert_eq!(etcds.len(), 1, "podcheck up runs one etcd: {etcds:?}");
+    let data_dir = etcds[0]
+        .1
+        .split(" --data-dir ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .map(PathBuf::from)
+        .unwrap();
+    up.child.kill().unwrap();
+    up.child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !etcds_of(pid).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "etcd outlived the podcheck that started it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // What a SIGKILL could not clean, the next start does.
+    let next = Up::start(&["--store", "etcd"]);
+    assert!(
+        !data_dir.parent().unwrap().exists(),
+        "the killed run's etcd directory is still there"
+    );
+    drop(next);
 }

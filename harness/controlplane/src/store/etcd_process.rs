@@ -61,8 +61,16 @@ impl EtcdProcess {
 
     async fn start_once(binary: &Path) -> Result<Self, StoreError> {
         let began = Instant::now();
+        sweep_stale();
         let dir = run_dir()?;
         let dir_path = dir.path().to_path_buf();
+        // Who owns this etcd: a later run removes what a killed podcheck left behind.
+        std::fs::write(dir_path.join(OWNER_FILE), std::process::id().to_string()).map_err(|e| {
+            backend(format!(
+                "writing {}: {e}",
+                dir_path.join(OWNER_FILE).display()
+            ))
+        })?;
         let (client, peer) = free_ports()?;
         let endpoint = format!("http://{client}");
         let peer_url = format!("http://{peer}");
@@ -80,7 +88,16 @@ impl EtcdProcess {
         let log_err = log
             .try_clone()
             .map_err(|e| backend(format!("cloning the log file handle: {e}")))?;
-        let child = Command::new(binary)
+        // With setpriv, etcd is killed when podcheck dies, even by SIGKILL, so it never
+        // outlives its owner (setting PR_SET_PDEATHSIG ourselves would need unsafe code).
+        let mut command = if Path::new(SETPRIV).is_file() {
+            let mut c = Command::new(SETPRIV);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(binary);
+            c
+        } else {
+            Command::new(binary)
+        };
+        let child = command
             .arg("--name")
             .arg(&name)
             .arg("--data-dir")
@@ -257,10 +274,66 @@ fn terminate(child: &mut Child) {
 
 /// A fresh directory on tmpfs (`/dev/shm`) when it is writable, else in the temp dir: etcd
 /// fsyncs every write, which costs a disk ~7 ms and tmpfs nothing.
+const OWNER_FILE: &str = "owner";
+const SETPRIV: &str = "/usr/bin/setpriv";
+const DIR_PREFIX: &str = "podcheck-etcd-";
+
+/// Removes the etcd directories (and kills the etcds) of podcheck processes that are gone.
+fn sweep_stale() {
+    for base in [PathBuf::from("/dev/shm"), std::env::temp_dir()] {
+        let Ok(entries) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let named = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(DIR_PREFIX));
+            let Some(owner) = named
+                .then(|| std::fs::read_to_string(dir.join(OWNER_FILE)).ok())
+                .flatten()
+            else {
+                continue;
+            };
+            let alive = owner
+                .trim()
+                .parse::<u32>()
+                .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if alive {
+                continue;
+            }
+            kill_users_of(&dir);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// SIGKILLs every process whose command line names `dir` (an orphaned etcd).
+fn kill_users_of(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmdline).contains(&needle)
+            && let Some(pid) = Pid::from_raw(pid)
+        {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+    }
+}
+
 fn run_dir() -> Result<tempfile::TempDir, StoreError> {
     let builder = {
         let mut b = tempfile::Builder::new();
-        b.prefix("podcheck-etcd-");
+        b.prefix(DIR_PREFIX);
         b
     };
     if let Ok(dir) = builder.tempdir_in("/dev/shm") {
