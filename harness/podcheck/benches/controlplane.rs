@@ -35,10 +35,10 @@ impl Drop for Up {
     }
 }
 
-fn spawn(nodes: u8) -> (Up, Instant) {
+fn spawn(nodes: u8, store: &str) -> (Up, Instant) {
     let t0 = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_podcheck"))
-        .args(["up", "--nodes", &nodes.to_string()])
+        .args(["up", "--nodes", &nodes.to_string(), "--store", store])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -185,52 +185,69 @@ async fn main() {
         }
     );
 
-    let mut to_ready = Vec::new();
-    let mut reported = Vec::new();
-    for _ in 0..STARTS {
-        let (up, t0) = spawn(1);
-        let client = client(&up.kubeconfig).await;
-        let body = client
-            .request_text(http::Request::get("/readyz").body(Vec::new()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(body, "ok");
-        to_ready.push(t0.elapsed().as_secs_f64() * 1e3);
-        reported.push(up.reported_ms);
-    }
-    summary("cold start: spawn -> /readyz 200 (client)", to_ready);
-    summary("cold start: main() -> ready (self-reported)", reported);
+    let stores: Vec<&str> = if std::path::Path::new("/usr/bin/etcd").is_file() {
+        vec!["memory", "etcd"]
+    } else {
+        vec!["memory"]
+    };
+    for store in stores {
+        let mut to_ready = Vec::new();
+        let mut reported = Vec::new();
+        for _ in 0..STARTS {
+            let (up, t0) = spawn(1, store);
+            let client = client(&up.kubeconfig).await;
+            let body = client
+                .request_text(http::Request::get("/readyz").body(Vec::new()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(body, "ok");
+            to_ready.push(t0.elapsed().as_secs_f64() * 1e3);
+            reported.push(up.reported_ms);
+        }
+        summary(
+            &format!("[{store}] cold start: spawn -> /readyz 200"),
+            to_ready,
+        );
+        summary(
+            &format!("[{store}] cold start: main() -> ready (self-reported)"),
+            reported,
+        );
 
-    let (up, _) = spawn(1);
-    let api: Api<Pod> = Api::namespaced(client(&up.kubeconfig).await, "default");
-    let mut single = Vec::new();
-    for i in 0..SINGLE_PODS {
-        single.extend(create_and_wait(&api, vec![format!("single-{i}")], 1).await);
-    }
-    summary("create -> Running, 1 pod at a time", single);
-    drop(up);
+        let (up, _) = spawn(1, store);
+        let api: Api<Pod> = Api::namespaced(client(&up.kubeconfig).await, "default");
+        let mut single = Vec::new();
+        for i in 0..SINGLE_PODS {
+            single.extend(create_and_wait(&api, vec![format!("single-{i}")], 1).await);
+        }
+        summary(
+            &format!("[{store}] create -> Running, 1 pod at a time"),
+            single,
+        );
+        drop(up);
 
-    let nodes = pods.div_ceil(100).clamp(1, 200) as u8;
-    let (up, _) = spawn(nodes);
-    let pid = up.child.id();
-    let before = rss_kib(pid, "VmRSS:");
-    let api: Api<Pod> = Api::namespaced(client(&up.kubeconfig).await, "default");
-    let begun = Instant::now();
-    let many = create_and_wait(&api, (0..pods).map(|i| format!("batch-{i}")).collect(), 64).await;
-    let wall = begun.elapsed();
-    summary(
-        &format!("create -> Running, {pods} pods ({nodes} nodes, 64 in flight)"),
-        many,
-    );
-    println!(
-        "{pods} pods running after {:.2} s ({:.0} pods/s)",
-        wall.as_secs_f64(),
-        pods as f64 / wall.as_secs_f64()
-    );
-    println!(
-        "control plane memory: {} MiB idle, {} MiB with {pods} pods running (peak {} MiB)",
-        before / 1024,
-        rss_kib(pid, "VmRSS:") / 1024,
-        rss_kib(pid, "VmHWM:") / 1024
-    );
+        let nodes = pods.div_ceil(100).clamp(1, 200) as u8;
+        let (up, _) = spawn(nodes, store);
+        let pid = up.child.id();
+        let before = rss_kib(pid, "VmRSS:");
+        let api: Api<Pod> = Api::namespaced(client(&up.kubeconfig).await, "default");
+        let begun = Instant::now();
+        let many =
+            create_and_wait(&api, (0..pods).map(|i| format!("batch-{i}")).collect(), 64).await;
+        let wall = begun.elapsed();
+        summary(
+            &format!("create -> Running, {pods} pods ({nodes} nodes, 64 in flight)"),
+            many,
+        );
+        println!(
+            "{pods} pods running after {:.2} s ({:.0} pods/s)",
+            wall.as_secs_f64(),
+            pods as f64 / wall.as_secs_f64()
+        );
+        println!(
+            "[{store}] control plane memory: {} MiB idle, {} MiB with {pods} pods running (peak {} MiB)",
+            before / 1024,
+            rss_kib(pid, "VmRSS:") / 1024,
+            rss_kib(pid, "VmHWM:") / 1024
+        );
+    }
 }

@@ -23,71 +23,78 @@ fn main() {
         .unwrap_or(20);
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let reports = tempfile::tempdir().unwrap();
-    let mut wall = Vec::new();
-    let mut stages: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for i in 0..runs {
-        let dir = reports.path().join(i.to_string());
-        let t0 = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_podcheck"))
-            .args([
-                "run",
-                "suites/pod-lifecycle",
-                "--snapshot",
-                "ignore",
-                "--report-dir",
-            ])
-            .arg(&dir)
-            .current_dir(&workspace)
-            .output()
-            .unwrap();
-        wall.push(t0.elapsed().as_secs_f64() * 1e3);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let results: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+    let stores: Vec<&str> = if Path::new("/usr/bin/etcd").is_file() {
+        vec!["memory", "etcd"]
+    } else {
+        vec!["memory"]
+    };
+    for store in stores {
+        let mut wall = Vec::new();
+        let mut stages: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for i in 0..runs {
+            let dir = reports.path().join(format!("{store}-{i}"));
+            let t0 = Instant::now();
+            let out = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+                .args([
+                    "run",
+                    "suites/pod-lifecycle",
+                    "--snapshot",
+                    "ignore",
+                    "--report-dir",
+                ])
+                .arg(&dir)
+                .current_dir(&workspace)
+                .output()
                 .unwrap();
-        for stage in results["suites"][0]["cases"][0]["stages"]
-            .as_array()
-            .unwrap()
-        {
-            if let Some(at) = stage["atMs"].as_f64() {
-                stages
-                    .entry(stage["stage"].as_str().unwrap().to_string())
-                    .or_default()
-                    .push(at);
+            wall.push(t0.elapsed().as_secs_f64() * 1e3);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            let results: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+                    .unwrap();
+            for stage in results["suites"][0]["cases"][0]["stages"]
+                .as_array()
+                .unwrap()
+            {
+                if let Some(at) = stage["atMs"].as_f64() {
+                    stages
+                        .entry(stage["stage"].as_str().unwrap().to_string())
+                        .or_default()
+                        .push(at);
+                }
             }
         }
-    }
-    let w = median(&mut wall);
-    println!(
-        "podcheck run suites/pod-lifecycle ({} build), {runs} runs",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    );
-    println!(
-        "wall time, process start to exit: median {w:.1} ms, min {:.1} ms, max {:.1} ms",
-        wall[0],
-        wall[wall.len() - 1]
-    );
-    println!("stage evidence complete, ms from the create (median):");
-    for stage in [
-        "auth",
-        "etcdWrite",
-        "pending",
-        "binding",
-        "criLaunch",
-        "cniAttach",
-        "dns",
-        "statusUpdate",
-    ] {
-        if let Some(v) = stages.get_mut(stage) {
-            println!("  {stage:<13} {:>7.2}", median(v));
+        let w = median(&mut wall);
+        println!(
+            "podcheck run suites/pod-lifecycle ({} build), {runs} runs",
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+        );
+        println!(
+            "wall time, process start to exit: median {w:.1} ms, min {:.1} ms, max {:.1} ms",
+            wall[0],
+            wall[wall.len() - 1]
+        );
+        println!("stage evidence complete, ms from the create (median):");
+        for stage in [
+            "auth",
+            "etcdWrite",
+            "pending",
+            "binding",
+            "criLaunch",
+            "cniAttach",
+            "dns",
+            "statusUpdate",
+        ] {
+            if let Some(v) = stages.get_mut(stage) {
+                println!("  {stage:<13} {:>7.2}", median(v));
+            }
         }
     }
 }
