@@ -2,6 +2,7 @@
 //! worker per pod bound to it, driving the runtime and reporting status through the API.
 
 pub mod dns;
+pub mod images;
 pub mod runtime;
 pub mod status;
 
