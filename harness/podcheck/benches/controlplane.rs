@@ -235,11 +235,11 @@ async fn main() {
             create_and_wait(&api, (0..pods).map(|i| format!("batch-{i}")).collect(), 64).await;
         let wall = begun.elapsed();
         summary(
-            &format!("create -> Running, {pods} pods ({nodes} nodes, 64 in flight)"),
+            &format!("[{store}] create -> Running, {pods} pods ({nodes} nodes, 64 in flight)"),
             many,
         );
         println!(
-            "{pods} pods running after {:.2} s ({:.0} pods/s)",
+            "[{store}] {pods} pods running after {:.2} s ({:.0} pods/s)",
             wall.as_secs_f64(),
             pods as f64 / wall.as_secs_f64()
         );

@@ -40,6 +40,8 @@ fn main() {
                     "suites/pod-lifecycle",
                     "--snapshot",
                     "ignore",
+                    "--store",
+                    store,
                     "--report-dir",
                 ])
                 .arg(&dir)
@@ -69,7 +71,7 @@ fn main() {
         }
         let w = median(&mut wall);
         println!(
-            "podcheck run suites/pod-lifecycle ({} build), {runs} runs",
+            "podcheck run suites/pod-lifecycle --store {store} ({} build), {runs} runs",
             if cfg!(debug_assertions) {
                 "debug"
             } else {
