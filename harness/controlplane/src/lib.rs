@@ -43,7 +43,7 @@ use kubelet::dns::{ClusterDnsSettings, parse_resolv_conf};
 use kubelet::runtime::{Runtime, SimNetwork, SimRuntime};
 use kubelet::{NodeConfig, NodeSpec};
 use providers::StoreChoice;
-use store::{EtcdProcess, EtcdStore, MemoryStore, Store};
+use store::{EtcdProcess, EtcdStore, MemoryStore, Store, WatchCache};
 
 /// The `kubernetes` Service's ClusterIP.
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
@@ -546,14 +546,21 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<EtcdProce
         StoreChoice::Etcd => true,
         StoreChoice::Endpoint(endpoint) => {
             let store = EtcdStore::connect(endpoint).await.map_err(Error::Store)?;
-            return Ok((Arc::new(store), None));
+            let cached = WatchCache::new(Arc::new(store))
+                .await
+                .map_err(Error::Store)?;
+            return Ok((Arc::new(cached), None));
         }
     };
     if !spawn {
         return Ok((Arc::new(MemoryStore::new()), None));
     }
     let etcd = EtcdProcess::start().await.map_err(Error::Store)?;
-    match etcd.connect().await {
+    let cached = match etcd.connect().await {
+        Ok(store) => WatchCache::new(Arc::new(store)).await,
+        Err(e) => Err(e),
+    };
+    match cached {
         Ok(store) => Ok((Arc::new(store), Some(etcd))),
         Err(e) => {
             etcd.shutdown().await;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use podcheck_controlplane::store::{
-    DEFAULT_ETCD_BINARY, EtcdProcess, MemoryStore, Store, StoreError, WatchEvent, WatchStream,
+    DEFAULT_ETCD_BINARY, EtcdProcess, MemoryStore, Store, StoreError, WatchCache, WatchEvent,
+    WatchStream,
 };
 use rstest::rstest;
 
@@ -16,6 +17,8 @@ use rstest::rstest;
 enum Kind {
     Memory,
     Etcd,
+    /// etcd behind the apiserver's watch cache.
+    CachedEtcd,
 }
 
 /// A store under test; for etcd, the server that holds it (stopped on drop).
@@ -32,11 +35,19 @@ impl Fixture {
                 store: Box::new(MemoryStore::new()),
                 _etcd: None,
             }),
-            Kind::Etcd => {
+            Kind::Etcd | Kind::CachedEtcd => {
                 let etcd = start_etcd().await?;
                 let store = etcd.connect().await.expect("connect to etcd");
+                let store: Box<dyn Store> = match kind {
+                    Kind::CachedEtcd => Box::new(
+                        WatchCache::new(std::sync::Arc::new(store))
+                            .await
+                            .expect("the watch cache starts"),
+                    ),
+                    _ => Box::new(store),
+                };
                 Some(Fixture {
-                    store: Box::new(store),
+                    store,
                     _etcd: Some(etcd),
                 })
             }
@@ -78,6 +89,7 @@ async fn next_events(w: &mut WatchStream, n: usize) -> Vec<WatchEvent> {
 #[rstest]
 #[case::memory(Kind::Memory)]
 #[case::etcd(Kind::Etcd)]
+#[case::cached_etcd(Kind::CachedEtcd)]
 #[tokio::test]
 async fn create_is_if_absent_and_revisions_rise(#[case] kind: Kind) {
     let Some(f) = Fixture::new(kind).await else {
@@ -106,6 +118,7 @@ async fn create_is_if_absent_and_revisions_rise(#[case] kind: Kind) {
 #[rstest]
 #[case::memory(Kind::Memory)]
 #[case::etcd(Kind::Etcd)]
+#[case::cached_etcd(Kind::CachedEtcd)]
 #[tokio::test]
 async fn update_is_compare_and_swap(#[case] kind: Kind) {
     let Some(f) = Fixture::new(kind).await else {
@@ -139,6 +152,7 @@ async fn update_is_compare_and_swap(#[case] kind: Kind) {
 #[rstest]
 #[case::memory(Kind::Memory)]
 #[case::etcd(Kind::Etcd)]
+#[case::cached_etcd(Kind::CachedEtcd)]
 #[tokio::test]
 async fn delete_is_compare_and_swap_and_returns_the_last_value(#[case] kind: Kind) {
     let Some(f) = Fixture::new(kind).await else {
@@ -168,6 +182,7 @@ async fn delete_is_compare_and_swap_and_returns_the_last_value(#[case] kind: Kin
 #[rstest]
 #[case::memory(Kind::Memory)]
 #[case::etcd(Kind::Etcd)]
+#[case::cached_etcd(Kind::CachedEtcd)]
 #[tokio::test]
 async fn list_at_a_past_revision_sees_the_past(#[case] kind: Kind) {
     let Some(f) = Fixture::new(kind).await else {
@@ -207,6 +222,7 @@ async fn list_at_a_past_revision_sees_the_past(#[case] kind: Kind) {
 #[rstest]
 #[case::memory(Kind::Memory)]
 #[case::etcd(Kind::Etcd)]
+#[case::cached_etcd(Kind::CachedEtcd)]
 #[tokio::test]
 async fn watch_replays_history_then_follows_live_writes(#[case] kind: Kind) {
     let Some(f) = Fixture::new(kind).await else {
@@ -253,6 +269,7 @@ async fn watch_replays_history_then_follows_live_writes(#[case] kind: Kind) {
 #[rstest]
 #[case::memory(Kind::Memory)]
 #[case::etcd(Kind::Etcd)]
+#[case::cached_etcd(Kind::CachedEtcd)]
 #[tokio::test]
 async fn compaction_expires_old_revisions_but_keeps_live_keys(#[case] kind: Kind) {
     let Some(f) = Fixture::new(kind).await else {
@@ -299,6 +316,7 @@ async fn compaction_expires_old_revisions_but_keeps_live_keys(#[case] kind: Kind
 #[rstest]
 #[case::memory(Kind::Memory)]
 #[case::etcd(Kind::Etcd)]
+#[case::cached_etcd(Kind::CachedEtcd)]
 #[tokio::test]
 async fn watch_and_list_from_a_compacted_revision_name_the_compaction(#[case] kind: Kind) {
     let Some(f) = Fixture::new(kind).await else {
@@ -342,6 +360,7 @@ async fn watch_and_list_from_a_compacted_revision_name_the_compaction(#[case] ki
 #[rstest]
 #[case::memory(Kind::Memory)]
 #[case::etcd(Kind::Etcd)]
+#[case::cached_etcd(Kind::CachedEtcd)]
 #[tokio::test]
 async fn provider_says_which_store_it_is(#[case] kind: Kind) {
     let Some(f) = Fixture::new(kind).await else {
@@ -350,7 +369,7 @@ async fn provider_says_which_store_it_is(#[case] kind: Kind) {
     let p = f.store.provider();
     match kind {
         Kind::Memory => assert_eq!((p.name, p.real), ("memory", false)),
-        Kind::Etcd => {
+        Kind::Etcd | Kind::CachedEtcd => {
             assert_eq!((p.name, p.real), ("etcd", true));
             assert!(p.version.starts_with("3."), "etcd version {:?}", p.version);
         }

@@ -5,6 +5,7 @@
 //! `resourceVersion`, exactly as kube-apiserver does on etcd. Keys follow Kubernetes'
 //! layout: `/registry/RESOURCE/NAMESPACE/NAME` (cluster-scoped: `/registry/RESOURCE/NAME`).
 
+mod cache;
 mod etcd;
 mod etcd_process;
 mod memory;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 
+pub use cache::WatchCache;
 pub use etcd::{DEFAULT_REQUEST_TIMEOUT, EtcdStore};
 pub use etcd_process::{DEFAULT_ETCD_BINARY, EtcdProcess};
 pub use memory::MemoryStore;
