@@ -112,10 +112,10 @@ async fn a_watch_sees_pending_then_bound_then_running() {
 async fn stale_updates_conflict_and_missing_pods_are_not_found() {
     let cp = start(1).await;
     let pods: Api<Pod> = Api::namespaced(cp.client().await.unwrap(), "default");
-    let created = pods
-        .create(&PostParams::default(), &pod("stale"))
-        .await
-        .unwrap();
+    // A scheduler nobody runs: no binding or status write races the updates below.
+    let mut idle = pod("stale");
+    idle.spec.as_mut().unwrap().scheduler_name = Some("nobody".into());
+    let created = pods.create(&PostParams::default(), &idle).await.unwrap();
     let mut fresh = created.clone();
     fresh
         .metadata
