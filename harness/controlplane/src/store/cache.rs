@@ -10,8 +10,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -162,34 +160,13 @@ impl Store for WatchCache {
         let Some((rx, history, seen)) = served else {
             return self.inner.watch(prefix, after).await;
         };
-        let prefix = prefix.to_string();
-        let history = futures::stream::iter(history.into_iter().map(Ok));
-        let live = BroadcastStream::new(rx).filter_map(move |item| {
-            let keep = match item {
-                Ok(e)
-                    if e.revision() > seen
-                        && e.revision() > after
-                        && e.key().starts_with(&prefix) =>
-                {
-                    Some(Ok(e))
-                }
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                    Some(Err(StoreError::WatchLagged { missed }))
-                }
-            };
-            futures::future::ready(keep)
-        });
-        let stream = history.chain(live).scan(false, |failed, item| {
-            let out = if *failed {
-                None
-            } else {
-                *failed = item.is_err();
-                Some(item.map(|e: Arc<WatchEvent>| (*e).clone()))
-            };
-            futures::future::ready(out)
-        });
-        Ok(Box::pin(stream))
+        Ok(super::replay_then_follow(
+            history,
+            rx,
+            seen,
+            after,
+            prefix.to_string(),
+        ))
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {

@@ -5,10 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
 use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::{
     KeyValue, Listing, Revision, Store, StoreError, StoreProvider, WatchEvent, WatchStream,
@@ -250,28 +247,9 @@ impl Store for MemoryStore {
         let last_seen = s.revision;
         drop(s);
 
-        let history = futures::stream::iter(history.into_iter().map(Ok));
-        let live = BroadcastStream::new(rx).filter_map(move |item| {
-            let keep = match item {
-                Ok(e) if e.revision() > last_seen && e.key().starts_with(&prefix) => Some(Ok(e)),
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                    Some(Err(StoreError::WatchLagged { missed }))
-                }
-            };
-            futures::future::ready(keep)
-        });
-        // A lagged watcher has lost events: end its stream after the error.
-        let stream = history.chain(live).scan(false, |failed, item| {
-            let out = if *failed {
-                None
-            } else {
-                *failed = item.is_err();
-                Some(item.map(|e: Arc<WatchEvent>| (*e).clone()))
-            };
-            futures::future::ready(out)
-        });
-        Ok(Box::pin(stream))
+        Ok(super::replay_then_follow(
+            history, rx, last_seen, after, prefix,
+        ))
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {

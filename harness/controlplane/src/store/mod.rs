@@ -75,6 +75,44 @@ pub struct Listing {
 /// A watch: every change after the start revision, in revision order, until dropped.
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, StoreError>> + Send>>;
 
+/// A watch served from memory: the `history` copied from a log, then the live events of a
+/// broadcast subscribed under the same lock, keeping only those after `after` (and after the
+/// history, up to `seen`) under `prefix`. A watcher that lags has lost events: its stream ends
+/// after the error, and it must list again.
+fn replay_then_follow(
+    history: Vec<std::sync::Arc<WatchEvent>>,
+    rx: tokio::sync::broadcast::Receiver<std::sync::Arc<WatchEvent>>,
+    seen: Revision,
+    after: Revision,
+    prefix: String,
+) -> WatchStream {
+    use futures::StreamExt;
+    use tokio_stream::wrappers::BroadcastStream;
+    use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+    let threshold = seen.max(after);
+    let history = futures::stream::iter(history.into_iter().map(Ok));
+    let live = BroadcastStream::new(rx).filter_map(move |item| {
+        let keep = match item {
+            Ok(e) if e.revision() > threshold && e.key().starts_with(&prefix) => Some(Ok(e)),
+            Ok(_) => None,
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                Some(Err(StoreError::WatchLagged { missed }))
+            }
+        };
+        futures::future::ready(keep)
+    });
+    let stream = history.chain(live).scan(false, |failed, item| {
+        let out = if *failed {
+            None
+        } else {
+            *failed = item.is_err();
+            Some(item.map(|e: std::sync::Arc<WatchEvent>| (*e).clone()))
+        };
+        futures::future::ready(out)
+    });
+    Box::pin(stream)
+}
+
 /// Which implementation serves the store, for the evidence in reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreProvider {
