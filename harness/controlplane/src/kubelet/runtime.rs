@@ -149,6 +149,23 @@ pub trait Runtime: Send + Sync + 'static {
     async fn stop_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError>;
     /// Removes a stopped sandbox. Idempotent.
     async fn remove_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError>;
+    /// The network provider the runtime calls for its sandboxes (CNI plugins, or simulated).
+    fn network_provider(&self) -> Provider;
+    /// The container's log file in CRI format (`TIMESTAMP STREAM P|F LINE`), when the
+    /// runtime writes one. Backs `pods/log`.
+    async fn container_log(
+        &self,
+        _container_id: &str,
+    ) -> Result<Option<std::path::PathBuf>, RuntimeError> {
+        Ok(None)
+    }
+    /// The sandbox's network namespace, when it is a kernel object the host can enter.
+    async fn sandbox_netns(
+        &self,
+        _sandbox_id: &str,
+    ) -> Result<Option<std::path::PathBuf>, RuntimeError> {
+        Ok(None)
+    }
 }
 
 /// A CNI network, as the runtime uses it.
@@ -273,6 +290,10 @@ impl Runtime for SimRuntime {
 
     fn id_scheme(&self) -> &str {
         "sim"
+    }
+
+    fn network_provider(&self) -> Provider {
+        self.network.provider()
     }
 
     async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<Sandbox, RuntimeError> {
