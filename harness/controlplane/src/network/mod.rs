@@ -1,0 +1,952 @@
+//! The host side of a real pod network for one embedded node: a /24 and a bridge of its
+//! own, the CNI configuration containerd hands to the `bridge` and `host-local` plugins,
+//! and an nftables table that keeps every pod packet on this machine.
+//!
+//! What a pod can reach: the other pods on its bridge, the host's gateway address on the
+//! bridge, and the DNS Service IP (DNATed to the gateway's port 53). It has no default route
+//! (`isDefaultGateway: false`); its only route besides the bridge is the Service CIDR via the
+//! gateway, and the host forwards nothing to or from the bridge, so a Service IP never
+//! leaves the machine.
+//!
+//! The template has `isGateway: false`: podcheck gives the bridge its gateway address itself,
+//! and the pods still get their route to the Service CIDR via that gateway from host-local's
+//! range, while the plugin leaves the host's `net.ipv4.ip_forward` alone (with `isGateway:
+//! true` it turns forwarding on host-wide and never resets it). The table's forward chain
+//! drops pod packets leaving the bridge in any case.
+//!
+//! Ownership across processes (concurrent tests run many control planes): the /24 is
+//! claimed with an exclusive `flock` on `/run/podcheck/subnets/10.244.X.0`, held as long as
+//! the [`NodeNetwork`] lives and released by the kernel when the process dies, even by
+//! SIGKILL. The node's state lives in `/run/podcheck/net/pcbrX/` (an owner file and a state
+//! file), so that [`sweep_stale`], run by every [`NodeNetwork::setup`], removes what a dead
+//! owner left behind (its nftables table, bridge, ports and directories).
+
+mod cmd;
+mod parse;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::kubelet::runtime::Provider;
+
+use cmd::{COMMAND_TIMEOUT, check, find_tool, ip, is_executable, run_with, tool};
+use parse::{
+    address_networks, bridge_index, bridge_name, dpkg_owner, gateway_of, link_names,
+    newest_supported_version, nft_delete, nft_ruleset, nth_subnet, overlaps, owner_line,
+    parse_owner, plugin_banner_version, render_template, route_destinations, stat_start_time,
+    table_name,
+};
+
+pub use parse::interface_addresses;
+
+/// Where Debian's `containernetworking-plugins` installs the plugins.
+pub const DEFAULT_CNI_BIN_DIR: &str = "/usr/lib/cni";
+/// The lock files of claimed /24s, one per subnet (`10.244.X.0`).
+pub const SUBNET_LOCK_DIR: &str = "/run/podcheck/subnets";
+/// The per-node state dirs (`pcbrX/`, holding `owner` and `state.json`).
+pub const STATE_DIR: &str = "/run/podcheck/net";
+/// The conflist's file name in [`NodeNetwork::conf_dir`].
+pub const CONFLIST_NAME: &str = "10-podcheck.conflist";
+/// The CNI network's name in the conflist.
+pub const NETWORK_NAME: &str = "podcheck";
+/// The provider name of this network in evidence.
+pub const PROVIDER_NAME: &str = "bridge+host-local";
+
+/// The plugins a pod network needs (`loopback` is what containerd runs for `lo`).
+const REQUIRED_PLUGINS: [&str; 3] = ["bridge", "host-local", "loopback"];
+const OWNER_FILE: &str = "owner";
+const STATE_FILE: &str = "state.json";
+/// The host-local data dir's name inside the caller's dir; a swept state must name it.
+const IPAM_DIR: &str = "cni-ipam";
+const CONF_SUBDIR: &str = "conf";
+/// How long [`NodeNetwork::reach`] waits for the pod's kernel to answer.
+const REACH_TIMEOUT: Duration = Duration::from_secs(1);
+/// The TCP port [`NodeNetwork::reach`] knocks on: nothing listens there, so a live pod
+/// answers with a RST.
+const REACH_PORT: u16 = 1;
+/// Attempts at locking a lock file that keeps being replaced under us.
+const LOCK_ATTEMPTS: usize = 3;
+
+/// The pool the nodes' /24s come from.
+pub fn pod_subnet_pool() -> Ipv4Net {
+    Ipv4Net::new(Ipv4Addr::new(10, 244, 0, 0), 16).expect("16 is a valid prefix length")
+}
+
+/// The lock file of a claimed /24.
+pub fn subnet_lock_path(subnet: Ipv4Net) -> PathBuf {
+    Path::new(SUBNET_LOCK_DIR).join(subnet.network().to_string())
+}
+
+/// Why the node network could not be set up, probed or torn down.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// Root, a plugin, a tool or kernel support is missing.
+    #[error("a real pod network is not possible here: {0}")]
+    Unusable(String),
+    /// The options contradict each other.
+    #[error("invalid network options: {0}")]
+    Options(String),
+    /// A file or directory could not be read or written.
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool could not be started.
+    #[error("could not run {command}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool ran and failed.
+    #[error("{command} failed ({status}): {stderr}")]
+    Command {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+    /// A tool did not finish in time (it was killed).
+    #[error("{command} did not finish within {after:?}")]
+    Timeout { command: String, after: Duration },
+    /// A tool's output was not what it should be.
+    #[error("could not read {what}: {message}")]
+    Parse { what: String, message: String },
+    /// The conflist template could not be read or filled in.
+    #[error("the CNI template {path}: {message}")]
+    Template { path: String, message: String },
+    /// Every /24 of the pool is taken.
+    #[error(
+        "no /24 of {pool} is free: each is claimed by another podcheck or overlaps a route or \
+         address of this host"
+    )]
+    Exhausted { pool: Ipv4Net },
+}
+
+fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NetworkError {
+    let what = what.into();
+    move |source| NetworkError::Io { what, source }
+}
+
+/// How to set up one node's network.
+#[derive(Debug, Clone)]
+pub struct NodeNetworkOptions {
+    /// A directory for this node's network files (the conf dir and host-local's data dir go
+    /// in it); it belongs to the caller, and only what setup made in it is removed.
+    pub dir: PathBuf,
+    /// The Service CIDR: the pods' one route besides the bridge (10.96.0.0/12).
+    pub service_cidr: Ipv4Net,
+    /// The DNS Service's ClusterIP, DNATed to the gateway's port 53 (10.96.0.10).
+    pub dns_service_ip: Ipv4Addr,
+    /// Where the CNI plugins are (`/usr/lib/cni`).
+    pub cni_bin_dir: PathBuf,
+    /// The conflist template (`fixtures/cni/bridge.conflist`).
+    pub template: PathBuf,
+}
+
+impl NodeNetworkOptions {
+    /// Options with the usual Service CIDR, DNS Service IP and plugin dir.
+    pub fn new(dir: impl Into<PathBuf>, template: impl Into<PathBuf>) -> Self {
+        NodeNetworkOptions {
+            dir: dir.into(),
+            service_cidr: Ipv4Net::new(Ipv4Addr::new(10, 96, 0, 0), 12)
+                .expect("12 is a valid prefix length"),
+            dns_service_ip: crate::DNS_SERVICE_IP,
+            cni_bin_dir: PathBuf::from(DEFAULT_CNI_BIN_DIR),
+            template: template.into(),
+        }
+    }
+}
+
+/// What a node's state dir records, so that a sweep can undo it without its owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    /// Tells this setup from a later one that reuses the subnet.
+    instance: String,
+    pid: u32,
+    subnet: String,
+    gateway: String,
+    bridge: String,
+    table: String,
+    conf_file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+}
+
+impl State {
+    /// What a state dir stands for when its state file is unreadable: the bridge and table
+    /// follow from its name; the caller's files are unknown and stay.
+    fn from_index(index: u8) -> State {
+        let subnet = nth_subnet(pod_subnet_pool(), index);
+        let bridge = bridge_name(index);
+        State {
+            instance: String::new(),
+            pid: 0,
+            subnet: subnet.to_string(),
+            gateway: gateway_of(subnet).to_string(),
+            table: table_name(&bridge),
+            bridge,
+            conf_file: None,
+            data_dir: None,
+        }
+    }
+
+    /// The state file of the state dir of `index`, when it is consistent with the dir's
+    /// name; what it names is removed recursively, so nothing else is trusted.
+    fn read(dir: &Path, index: u8) -> State {
+        let fallback = State::from_index(index);
+        let Some(mut state) = std::fs::read(dir.join(STATE_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<State>(&b).ok())
+        else {
+            return fallback;
+        };
+        if state.bridge != fallback.bridge || state.table != fallback.table {
+            return fallback;
+        }
+        let named = |p: &Option<PathBuf>, name: &str| {
+            p.as_ref()
+                .is_some_and(|p| p.is_absolute() && p.file_name().is_some_and(|n| n == name))
+        };
+        if !named(&state.conf_file, CONFLIST_NAME) {
+            state.conf_file = None;
+        }
+        if !named(&state.data_dir, IPAM_DIR) {
+            state.data_dir = None;
+        }
+        state
+    }
+}
+
+/// The exclusive lock on one /24's lock file.
+#[derive(Debug)]
+struct SubnetLock {
+    path: PathBuf,
+    file: File,
+}
+
+impl SubnetLock {
+    /// Takes the lock without waiting; `None` when someone else holds it.
+    fn try_acquire(path: &Path) -> Result<Option<SubnetLock>, NetworkError> {
+        use rustix::fs::{FlockOperation, flock};
+        for _ in 0..LOCK_ATTEMPTS {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .open(path)
+                .map_err(io_error(format!("opening {}", path.display())))?;
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+                Err(e) => {
+                    return Err(NetworkError::Io {
+                        what: format!("locking {}", path.display()),
+                        source: e.into(),
+                    });
+                }
+            }
+            // A releasing owner (or a sweep) unlinks the file while holding the lock: a lock
+            // on an unlinked file guards nothing, so it must still be the file at the path.
+            let held = file
+                .metadata()
+                .map_err(io_error(format!("reading {}", path.display())))?;
+            match std::fs::metadata(path) {
+                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
+                    return Ok(Some(SubnetLock {
+                        path: path.to_path_buf(),
+                        file,
+                    }));
+                }
+                _ => continue,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes the lock file while still holding it, then unlocks.
+    fn release(self) {
+        if let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "removing a subnet lock");
+        }
+        drop(self.file);
+    }
+}
+
+/// Everything one node network made, to be undone (by its owner or a sweep).
+#[derive(Debug)]
+struct Leftover {
+    state_dir: PathBuf,
+    state: State,
+    lock: SubnetLock,
+}
+
+impl Leftover {
+    /// Deletes the nftables table, the bridge's ports and the bridge, the files made in the
+    /// caller's dir and the state dir, then the lock. Goes on after a failure and returns
+    /// the first.
+    async fn remove(self) -> Result<(), NetworkError> {
+        let mut first = None;
+        let mut keep = |r: Result<(), NetworkError>| {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "tearing down a node network");
+                first.get_or_insert(e);
+            }
+        };
+        let mut nft = tool("nft");
+        nft.args(["-f", "-"]);
+        keep(
+            check(nft, Some(nft_delete(&self.state.table).as_bytes()))
+                .await
+                .map(drop),
+        );
+        keep(delete_bridge(&self.state.bridge).await);
+        if let Some(data) = &self.state.data_dir {
+            keep(remove_all(data));
+        }
+        if let Some(conf) = &self.state.conf_file {
+            keep(remove_file(conf));
+            // The conf dir goes too when nothing else is in it.
+            if let Some(parent) = conf.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+        keep(remove_all(&self.state_dir));
+        self.lock.release();
+        first.map_or(Ok(()), Err)
+    }
+}
+
+fn remove_all(path: &Path) -> Result<(), NetworkError> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(NetworkError::Io {
+            what: format!("removing {}", path.display()),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn remove_file(path: &Path) -> Result<(), NetworkError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(NetworkError::Io {
+            what: format!("removing {}", path.display()),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes the veths still attached to `bridge` (a pod whose netns is gone has none), then
+/// the bridge. A missing bridge is not an error.
+async fn delete_bridge(bridge: &str) -> Result<(), NetworkError> {
+    let ports = match ip(&["-j", "link", "show", "master", bridge]).await {
+        Ok(json) => link_names(&json).map_err(|message| NetworkError::Parse {
+            what: format!("the ports of {bridge}"),
+            message,
+        })?,
+        Err(NetworkError::Command { stderr, .. }) if stderr.contains("does not exist") => {
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    for port in ports.iter().map(String::as_str).chain([bridge]) {
+        match ip(&["link", "del", "dev", port]).await {
+            Ok(_) => {}
+            Err(NetworkError::Command { stderr, .. }) if stderr.contains("Cannot find device") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Whether the process an owner file names still runs (the same process: pid and start
+/// time, so a reused pid does not count).
+fn owner_alive(contents: Option<&str>) -> bool {
+    let Some((pid, start)) = contents.and_then(parse_owner) else {
+        return false;
+    };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    start.is_none_or(|start| stat_start_time(&stat) == Some(start))
+}
+
+fn own_start_time() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| stat_start_time(&s))
+}
+
+/// Removes the node networks of podcheck processes that are gone: for every state dir
+/// under [`STATE_DIR`] whose subnet lock is free and whose owner is not running, deletes
+/// its nftables table, bridge (and ports), the files it made and the state dir. Returns the
+/// bridges swept. Run by every [`NodeNetwork::setup`]; a cleanup command may call it too.
+pub async fn sweep_stale() -> Result<Vec<String>, NetworkError> {
+    let entries = match std::fs::read_dir(STATE_DIR) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(format!("listing {STATE_DIR}"))(e)),
+    };
+    let mut swept = Vec::new();
+    let mut first = None;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(index) = bridge_index(&name) else {
+            continue;
+        };
+        let subnet = nth_subnet(pod_subnet_pool(), index);
+        // Holding the lock: its owner is dead (or done), and no one claims it meanwhile.
+        let lock = match SubnetLock::try_acquire(&subnet_lock_path(subnet)) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => continue,
+            Err(e) => {
+                first.get_or_insert(e);
+                continue;
+            }
+        };
+        let dir = entry.path();
+        let owner = std::fs::read_to_string(dir.join(OWNER_FILE)).ok();
+        if owner_alive(owner.as_deref()) {
+            continue;
+        }
+        let state = State::read(&dir, index);
+        tracing::info!(bridge = %name, owner = ?owner.as_deref().map(str::trim), "sweeping a dead podcheck's node network");
+        let leftover = Leftover {
+            state_dir: dir,
+            state,
+            lock,
+        };
+        match leftover.remove().await {
+            Ok(()) => swept.push(name),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    first.map_or(Ok(swept), Err)
+}
+
+/// Whether a real pod network can be set up here with the plugins in `/usr/lib/cni`; the
+/// error names what is missing, in one sentence.
+pub fn usable() -> Result<(), String> {
+    usable_with(Path::new(DEFAULT_CNI_BIN_DIR))
+}
+
+fn usable_with(cni_bin_dir: &Path) -> Result<(), String> {
+    let mut missing = Vec::new();
+    let euid = rustix::process::geteuid();
+    if !euid.is_root() {
+        missing.push(format!("root (running as uid {})", euid.as_raw()));
+    }
+    let plugins: Vec<&str> = REQUIRED_PLUGINS
+        .into_iter()
+        .filter(|p| !is_executable(&cni_bin_dir.join(p)))
+        .collect();
+    if !plugins.is_empty() {
+        missing.push(format!(
+            "the CNI plugins {} in {} (Debian: containernetworking-plugins)",
+            plugins.join(", "),
+            cni_bin_dir.display()
+        ));
+    }
+    for (name, package) in [
+        ("ip", "iproute2"),
+        ("nft", "nftables"),
+        ("nsenter", "util-linux"),
+    ] {
+        if find_tool(name).is_none() {
+            missing.push(format!("the {name} command ({package})"));
+        }
+    }
+    if !bridge_supported() {
+        missing.push("kernel bridge support (no /sys/module/bridge, no bridge module)".into());
+    }
+    match missing.len() {
+        0 => Ok(()),
+        1 => Err(format!("a real pod network needs {}", missing[0])),
+        n => Err(format!(
+            "a real pod network needs {} and {}",
+            missing[..n - 1].join(", "),
+            missing[n - 1]
+        )),
+    }
+}
+
+/// Built in or loaded (`/sys/module/bridge`), or loadable (a module for this kernel).
+fn bridge_supported() -> bool {
+    if Path::new("/sys/module/bridge").exists() {
+        return true;
+    }
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
+        return false;
+    };
+    let dir = Path::new("/lib/modules")
+        .join(release.trim())
+        .join("kernel/net/bridge");
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("bridge.ko"))
+    })
+}
+
+/// The plugin versions already asked, per plugin dir (asking costs a process or three).
+static PLUGIN_VERSIONS: Mutex<BTreeMap<PathBuf, String>> = Mutex::new(BTreeMap::new());
+
+/// The bridge plugin's version: from its banner (`CNI bridge plugin v1.1.1`); where the
+/// build does not know it (Debian's prints `version unknown`), the version of the package
+/// that installed it (`1.1.1+ds1-3+b5`); else the newest CNI spec it speaks.
+async fn plugin_version(cni_bin_dir: &Path) -> String {
+    if let Some(v) = PLUGIN_VERSIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(cni_bin_dir)
+    {
+        return v.clone();
+    }
+    let bridge = cni_bin_dir.join("bridge");
+    let mut banner = tokio::process::Command::new(&bridge);
+    banner.env_remove("CNI_COMMAND");
+    let from_banner = run_with(banner, None, COMMAND_TIMEOUT)
+        .await
+        .ok()
+        .and_then(|o| plugin_banner_version(&format!("{}\n{}", o.stdout, o.stderr)));
+    let version = match from_banner {
+        Some(v) => v,
+        None => match package_version(&bridge).await {
+            Some(v) => v,
+            None => {
+                let mut ask = tokio::process::Command::new(&bridge);
+                ask.env("CNI_COMMAND", "VERSION");
+                let spec = check(ask, Some(&br#"{"cniVersion":"1.0.0"}"#[..]))
+                    .await
+                    .ok()
+                    .and_then(|out| newest_supported_version(&out));
+                match spec {
+                    Some(spec) => format!("unknown (CNI spec {spec})"),
+                    None => "unknown".into(),
+                }
+            }
+        },
+    };
+    PLUGIN_VERSIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(cni_bin_dir.to_path_buf(), version.clone());
+    version
+}
+
+/// The Debian package that normally ships the CNI plugins.
+const PLUGINS_PACKAGE: &str = "containernetworking-plugins";
+
+/// The version of the Debian package that installed `file`.
+async fn package_version(file: &Path) -> Option<String> {
+    find_tool("dpkg-query")?;
+    // `dpkg-query -S` reads every package's file list (~60 ms); the usual package's own
+    // list answers first.
+    let listed = std::fs::read_to_string(format!("/var/lib/dpkg/info/{PLUGINS_PACKAGE}.list"))
+        .is_ok_and(|list| list.lines().any(|l| Path::new(l) == file));
+    let package = if listed {
+        PLUGINS_PACKAGE.to_string()
+    } else {
+        let mut owner = tool("dpkg-query");
+        owner.arg("-S").arg(file);
+        dpkg_owner(&check(owner, None).await.ok()?)?
+    };
+    let mut version = tool("dpkg-query");
+    version.args(["-W", "-f", "${Version}", &package]);
+    let version = check(version, None).await.ok()?.trim().to_string();
+    (!version.is_empty()).then_some(version)
+}
+
+/// The addresses in a network namespace (`nsenter --net=PATH ip -j -4 addr show`), as
+/// `(ifname, "addr/len")`, without `lo`.
+pub async fn netns_addresses(netns_path: &Path) -> Result<Vec<(String, String)>, NetworkError> {
+    let mut net = std::ffi::OsString::from("--net=");
+    net.push(netns_path);
+    let mut command = tool("nsenter");
+    command
+        .arg(net)
+        .arg(find_tool("ip").unwrap_or_else(|| PathBuf::from("ip")))
+        .args(["-j", "-4", "addr", "show"]);
+    let json = check(command, None).await?;
+    interface_addresses(&json).map_err(|message| NetworkError::Parse {
+        what: format!("the addresses in {}", netns_path.display()),
+        message,
+    })
+}
+
+/// One embedded node's pod network on this host; torn down by [`teardown`](Self::teardown),
+/// or (best effort, blocking briefly) on drop.
+#[derive(Debug)]
+pub struct NodeNetwork {
+    subnet: Ipv4Net,
+    gateway: Ipv4Addr,
+    bridge: String,
+    table: String,
+    conf_dir: PathBuf,
+    conf_file: PathBuf,
+    data_dir: PathBuf,
+    state_dir: PathBuf,
+    instance: String,
+    provider: Provider,
+    set_up_in: Duration,
+    /// What to undo; `None` once torn down (or abandoned).
+    held: Option<Leftover>,
+}
+
+impl NodeNetwork {
+    /// Claims a /24 of 10.244.0.0/16, makes its bridge with the gateway address, loads the
+    /// nftables table and writes the conflist (see the module docs). Sweeps the leftovers of
+    /// dead podcheck processes first. On failure, whatever was made is removed again.
+    pub async fn setup(opts: NodeNetworkOptions) -> Result<NodeNetwork, NetworkError> {
+        let began = Instant::now();
+        usable_with(&opts.cni_bin_dir).map_err(NetworkError::Unusable)?;
+        let pool = pod_subnet_pool();
+        if !opts.service_cidr.contains(&opts.dns_service_ip) {
+            return Err(NetworkError::Options(format!(
+                "the DNS Service IP {} is outside the Service CIDR {}",
+                opts.dns_service_ip, opts.service_cidr
+            )));
+        }
+        if overlaps(opts.service_cidr, pool) {
+            return Err(NetworkError::Options(format!(
+                "the Service CIDR {} overlaps the pod pool {pool}",
+                opts.service_cidr
+            )));
+        }
+        let template = tokio::fs::read_to_string(&opts.template)
+            .await
+            .map_err(|e| NetworkError::Template {
+                path: opts.template.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let dir = std::path::absolute(&opts.dir)
+            .map_err(io_error(format!("resolving {}", opts.dir.display())))?;
+        for d in [SUBNET_LOCK_DIR, STATE_DIR] {
+            std::fs::create_dir_all(d).map_err(io_error(format!("creating {d}")))?;
+        }
+        match sweep_stale().await {
+            Ok(swept) if !swept.is_empty() => tracing::info!(?swept, "swept stale node networks"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweeping stale node networks"),
+        }
+
+        let (routes, addresses, links) = tokio::try_join!(
+            ip(&["-j", "-4", "route", "show", "table", "all"]),
+            ip(&["-j", "-4", "addr", "show"]),
+            ip(&["-j", "link", "show"]),
+        )?;
+        let parse_err = |what: &str| {
+            let what = what.to_string();
+            move |message| NetworkError::Parse { what, message }
+        };
+        let mut in_use = route_destinations(&routes).map_err(parse_err("the host's routes"))?;
+        in_use.extend(address_networks(&addresses).map_err(parse_err("the host's addresses"))?);
+        let links: HashSet<String> = link_names(&links)
+            .map_err(parse_err("the host's links"))?
+            .into_iter()
+            .collect();
+        let (index, lock) = claim(pool, &in_use, &links)?;
+
+        let subnet = nth_subnet(pool, index);
+        let gateway = gateway_of(subnet);
+        let bridge = bridge_name(index);
+        let table = table_name(&bridge);
+        let conf_dir = dir.join(CONF_SUBDIR);
+        let conf_file = conf_dir.join(CONFLIST_NAME);
+        let data_dir = dir.join(IPAM_DIR);
+        let state_dir = Path::new(STATE_DIR).join(&bridge);
+        let state = State {
+            instance: uuid::Uuid::new_v4().to_string(),
+            pid: std::process::id(),
+            subnet: subnet.to_string(),
+            gateway: gateway.to_string(),
+            bridge: bridge.clone(),
+            table: table.clone(),
+            conf_file: Some(conf_file.clone()),
+            data_dir: Some(data_dir.clone()),
+        };
+        let mut network = NodeNetwork {
+            subnet,
+            gateway,
+            bridge,
+            table,
+            conf_dir,
+            conf_file,
+            data_dir,
+            instance: state.instance.clone(),
+            state_dir: state_dir.clone(),
+            provider: Provider {
+                name: PROVIDER_NAME.into(),
+                real: true,
+                version: String::new(),
+            },
+            set_up_in: Duration::ZERO,
+            held: Some(Leftover {
+                state_dir,
+                state,
+                lock,
+            }),
+        };
+        match network.build(&opts, &template).await {
+            Ok(()) => {
+                network.set_up_in = began.elapsed();
+                tracing::debug!(bridge = %network.bridge, subnet = %network.subnet, took = ?network.set_up_in, "node network ready");
+                Ok(network)
+            }
+            Err(e) => {
+                if let Err(cleanup) = network.release().await {
+                    tracing::warn!(error = %cleanup, "removing a half-made node network");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Everything after the claim: the state dir first (so that a crash from here on is
+    /// swept), then the bridge, the table and, last, the conflist containerd reads.
+    async fn build(
+        &mut self,
+        opts: &NodeNetworkOptions,
+        template: &str,
+    ) -> Result<(), NetworkError> {
+        let state = &self.held.as_ref().expect("held until torn down").state;
+        // A state dir of a dead owner the sweep could not remove: the lock is ours now.
+        remove_all(&self.state_dir)?;
+        std::fs::create_dir(&self.state_dir)
+            .map_err(io_error(format!("creating {}", self.state_dir.display())))?;
+        let owner = self.state_dir.join(OWNER_FILE);
+        std::fs::write(&owner, owner_line(std::process::id(), own_start_time()))
+            .map_err(io_error(format!("writing {}", owner.display())))?;
+        let state_file = self.state_dir.join(STATE_FILE);
+        let json = serde_json::to_vec_pretty(state).expect("the state serializes");
+        std::fs::write(&state_file, json)
+            .map_err(io_error(format!("writing {}", state_file.display())))?;
+
+        ip(&["link", "add", "name", &self.bridge, "type", "bridge"]).await?;
+        // IPv6 stays off the bridge: the nftables table is IPv4, and nothing is to be
+        // routed for the pods over IPv6 either (no host address, no forwarding).
+        let ipv6 = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", self.bridge);
+        if Path::new(&ipv6).exists() {
+            tokio::fs::write(&ipv6, "1")
+                .await
+                .map_err(io_error(format!("writing {ipv6}")))?;
+        }
+        let mut batch = tool("ip");
+        batch.args(["-batch", "-"]);
+        let commands = format!(
+            "address add {}/{} dev {}\nlink set dev {} up\n",
+            self.gateway,
+            self.subnet.prefix_len(),
+            self.bridge,
+            self.bridge
+        );
+        check(batch, Some(commands.as_bytes())).await?;
+
+        let mut nft = tool("nft");
+        nft.args(["-f", "-"]);
+        let rules = nft_ruleset(&self.table, &self.bridge, opts.dns_service_ip, self.gateway);
+        check(nft, Some(rules.as_bytes())).await?;
+
+        let data_dir = self.data_dir.to_string_lossy();
+        let subnet = self.subnet.to_string();
+        let gateway = self.gateway.to_string();
+        let service_cidr = opts.service_cidr.to_string();
+        let conflist = render_template(
+            template,
+            &[
+                ("bridge", &self.bridge),
+                ("subnet", &subnet),
+                ("gateway", &gateway),
+                ("serviceCidr", &service_cidr),
+                ("dataDir", &data_dir),
+            ],
+        )
+        .map_err(|message| NetworkError::Template {
+            path: opts.template.display().to_string(),
+            message,
+        })?;
+        std::fs::create_dir_all(&self.conf_dir)
+            .map_err(io_error(format!("creating {}", self.conf_dir.display())))?;
+        // containerd watches the conf dir: it must only ever see the whole file.
+        let partial = self.conf_dir.join(format!(".{CONFLIST_NAME}.partial"));
+        std::fs::write(&partial, conflist)
+            .map_err(io_error(format!("writing {}", partial.display())))?;
+        std::fs::rename(&partial, &self.conf_file)
+            .map_err(io_error(format!("writing {}", self.conf_file.display())))?;
+
+        self.provider.version = plugin_version(&opts.cni_bin_dir).await;
+        Ok(())
+    }
+
+    /// The node's /24 (its podCIDR).
+    pub fn subnet(&self) -> Ipv4Net {
+        self.subnet
+    }
+
+    /// The bridge's address: the pods' gateway, where a DNS server for them can listen.
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.gateway
+    }
+
+    /// The bridge's name (`pcbrX`).
+    pub fn bridge(&self) -> &str {
+        &self.bridge
+    }
+
+    /// The nftables table's name (`podcheck_pcbrX`, family `ip`).
+    pub fn nft_table(&self) -> &str {
+        &self.table
+    }
+
+    /// The CNI conf dir for containerd (`conf_dir` of its CRI plugin), holding only
+    /// [`CONFLIST_NAME`].
+    pub fn conf_dir(&self) -> &Path {
+        &self.conf_dir
+    }
+
+    /// The conflist itself.
+    pub fn conf_file(&self) -> &Path {
+        &self.conf_file
+    }
+
+    /// host-local's data dir (the address reservations).
+    pub fn ipam_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// This node's state dir (`/run/podcheck/net/pcbrX`: `owner`, `state.json`).
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Tells this setup from a later one that reuses the subnet (also in `state.json`).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The network's provider: `bridge+host-local`, real, with the bridge plugin's version.
+    pub fn provider(&self) -> Provider {
+        self.provider.clone()
+    }
+
+    /// How long setup took, sweep included.
+    pub fn set_up_in(&self) -> Duration {
+        self.set_up_in
+    }
+
+    /// Proves the host reaches a pod: a TCP connect to `ip:1` with a 1 s deadline; a
+    /// refusal (the pod's kernel answered with a RST) or an accept both count. Refuses,
+    /// without sending anything, any address that is not a pod address of this node's
+    /// subnet (podcheck only ever sends to addresses it owns).
+    pub async fn reach(&self, ip: Ipv4Addr) -> Result<Duration, String> {
+        if !self.subnet.contains(&ip) {
+            return Err(format!(
+                "{ip} is outside this node's subnet {}: podcheck only probes its own pods",
+                self.subnet
+            ));
+        }
+        if ip == self.gateway || ip == self.subnet.network() || ip == self.subnet.broadcast() {
+            return Err(format!(
+                "{ip} is not a pod address of {} (gateway, network or broadcast)",
+                self.subnet
+            ));
+        }
+        let began = Instant::now();
+        let connect = tokio::net::TcpStream::connect(SocketAddr::from((ip, REACH_PORT)));
+        match tokio::time::timeout(REACH_TIMEOUT, connect).await {
+            Ok(Ok(_)) => Ok(began.elapsed()),
+            Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => Ok(began.elapsed()),
+            Ok(Err(e)) => Err(format!("connecting to {ip}:{REACH_PORT}: {e}")),
+            Err(_) => Err(format!(
+                "no answer from {ip} within {REACH_TIMEOUT:?} (no pod there, or not reachable)"
+            )),
+        }
+    }
+
+    /// Removes everything setup made (table, bridge and its ports, host-local's data, the
+    /// conflist, the state dir) and releases the subnet. Goes on after a failure and
+    /// returns the first.
+    pub async fn teardown(mut self) -> Result<(), NetworkError> {
+        self.release().await
+    }
+
+    async fn release(&mut self) -> Result<(), NetworkError> {
+        match self.held.take() {
+            Some(leftover) => leftover.remove().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Leaves everything in place and releases the subnet lock, as the death of this
+    /// process would: for tests of the sweep.
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        if let Some(leftover) = self.held.take() {
+            drop(leftover.lock.file);
+        }
+    }
+}
+
+impl Drop for NodeNetwork {
+    fn drop(&mut self) {
+        let Some(leftover) = self.held.take() else {
+            return;
+        };
+        // Drop cannot await: the removal runs on a thread of its own with a runtime of its
+        // own (every command in it has a deadline), and is waited for here.
+        let worker =
+            std::thread::spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(leftover.remove()),
+                    Err(e) => Err(io_error("starting a runtime to tear down")(e)),
+                }
+            });
+        match worker.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(bridge = %self.bridge, error = %e, "tearing down a dropped node network")
+            }
+            Err(_) => {
+                tracing::warn!(bridge = %self.bridge, "tearing down a dropped node network panicked")
+            }
+        }
+    }
+}
+
+/// The first /24 of the pool that overlaps nothing in use on the host, whose bridge name is
+/// free, and whose lock is ours.
+fn claim(
+    pool: Ipv4Net,
+    in_use: &[Ipv4Net],
+    links: &HashSet<String>,
+) -> Result<(u8, SubnetLock), NetworkError> {
+    for index in 0..=u8::MAX {
+        let subnet = nth_subnet(pool, index);
+        if in_use.iter().any(|n| overlaps(*n, subnet)) || links.contains(&bridge_name(index)) {
+            continue;
+        }
+        if let Some(lock) = SubnetLock::try_acquire(&subnet_lock_path(subnet))? {
+            return Ok((index, lock));
+        }
+    }
+    Err(NetworkError::Exhausted { pool })
+}

@@ -1,0 +1,500 @@
+//! Pure parsing and rendering for the node network: `ip -j` output, plugin banners, owner
+//! files, the conflist template and the nftables ruleset. No I/O here.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde_json::Value;
+
+/// The prefix of the bridges (and so of the state dirs) podcheck makes.
+pub(super) const BRIDGE_PREFIX: &str = "pcbr";
+/// The prefix of the nftables tables podcheck makes; the bridge name follows.
+pub(super) const TABLE_PREFIX: &str = "podcheck_";
+
+/// The bridge of the `index`th /24 of the pool: `pcbr0` … `pcbr255`.
+pub(super) fn bridge_name(index: u8) -> String {
+    format!("{BRIDGE_PREFIX}{index}")
+}
+
+/// The inverse of [`bridge_name`]; `None` for any other name (also `pcbr007`).
+pub(super) fn bridge_index(name: &str) -> Option<u8> {
+    let digits = name.strip_prefix(BRIDGE_PREFIX)?;
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok()).flatten()
+}
+
+/// The nftables table of a bridge.
+pub(super) fn table_name(bridge: &str) -> String {
+    format!("{TABLE_PREFIX}{bridge}")
+}
+
+/// The `index`th /24 of `pool` (a /16).
+pub(super) fn nth_subnet(pool: Ipv4Net, index: u8) -> Ipv4Net {
+    let [a, b, _, _] = pool.network().octets();
+    Ipv4Net::new(Ipv4Addr::new(a, b, index, 0), 24).expect("24 is a valid prefix length")
+}
+
+/// The first host address of a subnet: the bridge's own address, the pods' gateway.
+pub(super) fn gateway_of(subnet: Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(subnet.network()) + 1)
+}
+
+/// Whether two networks share any address.
+pub(super) fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn json_array(json: &str, what: &str) -> Result<Vec<Value>, String> {
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Array(items)) => Ok(items),
+        Ok(other) => Err(format!("{what}: expected a JSON array, got {other}")),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}
+
+/// The IPv4 destinations of `ip -j -4 route show table all`, except `default` (which
+/// overlaps everything and says nothing about which addresses are in use). A destination
+/// without a prefix length is a host (/32).
+pub(super) fn route_destinations(json: &str) -> Result<Vec<Ipv4Net>, String> {
+    let mut out = Vec::new();
+    for route in json_array(json, "ip route")? {
+        let Some(dst) = route.get("dst").and_then(Value::as_str) else {
+            continue;
+        };
+        if dst == "default" {
+            continue;
+        }
+        let net = match dst.parse::<Ipv4Net>() {
+            Ok(net) => net.trunc(),
+            Err(_) => match dst.parse::<Ipv4Addr>() {
+                Ok(ip) => Ipv4Net::from(ip),
+                // Not IPv4 (the caller asked for -4, but a family-less dump is tolerated).
+                Err(_) => continue,
+            },
+        };
+        out.push(net);
+    }
+    Ok(out)
+}
+
+/// Every interface's IPv4 addresses in `ip -j addr show` output, as `(ifname, addr/len)`.
+fn inet_addresses(json: &str) -> Result<Vec<(String, Ipv4Addr, u8)>, String> {
+    let mut out = Vec::new();
+    for link in json_array(json, "ip addr")? {
+        let name = link
+            .get("ifname")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let Some(infos) = link.get("addr_info").and_then(Value::as_array) else {
+            continue;
+        };
+        for info in infos {
+            if info.get("family").and_then(Value::as_str) != Some("inet") {
+                continue;
+            }
+            let local = info.get("local").and_then(Value::as_str);
+            let len = info.get("prefixlen").and_then(Value::as_u64);
+            let (Some(local), Some(len)) = (local, len) else {
+                return Err(format!(
+                    "ip addr: an inet address of {name} without local/prefixlen"
+                ));
+            };
+            let ip = local
+                .parse::<Ipv4Addr>()
+                .map_err(|e| format!("ip addr: {local}: {e}"))?;
+            let len = u8::try_from(len)
+                .ok()
+                .filter(|l| *l <= 32)
+                .ok_or_else(|| format!("ip addr: prefix length {len} of {local}"))?;
+            out.push((name.clone(), ip, len));
+        }
+    }
+    Ok(out)
+}
+
+/// The networks of every IPv4 address on the host (`ip -j -4 addr show`).
+pub(super) fn address_networks(json: &str) -> Result<Vec<Ipv4Net>, String> {
+    Ok(inet_addresses(json)?
+        .into_iter()
+        .map(|(_, ip, len)| Ipv4Net::new(ip, len).expect("checked length").trunc())
+        .collect())
+}
+
+/// What a pod's network namespace shows (`ip -j -4 addr show`): `(ifname, "addr/len")`,
+/// without the loopback interface.
+pub fn interface_addresses(json: &str) -> Result<Vec<(String, String)>, String> {
+    Ok(inet_addresses(json)?
+        .into_iter()
+        .filter(|(name, _, _)| name != "lo")
+        .map(|(name, ip, len)| (name, format!("{ip}/{len}")))
+        .collect())
+}
+
+/// The interface names in `ip -j link show` output.
+pub(super) fn link_names(json: &str) -> Result<Vec<String>, String> {
+    Ok(json_array(json, "ip link")?
+        .iter()
+        .filter_map(|l| l.get("ifname").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect())
+}
+
+/// The version in a CNI plugin's banner (what it prints without `CNI_COMMAND`), as
+/// `CNI bridge plugin v1.1.1`; `None` when the build does not know it (`version unknown`).
+pub(super) fn plugin_banner_version(banner: &str) -> Option<String> {
+    banner.lines().find_map(|line| {
+        let mut words = line.split_once(" plugin ")?.1.split_whitespace().peekable();
+        if words.peek() == Some(&"version") {
+            words.next();
+        }
+        let word = words.next()?;
+        let digits = word.strip_prefix('v').unwrap_or(word);
+        let versionish = digits.chars().next().is_some_and(|c| c.is_ascii_digit())
+            && digits
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-+~".contains(c));
+        versionish.then(|| word.to_string())
+    })
+}
+
+/// The package that owns a file, from `dpkg-query -S FILE` (`pkg: /path`, or
+/// `pkg:arch: /path`).
+pub(super) fn dpkg_owner(output: &str) -> Option<String> {
+    let line = output.lines().next()?;
+    let (pkgs, path) = line.split_once(": ")?;
+    if !path.starts_with('/') {
+        return None;
+    }
+    let pkg = pkgs.split(", ").next()?.split(':').next()?.trim();
+    (!pkg.is_empty() && !pkg.contains(char::is_whitespace)).then(|| pkg.to_string())
+}
+
+/// The highest spec version in a plugin's `CNI_COMMAND=VERSION` answer.
+pub(super) fn newest_supported_version(json: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(json).ok()?;
+    let versions = value.get("supportedVersions")?.as_array()?;
+    versions
+        .iter()
+        .filter_map(Value::as_str)
+        .max_by_key(|v| {
+            v.split('.')
+                .map(|p| p.parse::<u32>().unwrap_or(0))
+                .collect::<Vec<_>>()
+        })
+        .map(str::to_string)
+}
+
+/// Field 22 (`starttime`) of `/proc/PID/stat`: with the pid, it names a process for good.
+pub(super) fn stat_start_time(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The owner file's contents: `PID STARTTIME`.
+pub(super) fn owner_line(pid: u32, start_time: Option<u64>) -> String {
+    match start_time {
+        Some(t) => format!("{pid} {t}\n"),
+        None => format!("{pid}\n"),
+    }
+}
+
+/// Parses an owner file; the start time is optional (then only the pid is compared).
+pub(super) fn parse_owner(contents: &str) -> Option<(u32, Option<u64>)> {
+    let mut words = contents.split_whitespace();
+    let pid = words.next()?.parse().ok()?;
+    let start = match words.next() {
+        Some(w) => Some(w.parse().ok()?),
+        None => None,
+    };
+    Some((pid, start))
+}
+
+/// Fills `{{name}}` placeholders with JSON-escaped values and checks that the result is
+/// JSON with no placeholder left.
+pub(super) fn render_template(template: &str, vars: &[(&str, &str)]) -> Result<String, String> {
+    let mut out = template.to_string();
+    for (name, value) in vars {
+        let quoted = serde_json::to_string(value).map_err(|e| e.to_string())?;
+        out = out.replace(&format!("{{{{{name}}}}}"), &quoted[1..quoted.len() - 1]);
+    }
+    if let Some(at) = out.find("{{") {
+        let name: String = out[at..].chars().take_while(|c| *c != '}').collect();
+        return Err(format!("unknown placeholder {name}}}}}"));
+    }
+    serde_json::from_str::<Value>(&out).map_err(|e| format!("not JSON once filled in: {e}"))?;
+    Ok(out)
+}
+
+/// The node's nftables table, loaded in one transaction (`nft -f -`): declaring the table
+/// first and deleting it makes the load replace any earlier table of the same name.
+///
+/// - `dns`: what the pods send to the DNS Service IP on port 53 reaches the server on the
+///   gateway instead (the Service IP is not routed anywhere else);
+/// - `isolate`: nothing is forwarded to or from the bridge, so no pod packet ever leaves
+///   through another interface, whatever the host's routes and `ip_forward` say. What
+///   stays on the bridge passes: with `br_netfilter` (`bridge-nf-call-iptables=1`), frames
+///   between two pods of the bridge traverse this hook too, in and out on the bridge.
+pub(super) fn nft_ruleset(
+    table: &str,
+    bridge: &str,
+    dns_service_ip: Ipv4Addr,
+    gateway: Ipv4Addr,
+) -> String {
+    format!(
+        "table ip {table}\n\
+         delete table ip {table}\n\
+         table ip {table} {{\n\
+         \tchain dns {{\n\
+         \t\ttype nat hook prerouting priority dstnat; policy accept;\n\
+         \t\tiifname \"{bridge}\" ip daddr {dns_service_ip} udp dport 53 dnat to {gateway}:53\n\
+         \t\tiifname \"{bridge}\" ip daddr {dns_service_ip} tcp dport 53 dnat to {gateway}:53\n\
+         \t}}\n\
+         \tchain isolate {{\n\
+         \t\ttype filter hook forward priority filter; policy accept;\n\
+         \t\tiifname \"{bridge}\" oifname \"{bridge}\" accept\n\
+         \t\tiifname \"{bridge}\" drop\n\
+         \t\toifname \"{bridge}\" drop\n\
+         \t}}\n\
+         }}\n"
+    )
+}
+
+/// Deletes a table whether or not it exists, in one transaction.
+pub(super) fn nft_delete(table: &str) -> String {
+    format!("table ip {table}\ndelete table ip {table}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTES: &str = r#"[{"dst":"default","gateway":"192.0.2.1","dev":"eth0","flags":[]},
+        {"dst":"192.0.2.0/24","dev":"eth0","protocol":"kernel","scope":"link","prefsrc":"192.0.2.2","flags":[]},
+        {"type":"local","dst":"127.0.0.0/8","dev":"lo","table":"local","flags":[]},
+        {"type":"local","dst":"192.0.2.2","dev":"eth0","table":"local","flags":[]},
+        {"type":"unreachable","dst":"10.244.7.0/24","flags":[]}]"#;
+
+    const ADDRS: &str = r#"[{"ifindex":1,"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},
+        {"ifindex":2,"ifname":"ifb0","addr_info":[]},
+        {"ifindex":4,"ifname":"eth0","addr_info":[{"family":"inet","local":"192.0.2.2","prefixlen":24},
+                                                  {"family":"inet6","local":"fd00::2","prefixlen":64}]},
+        {"ifindex":9,"ifname":"eth1","addr_info":[{"family":"inet","local":"10.244.3.9","prefixlen":16}]}]"#;
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn routes_skip_default_and_make_hosts_of_bare_addresses() {
+        assert_eq!(
+            route_destinations(ROUTES).unwrap(),
+            vec![
+                net("192.0.2.0/24"),
+                net("127.0.0.0/8"),
+                net("192.0.2.2/32"),
+                net("10.244.7.0/24")
+            ]
+        );
+        assert_eq!(route_destinations("[]").unwrap(), vec![]);
+        assert!(route_destinations("{}").is_err());
+        assert!(route_destinations("not json").is_err());
+    }
+
+    #[test]
+    fn address_networks_are_truncated_and_ipv4_only() {
+        assert_eq!(
+            address_networks(ADDRS).unwrap(),
+            vec![
+                net("127.0.0.0/8"),
+                net("192.0.2.0/24"),
+                net("10.244.0.0/16")
+            ]
+        );
+    }
+
+    #[test]
+    fn pod_interfaces_skip_loopback() {
+        let pod = r#"[{"ifindex":1,"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},
+            {"ifindex":3,"link_index":12,"ifname":"eth0","addr_info":[{"family":"inet","local":"10.244.0.2","prefixlen":24,"broadcast":"10.244.0.255"}]}]"#;
+        assert_eq!(
+            interface_addresses(pod).unwrap(),
+            vec![("eth0".to_string(), "10.244.0.2/24".to_string())]
+        );
+        assert_eq!(interface_addresses("[]").unwrap(), vec![]);
+        let broken = r#"[{"ifname":"eth0","addr_info":[{"family":"inet","local":"10.0.0.1"}]}]"#;
+        assert!(interface_addresses(broken).is_err());
+    }
+
+    #[test]
+    fn link_names_are_listed() {
+        let links = r#"[{"ifindex":1,"ifname":"lo"},{"ifindex":5,"ifname":"pcbr3","master":"x"}]"#;
+        assert_eq!(link_names(links).unwrap(), vec!["lo", "pcbr3"]);
+    }
+
+    #[test]
+    fn overlap_is_symmetric_containment() {
+        assert!(overlaps(net("10.244.3.0/24"), net("10.244.0.0/16")));
+        assert!(overlaps(net("10.244.0.0/16"), net("10.244.3.0/24")));
+        assert!(overlaps(net("10.244.3.0/24"), net("10.244.3.7/32")));
+        assert!(!overlaps(net("10.244.3.0/24"), net("10.244.4.0/24")));
+        assert!(!overlaps(net("10.244.3.0/24"), net("192.0.2.0/24")));
+    }
+
+    #[test]
+    fn subnets_gateways_and_names() {
+        let pool = net("10.244.0.0/16");
+        assert_eq!(nth_subnet(pool, 0), net("10.244.0.0/24"));
+        assert_eq!(nth_subnet(pool, 255), net("10.244.255.0/24"));
+        assert_eq!(
+            gateway_of(net("10.244.17.0/24")),
+            Ipv4Addr::new(10, 244, 17, 1)
+        );
+        for i in [0u8, 9, 10, 255] {
+            let name = bridge_name(i);
+            assert!(name.len() <= 15, "{name}");
+            assert_eq!(bridge_index(&name), Some(i));
+        }
+        for other in [
+            "pcbr", "pcbr007", "pcbr256", "pcbr1a", "cni0", "pcbr-1", "xpcbr1",
+        ] {
+            assert_eq!(bridge_index(other), None, "{other}");
+        }
+        assert_eq!(table_name("pcbr4"), "podcheck_pcbr4");
+    }
+
+    #[test]
+    fn banners_give_the_plugin_version_when_known() {
+        assert_eq!(
+            plugin_banner_version(
+                "CNI bridge plugin v1.1.1\nCNI protocol versions supported: 0.1.0, 1.0.0\n"
+            ),
+            Some("v1.1.1".into())
+        );
+        assert_eq!(
+            plugin_banner_version("CNI bridge plugin version v1.4.0-rc1"),
+            Some("v1.4.0-rc1".into())
+        );
+        assert_eq!(
+            plugin_banner_version(
+                "CNI bridge plugin version unknown\nCNI protocol versions supported: 0.1.0"
+            ),
+            None
+        );
+        assert_eq!(plugin_banner_version(""), None);
+    }
+
+    #[test]
+    fn dpkg_owners_and_spec_versions() {
+        assert_eq!(
+            dpkg_owner("containernetworking-plugins: /usr/lib/cni/bridge\n"),
+            Some("containernetworking-plugins".into())
+        );
+        assert_eq!(
+            dpkg_owner("libc6:amd64: /lib/x86_64-linux-gnu/libc.so.6"),
+            Some("libc6".into())
+        );
+        assert_eq!(
+            dpkg_owner("dpkg-query: no path found matching pattern /x"),
+            None
+        );
+        assert_eq!(
+            newest_supported_version(
+                r#"{"cniVersion":"1.0.0","supportedVersions":["0.1.0","0.3.1","0.4.0","1.0.0"]}"#
+            ),
+            Some("1.0.0".into())
+        );
+        assert_eq!(newest_supported_version("{}"), None);
+    }
+
+    #[test]
+    fn owners_round_trip_and_start_times_are_field_22() {
+        assert_eq!(parse_owner(&owner_line(42, Some(7))), Some((42, Some(7))));
+        assert_eq!(parse_owner(&owner_line(42, None)), Some((42, None)));
+        assert_eq!(parse_owner("x"), None);
+        assert_eq!(parse_owner("42 x"), None);
+        assert_eq!(parse_owner(""), None);
+        let stat = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 \
+                    5 3 0 0 20 0 1 0 987654 1000000 200 18446744073709551615";
+        assert_eq!(stat_start_time(stat), Some(987654));
+        assert_eq!(stat_start_time("1234 (short) S 1"), None);
+    }
+
+    #[test]
+    fn templates_fill_escape_and_reject_leftovers() {
+        let t = r#"{"bridge": "{{bridge}}", "dataDir": "{{dataDir}}"}"#;
+        let out =
+            render_template(t, &[("bridge", "pcbr1"), ("dataDir", "/tmp/a \"b\"\\c")]).unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["bridge"], "pcbr1");
+        assert_eq!(v["dataDir"], "/tmp/a \"b\"\\c");
+        let err = render_template(t, &[("bridge", "pcbr1")]).unwrap_err();
+        assert!(err.contains("{{dataDir}}"), "{err}");
+        assert!(render_template("{", &[]).is_err());
+    }
+
+    #[test]
+    fn the_fixture_renders_to_the_expected_conflist() {
+        let template = include_str!("../../../../fixtures/cni/bridge.conflist");
+        let out = render_template(
+            template,
+            &[
+                ("bridge", "pcbr5"),
+                ("subnet", "10.244.5.0/24"),
+                ("gateway", "10.244.5.1"),
+                ("serviceCidr", "10.96.0.0/12"),
+                ("dataDir", "/tmp/node/ipam"),
+            ],
+        )
+        .unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["cniVersion"], "1.0.0");
+        assert_eq!(v["name"], "podcheck");
+        let plugins = v["plugins"].as_array().unwrap();
+        assert_eq!(plugins.len(), 1, "bridge only, no portmap");
+        let bridge = &plugins[0];
+        assert_eq!(bridge["type"], "bridge");
+        assert_eq!(bridge["bridge"], "pcbr5");
+        assert_eq!(bridge["isGateway"], false);
+        assert_eq!(bridge["isDefaultGateway"], false);
+        assert_eq!(bridge["ipMasq"], false);
+        assert_eq!(bridge["hairpinMode"], false);
+        let ipam = &bridge["ipam"];
+        assert_eq!(ipam["type"], "host-local");
+        assert_eq!(
+            ipam["ranges"],
+            serde_json::json!([[{"subnet": "10.244.5.0/24", "gateway": "10.244.5.1"}]])
+        );
+        assert_eq!(ipam["routes"], serde_json::json!([{"dst": "10.96.0.0/12"}]));
+        assert_eq!(ipam["dataDir"], "/tmp/node/ipam");
+    }
+
+    #[test]
+    fn the_ruleset_dnats_dns_and_isolates_the_bridge() {
+        let rules = nft_ruleset(
+            "podcheck_pcbr5",
+            "pcbr5",
+            Ipv4Addr::new(10, 96, 0, 10),
+            Ipv4Addr::new(10, 244, 5, 1),
+        );
+        assert!(rules.starts_with("table ip podcheck_pcbr5\ndelete table ip podcheck_pcbr5\n"));
+        for line in [
+            "type nat hook prerouting priority dstnat; policy accept;",
+            "iifname \"pcbr5\" ip daddr 10.96.0.10 udp dport 53 dnat to 10.244.5.1:53",
+            "iifname \"pcbr5\" ip daddr 10.96.0.10 tcp dport 53 dnat to 10.244.5.1:53",
+            "type filter hook forward priority filter; policy accept;",
+            "iifname \"pcbr5\" oifname \"pcbr5\" accept",
+            "iifname \"pcbr5\" drop",
+            "oifname \"pcbr5\" drop",
+        ] {
+            assert!(rules.lines().any(|l| l.trim() == line), "{line}\n{rules}");
+        }
+        assert_eq!(
+            nft_delete("podcheck_pcbr5"),
+            "table ip podcheck_pcbr5\ndelete table ip podcheck_pcbr5\n"
+        );
+    }
+}
