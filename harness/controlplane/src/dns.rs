@@ -397,6 +397,17 @@ impl ClusterDns {
         })
     }
 
+    /// Also answers on `addr` (UDP and TCP): where pods reach the server, such as a
+    /// node bridge's gateway address.
+    pub async fn listen_also(&mut self, addr: SocketAddr) -> Result<SocketAddr, DnsError> {
+        let (udp, tcp, addr) = bind(addr).await?;
+        self.server.register_socket(udp);
+        self.server
+            .register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
+        debug!(%addr, "cluster dns also listening");
+        Ok(addr)
+    }
+
     /// The address both the UDP socket and the TCP listener are bound to.
     pub fn addr(&self) -> SocketAddr {
         self.addr

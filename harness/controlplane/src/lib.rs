@@ -7,10 +7,12 @@
 //! Runtime and network sit behind CRI- and CNI-shaped traits ([`kubelet::runtime`]).
 
 pub mod apiserver;
+pub mod cri;
 pub mod dns;
 mod events;
 pub mod identity;
 pub mod kubelet;
+pub mod network;
 mod pki;
 pub mod providers;
 mod quantity;
@@ -19,7 +21,7 @@ pub mod store;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -77,6 +79,13 @@ pub enum Error {
     /// The cluster DNS server could not start.
     #[error("could not start the cluster DNS server")]
     Dns(#[source] dns::DnsError),
+    /// A node's real runtime or pod network could not be set up.
+    #[error("could not set up the real {what} of {node}: {message}")]
+    RealNode {
+        node: String,
+        what: &'static str,
+        message: String,
+    },
     /// The kubeconfig could not be written.
     #[error("could not write the kubeconfig to {path}")]
     Kubeconfig {
@@ -97,6 +106,9 @@ pub struct Config {
     pub store: StoreChoice,
     /// A store to use as is (tests); overrides `store`.
     pub store_instance: Option<Arc<dyn Store>>,
+    /// The nodes' container runtime and pod network: simulated unless asked (the CLI asks
+    /// for `auto`). A real runtime is a containerd per node on a bridge of its own.
+    pub runtime: providers::RuntimeChoice,
     /// Whether the builtin scheduler runs (off when the user brings their own).
     pub scheduler: bool,
     /// Whether requests without credentials are served as `system:anonymous`.
@@ -114,6 +126,7 @@ impl Default for Config {
             node_specs: Vec::new(),
             store: StoreChoice::default(),
             store_instance: None,
+            runtime: providers::RuntimeChoice::Sim,
             scheduler: true,
             anonymous: false,
             cluster_domain: "cluster.local".into(),
@@ -140,6 +153,10 @@ pub struct ControlPlane {
     ca_pem: String,
     admin: Credential,
     nodes: Vec<(NodeConfig, Arc<dyn Runtime>)>,
+    /// The containerd and the bridge of each node with a real runtime.
+    real_nodes: Vec<RealNode>,
+    /// `/run/podcheck/cp-PID-…`: the real nodes' files; removed at shutdown.
+    run_dir: Option<PathBuf>,
     components: JoinSet<()>,
     shutdown: CancellationToken,
 }
@@ -228,6 +245,23 @@ impl ControlPlane {
                     .collect()
             }
         };
+        let mut node_configs = node_configs;
+        let real = match config.runtime {
+            providers::RuntimeChoice::Sim => false,
+            providers::RuntimeChoice::Containerd => true,
+            providers::RuntimeChoice::Auto => providers::real_runtime_usable().is_ok(),
+        };
+        let mut networks: Vec<network::NodeNetwork> = Vec::new();
+        let run_dir = if real {
+            let dir = real_run_dir()?;
+            networks = setup_networks(&dir, &node_configs).await?;
+            for (node, net) in node_configs.iter_mut().zip(&networks) {
+                node.pod_cidr = net.subnet();
+            }
+            Some(dir)
+        } else {
+            None
+        };
         let node_creds: Vec<Credential> = node_configs
             .iter()
             .map(|n| Credential {
@@ -265,6 +299,8 @@ impl ControlPlane {
             ca_pem: pki.ca_pem.clone(),
             admin,
             nodes: Vec::new(),
+            real_nodes: Vec::new(),
+            run_dir,
             components: JoinSet::new(),
             shutdown: shutdown.clone(),
         };
@@ -280,6 +316,11 @@ impl ControlPlane {
         .map_err(Error::Dns)?;
         let dns_addr = dns.addr();
         cp.dns = Some(dns);
+        if let Some(dir) = cp.run_dir.clone() {
+            // From here on, a failure tears down what exists through `cp`'s drop.
+            cp.real_nodes =
+                start_real_nodes(&dir, &node_configs, networks, cp.dns.as_mut()).await?;
+        }
         bootstrap(&registry, cp.api_addr(), dns_addr).await?;
         let services_client = cp.client_for(&cp.admin.token).await?;
         // The directory is filled before start returns, so the first lookup already answers.
@@ -330,9 +371,11 @@ impl ControlPlane {
             cp.components
                 .spawn(scheduler::run(client, shutdown.child_token(), nodes_seen));
         }
-        for (node, cred) in node_configs.into_iter().zip(node_creds) {
-            let network = Arc::new(SimNetwork::new(node.pod_cidr));
-            let runtime: Arc<dyn Runtime> = Arc::new(SimRuntime::new(network));
+        for (i, (node, cred)) in node_configs.into_iter().zip(node_creds).enumerate() {
+            let runtime: Arc<dyn Runtime> = match cp.real_nodes.get(i) {
+                Some(real) => real.runtime.clone(),
+                None => Arc::new(SimRuntime::new(Arc::new(SimNetwork::new(node.pod_cidr)))),
+            };
             let client = cp.client_for(&cred.token).await?;
             runtimes
                 .write()
@@ -430,6 +473,14 @@ impl ControlPlane {
         self.nodes.iter().map(|(n, r)| (n, r))
     }
 
+    /// The pod network of a node with a real runtime, for the netns and reachability probes.
+    pub fn node_network(&self, node: &str) -> Option<Arc<network::NodeNetwork>> {
+        self.real_nodes
+            .iter()
+            .find(|r| r.name == node)
+            .and_then(|r| r.network.clone())
+    }
+
     /// A kubeconfig for the admin, with the CA embedded.
     pub fn kubeconfig(&self) -> Kubeconfig {
         self.kubeconfig_for("podcheck-admin", &self.admin.token)
@@ -517,6 +568,12 @@ impl ControlPlane {
         if let Some(api) = self.apiserver.take() {
             api.shutdown().await;
         }
+        // The kubelets have stopped their sandboxes; containerd removes what is left.
+        let real: Vec<RealNode> = std::mem::take(&mut self.real_nodes);
+        futures::future::join_all(real.into_iter().map(RealNode::shutdown)).await;
+        if let Some(dir) = self.run_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         if let Some(dns) = self.dns.take() {
             dns.shutdown().await;
         }
@@ -528,10 +585,164 @@ impl ControlPlane {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        // Tasks see the cancellation and end on their own; nothing blocks here.
+        // Tasks see the cancellation and end on their own; the real nodes' processes,
+        // mounts, cgroups and bridges are removed by their own drops (best effort).
         self.shutdown.cancel();
         self.components.abort_all();
+        self.real_nodes.clear();
+        if let Some(dir) = self.run_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// A node with a real runtime: its containerd and its bridge.
+struct RealNode {
+    name: String,
+    runtime: Arc<dyn Runtime>,
+    containerd: Option<cri::containerd::ContainerdProcess>,
+    /// Shared with probes; torn down once they are gone (else by its drop).
+    network: Option<Arc<network::NodeNetwork>>,
+}
+
+impl RealNode {
+    async fn shutdown(mut self) {
+        if let Some(c) = self.containerd.take() {
+            c.shutdown().await;
+        }
+        if let Some(n) = self.network.take() {
+            match Arc::try_unwrap(n) {
+                Ok(n) => {
+                    if let Err(e) = n.teardown().await {
+                        tracing::warn!(node = %self.name, error = %e, "pod network teardown failed");
+                    }
+                }
+                Err(shared) => drop(shared),
+            }
+        }
+    }
+}
+
+/// Where the real nodes of this control plane keep their files: on tmpfs (`/run`), named
+/// after this process so that leftovers can be traced to it.
+fn real_run_dir() -> Result<PathBuf, Error> {
+    let base = Path::new("/run/podcheck");
+    let dir = base.join(format!(
+        "cp-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::RealNode {
+        node: "all nodes".into(),
+        what: "run directory",
+        message: format!("{}: {e}", dir.display()),
+    })?;
+    Ok(dir)
+}
+
+/// A bridge, subnet and CNI configuration per node.
+async fn setup_networks(
+    dir: &Path,
+    nodes: &[NodeConfig],
+) -> Result<Vec<network::NodeNetwork>, Error> {
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cni/bridge.conflist");
+    let results = futures::future::join_all(nodes.iter().map(|n| {
+        network::NodeNetwork::setup(network::NodeNetworkOptions::new(
+            dir.join(&n.name).join("net"),
+            template.clone(),
+        ))
+    }))
+    .await;
+    let mut out = Vec::new();
+    let mut first_error = None;
+    for (node, r) in nodes.iter().zip(results) {
+        match r {
+            Ok(n) => out.push(n),
+            Err(e) if first_error.is_none() => {
+                first_error = Some(Error::RealNode {
+                    node: node.name.clone(),
+                    what: "pod network",
+                    message: e.to_string(),
+                })
+            }
+            Err(_) => {}
+        }
+    }
+    match first_error {
+        // The networks made so far are torn down by their drops.
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// A containerd per node, on that node's network, and the DNS server on each bridge.
+async fn start_real_nodes(
+    dir: &Path,
+    nodes: &[NodeConfig],
+    networks: Vec<network::NodeNetwork>,
+    mut dns: Option<&mut dns::ClusterDns>,
+) -> Result<Vec<RealNode>, Error> {
+    for (node, net) in nodes.iter().zip(&networks) {
+        if let Some(dns) = dns.as_deref_mut() {
+            dns.listen_also(SocketAddr::from((net.gateway(), 53)))
+                .await
+                .map_err(|e| Error::RealNode {
+                    node: node.name.clone(),
+                    what: "DNS listener on the bridge",
+                    message: error_chain(&e),
+                })?;
+        }
+    }
+    let started = futures::future::join_all(nodes.iter().zip(&networks).map(|(node, net)| {
+        cri::containerd::ContainerdProcess::start(cri::containerd::ContainerdOptions::new(
+            dir.join(&node.name).join("containerd"),
+            net.conf_dir(),
+        ))
+    }))
+    .await;
+    let mut real = Vec::new();
+    let mut first_error = None;
+    for ((node, net), c) in nodes.iter().zip(networks).zip(started) {
+        match c {
+            Ok(c) => {
+                let runtime: Arc<dyn Runtime> = Arc::new(c.runtime(net.provider()));
+                real.push(RealNode {
+                    name: node.name.clone(),
+                    runtime,
+                    containerd: Some(c),
+                    network: Some(Arc::new(net)),
+                });
+            }
+            Err(e) => {
+                if first_error.is_none() {
+                    first_error = Some(Error::RealNode {
+                        node: node.name.clone(),
+                        what: "container runtime",
+                        message: error_chain(&e),
+                    });
+                }
+                drop(net);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => {
+            futures::future::join_all(real.into_iter().map(RealNode::shutdown)).await;
+            Err(e)
+        }
+        None => Ok(real),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
 }
 
 /// The namespaces and Services every cluster starts with.

@@ -65,8 +65,44 @@ pub fn etcd_binary() -> Option<&'static Path> {
     p.is_file().then_some(p)
 }
 
-/// What each component would use, given the store choice.
-pub fn choose(store: &StoreChoice) -> Vec<Choice> {
+/// How the container runtime (and with it the pod network and in-pod DNS) is chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RuntimeChoice {
+    /// containerd + runc with the CNI plugins where installed and usable, else simulated.
+    #[default]
+    Auto,
+    Sim,
+    /// containerd (error if it cannot run here).
+    Containerd,
+}
+
+impl RuntimeChoice {
+    pub fn parse(s: &str) -> Option<RuntimeChoice> {
+        match s {
+            "auto" => Some(RuntimeChoice::Auto),
+            "sim" => Some(RuntimeChoice::Sim),
+            "containerd" => Some(RuntimeChoice::Containerd),
+            _ => None,
+        }
+    }
+}
+
+/// What the caller asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub store: StoreChoice,
+    pub runtime: RuntimeChoice,
+}
+
+/// Whether containerd, runc and the CNI plugins can run pods here; why not otherwise.
+pub fn real_runtime_usable() -> Result<(), String> {
+    crate::cri::containerd::usable()?;
+    crate::network::usable()
+}
+
+/// What each component would use, given the selection.
+pub fn choose(selection: &Selection) -> Vec<Choice> {
+    let store = &selection.store;
     let store_choice = match store {
         StoreChoice::Memory => Choice {
             component: Component::Store,
@@ -108,25 +144,33 @@ pub fn choose(store: &StoreChoice) -> Vec<Choice> {
             },
         },
     };
-    let found = |bin: &str| Path::new(bin).is_file();
-    let runtime_seen = match (
-        found("/usr/bin/containerd"),
-        found("/usr/sbin/runc") || found("/usr/bin/runc"),
-    ) {
-        (true, true) => "containerd and runc are installed, but ",
-        _ => "",
+    let usable = match selection.runtime {
+        RuntimeChoice::Sim => Err("--runtime sim".to_string()),
+        RuntimeChoice::Auto | RuntimeChoice::Containerd => real_runtime_usable(),
     };
-    let cni_seen = if found("/usr/lib/cni/bridge") {
-        "the CNI plugins are installed in /usr/lib/cni, but "
-    } else {
-        ""
+    let rest = match usable {
+        Ok(()) => vec![
+            Choice { component: Component::Runtime, provider: "containerd".into(), real: true, why: "containerd and runc are installed and podcheck runs as root: it starts a containerd of its own per node, with images it builds".into() },
+            Choice { component: Component::Network, provider: "bridge+host-local".into(), real: true, why: "the CNI plugins are installed in /usr/lib/cni: containerd calls them on a bridge and subnet of podcheck's own".into() },
+            Choice { component: Component::Dns, provider: "in-pod lookup".into(), real: true, why: "lookups run inside the container (busybox nslookup), through the pod's network to the builtin DNS server behind the DNS Service IP".into() },
+        ],
+        Err(why) => {
+            let strict = selection.runtime == RuntimeChoice::Containerd;
+            let (runtime, network) = if strict {
+                (format!("--runtime containerd, but {why}"), format!("the CNI plugins are called by the real runtime, which cannot run: {why}"))
+            } else {
+                (format!("simulated, because {why}: sandboxes and containers are kept without processes"), format!("simulated, because {why}: addresses come from a simulated IPAM, no interfaces are made"))
+            };
+            vec![
+                Choice { component: Component::Runtime, provider: if strict { "containerd" } else { "sim" }.into(), real: false, why: runtime },
+                Choice { component: Component::Network, provider: if strict { "bridge+host-local" } else { "sim-ipam" }.into(), real: false, why: network },
+                Choice { component: Component::Dns, provider: "builtin".into(), real: false, why: "the builtin DNS server answers real queries on loopback, but without a real runtime the lookups are made by the observer with the pod's resolv.conf rules, not from inside a container".into() },
+            ]
+        }
     };
-    vec![
-        store_choice,
-        Choice { component: Component::Runtime, provider: "sim".into(), real: false, why: format!("{runtime_seen}podcheck's containerd provider is not built yet: the simulated runtime keeps sandboxes and containers without running processes") },
-        Choice { component: Component::Network, provider: "sim-ipam".into(), real: false, why: format!("{cni_seen}podcheck's CNI provider is not built yet: addresses come from a simulated IPAM, no interfaces are made") },
-        Choice { component: Component::Dns, provider: "builtin".into(), real: false, why: "the builtin DNS server answers real queries on loopback, but lookups are made by the observer with the pod's resolv.conf rules, not from inside a container".into() },
-    ]
+    let mut all = vec![store_choice];
+    all.extend(rest);
+    all
 }
 
 /// The components in `required` that would not be real; each with why.
@@ -143,13 +187,19 @@ mod tests {
 
     #[test]
     fn memory_is_never_real_and_requirements_name_it() {
-        let choices = choose(&StoreChoice::Memory);
+        let choices = choose(&Selection {
+            store: StoreChoice::Memory,
+            runtime: RuntimeChoice::Sim,
+        });
         let missing = missing_real(&choices, &[Component::Store, Component::Runtime]);
         let names: Vec<_> = missing.iter().map(|c| c.component.name()).collect();
         assert_eq!(names, ["store", "runtime"]);
         assert!(
             missing_real(
-                &choose(&StoreChoice::Endpoint("http://127.0.0.1:1".into())),
+                &choose(&Selection {
+                    store: StoreChoice::Endpoint("http://127.0.0.1:1".into()),
+                    runtime: RuntimeChoice::Sim,
+                }),
                 &[Component::Store]
             )
             .is_empty()

@@ -974,6 +974,19 @@ fn cni_attach(obs: &Observation) -> StageResult {
             if !has {
                 problems.push((format!("the sandbox's network namespace does not hold {ip}"), "the reported IP is not configured in the pod: the plugin's result and the namespace disagree"));
             }
+            match &n.reach {
+                Some(Ok(how)) => evidence.push(from(
+                    Source::Netns,
+                    &n.provider,
+                    format!("the node reaches {ip}: {how}"),
+                    n.at_ms,
+                )),
+                Some(Err(why)) => problems.push((
+                    format!("the node cannot reach {ip}: {why}"),
+                    "the plugin must connect the pod to the node (bridge, veth, routes)",
+                )),
+                None => {}
+            }
         }
         Probe::Unavailable(why) => evidence.push(unavailable(Source::Netns, why)),
     }

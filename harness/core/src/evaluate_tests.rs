@@ -297,6 +297,7 @@ fn running() -> Observation {
                 ("lo".into(), "127.0.0.1/8".into()),
                 ("eth0".into(), format!("{POD_IP}/24")),
             ],
+            reach: Some(Ok("TCP connect refused by the pod (RST) in 0.1 ms".into())),
             at_ms: 126.0,
         }),
         dns: Probe::Seen(DnsRead {
@@ -1404,6 +1405,26 @@ fn cri_launch_without_a_runtime_probe_says_so() {
     StageStatus::Failed,
     Some("the sandbox's network namespace does not hold 10.244.0.5"),
     Some("the plugin's result and the namespace disagree")
+)]
+#[case::node_cannot_reach_the_pod(
+    |o: &mut Observation| {
+        if let Probe::Seen(n) = &mut o.netns {
+            n.reach = Some(Err("no answer within 1 s".into()));
+        }
+    },
+    StageStatus::Failed,
+    Some("the node cannot reach 10.244.0.5: no answer within 1 s"),
+    Some("the plugin must connect the pod to the node")
+)]
+#[case::reach_not_probed(
+    |o: &mut Observation| {
+        if let Probe::Seen(n) = &mut o.netns {
+            n.reach = None;
+        }
+    },
+    StageStatus::Passed,
+    None,
+    None
 )]
 #[case::netns_probe_unavailable(
     |o: &mut Observation| o.netns = Probe::Unavailable("no access to the node".into()),

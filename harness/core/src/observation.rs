@@ -94,6 +94,8 @@ pub struct NetnsRead {
     pub provider: Provider,
     /// (interface, address/prefix).
     pub addresses: Vec<(String, String)>,
+    /// Whether the node reached the pod's IP from the host: how (Ok) or why not (Err).
+    pub reach: Option<Result<String, String>>,
     pub at_ms: f64,
 }
 

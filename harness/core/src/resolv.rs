@@ -58,6 +58,39 @@ impl ResolvConf {
     }
 }
 
+/// What busybox `nslookup NAME` printed, as the answer's addresses: the `Address` lines
+/// after the first `Name:` line (the ones before it are the server's own). An `Err` carries
+/// the resolver's complaint (`NXDOMAIN`, `No answer`, a timeout…).
+pub fn parse_nslookup(stdout: &str, exit_code: i32) -> Result<Vec<std::net::IpAddr>, String> {
+    let mut in_answer = false;
+    let mut ips = Vec::new();
+    let mut complaint = None;
+    for line in stdout.lines() {
+        let line = line.trim();
+        if line.starts_with("Name:") {
+            in_answer = true;
+        } else if let Some(rest) = line.strip_prefix("Address:").or_else(|| {
+            line.strip_prefix("Address ")
+                .and_then(|r| r.split_once(':').map(|(_, a)| a))
+        }) {
+            if in_answer && let Ok(ip) = rest.trim().parse() {
+                ips.push(ip);
+            }
+        } else if let Some(why) = line.strip_prefix("** server can't find ") {
+            complaint = Some(why.rsplit(": ").next().unwrap_or(why).to_string());
+        } else if line.starts_with(";; connection timed out") {
+            complaint = Some("timed out".into());
+        } else if line.starts_with("*** Can't find") {
+            complaint = Some(line.rsplit(": ").next().unwrap_or(line).to_string());
+        }
+    }
+    match (ips.is_empty(), complaint) {
+        (false, _) => Ok(ips),
+        (true, Some(c)) => Err(c),
+        (true, None) => Err(format!("no address in the answer (exit code {exit_code})")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +132,23 @@ mod tests {
         assert_eq!(
             pod_conf().candidates("kubernetes.default.svc.cluster.local."),
             ["kubernetes.default.svc.cluster.local."]
+        );
+    }
+
+    #[test]
+    fn busybox_nslookup_answers() {
+        let ok = "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\nName:\tkubernetes.default.svc.cluster.local\nAddress: 10.96.0.1\n\n";
+        assert_eq!(
+            parse_nslookup(ok, 0),
+            Ok(vec!["10.96.0.1".parse().unwrap()])
+        );
+        let nx = "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\n** server can't find nope.default.svc.cluster.local: NXDOMAIN\n\n";
+        assert_eq!(parse_nslookup(nx, 1), Err("NXDOMAIN".into()));
+        let timeout = ";; connection timed out; no servers could be reached\n";
+        assert_eq!(parse_nslookup(timeout, 1), Err("timed out".into()));
+        assert_eq!(
+            parse_nslookup("", 1),
+            Err("no address in the answer (exit code 1)".into())
         );
     }
 }

@@ -92,7 +92,8 @@ fn the_built_in_pod_lifecycle_suite_loads() {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": "busybox", "labels": {"run": "busybox"}},
-            "spec": {"containers": [{"name": "busybox", "image": "busybox"}]},
+            "spec": {"containers": [{"name": "busybox", "image": "busybox",
+                "imagePullPolicy": "IfNotPresent", "args": ["sleep", "3600"]}]},
         })
     );
     assert!(c.setup.is_empty());

@@ -38,7 +38,15 @@ impl Drop for Up {
 fn spawn(nodes: u8, store: &str) -> (Up, Instant) {
     let t0 = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_podcheck"))
-        .args(["up", "--nodes", &nodes.to_string(), "--store", store])
+        .args([
+            "up",
+            "--nodes",
+            &nodes.to_string(),
+            "--store",
+            store,
+            "--runtime",
+            "sim",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

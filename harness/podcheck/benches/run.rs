@@ -42,6 +42,8 @@ fn main() {
                     "ignore",
                     "--store",
                     store,
+                    "--runtime",
+                    "sim",
                     "--report-dir",
                 ])
                 .arg(&dir)

@@ -59,6 +59,14 @@ enum StoreArg {
     Etcd,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RuntimeArg {
+    /// containerd + runc with the CNI plugins where installed and usable (root), else simulated.
+    Auto,
+    Sim,
+    Containerd,
+}
+
 /// How the embedded control plane's components are chosen.
 #[derive(Debug, Clone, clap::Args)]
 struct ProviderArgs {
@@ -68,6 +76,9 @@ struct ProviderArgs {
     /// Use a running etcd (e.g. http://127.0.0.1:2379) instead of starting one.
     #[arg(long)]
     etcd_endpoint: Option<String>,
+    /// The container runtime (and with it the pod network) of the embedded nodes.
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Auto)]
+    runtime: RuntimeArg,
     /// Components that must be real (comma-separated: store, runtime, network, dns); a
     /// simulated one is an environment error (exit 3).
     #[arg(long, value_delimiter = ',')]
@@ -76,7 +87,7 @@ struct ProviderArgs {
 
 impl ProviderArgs {
     fn options(&self) -> Result<podcheck::target::ProviderOptions, String> {
-        use podcheck_controlplane::providers::{Component, StoreChoice};
+        use podcheck_controlplane::providers::{Component, RuntimeChoice, StoreChoice};
         let store = match (&self.etcd_endpoint, self.store) {
             (Some(e), _) => StoreChoice::Endpoint(e.clone()),
             (None, StoreArg::Auto) => StoreChoice::Auto,
@@ -94,8 +105,13 @@ impl ProviderArgs {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let runtime = match self.runtime {
+            RuntimeArg::Auto => RuntimeChoice::Auto,
+            RuntimeArg::Sim => RuntimeChoice::Sim,
+            RuntimeArg::Containerd => RuntimeChoice::Containerd,
+        };
         Ok(podcheck::target::ProviderOptions {
-            store,
+            selection: podcheck_controlplane::providers::Selection { store, runtime },
             require_real,
         })
     }
@@ -244,7 +260,7 @@ fn doctor(args: &ProviderArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let choices = podcheck_controlplane::providers::choose(&options.store);
+    let choices = podcheck_controlplane::providers::choose(&options.selection);
     for c in &choices {
         let kind = if c.real { "real" } else { "simulated" };
         println!(
@@ -619,7 +635,7 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let choices = podcheck_controlplane::providers::choose(&options.store);
+    let choices = podcheck_controlplane::providers::choose(&options.selection);
     let missing = podcheck_controlplane::providers::missing_real(&choices, &options.require_real);
     if !missing.is_empty() {
         for c in missing {
@@ -630,7 +646,8 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
     let config = Config {
         nodes: args.nodes,
         anonymous: args.anonymous,
-        store: options.store,
+        store: options.selection.store.clone(),
+        runtime: options.selection.runtime,
         ..Config::default()
     };
     let cp = match ControlPlane::start(config).await {

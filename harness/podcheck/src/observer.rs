@@ -339,7 +339,11 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
                     let all = ["Scheduled", "Pulled", "Created", "Started"]
                         .iter()
                         .all(|x| reasons.contains(x));
-                    (running || failed, all)
+                    // A container that cannot start (no image, a bad config) or a sandbox the
+                    // runtime refused: the evidence is in, waiting longer shows nothing new.
+                    let stuck = r.sightings.iter().any(|s| stuck(&s.pod))
+                        || reasons.contains(&"FailedCreatePodSandBox");
+                    (running || failed || stuck, all)
                 }
             };
             let now = Instant::now();
@@ -402,7 +406,14 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
     } else {
         target.probes.runtime(&node, &containers, t0).await
     };
-    let netns = Probe::Unavailable(target.probes.netns_unavailable());
+    let netns = match &last {
+        Some(p) if running => {
+            let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone());
+            let uid = p.metadata.uid.clone().unwrap_or_default();
+            target.probes.netns(&node, &uid, ip.as_deref(), t0).await
+        }
+        _ => Probe::Unavailable("the pod never ran".into()),
+    };
     let services: Api<Service> = Api::all(admin.clone());
     let service_list = services
         .list(&ListParams::default())
@@ -509,6 +520,34 @@ fn ready(p: &Pod) -> bool {
         && condition_true(p, "ContainersReady")
 }
 
+/// Whether a container waits for a reason that retrying does not cure within a case.
+fn stuck(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                let reason = c
+                    .state
+                    .as_ref()
+                    .and_then(|st| st.waiting.as_ref())
+                    .and_then(|w| w.reason.as_deref());
+                matches!(
+                    reason,
+                    Some(
+                        "ErrImagePull"
+                            | "ImagePullBackOff"
+                            | "ErrImageNeverPull"
+                            | "InvalidImageName"
+                            | "CreateContainerConfigError"
+                            | "CreateContainerError"
+                            | "RunContainerError"
+                    )
+                )
+            })
+        })
+}
+
 fn unschedulable(p: &Pod) -> bool {
     p.status
         .as_ref()
@@ -542,10 +581,19 @@ async fn api_read(pods: &Api<Pod>, name: &str, t0: Instant) -> ApiRead {
     }
 }
 
+/// How a command run through `pods/exec` ended.
+#[derive(Debug)]
+enum Exec {
+    /// It ran: its stdout and exit code.
+    Ran { stdout: String, exit_code: i32 },
+    /// It could not be run (no exec on the target, the runtime cannot, a timeout…).
+    CouldNot(String),
+}
+
 /// Runs a command in the pod's first container through `pods/exec`.
-async fn exec(pods: &Api<Pod>, name: &str, command: &[&str]) -> Result<String, String> {
+async fn exec_command(pods: &Api<Pod>, name: &str, command: &[&str]) -> Exec {
     let run = async {
-        let mut attached = pods
+        let mut attached = match pods
             .exec(
                 name,
                 command.iter().copied(),
@@ -555,13 +603,15 @@ async fn exec(pods: &Api<Pod>, name: &str, command: &[&str]) -> Result<String, S
                     .stdin(false),
             )
             .await
-            .map_err(|e| format!("pods/exec failed: {e}"))?;
+        {
+            Ok(a) => a,
+            Err(e) => return Exec::CouldNot(format!("pods/exec failed: {e}")),
+        };
         let mut out = String::new();
-        if let Some(mut stdout) = attached.stdout() {
-            stdout
-                .read_to_string(&mut out)
-                .await
-                .map_err(|e| e.to_string())?;
+        if let Some(mut stdout) = attached.stdout()
+            && let Err(e) = stdout.read_to_string(&mut out).await
+        {
+            return Exec::CouldNot(e.to_string());
         }
         let status = match attached.take_status() {
             Some(s) => s.await,
@@ -569,17 +619,91 @@ async fn exec(pods: &Api<Pod>, name: &str, command: &[&str]) -> Result<String, S
         };
         let _ = attached.join().await;
         match status {
-            Some(s) if s.status.as_deref() == Some("Failure") => Err(format!(
-                "{} ({})",
-                s.message.unwrap_or_default(),
-                s.reason.unwrap_or_default()
-            )),
-            _ => Ok(out),
+            Some(s) if s.status.as_deref() == Some("Failure") => {
+                let exit_code = (s.reason.as_deref() == Some("NonZeroExitCode"))
+                    .then(|| {
+                        s.details
+                            .as_ref()?
+                            .causes
+                            .as_ref()?
+                            .iter()
+                            .find(|c| c.reason.as_deref() == Some("ExitCode"))?
+                            .message
+                            .as_deref()?
+                            .parse::<i32>()
+                            .ok()
+                    })
+                    .flatten();
+                match exit_code {
+                    Some(exit_code) => Exec::Ran {
+                        stdout: out,
+                        exit_code,
+                    },
+                    None => Exec::CouldNot(format!(
+                        "{} ({})",
+                        s.message.unwrap_or_default(),
+                        s.reason.unwrap_or_default()
+                    )),
+                }
+            }
+            _ => Exec::Ran {
+                stdout: out,
+                exit_code: 0,
+            },
         }
     };
     tokio::time::timeout(PROBE_DEADLINE, run)
         .await
-        .unwrap_or_else(|_| Err(format!("exec did not finish within {PROBE_DEADLINE:?}")))
+        .unwrap_or_else(|_| {
+            Exec::CouldNot(format!("exec did not finish within {PROBE_DEADLINE:?}"))
+        })
+}
+
+/// Runs a command that must succeed; its stdout, or why not.
+async fn exec(pods: &Api<Pod>, name: &str, command: &[&str]) -> Result<String, String> {
+    match exec_command(pods, name, command).await {
+        Exec::Ran {
+            stdout,
+            exit_code: 0,
+        } => Ok(stdout),
+        Exec::Ran { exit_code, .. } => Err(format!(
+            "command terminated with non-zero exit code {exit_code}"
+        )),
+        Exec::CouldNot(why) => Err(why),
+    }
+}
+
+/// Resolves `name` from inside the pod with busybox `nslookup`, one fully qualified
+/// candidate at a time in the resolv.conf search order (busybox applies neither `ndots`
+/// nor the search list faithfully). None when nslookup cannot be run in the pod.
+async fn lookup_in_pod(
+    pods: &Api<Pod>,
+    pod: &str,
+    candidates: &[String],
+) -> Option<(Result<Vec<std::net::IpAddr>, String>, Vec<String>)> {
+    let mut tried = Vec::new();
+    let mut last = "no candidates".to_string();
+    for name in candidates {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match exec_command(pods, pod, &["nslookup", "-type=a", &fqdn]).await {
+            Exec::CouldNot(why) if tried.is_empty() => {
+                tracing::debug!(%why, "no in-pod lookup");
+                return None;
+            }
+            Exec::CouldNot(why) => {
+                tried.push(name.clone());
+                last = why;
+            }
+            Exec::Ran { stdout, exit_code } => {
+                tried.push(name.clone());
+                match podcheck_core::resolv::parse_nslookup(&stdout, exit_code) {
+                    Ok(ips) => return Some((Ok(ips), tried)),
+                    Err(e) => last = e,
+                }
+            }
+        }
+    }
+    Some((Err(last), tried))
 }
 
 /// DNS from the pod's point of view: its resolv.conf read from inside, then each name
@@ -610,6 +734,41 @@ async fn dns_probe(
         });
     };
     let conf = ResolvConf::parse(text);
+    // From inside the pod first: the pod's own resolver path, through the pod's network.
+    let mut in_pod = Vec::new();
+    for (name, expected) in &wanted {
+        let tried = conf.candidates(name);
+        match lookup_in_pod(pods, pod, &tried).await {
+            Some((answer, tried)) => in_pod.push(LookupRead {
+                name: name.clone(),
+                tried,
+                answer,
+                expected: *expected,
+            }),
+            None => break,
+        }
+    }
+    if in_pod.len() == wanted.len() {
+        return Probe::Seen(DnsRead {
+            resolv_source: "pods/exec cat /etc/resolv.conf".into(),
+            resolv_conf,
+            server: format!(
+                "{} from inside the pod (busybox nslookup via pods/exec)",
+                conf.nameservers.first().cloned().unwrap_or_default()
+            ),
+            provider: {
+                let server = dns_provider(target);
+                Provider {
+                    component: "dns".into(),
+                    name: format!("in-pod lookup (busybox nslookup) → {}", server.name),
+                    real: true,
+                    version: server.version,
+                }
+            },
+            lookups: in_pod,
+            at_ms: ms(t0),
+        });
+    }
     // The embedded control plane says where the server behind the DNS ClusterIP answers on
     // this machine; only a loopback address is ever queried from here.
     let endpoint = kube_dns

@@ -9,11 +9,12 @@ use async_trait::async_trait;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use podcheck_controlplane::kubelet::NodeSpec;
 use podcheck_controlplane::kubelet::runtime::{ContainerState, Runtime};
-use podcheck_controlplane::providers::{self, Component, StoreChoice};
+use podcheck_controlplane::network::{self, NodeNetwork};
+use podcheck_controlplane::providers::{self, Component};
 use podcheck_controlplane::store::Store;
 use podcheck_controlplane::{Config, ControlPlane};
 use podcheck_core::load::Suite;
-use podcheck_core::observation::{Probe, RuntimeRead, StoreRead};
+use podcheck_core::observation::{NetnsRead, Probe, RuntimeRead, StoreRead};
 use podcheck_core::result::{Provider, TargetInfo};
 
 use crate::Error;
@@ -21,7 +22,7 @@ use crate::Error;
 /// Which providers the embedded target uses, and which must be real.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderOptions {
-    pub store: StoreChoice,
+    pub selection: providers::Selection,
     pub require_real: Vec<Component>,
 }
 
@@ -37,8 +38,14 @@ pub trait Probes: Send + Sync {
         containers: &[(String, String)],
         t0: Instant,
     ) -> Probe<RuntimeRead>;
-    /// Why the network namespace cannot be inspected, or None when it can.
-    fn netns_unavailable(&self) -> String;
+    /// What the pod's network namespace holds, and whether the node reaches `pod_ip`.
+    async fn netns(
+        &self,
+        node: &str,
+        pod_uid: &str,
+        pod_ip: Option<&str>,
+        t0: Instant,
+    ) -> Probe<NetnsRead>;
 }
 
 /// A target ready for cases.
@@ -69,7 +76,7 @@ impl Target {
                 required.push(c);
             }
         }
-        let choices = providers::choose(&providers.store);
+        let choices = providers::choose(&providers.selection);
         let missing = providers::missing_real(&choices, &required);
         if !missing.is_empty() {
             let why: Vec<String> = missing
@@ -101,7 +108,8 @@ impl Target {
             .collect();
         let cp = ControlPlane::start(Config {
             node_specs,
-            store: providers.store.clone(),
+            store: providers.selection.store.clone(),
+            runtime: providers.selection.runtime,
             ..Config::default()
         })
         .await
@@ -113,7 +121,10 @@ impl Target {
             .map(|(n, r)| (n.name.clone(), r.clone()))
             .collect();
         let store_provider = store.provider();
-        let runtime_provider = cp.nodes().next().map(|(_, r)| r.provider());
+        let runtime_provider = cp
+            .nodes()
+            .next()
+            .map(|(_, r)| (r.provider(), r.network_provider()));
         let mut providers = vec![
             Provider {
                 component: "apiserver".into(),
@@ -140,18 +151,18 @@ impl Target {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
         ];
-        if let Some(p) = runtime_provider {
+        if let Some((runtime, network)) = runtime_provider {
             providers.push(Provider {
                 component: "runtime".into(),
-                name: p.name,
-                real: p.real,
-                version: p.version,
+                name: runtime.name,
+                real: runtime.real,
+                version: runtime.version,
             });
             providers.push(Provider {
                 component: "network".into(),
-                name: "sim-ipam".into(),
-                real: false,
-                version: env!("CARGO_PKG_VERSION").into(),
+                name: network.name,
+                real: network.real,
+                version: network.version,
             });
         }
         let info = TargetInfo {
@@ -166,6 +177,10 @@ impl Target {
             info,
             probes: Arc::new(EmbeddedProbes {
                 store,
+                networks: cp
+                    .nodes()
+                    .filter_map(|(n, _)| Some((n.name.clone(), cp.node_network(&n.name)?)))
+                    .collect(),
                 runtimes,
                 store_provider: providers_of(&store_provider),
             }),
@@ -248,6 +263,8 @@ impl Target {
 
     /// Stops the embedded control plane, if this target started one.
     pub async fn shutdown(self) {
+        // The probes share the nodes' networks: let go of them so the bridges come down now.
+        drop(self.probes);
         if let Some(cp) = self.local {
             cp.shutdown().await;
         }
@@ -266,6 +283,8 @@ fn providers_of(p: &podcheck_controlplane::store::StoreProvider) -> Provider {
 struct EmbeddedProbes {
     store: Arc<dyn Store>,
     runtimes: HashMap<String, Arc<dyn Runtime>>,
+    /// The pod networks of nodes with a real runtime.
+    networks: HashMap<String, Arc<NodeNetwork>>,
     store_provider: Provider,
 }
 
@@ -319,8 +338,68 @@ impl Probes for EmbeddedProbes {
         })
     }
 
-    fn netns_unavailable(&self) -> String {
-        "the simulated network creates no network namespaces".into()
+    async fn netns(
+        &self,
+        node: &str,
+        pod_uid: &str,
+        pod_ip: Option<&str>,
+        t0: Instant,
+    ) -> Probe<NetnsRead> {
+        let (Some(rt), Some(net)) = (self.runtimes.get(node), self.networks.get(node)) else {
+            return Probe::Unavailable(
+                "the simulated network creates no network namespaces".into(),
+            );
+        };
+        let sandbox = match rt.sandbox_of_pod(pod_uid).await {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                return Probe::Unavailable(format!(
+                    "the runtime of {node} has no sandbox for the pod"
+                ));
+            }
+            Err(e) => {
+                return Probe::Unavailable(format!("the runtime of {node} did not answer: {e}"));
+            }
+        };
+        let path = match rt.sandbox_netns(&sandbox).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return Probe::Unavailable(format!("sandbox {sandbox} has no network namespace"));
+            }
+            Err(e) => {
+                return Probe::Unavailable(format!("the runtime of {node} did not answer: {e}"));
+            }
+        };
+        let addresses = match network::netns_addresses(&path).await {
+            Ok(a) => a,
+            Err(e) => {
+                return Probe::Unavailable(format!(
+                    "could not read the addresses in {}: {e}",
+                    path.display()
+                ));
+            }
+        };
+        let reach = match pod_ip.and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok()) {
+            Some(ip) => Some(net.reach(ip).await.map(|d| {
+                format!(
+                    "a TCP probe from the host was answered by the pod in {:.1} ms",
+                    d.as_secs_f64() * 1e3
+                )
+            })),
+            None => None,
+        };
+        let p = net.provider();
+        Probe::Seen(NetnsRead {
+            provider: Provider {
+                component: "network".into(),
+                name: p.name,
+                real: p.real,
+                version: p.version,
+            },
+            addresses,
+            reach,
+            at_ms: ms(t0),
+        })
     }
 }
 
@@ -339,7 +418,9 @@ impl Probes for NoProbes {
         )
     }
 
-    fn netns_unavailable(&self) -> String {
-        "the nodes of a kubeconfig target are not reachable from podcheck".into()
+    async fn netns(&self, _: &str, _: &str, _: Option<&str>, _: Instant) -> Probe<NetnsRead> {
+        Probe::Unavailable(
+            "the nodes of a kubeconfig target are not reachable from podcheck".into(),
+        )
     }
 }

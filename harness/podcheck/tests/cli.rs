@@ -13,9 +13,11 @@ struct Up {
 }
 
 impl Up {
+    /// `podcheck up` with the simulated runtime: these tests are about the API and its
+    /// clients (tests/real.rs runs kubectl against real containers).
     fn start(args: &[&str]) -> Up {
         let mut child = Command::new(env!("CARGO_BIN_EXE_podcheck"))
-            .arg("up")
+            .args(["up", "--runtime", "sim"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -603,13 +605,18 @@ fn the_store_is_etcd_where_installed_and_reports_name_it() {
 #[test]
 fn requiring_a_component_that_is_simulated_is_an_environment_error() {
     let ws = workspace();
-    let doctor = podcheck(&["doctor", "--require-real", "runtime"], &ws);
+    let doctor = podcheck(
+        &["doctor", "--runtime", "sim", "--require-real", "runtime"],
+        &ws,
+    );
     assert_eq!(doctor.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&doctor.stderr).contains("runtime"));
     let run = podcheck(
         &[
             "run",
             "suites/pod-lifecycle",
+            "--runtime",
+            "sim",
             "--require-real",
             "store,runtime",
             "--snapshot",

@@ -141,7 +141,13 @@ async fn run(mut socket: WebSocket, runtime: Arc<dyn Runtime>, id: String, comma
     let _ = socket
         .send(frame(ERROR, status.to_string().as_bytes()))
         .await;
-    let _ = socket.send(Message::Close(None)).await;
+    // A close without a status code (1005) is an error to kubectl: end normally (1000).
+    let _ = socket
+        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+            code: axum::extract::ws::close_code::NORMAL,
+            reason: "".into(),
+        })))
+        .await;
 }
 
 fn frame(channel: u8, data: &[u8]) -> Message {

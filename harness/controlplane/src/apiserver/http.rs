@@ -149,6 +149,9 @@ async fn serve(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     if super::exec::is_exec(req.uri().path()) {
         return super::exec::handle(state, req).await;
     }
+    if req.method() == Method::GET && super::logs::is_log(req.uri().path()) {
+        return super::logs::handle(state, req).await;
+    }
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path();

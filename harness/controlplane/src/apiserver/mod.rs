@@ -4,6 +4,7 @@ mod admission;
 pub mod exec;
 mod fields;
 pub mod http;
+pub mod logs;
 pub mod object;
 pub mod registry;
 pub mod request;

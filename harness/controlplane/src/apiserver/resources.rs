@@ -122,7 +122,9 @@ pub static RESOURCES: &[Resource] = &[
         ..resource!("", "pods", "pod", "Pod", namespaced: true,
         short: ["po"], categories: ["all"], subresources: [
             STATUS,
-            Subresource { name: "binding", kind: "Binding", verbs: &["create"] }
+            Subresource { name: "binding", kind: "Binding", verbs: &["create"] },
+            Subresource { name: "exec", kind: "PodExecOptions", verbs: &["create", "get"] },
+            Subresource { name: "log", kind: "Pod", verbs: &["get"] }
         ])
     },
     resource!("", "bindings", "binding", "Binding", namespaced: true,

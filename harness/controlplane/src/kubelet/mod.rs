@@ -34,6 +34,9 @@ const LEASE_SECONDS: i32 = 40;
 const NODE_STATUS_REPORT: Duration = Duration::from_secs(60);
 /// How long shutdown gives pod workers to stop their sandboxes.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often running containers' states are read again from the runtime (the kubelet's
+/// PLEG relist period), so that containers that exit are reported.
+const RELIST: Duration = Duration::from_secs(1);
 
 /// What a suite or caller may set of a node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -327,6 +330,8 @@ async fn pod_worker(
 ) -> String {
     let mut running: Option<RunningPod> = None;
     let mut started = false;
+    let mut relist = tokio::time::interval(RELIST);
+    relist.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let latest = rx.borrow_and_update().clone();
         match latest {
@@ -347,12 +352,21 @@ async fn pod_worker(
             }
             Some(_) => {}
         }
+        let watching = running.as_ref().is_some_and(RunningPod::has_running);
         tokio::select! {
             _ = shutdown.cancelled() => {
                 if let Some(r) = running.take() {
                     teardown(&ctx, &r.sandbox).await;
                 }
                 return uid;
+            }
+            _ = relist.tick(), if watching => {
+                let pod = rx.borrow().clone();
+                if let (Some(r), Some(pod)) = (running.as_mut(), pod)
+                    && relist_containers(&ctx, r).await
+                {
+                    report(&ctx, &pod, &r.observation).await;
+                }
             }
             changed = rx.changed() => {
                 if changed.is_err() {
@@ -369,6 +383,36 @@ async fn pod_worker(
 struct RunningPod {
     sandbox: Sandbox,
     observation: PodObservation,
+}
+
+impl RunningPod {
+    fn has_running(&self) -> bool {
+        self.observation
+            .containers
+            .iter()
+            .any(|c| matches!(c.state, Some(ContainerState::Running { .. })))
+    }
+}
+
+/// Reads the state of each running container again; true when one changed.
+async fn relist_containers(ctx: &NodeContext, r: &mut RunningPod) -> bool {
+    let mut changed = false;
+    for c in &mut r.observation.containers {
+        if !matches!(c.state, Some(ContainerState::Running { .. })) {
+            continue;
+        }
+        let Some(id) = c.container_id.as_deref() else {
+            continue;
+        };
+        let id = id.split_once("://").map_or(id, |(_, i)| i);
+        if let Ok(state) = ctx.runtime.container_state(id).await
+            && c.state.as_ref() != Some(&state)
+        {
+            c.state = Some(state);
+            changed = true;
+        }
+    }
+    changed
 }
 
 fn container_path(name: &str) -> String {

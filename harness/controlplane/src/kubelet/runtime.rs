@@ -159,6 +159,10 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> Result<Option<std::path::PathBuf>, RuntimeError> {
         Ok(None)
     }
+    /// The ready sandbox of the pod with this uid, if the runtime has one.
+    async fn sandbox_of_pod(&self, _pod_uid: &str) -> Result<Option<String>, RuntimeError> {
+        Ok(None)
+    }
     /// The sandbox's network namespace, when it is a kernel object the host can enter.
     async fn sandbox_netns(
         &self,

@@ -1,0 +1,702 @@
+//! `podcheck` on real components: etcd, containerd + runc, the CNI bridge plugin and DNS
+//! from inside the pod — and nothing left behind afterwards, whether the run ends, is
+//! interrupted, or loses its runtime. These tests fail where the components are missing
+//! (`.ci/run` installs them), unless `PODCHECK_SKIP_REAL=1`.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn podcheck() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_podcheck"));
+    c.current_dir(workspace()).env_remove("CI");
+    c
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether every component can be real here; fails the test otherwise, unless
+/// `PODCHECK_SKIP_REAL=1`.
+fn real_or_skip() -> bool {
+    let doctor = podcheck()
+        .args(["doctor", "--require-real", "store,runtime,network,dns"])
+        .output()
+        .unwrap();
+    if doctor.status.success() {
+        return true;
+    }
+    assert_eq!(
+        std::env::var("PODCHECK_SKIP_REAL").as_deref(),
+        Ok("1"),
+        "real components are missing (install etcd-server containerd runc \
+         containernetworking-plugins, as .ci/run does, or set PODCHECK_SKIP_REAL=1):\n{}",
+        text(&doctor)
+    );
+    false
+}
+
+/// What a podcheck process made on the host, seen while it ran.
+#[derive(Debug, Default, Clone)]
+struct Footprint {
+    dirs: BTreeSet<PathBuf>,
+    cgroups: BTreeSet<String>,
+    bridges: BTreeSet<String>,
+}
+
+impl Footprint {
+    /// Adds what podcheck `pid` has now: its run dirs, the cgroup parents its containerds
+    /// recorded there, and the bridges whose owner file names it.
+    fn add(&mut self, pid: u32) {
+        let prefix = format!("cp-{pid}-");
+        for entry in std::fs::read_dir("/run/podcheck")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                self.dirs.insert(entry.path());
+                for node in std::fs::read_dir(entry.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let file = node.path().join("containerd/podcheck-containerd.cgroup");
+                    if let Ok(cg) = std::fs::read_to_string(file) {
+                        self.cgroups.insert(cg.trim().to_string());
+                    }
+                }
+            }
+        }
+        for entry in std::fs::read_dir("/run/podcheck/net")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let owner = std::fs::read_to_string(entry.path().join("owner")).unwrap_or_default();
+            if owner.split_whitespace().next() == Some(pid.to_string().as_str()) {
+                self.bridges
+                    .insert(entry.file_name().to_string_lossy().to_string());
+            }
+        }
+    }
+
+    /// Everything of this footprint still on the host.
+    fn leftovers(&self, pid: u32) -> Vec<String> {
+        let mut left = Vec::new();
+        let prefix = format!("/run/podcheck/cp-{pid}-");
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&prefix) {
+                left.push(format!(
+                    "process {}: {cmdline}",
+                    entry.file_name().to_string_lossy()
+                ));
+            }
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        for line in mounts.lines().filter(|l| l.contains(&prefix)) {
+            left.push(format!("mount: {line}"));
+        }
+        for d in &self.dirs {
+            if d.exists() {
+                left.push(format!("dir {}", d.display()));
+            }
+        }
+        for cg in &self.cgroups {
+            for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+                let p = ctrl.path().join(cg.trim_start_matches('/'));
+                if p.exists() {
+                    left.push(format!("cgroup {}", p.display()));
+                }
+            }
+        }
+        for b in &self.bridges {
+            if Path::new("/sys/class/net").join(b).exists() {
+                left.push(format!("bridge {b}"));
+            }
+            let table = Command::new("nft")
+                .args(["list", "table", "ip", &format!("podcheck_{b}")])
+                .output()
+                .unwrap();
+            if table.status.success() {
+                left.push(format!("nft table podcheck_{b}"));
+            }
+            if Path::new("/run/podcheck/net").join(b).exists() {
+                left.push(format!("state dir /run/podcheck/net/{b}"));
+            }
+        }
+        left
+    }
+}
+
+/// Polls the footprint of a running podcheck until it exits.
+struct Watched {
+    child: Child,
+    footprint: Arc<Mutex<Footprint>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Watched {
+    fn spawn(cmd: &mut Command) -> Watched {
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let footprint = Arc::new(Mutex::new(Footprint::default()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (f, s) = (footprint.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                f.lock().unwrap().add(pid);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Watched {
+            child,
+            footprint,
+            stop,
+        }
+    }
+
+    /// Waits for the exit (bounded) and returns the output.
+    fn finish(self, within: Duration) -> Output {
+        let deadline = Instant::now() + within;
+        let mut child = self.child;
+        while matches!(child.try_wait(), Ok(None)) {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("podcheck did not finish within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn assert_nothing_left(pid: u32, footprint: &Footprint) {
+    assert!(
+        !footprint.dirs.is_empty()
+            && !footprint.bridges.is_empty()
+            && !footprint.cgroups.is_empty(),
+        "the run made no real nodes: {footprint:?}"
+    );
+    let left = footprint.leftovers(pid);
+    assert!(left.is_empty(), "left behind:\n{}", left.join("\n"));
+}
+
+fn results(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
+}
+
+fn stage<'a>(results: &'a serde_json::Value, case: &str, stage: &str) -> &'a serde_json::Value {
+    results["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["cases"].as_array().unwrap())
+        .find(|c| c["name"] == case)
+        .and_then(|c| {
+            c["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["stage"] == stage)
+        })
+        .unwrap_or_else(|| panic!("no {case}/{stage} in {results}"))
+}
+
+/// The providers named by a stage's evidence.
+fn providers(stage: &serde_json::Value) -> Vec<String> {
+    stage["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["real"] == true)
+        .map(|e| e["provider"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn pod_lifecycle_passes_on_real_components_and_leaves_nothing() {
+    if !real_or_skip() {
+        return;
+    }
+    let reports = tempfile::tempdir().unwrap();
+    let run = Watched::spawn(
+        podcheck()
+            .args([
+                "run",
+                "suites/pod-lifecycle",
+                "--require-real",
+                "store,runtime,network,dns",
+            ])
+            .arg("--report-dir")
+            .arg(reports.path()),
+    );
+    let pid = run.child.id();
+    let footprint_of = run.footprint.clone();
+    let out = run.finish(Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(reports.path());
+    for case in ["busybox-runs", "service-resolves"] {
+        let has = |stage_name: &str, needle: &str| {
+            let p = providers(stage(&r, case, stage_name));
+            assert!(
+                p.iter().any(|p| p.contains(needle)),
+                "{case}/{stage_name}: no real evidence from {needle}: {p:?}"
+            );
+        };
+        has("etcdWrite", "etcd");
+        has("statusUpdate", "etcd");
+        has("criLaunch", "containerd");
+        has("cniAttach", "bridge");
+        has("dns", "in-pod lookup");
+        let cri = stage(&r, case, "criLaunch").to_string();
+        assert!(
+            cri.contains("runc"),
+            "the runtime's version names runc: {cri}"
+        );
+        let cni = stage(&r, case, "cniAttach").to_string();
+        assert!(cni.contains("eth0") && cni.contains("reaches"), "{cni}");
+    }
+    assert_nothing_left(pid, &footprint_of.lock().unwrap());
+}
+
+/// A `podcheck up` with the real runtime, and the machine's kubectl.
+struct Up {
+    child: Child,
+    kubeconfig: PathBuf,
+    cache: tempfile::TempDir,
+    footprint: Footprint,
+}
+
+impl Up {
+    fn start() -> Up {
+        let mut child = podcheck()
+            .args(["up", "--runtime", "containerd"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
+                    let _ = tx.send(PathBuf::from(path));
+                }
+            }
+        });
+        let kubeconfig = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("podcheck up printed no kubeconfig within 60 s");
+            }
+        };
+        let mut footprint = Footprint::default();
+        footprint.add(child.id());
+        Up {
+            child,
+            kubeconfig,
+            cache: tempfile::tempdir().unwrap(),
+            footprint,
+        }
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .arg("--request-timeout=20s")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", self.cache.path())
+            .output()
+            .unwrap()
+    }
+
+    fn until(&self, args: &[&str], accept: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = self.kubectl(args);
+            let t = String::from_utf8_lossy(&out.stdout).to_string();
+            if out.status.success() && accept(&t) {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kubectl {args:?} never gave what was expected; last:\n{}",
+                text(&out)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGINT, as a user's Ctrl-C; the exit status.
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "podcheck up did not stop within 30 s of SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.interrupt();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn kubectl_logs_and_exec_reach_a_real_container_and_ctrl_c_leaves_nothing() {
+    if !real_or_skip() {
+        return;
+    }
+    let mut up = Up::start();
+    let pid = up.child.id();
+    let created = up.kubectl(&[
+        "run",
+        "echo",
+        "--image",
+        "busybox",
+        "--image-pull-policy=IfNotPresent",
+        "--restart=Never",
+        "--",
+        "sh",
+        "-c",
+        "echo hello from a real container; sleep 3600",
+    ]);
+    assert!(created.status.success(), "{}", text(&created));
+    up.until(&["get", "pod", "echo"], |t| t.contains("Running"));
+    let logs = up.until(&["logs", "echo"], |t| !t.is_empty());
+    assert_eq!(logs, "hello from a real container\n");
+    let resolv = up.until(&["exec", "echo", "--", "cat", "/etc/resolv.conf"], |t| {
+        !t.is_empty()
+    });
+    assert!(resolv.contains("nameserver 10.96.0.10"), "{resolv}");
+    assert!(
+        resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local"),
+        "{resolv}"
+    );
+    let id = up.until(
+        &[
+            "get",
+            "pod",
+            "echo",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].containerID}",
+        ],
+        |t| !t.is_empty(),
+    );
+    assert!(id.starts_with("containerd://"), "{id}");
+
+    // A container that ends: its exit is reported, and its log stays readable.
+    let done = up.kubectl(&[
+        "run",
+        "once",
+        "--image",
+        "busybox",
+        "--image-pull-policy=IfNotPresent",
+        "--restart=Never",
+        "--",
+        "sh",
+        "-c",
+        "echo bye; exit 3",
+    ]);
+    assert!(done.status.success(), "{}", text(&done));
+    up.until(
+        &["get", "pod", "once", "-o", "jsonpath={.status.phase}"],
+        |t| t == "Failed",
+    );
+    let code = up.until(
+        &[
+            "get",
+            "pod",
+            "once",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.terminated.exitCode}",
+        ],
+        |t| !t.is_empty(),
+    );
+    assert_eq!(code, "3");
+    assert_eq!(up.until(&["logs", "once"], |t| !t.is_empty()), "bye\n");
+
+    up.footprint.add(pid);
+    let footprint = up.footprint.clone();
+    let status = up.interrupt();
+    assert!(
+        status.success(),
+        "podcheck up exits 0 on Ctrl-C: {status:?}"
+    );
+    assert_nothing_left(pid, &footprint);
+}
+
+#[test]
+fn an_image_never_built_fails_cri_launch_with_the_runtimes_error() {
+    if !real_or_skip() {
+        return;
+    }
+    let reports = tempfile::tempdir().unwrap();
+    let out = podcheck()
+        .args([
+            "run",
+            "harness/podcheck/tests/fixtures/never-built.yaml",
+            "--runtime",
+            "containerd",
+            "--snapshot",
+            "ignore",
+        ])
+        .arg("--report-dir")
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = results(reports.path());
+    let cri = stage(&r, "missing-image", "criLaunch");
+    assert_eq!(cri["status"], "failed", "{cri}");
+    let all = cri.to_string();
+    assert!(
+        all.contains("ErrImagePull"),
+        "the pod's reason is in the evidence: {all}"
+    );
+    assert!(
+        all.contains("podcheck.invalid/never-built:v1")
+            && all.contains("failed to pull and unpack image"),
+        "containerd's own error is in the evidence: {all}"
+    );
+    for later in ["dns", "statusUpdate"] {
+        let s = stage(&r, "missing-image", later);
+        assert_ne!(s["status"], "passed", "{s}");
+        assert!(
+            s["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{later} says why: {s}"
+        );
+    }
+    let elapsed = r["suites"][0]["cases"][0]["durationMs"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(
+        elapsed < 20_000.0,
+        "the case ends on the runtime's error, not at the deadline: {elapsed} ms"
+    );
+}
+
+/// The containerd started by podcheck `pid`, and whether one of its shims runs yet.
+fn containerd_of(pid: u32) -> (Option<u32>, bool) {
+    let prefix = format!("/run/podcheck/cp-{pid}-");
+    let (mut daemon, mut shim) = (None, false);
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !cmdline.contains(&prefix) {
+            continue;
+        }
+        if cmdline.contains("containerd-shim") {
+            shim = true;
+        } else if cmdline.starts_with("/usr/bin/containerd ")
+            || cmdline.contains("bin/containerd --config")
+        {
+            daemon = Some(p);
+        }
+    }
+    (daemon, shim)
+}
+
+#[test]
+fn killing_containerd_mid_run_fails_the_stages_and_still_cleans_up() {
+    if !real_or_skip() {
+        return;
+    }
+    let reports = tempfile::tempdir().unwrap();
+    let run = Watched::spawn(
+        podcheck()
+            .args([
+                "run",
+                "harness/podcheck/tests/fixtures/slow-pods.yaml",
+                "--runtime",
+                "containerd",
+                "--snapshot",
+                "ignore",
+                "--jobs",
+                "1",
+            ])
+            .arg("--report-dir")
+            .arg(reports.path()),
+    );
+    let pid = run.child.id();
+    // Kill containerd as soon as the first sandbox's shim runs: mid-way through a pod.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let killed = loop {
+        if let (Some(daemon), true) = containerd_of(pid) {
+            Command::new("kill")
+                .args(["-KILL", &daemon.to_string()])
+                .status()
+                .unwrap();
+            break daemon;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no containerd shim appeared within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let footprint = run.footprint.clone();
+    let out = run.finish(Duration::from_secs(180));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "containerd {killed} was killed: {}",
+        text(&out)
+    );
+    let r = results(reports.path());
+    let failed: Vec<String> = ["first", "second", "third"]
+        .iter()
+        .flat_map(|c| {
+            ["criLaunch", "cniAttach"].map(|s| {
+                let st = stage(&r, c, s);
+                (st["status"] == "failed").then(|| format!("{c}/{s}: {st}"))
+            })
+        })
+        .flatten()
+        .collect();
+    assert!(!failed.is_empty(), "no runtime stage failed: {r}");
+    let third = stage(&r, "third", "criLaunch").to_string();
+    assert!(
+        third.contains("FailedCreatePodSandBox")
+            || third.contains("runtime call failed")
+            || third.contains("transport"),
+        "the runtime's failure is the evidence: {third}"
+    );
+    assert_nothing_left(pid, &footprint.lock().unwrap());
+}
+
+#[test]
+fn ctrl_c_during_a_real_run_leaves_nothing() {
+    if !real_or_skip() {
+        return;
+    }
+    let reports = tempfile::tempdir().unwrap();
+    let run = Watched::spawn(
+        podcheck()
+            .args([
+                "run",
+                "harness/podcheck/tests/fixtures/slow-pods.yaml",
+                "--runtime",
+                "containerd",
+                "--snapshot",
+                "ignore",
+                "--jobs",
+                "3",
+            ])
+            .arg("--report-dir")
+            .arg(reports.path()),
+    );
+    let pid = run.child.id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !containerd_of(pid).1 {
+        assert!(
+            Instant::now() < deadline,
+            "no pod sandbox appeared within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    let footprint = run.footprint.clone();
+    let out = run.finish(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert_nothing_left(pid, &footprint.lock().unwrap());
+}
+
+#[test]
+fn without_root_podcheck_runs_on_simulated_providers_and_says_why() {
+    if !real_or_skip() {
+        return;
+    }
+    // The real runtime needs root: as `nobody`, the same binary falls back and says so.
+    let reports = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        reports.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_podcheck"))
+            .args(args)
+            .current_dir(workspace())
+            .env_remove("CI")
+            .output()
+            .unwrap()
+    };
+    let doctor = as_nobody(&["doctor"]);
+    let said = text(&doctor);
+    assert!(doctor.status.success(), "{said}");
+    assert!(
+        said.contains("runtime") && said.contains("simulated") && said.contains("root"),
+        "{said}"
+    );
+    let report_dir = reports.path().to_str().unwrap().to_string();
+    let run = as_nobody(&[
+        "run",
+        "suites/pod-lifecycle",
+        "--store",
+        "memory",
+        "--report-dir",
+        &report_dir,
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let r = results(reports.path());
+    let cri = stage(&r, "busybox-runs", "criLaunch").to_string();
+    assert!(
+        cri.contains("\"real\":false") && cri.contains("sim"),
+        "{cri}"
+    );
+    let required = as_nobody(&["doctor", "--require-real", "runtime"]);
+    assert_eq!(required.status.code(), Some(3), "{}", text(&required));
+}
