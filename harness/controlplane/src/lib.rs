@@ -578,6 +578,7 @@ impl ControlPlane {
             dns.shutdown().await;
         }
         if let Some(etcd) = self.etcd.take() {
+            self.store.close();
             etcd.shutdown().await;
         }
     }
@@ -730,7 +731,35 @@ async fn start_real_nodes(
             futures::future::join_all(real.into_iter().map(RealNode::shutdown)).await;
             Err(e)
         }
-        None => Ok(real),
+        None => {
+            sweep_dead_run_dirs(dir.parent().unwrap_or(dir));
+            Ok(real)
+        }
+    }
+}
+
+/// Removes the run directories of podchecks that died without cleaning up (SIGKILL), once
+/// the containerd and network sweeps have undone what was inside them: only directories of
+/// dead processes, and only when nothing is mounted below them.
+fn sweep_dead_run_dirs(base: &Path) {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name
+            .strip_prefix("cp-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let mounted = mounts
+            .lines()
+            .any(|l| l.contains(&format!("{}/", path.display())));
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() && !mounted {
+            tracing::debug!(dir = %path.display(), "removing the run directory of a dead podcheck");
+            let _ = std::fs::remove_dir_all(&path);
+        }
     }
 }
 

@@ -264,7 +264,7 @@ fn doctor(args: &ProviderArgs) -> ExitCode {
     for c in &choices {
         let kind = if c.real { "real" } else { "simulated" };
         println!(
-            "{:<8} {:<10} {:<10} {}",
+            "{:<8} {:<18} {:<10} {}",
             c.component.name(),
             c.provider,
             kind,
@@ -605,6 +605,19 @@ fn print_summary(results: &podcheck_core::result::RunResults) {
         results.target.version,
         results.duration_ms
     );
+    let providers: Vec<String> = results
+        .target
+        .providers
+        .iter()
+        .filter(|p| p.component != "apiserver")
+        .map(|p| {
+            let kind = if p.real { "real" } else { "simulated" };
+            format!("{} {} {} ({kind})", p.component, p.name, p.version)
+        })
+        .collect();
+    if !providers.is_empty() {
+        println!("providers: {}", providers.join(", "));
+    }
 }
 
 async fn up(args: UpArgs, started: Instant) -> ExitCode {
@@ -666,14 +679,15 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
     let runtime = cp
         .nodes()
         .next()
-        .map(|(_, r)| r.provider().name)
+        .map(|(_, r)| (r.provider().name, r.network_provider().name))
         .unwrap_or_default();
     println!(
-        "podcheck: control plane up in {} ms: {} node(s), store {}, runtime {}",
+        "podcheck: control plane up in {} ms: {} node(s), store {}, runtime {}, network {}",
         started.elapsed().as_millis(),
         args.nodes,
         provider.name,
-        runtime,
+        runtime.0,
+        runtime.1,
     );
     println!("apiserver: {}", cp.server_url());
     println!(

@@ -108,6 +108,10 @@ impl Drop for WatchCache {
 
 #[async_trait]
 impl Store for WatchCache {
+    fn close(&self) {
+        self.stop.cancel();
+    }
+
     fn provider(&self) -> StoreProvider {
         self.inner.provider()
     }

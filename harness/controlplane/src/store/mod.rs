@@ -164,6 +164,9 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     fn provider(&self) -> StoreProvider;
 
+    /// Stops background work (a cache's store watch) before the backend goes away.
+    fn close(&self) {}
+
     /// Creates `key` if absent.
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue, StoreError>;
 
