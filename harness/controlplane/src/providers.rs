@@ -155,6 +155,7 @@ pub fn choose(selection: &Selection) -> Vec<Choice> {
             Choice { component: Component::Dns, provider: "in-pod lookup".into(), real: true, why: "lookups run inside the container (busybox nslookup), through the pod's network to the builtin DNS server behind the DNS Service IP".into() },
         ],
         Err(why) => {
+            let why = why.trim_end_matches('.');
             let strict = selection.runtime == RuntimeChoice::Containerd;
             let (runtime, network) = if strict {
                 (format!("--runtime containerd, but {why}"), format!("the CNI plugins are called by the real runtime, which cannot run: {why}"))

@@ -91,6 +91,63 @@ pub fn parse_nslookup(stdout: &str, exit_code: i32) -> Result<Vec<std::net::IpAd
     }
 }
 
+/// A shell script that resolves each name's candidates in order with busybox `nslookup`
+/// (fully qualified, A only), stopping at the first that answers with a record (an empty
+/// NOERROR answer, as for an empty non-terminal, moves on) — all names in one exec.
+/// Each attempt prints a `### <name index> <exit code> <candidate>` header, then its output.
+pub fn nslookup_script(names: &[Vec<String>]) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut script = String::new();
+    for (i, candidates) in names.iter().enumerate() {
+        let list: Vec<String> = candidates
+            .iter()
+            .map(|c| quote(&format!("{}.", c.trim_end_matches('.'))))
+            .collect();
+        script.push_str(&format!(
+            "for c in {}; do out=$(nslookup -type=a \"$c\" 2>&1); rc=$?; echo \"### {i} $rc $c\"; echo \"$out\"; if [ $rc = 0 ]; then case \"$out\" in *Name:*) break;; esac; fi; done\n",
+            list.join(" ")
+        ));
+    }
+    script
+}
+
+/// One attempt of [`nslookup_script`]: the candidate (without the final dot), the exit
+/// code and what nslookup printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptAttempt {
+    pub name_index: usize,
+    pub candidate: String,
+    pub exit_code: i32,
+    pub output: String,
+}
+
+/// Splits the script's stdout into its attempts.
+pub fn parse_nslookup_script(stdout: &str) -> Vec<ScriptAttempt> {
+    let mut attempts: Vec<ScriptAttempt> = Vec::new();
+    for line in stdout.lines() {
+        if let Some(header) = line.strip_prefix("### ") {
+            let mut parts = header.splitn(3, ' ');
+            let index = parts.next().and_then(|p| p.parse().ok());
+            let code = parts.next().and_then(|p| p.parse().ok());
+            let candidate = parts.next();
+            if let (Some(name_index), Some(exit_code), Some(candidate)) = (index, code, candidate) {
+                attempts.push(ScriptAttempt {
+                    name_index,
+                    candidate: candidate.trim_end_matches('.').to_string(),
+                    exit_code,
+                    output: String::new(),
+                });
+                continue;
+            }
+        }
+        if let Some(last) = attempts.last_mut() {
+            last.output.push_str(line);
+            last.output.push('\n');
+        }
+    }
+    attempts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +207,25 @@ mod tests {
             parse_nslookup("", 1),
             Err("no address in the answer (exit code 1)".into())
         );
+    }
+
+    #[test]
+    fn one_script_resolves_every_name() {
+        let script = nslookup_script(&[
+            vec!["a.ns.svc.cluster.local".into(), "a".into()],
+            vec!["it's".into()],
+        ]);
+        assert!(script.contains("for c in 'a.ns.svc.cluster.local.' 'a.'; do"));
+        assert!(script.contains("'it'\\''s.'"));
+        let out = "### 0 1 a.ns.svc.cluster.local.\n** server can't find a.ns.svc.cluster.local: NXDOMAIN\n### 0 0 a.\nName:\ta\nAddress: 10.0.0.1\n### 1 1 it's.\n";
+        let attempts = parse_nslookup_script(out);
+        assert_eq!(attempts.len(), 3);
+        assert_eq!(attempts[0].candidate, "a.ns.svc.cluster.local");
+        assert_eq!(attempts[0].exit_code, 1);
+        assert_eq!(
+            parse_nslookup(&attempts[1].output, 0),
+            Ok(vec!["10.0.0.1".parse().unwrap()])
+        );
+        assert_eq!(attempts[2].name_index, 1);
     }
 }

@@ -673,37 +673,38 @@ async fn exec(pods: &Api<Pod>, name: &str, command: &[&str]) -> Result<String, S
     }
 }
 
-/// Resolves `name` from inside the pod with busybox `nslookup`, one fully qualified
+/// Resolves each name from inside the pod with busybox `nslookup`, one fully qualified
 /// candidate at a time in the resolv.conf search order (busybox applies neither `ndots`
-/// nor the search list faithfully). None when nslookup cannot be run in the pod.
+/// nor the search list faithfully), all in one exec. None when the pod cannot run it.
 async fn lookup_in_pod(
     pods: &Api<Pod>,
     pod: &str,
-    candidates: &[String],
-) -> Option<(Result<Vec<std::net::IpAddr>, String>, Vec<String>)> {
-    let mut tried = Vec::new();
-    let mut last = "no candidates".to_string();
-    for name in candidates {
-        let fqdn = format!("{}.", name.trim_end_matches('.'));
-        match exec_command(pods, pod, &["nslookup", "-type=a", &fqdn]).await {
-            Exec::CouldNot(why) if tried.is_empty() => {
-                tracing::debug!(%why, "no in-pod lookup");
-                return None;
-            }
-            Exec::CouldNot(why) => {
-                tried.push(name.clone());
-                last = why;
-            }
-            Exec::Ran { stdout, exit_code } => {
-                tried.push(name.clone());
-                match podcheck_core::resolv::parse_nslookup(&stdout, exit_code) {
-                    Ok(ips) => return Some((Ok(ips), tried)),
-                    Err(e) => last = e,
+    names: &[Vec<String>],
+) -> Option<Vec<(Result<Vec<std::net::IpAddr>, String>, Vec<String>)>> {
+    let script = podcheck_core::resolv::nslookup_script(names);
+    let stdout = match exec_command(pods, pod, &["sh", "-c", &script]).await {
+        Exec::CouldNot(why) => {
+            tracing::debug!(%why, "no in-pod lookup");
+            return None;
+        }
+        Exec::Ran { stdout, .. } => stdout,
+    };
+    let attempts = podcheck_core::resolv::parse_nslookup_script(&stdout);
+    let answers = (0..names.len())
+        .map(|i| {
+            let mut tried = Vec::new();
+            let mut answer = Err("nslookup did not run".to_string());
+            for a in attempts.iter().filter(|a| a.name_index == i) {
+                tried.push(a.candidate.clone());
+                answer = podcheck_core::resolv::parse_nslookup(&a.output, a.exit_code);
+                if answer.is_ok() {
+                    break;
                 }
             }
-        }
-    }
-    Some((Err(last), tried))
+            (answer, tried)
+        })
+        .collect();
+    Some(answers)
 }
 
 /// DNS from the pod's point of view: its resolv.conf read from inside, then each name
@@ -735,20 +736,21 @@ async fn dns_probe(
     };
     let conf = ResolvConf::parse(text);
     // From inside the pod first: the pod's own resolver path, through the pod's network.
-    let mut in_pod = Vec::new();
-    for (name, expected) in &wanted {
-        let tried = conf.candidates(name);
-        match lookup_in_pod(pods, pod, &tried).await {
-            Some((answer, tried)) => in_pod.push(LookupRead {
-                name: name.clone(),
-                tried,
-                answer,
-                expected: *expected,
-            }),
-            None => break,
-        }
-    }
-    if in_pod.len() == wanted.len() {
+    let candidates: Vec<Vec<String>> = wanted.iter().map(|(n, _)| conf.candidates(n)).collect();
+    let in_pod: Option<Vec<LookupRead>> =
+        lookup_in_pod(pods, pod, &candidates).await.map(|answers| {
+            wanted
+                .iter()
+                .zip(answers)
+                .map(|((name, expected), (answer, tried))| LookupRead {
+                    name: name.clone(),
+                    tried,
+                    answer,
+                    expected: *expected,
+                })
+                .collect()
+        });
+    if let Some(in_pod) = in_pod {
         return Probe::Seen(DnsRead {
             resolv_source: "pods/exec cat /etc/resolv.conf".into(),
             resolv_conf,
