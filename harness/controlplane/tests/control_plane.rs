@@ -447,3 +447,53 @@ async fn patches_merge_as_kubernetes_merges_them() {
     assert!(pods.get("patched").await.unwrap().metadata.labels.is_some());
     cp.shutdown().await;
 }
+
+/// 1,000 clients update one ConfigMap at once, each adding its own key to what it read:
+/// every update either wins (200) or gets 409 Conflict, and the final object holds exactly
+/// the winners' keys — no update is lost, none is applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_conflicting_updates_lose_nothing() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let cp = start(1).await;
+    let client = cp.client().await.unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let empty: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "counter"}, "data": {}})).unwrap();
+    maps.create(&PostParams::default(), &empty).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..1000 {
+        let maps = maps.clone();
+        tasks.spawn(async move {
+            let mut current = maps.get("counter").await.expect("get");
+            current
+                .data
+                .get_or_insert_with(Default::default)
+                .insert(format!("k{i}"), "1".into());
+            match maps
+                .replace("counter", &PostParams::default(), &current)
+                .await
+            {
+                Ok(_) => Some(i),
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    assert_eq!(s.reason, "Conflict", "{s:?}");
+                    None
+                }
+                Err(e) => panic!("update {i} neither won nor conflicted: {e}"),
+            }
+        });
+    }
+    let mut winners = HashSet::new();
+    while let Some(r) = tokio::time::timeout(DEADLINE * 4, tasks.join_next())
+        .await
+        .expect("the updates finish")
+    {
+        if let Some(i) = r.unwrap() {
+            winners.insert(format!("k{i}"));
+        }
+    }
+    assert!(!winners.is_empty());
+    let last = maps.get("counter").await.unwrap();
+    let keys: HashSet<String> = last.data.unwrap_or_default().into_keys().collect();
+    assert_eq!(keys, winners, "the final object holds exactly the winners' keys");
+    cp.shutdown().await;
+}
