@@ -494,6 +494,87 @@ async fn a_thousand_conflicting_updates_lose_nothing() {
     assert!(!winners.is_empty());
     let last = maps.get("counter").await.unwrap();
     let keys: HashSet<String> = last.data.unwrap_or_default().into_keys().collect();
-    assert_eq!(keys, winners, "the final object holds exactly the winners' keys");
+    assert_eq!(
+        keys, winners,
+        "the final object holds exactly the winners' keys"
+    );
+    cp.shutdown().await;
+}
+
+/// kube-rs `exec` over WebSocket against a real container (containerd): stdout, and the exit
+/// code in the `Status` of the error channel. Needs the real runtime; fails without it
+/// unless `PODCHECK_SKIP_REAL=1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_over_websocket_returns_stdout_and_the_exit_code() {
+    use kube::api::AttachParams;
+    use podcheck_controlplane::providers::{RuntimeChoice, real_runtime_usable};
+    use tokio::io::AsyncReadExt;
+    if let Err(why) = real_runtime_usable() {
+        assert_eq!(
+            std::env::var("PODCHECK_SKIP_REAL").as_deref(),
+            Ok("1"),
+            "the real runtime is needed: {why} (as .ci/run installs it), or PODCHECK_SKIP_REAL=1"
+        );
+        return;
+    }
+    let cp = ControlPlane::start(Config {
+        runtime: RuntimeChoice::Containerd,
+        ..Config::default()
+    })
+    .await
+    .expect("control plane with containerd starts");
+    let pods: Api<Pod> = Api::namespaced(cp.client().await.unwrap(), "default");
+    let sleeper: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "sleeper"},
+        "spec": {"containers": [{"name": "c", "image": "busybox",
+                  "imagePullPolicy": "IfNotPresent", "args": ["sleep", "3600"]}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &sleeper).await.unwrap();
+    eventually("the pod runs", || async {
+        let p = pods.get("sleeper").await.ok()?;
+        (phase(&p) == "Running").then_some(())
+    })
+    .await;
+    let run = |script: &'static str| {
+        let pods = pods.clone();
+        async move {
+            let mut attached = pods
+                .exec(
+                    "sleeper",
+                    ["sh", "-c", script],
+                    &AttachParams::default().stderr(false),
+                )
+                .await
+                .expect("exec upgrades");
+            let mut out = String::new();
+            attached
+                .stdout()
+                .unwrap()
+                .read_to_string(&mut out)
+                .await
+                .unwrap();
+            let status = attached.take_status().unwrap().await;
+            attached.join().await.unwrap();
+            (out, status)
+        }
+    };
+    let (out, status) = run("echo hello from the container").await;
+    assert_eq!(out, "hello from the container\n");
+    assert_eq!(status.and_then(|s| s.status).as_deref(), Some("Success"));
+    let (out, status) = run("echo partial; exit 3").await;
+    assert_eq!(out, "partial\n");
+    let status = status.expect("a status on the error channel");
+    assert_eq!(status.status.as_deref(), Some("Failure"));
+    assert_eq!(status.reason.as_deref(), Some("NonZeroExitCode"));
+    let code = status
+        .details
+        .and_then(|d| d.causes)
+        .and_then(|c| {
+            c.into_iter()
+                .find(|c| c.reason.as_deref() == Some("ExitCode"))
+        })
+        .and_then(|c| c.message);
+    assert_eq!(code.as_deref(), Some("3"));
     cp.shutdown().await;
 }
