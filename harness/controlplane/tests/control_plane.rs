@@ -412,8 +412,9 @@ async fn patches_merge_as_kubernetes_merges_them() {
         serde_json::from_value(json!({"name": "A", "value": "1"})).unwrap(),
     ]);
     pods.create(&PostParams::default(), &p).await.unwrap();
-    // Strategic merge: containers merge by name, env by name; the image changes, env stays.
-    let smp = json!({"spec": {"containers": [{"name": "busybox", "image": "busybox:1.37", "env": [{"name": "B", "value": "2"}]}]}});
+    // Strategic merge: containers merge by name; the image may change on a live pod, and
+    // the unmentioned env stays.
+    let smp = json!({"spec": {"containers": [{"name": "busybox", "image": "busybox:1.37"}]}});
     let after = pods
         .patch("patched", &PatchParams::default(), &Patch::Strategic(&smp))
         .await
@@ -421,9 +422,32 @@ async fn patches_merge_as_kubernetes_merges_them() {
     let c = &after.spec.as_ref().unwrap().containers[0];
     assert_eq!(c.image.as_deref(), Some("busybox:1.37"));
     let env: Vec<_> = c.env.clone().unwrap().into_iter().map(|e| e.name).collect();
-    // Without `$setElementOrder`, apimachinery puts new elements before the unmentioned ones.
-    assert_eq!(env, ["B", "A"]);
+    assert_eq!(env, ["A"]);
     assert_eq!(after.metadata.generation, Some(2));
+    // Anything else in a live pod's spec is immutable: 422 naming `spec`, nothing changes.
+    let env_change = json!({"spec": {"containers": [{"name": "busybox", "env": [{"name": "B", "value": "2"}]}]}});
+    match pods
+        .patch(
+            "patched",
+            &PatchParams::default(),
+            &Patch::Strategic(&env_change),
+        )
+        .await
+    {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{s:?}");
+            assert!(
+                s.message.contains("pod updates may not change fields"),
+                "{s:?}"
+            );
+        }
+        other => panic!("changing env of a live pod must be refused: {other:?}"),
+    }
+    let kept = pods.get("patched").await.unwrap();
+    assert_eq!(
+        kept.spec.unwrap().containers[0].env.as_ref().unwrap().len(),
+        1
+    );
     // Merge patch: a null removes a label.
     pods.patch(
         "patched",

@@ -710,3 +710,57 @@ fn a_killed_podcheck_leaves_no_etcd_behind() {
     );
     drop(next);
 }
+
+#[test]
+fn kubectl_apply_twice_patches_what_a_live_pod_allows_and_refuses_the_rest() {
+    let up = Up::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |image: &str, seconds: &str| {
+        let path = dir
+            .path()
+            .join(format!("{}-{seconds}.yaml", image.replace(':', "_")));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: applied}}\nspec:\n  containers: [{{name: c, image: \"{image}\", args: [sleep, \"{seconds}\"]}}]\n"
+            ),
+        )
+        .unwrap();
+        path.to_string_lossy().to_string()
+    };
+    let first = manifest("busybox", "3600");
+    assert!(
+        up.ok(&["apply", "-f", &first])
+            .contains("pod/applied created")
+    );
+    // The second apply is a strategic merge patch; a container's image may change.
+    let newer = manifest("busybox:1.36", "3600");
+    assert!(
+        up.ok(&["apply", "-f", &newer])
+            .contains("pod/applied configured")
+    );
+    let image = up.ok(&[
+        "get",
+        "pod",
+        "applied",
+        "-o",
+        "jsonpath={.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "busybox:1.36");
+    // Its arguments may not: 422, in kube-apiserver's words, and the pod is unchanged.
+    let refused = up.kubectl(&["apply", "-f", &manifest("busybox:1.36", "60")]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("is invalid") && err.contains("pod updates may not change fields"),
+        "{err}"
+    );
+    let args = up.ok(&[
+        "get",
+        "pod",
+        "applied",
+        "-o",
+        "jsonpath={.spec.containers[0].args}",
+    ]);
+    assert_eq!(args, r#"["sleep","3600"]"#);
+}

@@ -18,6 +18,65 @@ fn set_default(obj: &mut Value, field: &str, value: Value) {
 
 /// Pod defaulting, as kube-apiserver does it on create.
 pub fn default_pod(pod: &mut Value) {
+    default_pod_spec(pod);
+    let qos = qos_class(&pod["spec"]);
+    pod["status"] = json!({"phase": "Pending", "qosClass": qos});
+}
+
+/// The message kube-apiserver gives for a change to an immutable part of a pod's spec.
+pub const POD_UPDATE_FORBIDDEN: &str = "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, `spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, `spec.tolerations` (only additions to existing tolerations), `spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+
+/// Whether an update changes a pod's spec beyond what Kubernetes allows on a live pod:
+/// container images, activeDeadlineSeconds, added tolerations, terminationGracePeriodSeconds
+/// and removed schedulingGates may change; everything else is immutable. Both specs are
+/// defaulted.
+pub fn pod_update_forbidden(old: &Value, new: &Value) -> bool {
+    let mut allowed = old.clone();
+    let (Some(a), Some(n)) = (allowed.as_object_mut(), new.as_object()) else {
+        return old != new;
+    };
+    for list in ["containers", "initContainers"] {
+        let (Some(olds), Some(news)) = (
+            a.get_mut(list).and_then(Value::as_array_mut),
+            n.get(list).and_then(Value::as_array),
+        ) else {
+            continue;
+        };
+        if olds.len() == news.len() {
+            for (o, c) in olds.iter_mut().zip(news) {
+                if let (Some(o), Some(image)) = (o.as_object_mut(), c.get("image")) {
+                    o.insert("image".into(), image.clone());
+                }
+            }
+        }
+    }
+    for field in [
+        "activeDeadlineSeconds",
+        "terminationGracePeriodSeconds",
+        "schedulingGates",
+    ] {
+        match n.get(field) {
+            Some(v) => a.insert(field.into(), v.clone()),
+            None => a.remove(field),
+        };
+    }
+    let kept = |list: Option<&Value>| list.and_then(Value::as_array).cloned().unwrap_or_default();
+    let (old_t, new_t) = (kept(old.get("tolerations")), kept(n.get("tolerations")));
+    if old_t.iter().all(|t| new_t.contains(t)) {
+        a.insert("tolerations".into(), Value::Array(new_t));
+    }
+    // Binding sets nodeName once; the registry guards moving a bound pod separately.
+    if old.get("nodeName").is_none_or(Value::is_null) {
+        match n.get("nodeName") {
+            Some(v) => a.insert("nodeName".into(), v.clone()),
+            None => a.remove("nodeName"),
+        };
+    }
+    &allowed != new
+}
+
+/// The spec half of pod defaulting (also applied to updates, as decoding does).
+pub fn default_pod_spec(pod: &mut Value) {
     if !pod.get("spec").is_some_and(Value::is_object) {
         pod["spec"] = json!({});
     }
@@ -63,8 +122,6 @@ pub fn default_pod(pod: &mut Value) {
             }
         }
     }
-    let qos = qos_class(&pod["spec"]);
-    pod["status"] = json!({"phase": "Pending", "qosClass": qos});
 }
 
 fn default_container(c: &mut Value) {
@@ -299,5 +356,50 @@ mod tests {
             validate_pod(&empty)[0].field.as_deref(),
             Some("spec.containers")
         );
+    }
+}
+
+#[cfg(test)]
+mod pod_update_tests {
+    use super::*;
+
+    fn spec() -> Value {
+        let mut pod = json!({"spec": {"containers": [{"name": "c", "image": "busybox", "args": ["sleep", "1"]}]}});
+        default_pod_spec(&mut pod);
+        pod["spec"].clone()
+    }
+
+    #[test]
+    fn only_images_deadlines_and_added_tolerations_may_change() {
+        let old = spec();
+        let mut image = old.clone();
+        image["containers"][0]["image"] = json!("busybox:1.36");
+        assert!(!pod_update_forbidden(&old, &image));
+        let mut deadline = old.clone();
+        deadline["activeDeadlineSeconds"] = json!(30);
+        assert!(!pod_update_forbidden(&old, &deadline));
+        let mut added = old.clone();
+        added["tolerations"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"key": "k", "operator": "Exists"}));
+        assert!(!pod_update_forbidden(&old, &added));
+        assert!(
+            pod_update_forbidden(&added, &old),
+            "removing a toleration is forbidden"
+        );
+        let mut args = old.clone();
+        args["containers"][0]["args"] = json!(["sleep", "2"]);
+        assert!(pod_update_forbidden(&old, &args));
+        let mut more = old.clone();
+        more["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "d", "image": "busybox"}));
+        assert!(pod_update_forbidden(&old, &more));
+        let mut bound = old.clone();
+        bound["nodeName"] = json!("node-1");
+        assert!(!pod_update_forbidden(&old, &bound));
+        assert!(!pod_update_forbidden(&old, &old));
     }
 }

@@ -727,6 +727,7 @@ fn prepare_update(
         }
     }
     if r.plural == "pods" {
+        admission::default_pod_spec(&mut new);
         if let Some(causes) = Some(admission::validate_pod(&new)).filter(|c| !c.is_empty()) {
             return Err(ApiError::invalid(
                 r,
@@ -743,7 +744,22 @@ fn prepare_update(
                 vec![super::status::cause(
                     "FieldValueForbidden",
                     "spec.nodeName",
-                    "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, `spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, `spec.tolerations` (only additions to existing tolerations), `spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+                    admission::POD_UPDATE_FORBIDDEN,
+                )],
+            ));
+        }
+        let (old_spec, new_spec) = (
+            old.get("spec").cloned().unwrap_or_default(),
+            new.get("spec").cloned().unwrap_or_default(),
+        );
+        if admission::pod_update_forbidden(&old_spec, &new_spec) {
+            return Err(ApiError::invalid(
+                r,
+                object::name(old).unwrap_or(""),
+                vec![super::status::cause(
+                    "FieldValueForbidden",
+                    "spec",
+                    admission::POD_UPDATE_FORBIDDEN,
                 )],
             ));
         }
