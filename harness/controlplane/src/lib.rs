@@ -277,6 +277,7 @@ impl ControlPlane {
         }
         let registry = Arc::new(Registry::new(store.clone()));
         let runtimes: apiserver::exec::NodeRuntimes = Arc::default();
+        let authorizer: Arc<apiserver::rbac::Authorizer> = Arc::default();
         let api_shutdown = shutdown.child_token();
         let apiserver = ApiServer::start(
             |addr| {
@@ -287,6 +288,7 @@ impl ControlPlane {
                     shutdown: api_shutdown,
                     anonymous: config.anonymous,
                     runtimes: runtimes.clone(),
+                    authorizer: authorizer.clone(),
                 })
             },
             &pki,
@@ -322,6 +324,7 @@ impl ControlPlane {
                 start_real_nodes(&dir, &node_configs, networks, cp.dns.as_mut()).await?;
         }
         bootstrap(&registry, cp.api_addr(), dns_addr).await?;
+        authorizer.invalidate();
         let services_client = cp.client_for(&cp.admin.token).await?;
         // The directory is filled before start returns, so the first lookup already answers.
         let mut services = watcher(
@@ -822,6 +825,17 @@ async fn bootstrap(registry: &Registry, api: SocketAddr, dns: SocketAddr) -> Res
             message: e.message,
         }
     };
+    for (plural, object) in apiserver::rbac::bootstrap_objects() {
+        let r = resources::lookup(apiserver::rbac::GROUP, "v1", plural).expect("served resource");
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        registry
+            .create(r, None, object)
+            .await
+            .map_err(fail(&format!("{plural} {name}")))?;
+    }
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         registry
             .create(

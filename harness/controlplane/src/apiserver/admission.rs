@@ -254,6 +254,25 @@ pub fn validate_name(obj: &Value, causes: &mut Vec<StatusCause>) {
     }
 }
 
+/// RBAC objects' names need only be valid path segments (`system:node` is a name).
+pub fn validate_path_segment_name(obj: &Value, causes: &mut Vec<StatusCause>) {
+    match obj.pointer("/metadata/name").and_then(Value::as_str) {
+        None | Some("") => causes.push(cause(
+            "FieldValueRequired",
+            "metadata.name",
+            "Required value: name or generateName is required",
+        )),
+        Some(n) if n == "." || n == ".." || n.contains('/') || n.contains('%') => {
+            causes.push(cause(
+                "FieldValueInvalid",
+                "metadata.name",
+                format!("Invalid value: \"{n}\": may not be '.' or '..' and may not contain '/' or '%'"),
+            ))
+        }
+        Some(_) => {}
+    }
+}
+
 /// Namespace defaulting: the `kubernetes` finalizer, phase Active and the name label.
 pub fn default_namespace(ns: &mut Value) {
     let name = ns

@@ -1,5 +1,6 @@
 //! The HTTP face of the apiserver: routing, authentication, content negotiation.
 
+use super::rbac::Attributes;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,8 @@ pub struct ApiState {
     pub anonymous: bool,
     /// The runtimes of the nodes, for `pods/exec`.
     pub runtimes: super::exec::NodeRuntimes,
+    /// RBAC: who may do what.
+    pub authorizer: Arc<super::rbac::Authorizer>,
 }
 
 /// The apiserver's routes, testable without a socket.
@@ -146,10 +149,36 @@ impl Query {
 }
 
 async fn serve(State(state): State<Arc<ApiState>>, req: Request) -> Response {
-    if super::exec::is_exec(req.uri().path()) {
+    let identity = req
+        .extensions()
+        .get::<Identity>()
+        .cloned()
+        .unwrap_or_else(Identity::anonymous);
+    let path = req.uri().path().to_string();
+    let pod_sub = |sub: &str, verb: &str| {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        Attributes {
+            verb: verb.into(),
+            api_group: String::new(),
+            resource: "pods".into(),
+            subresource: Some(sub.into()),
+            namespace: parts.get(3).map(|s| s.to_string()),
+            name: parts.get(5).map(|s| s.to_string()),
+        }
+    };
+    if super::exec::is_exec(&path) {
+        // Since Kubernetes 1.30, a WebSocket exec needs `create` on pods/exec, as SPDY did.
+        let a = pod_sub("exec", "create");
+        if let Err(e) = state.authorizer.check(&state.registry, &identity, &a).await {
+            return e.into_response();
+        }
         return super::exec::handle(state, req).await;
     }
-    if req.method() == Method::GET && super::logs::is_log(req.uri().path()) {
+    if req.method() == Method::GET && super::logs::is_log(&path) {
+        let a = pod_sub("log", "get");
+        if let Err(e) = state.authorizer.check(&state.registry, &identity, &a).await {
+            return e.into_response();
+        }
         return super::logs::handle(state, req).await;
     }
     let (parts, body) = req.into_parts();
@@ -211,6 +240,7 @@ async fn serve(State(state): State<Arc<ApiState>>, req: Request) -> Response {
         ApiPath::Resource(req) => {
             let ctx = Ctx {
                 state: &state,
+                identity: &identity,
                 query: &query,
                 accept: &accept,
                 content_type: &content_type,
@@ -225,6 +255,7 @@ async fn serve(State(state): State<Arc<ApiState>>, req: Request) -> Response {
 
 struct Ctx<'a> {
     state: &'a Arc<ApiState>,
+    identity: &'a Identity,
     query: &'a Query,
     accept: &'a str,
     content_type: &'a str,
@@ -256,6 +287,106 @@ async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Respo
             "the server does not allow this method on the requested resource",
         ));
     }
+    let attributes = Attributes {
+        verb: req.verb.as_str().into(),
+        api_group: req.group.clone(),
+        resource: req.resource.clone(),
+        subresource: req.subresource.clone(),
+        namespace: req.namespace.clone(),
+        name: req.name.clone(),
+    };
+    ctx.state
+        .authorizer
+        .check(registry, ctx.identity, &attributes)
+        .await?;
+    if r.group == "authorization.k8s.io" {
+        let review = access_review(&ctx, r.plural, parse_body(&body)?).await?;
+        return Ok(json_response(StatusCode::CREATED, &review));
+    }
+    let writes = !matches!(req.verb, Verb::Get | Verb::List | Verb::Watch);
+    let result = serve_resource(&ctx, r, &req, body).await;
+    if writes && r.group == super::rbac::GROUP {
+        ctx.state.authorizer.invalidate();
+    }
+    result
+}
+
+/// SelfSubjectAccessReview and SubjectAccessReview: the authorizer's answer for a subject.
+async fn access_review(ctx: &Ctx<'_>, plural: &str, mut review: Value) -> Result<Value, ApiError> {
+    let spec = review.get("spec").cloned().unwrap_or_default();
+    let subject = if plural == "selfsubjectaccessreviews" {
+        ctx.identity.clone()
+    } else {
+        let user = spec.get("user").and_then(Value::as_str).unwrap_or_default();
+        let groups = spec
+            .get("groups")
+            .and_then(Value::as_array)
+            .map(|g| {
+                g.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if user.is_empty() {
+            return Err(ApiError::bad_request(
+                "spec.user or spec.groups must be set in a SubjectAccessReview",
+            ));
+        }
+        Identity {
+            user: user.into(),
+            groups,
+        }
+    };
+    let (allowed, reason) = match spec.get("resourceAttributes") {
+        Some(ra) => {
+            let field = |k: &str| {
+                ra.get(k)
+                    .and_then(Value::as_str)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string)
+            };
+            let a = Attributes {
+                verb: field("verb").unwrap_or_default(),
+                api_group: field("group").unwrap_or_default(),
+                resource: field("resource").unwrap_or_default(),
+                subresource: field("subresource"),
+                namespace: field("namespace"),
+                name: field("name"),
+            };
+            let policy = ctx.state.authorizer.policy(&ctx.state.registry).await?;
+            match policy.authorize(&subject, &a) {
+                super::rbac::Decision::Allow(why) => (true, why),
+                super::rbac::Decision::Deny(why) => (false, why),
+            }
+        }
+        // Non-resource paths (discovery, /version, /healthz) are open to every
+        // authenticated user, as kube-apiserver's system:discovery and
+        // system:public-info-viewer roles make them.
+        None => (
+            subject
+                .groups
+                .iter()
+                .any(|g| g == "system:authenticated" || g == "system:masters"),
+            String::new(),
+        ),
+    };
+    let mut status = json!({"allowed": allowed});
+    if !reason.is_empty() {
+        status["reason"] = json!(reason);
+    }
+    review["status"] = status;
+    review["metadata"] = json!({"creationTimestamp": null});
+    Ok(review)
+}
+
+async fn serve_resource(
+    ctx: &Ctx<'_>,
+    r: &'static resources::Resource,
+    req: &ResourceRequest,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let registry = &ctx.state.registry;
+    let ns = req.namespace.as_deref();
     let name = req.name.as_deref().unwrap_or("");
     let table = table::wants_table(ctx.accept)
         .then(|| IncludeObject::parse(ctx.query.get("includeObject")));

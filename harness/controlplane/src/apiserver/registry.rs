@@ -237,6 +237,9 @@ impl Registry {
                 }
                 admission::default_namespace(&mut obj);
             }
+            _ if r.group == super::rbac::GROUP => {
+                admission::validate_path_segment_name(&obj, &mut causes)
+            }
             _ => admission::validate_name(&obj, &mut causes),
         }
         let name = object::name(&obj).unwrap_or_default().to_string();

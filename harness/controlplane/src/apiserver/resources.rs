@@ -63,7 +63,10 @@ impl Resource {
     }
 
     pub fn verbs(&self) -> &'static [&'static str] {
-        if self.plural == "bindings" {
+        if matches!(
+            self.plural,
+            "bindings" | "selfsubjectaccessreviews" | "subjectaccessreviews"
+        ) {
             &["create"]
         } else {
             OBJECT_VERBS
@@ -148,6 +151,18 @@ pub static RESOURCES: &[Resource] = &[
     resource!("", "configmaps", "configmap", "ConfigMap", namespaced: true,
         short: ["cm"], categories: [], subresources: []),
     resource!("coordination.k8s.io", "leases", "lease", "Lease", namespaced: true,
+        short: [], categories: [], subresources: []),
+    resource!("rbac.authorization.k8s.io", "roles", "role", "Role", namespaced: true,
+        short: [], categories: [], subresources: []),
+    resource!("rbac.authorization.k8s.io", "rolebindings", "rolebinding", "RoleBinding", namespaced: true,
+        short: [], categories: [], subresources: []),
+    resource!("rbac.authorization.k8s.io", "clusterroles", "clusterrole", "ClusterRole", namespaced: false,
+        short: [], categories: [], subresources: []),
+    resource!("rbac.authorization.k8s.io", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", namespaced: false,
+        short: [], categories: [], subresources: []),
+    resource!("authorization.k8s.io", "selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview", namespaced: false,
+        short: [], categories: [], subresources: []),
+    resource!("authorization.k8s.io", "subjectaccessreviews", "subjectaccessreview", "SubjectAccessReview", namespaced: false,
         short: [], categories: [], subresources: []),
 ];
 
