@@ -602,3 +602,113 @@ async fn exec_over_websocket_returns_stdout_and_the_exit_code() {
     assert_eq!(code.as_deref(), Some("3"));
     cp.shutdown().await;
 }
+
+/// A user with no bindings is refused every verb on every served resource (403, in
+/// kube-apiserver's words), and nothing reaches the store: its revision does not move.
+#[tokio::test]
+async fn a_user_without_bindings_is_refused_everything_and_stores_nothing() {
+    use podcheck_controlplane::apiserver::resources::RESOURCES;
+    let cp = ControlPlane::start(Config {
+        nodes: 0,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let mut kubeconfig = cp.kubeconfig();
+    if let Some(a) = kubeconfig.auth_infos[0].auth_info.as_mut() {
+        a.impersonate = Some("mallory".into());
+        a.impersonate_groups = Some(vec!["developers".into()]);
+    }
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let store = cp.store();
+    let before = store.revision().await.unwrap();
+    let mut refused = 0;
+    for r in RESOURCES {
+        let base = if r.group.is_empty() {
+            "/api/v1".to_string()
+        } else {
+            format!("/apis/{}/{}", r.group, r.version)
+        };
+        let collection = if r.namespaced {
+            format!("{base}/namespaces/default/{}", r.plural)
+        } else {
+            format!("{base}/{}", r.plural)
+        };
+        let item = format!("{collection}/x");
+        let body = serde_json::to_vec(&json!({"apiVersion": r.api_version(), "kind": r.kind,
+            "metadata": {"name": "x"}}))
+        .unwrap();
+        let requests: Vec<(&str, http::Request<Vec<u8>>)> = r
+            .verbs()
+            .iter()
+            .map(|verb| {
+                let b = http::Request::builder();
+                let req = match *verb {
+                    "get" => b.method("GET").uri(&item).body(vec![]),
+                    "list" => b.method("GET").uri(&collection).body(vec![]),
+                    "watch" => b
+                        .method("GET")
+                        .uri(format!("{collection}?watch=true"))
+                        .body(vec![]),
+                    "create" => b
+                        .method("POST")
+                        .uri(&collection)
+                        .header("content-type", "application/json")
+                        .body(body.clone()),
+                    "update" => b
+                        .method("PUT")
+                        .uri(&item)
+                        .header("content-type", "application/json")
+                        .body(body.clone()),
+                    "patch" => b
+                        .method("PATCH")
+                        .uri(&item)
+                        .header("content-type", "application/merge-patch+json")
+                        .body(b"{}".to_vec()),
+                    "delete" => b.method("DELETE").uri(&item).body(vec![]),
+                    other => panic!("unexpected verb {other}"),
+                };
+                (*verb, req.unwrap())
+            })
+            .collect();
+        for (verb, req) in requests {
+            let qualified = r.qualified_plural();
+            if r.group == "authorization.k8s.io" {
+                continue; // every authenticated user may ask what it may do
+            }
+            let err = client
+                .request::<serde_json::Value>(req)
+                .await
+                .expect_err(&format!("{verb} {qualified} must be refused"));
+            match err {
+                kube::Error::Api(s) => {
+                    assert_eq!(
+                        (s.code, s.reason.as_str()),
+                        (403, "Forbidden"),
+                        "{verb} {qualified}: {s:?}"
+                    );
+                    assert!(
+                        s.message.contains(&format!(
+                            "User \"mallory\" cannot {verb} resource \"{}\"",
+                            r.plural
+                        )),
+                        "{verb} {qualified}: {}",
+                        s.message
+                    );
+                    refused += 1;
+                }
+                other => panic!("{verb} {qualified}: {other}"),
+            }
+        }
+    }
+    assert!(refused > 80, "{refused} requests refused");
+    assert_eq!(
+        store.revision().await.unwrap(),
+        before,
+        "nothing reached the store"
+    );
+    cp.shutdown().await;
+}

@@ -764,3 +764,80 @@ fn kubectl_apply_twice_patches_what_a_live_pod_allows_and_refuses_the_rest() {
     ]);
     assert_eq!(args, r#"["sleep","3600"]"#);
 }
+
+/// RBAC as kubectl sees it: `auth can-i` (a SelfSubjectAccessReview: protobuf from kubectl
+/// 1.32 on, JSON from 1.27), Roles and RoleBindings made with `kubectl create` (protobuf
+/// bodies too), and denials in kube-apiserver's words.
+#[test]
+fn kubectl_auth_can_i_and_rbac_denials_read_as_on_a_real_cluster() {
+    let up = Up::start(&[]);
+    let old = Path::new("/usr/lib/google-cloud-sdk/bin/kubectl.1.27");
+    let can_i = |kubectl: &str, args: &[&str]| {
+        let out = Command::new(kubectl)
+            .arg("--request-timeout=20s")
+            .args(["auth", "can-i"])
+            .args(args)
+            .env("KUBECONFIG", &up.kubeconfig)
+            .env("KUBECACHEDIR", up.cache.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let mut kubectls = vec!["kubectl".to_string()];
+    if old.is_file() {
+        kubectls.push(old.display().to_string());
+    }
+    for k in &kubectls {
+        assert_eq!(can_i(k, &["create", "pods"]), "yes", "{k}: the admin");
+        assert_eq!(can_i(k, &["create", "pods", "--as", "alice"]), "no", "{k}");
+    }
+    up.ok(&["create", "namespace", "dev"]);
+    up.ok(&[
+        "create",
+        "role",
+        "pod-maker",
+        "--verb=create,get",
+        "--resource=pods",
+        "-n",
+        "dev",
+    ]);
+    up.ok(&[
+        "create",
+        "rolebinding",
+        "alice-makes",
+        "--role=pod-maker",
+        "--user=alice",
+        "-n",
+        "dev",
+    ]);
+    for k in &kubectls {
+        assert_eq!(
+            can_i(k, &["create", "pods", "--as", "alice", "-n", "dev"]),
+            "yes",
+            "{k}"
+        );
+        assert_eq!(
+            can_i(k, &["delete", "pods", "--as", "alice", "-n", "dev"]),
+            "no",
+            "{k}"
+        );
+        assert_eq!(
+            can_i(k, &["create", "pods", "--as", "alice", "-n", "default"]),
+            "no",
+            "{k}"
+        );
+    }
+    assert!(
+        up.ok(&[
+            "run", "made", "--image", "busybox", "--as", "alice", "-n", "dev"
+        ])
+        .contains("pod/made created")
+    );
+    let denied = up.kubectl(&["delete", "pod", "made", "--as", "alice", "-n", "dev"]);
+    assert!(!denied.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&denied.stderr).trim(),
+        "Error from server (Forbidden): pods \"made\" is forbidden: User \"alice\" cannot delete resource \"pods\" in API group \"\" in the namespace \"dev\""
+    );
+    assert!(up.ok(&["get", "pod", "made", "-n", "dev"]).contains("made"));
+}

@@ -266,7 +266,9 @@ pub fn validate_path_segment_name(obj: &Value, causes: &mut Vec<StatusCause>) {
             causes.push(cause(
                 "FieldValueInvalid",
                 "metadata.name",
-                format!("Invalid value: \"{n}\": may not be '.' or '..' and may not contain '/' or '%'"),
+                format!(
+                    "Invalid value: \"{n}\": may not be '.' or '..' and may not contain '/' or '%'"
+                ),
             ))
         }
         Some(_) => {}

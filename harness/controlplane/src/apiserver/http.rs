@@ -509,12 +509,11 @@ pub fn spawn_namespace_finalizer(state: &Arc<ApiState>, ns: &str) {
     });
 }
 
-/// Reads a JSON body; clients such as the Python one send it without a Content-Type.
+/// Reads a JSON body (clients such as the Python one send it without a Content-Type), or
+/// a protobuf one of the kinds kubectl's typed clients send.
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
-    if body.first() == Some(&b'k') && body.starts_with(b"k8s\0") {
-        return Err(ApiError::unsupported_media_type(
-            "application/vnd.kubernetes.protobuf",
-        ));
+    if body.starts_with(super::protobuf::MAGIC) {
+        return super::protobuf::decode(body);
     }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(

@@ -6,6 +6,7 @@ mod fields;
 pub mod http;
 pub mod logs;
 pub mod object;
+pub mod protobuf;
 pub mod rbac;
 pub mod registry;
 pub mod request;
