@@ -151,6 +151,8 @@ pub struct ControlPlane {
     /// The etcd podcheck started, if any: stopped (and its data removed) at shutdown.
     etcd: Option<EtcdProcess>,
     ca_pem: String,
+    /// The CA, for client certificates.
+    pki: Arc<pki::Pki>,
     admin: Credential,
     nodes: Vec<(NodeConfig, Arc<dyn Runtime>)>,
     /// The containerd and the bridge of each node with a real runtime.
@@ -209,7 +211,7 @@ impl ControlPlane {
         let shutdown = CancellationToken::new();
         let (store, etcd) = open_store(&config).await?;
         let pki = pki::Pki::generate()?;
-        let mut authn = TokenAuthenticator::default();
+        let authn = TokenAuthenticator::default();
         let admin = Credential {
             identity: Identity::admin(),
             token: identity::new_token(),
@@ -299,6 +301,7 @@ impl ControlPlane {
             store: store.clone(),
             etcd,
             ca_pem: pki.ca_pem.clone(),
+            pki: Arc::new(pki),
             admin,
             nodes: Vec::new(),
             real_nodes: Vec::new(),
@@ -482,6 +485,21 @@ impl ControlPlane {
             .iter()
             .find(|r| r.name == node)
             .and_then(|r| r.network.clone())
+    }
+
+    /// A kubeconfig for `user` in `groups`, with a client certificate signed by the
+    /// control plane's CA (CN = user, O = groups): no token, and no impersonation.
+    pub fn kubeconfig_for_user(&self, user: &str, groups: &[String]) -> Result<Kubeconfig, Error> {
+        use base64::Engine;
+        let cert = self.pki.client_certificate(user, groups)?;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+        let mut kc = self.kubeconfig_for(user, "");
+        if let Some(a) = kc.auth_infos[0].auth_info.as_mut() {
+            a.token = None;
+            a.client_certificate_data = Some(b64(&cert.cert_pem));
+            a.client_key_data = Some(b64(&cert.key_pem).into());
+        }
+        Ok(kc)
     }
 
     /// A kubeconfig for the admin, with the CA embedded.

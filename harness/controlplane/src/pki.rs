@@ -12,8 +12,17 @@ use crate::Error;
 /// A CA and a serving certificate for loopback.
 pub struct Pki {
     pub ca_pem: String,
+    pub ca_der: CertificateDer<'static>,
     pub server_chain: Vec<CertificateDer<'static>>,
     pub server_key: PrivateKeyDer<'static>,
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+/// A client certificate and its key, PEM-encoded, for a kubeconfig.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate {
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 impl std::fmt::Debug for Pki {
@@ -63,8 +72,35 @@ impl Pki {
         let cert = params.signed_by(&key, &ca).map_err(pki)?;
         Ok(Pki {
             ca_pem: ca.pem(),
+            ca_der: ca.der().clone(),
             server_chain: vec![cert.der().clone(), ca.der().clone()],
             server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            issuer: ca,
+        })
+    }
+
+    /// A client certificate signed by the CA: CN is the user, one O per group, as
+    /// kube-apiserver's x509 authenticator reads them.
+    pub fn client_certificate(
+        &self,
+        user: &str,
+        groups: &[String],
+    ) -> Result<ClientCertificate, Error> {
+        let pki = |e: rcgen::Error| Error::Pki(e.to_string());
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, user);
+        for g in groups {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, g.as_str());
+        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let key = KeyPair::generate().map_err(pki)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(pki)?;
+        Ok(ClientCertificate {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
         })
     }
 }

@@ -712,3 +712,104 @@ async fn a_user_without_bindings_is_refused_everything_and_stores_nothing() {
     );
     cp.shutdown().await;
 }
+
+async fn client_from(kubeconfig: Kubeconfig) -> kube::Client {
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+async fn refused_as(pods: &Api<Pod>, name: &str) -> String {
+    match pods.create(&PostParams::default(), &pod(name)).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 403, "{s:?}");
+            s.message
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+}
+
+/// Client certificates signed by the control plane's CA (CN = user, O = groups) and
+/// ServiceAccount tokens from TokenRequest authenticate as Kubernetes' authenticators do,
+/// and RBAC bindings to those users, groups and ServiceAccounts take effect.
+#[tokio::test]
+async fn client_certificates_and_service_account_tokens_authenticate() {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+    let cp = start(1).await;
+    let admin = cp.client().await.unwrap();
+
+    // A certificate for carol in group "builders": known, but not allowed yet.
+    let carol = client_from(
+        cp.kubeconfig_for_user("carol", &["builders".into()])
+            .unwrap(),
+    )
+    .await;
+    let carol_pods: Api<Pod> = Api::namespaced(carol, "default");
+    let message = refused_as(&carol_pods, "by-carol").await;
+    assert!(
+        message.contains("User \"carol\" cannot create"),
+        "{message}"
+    );
+    let by_group: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "builders-edit"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "builders"}]
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &by_group)
+        .await
+        .unwrap();
+    carol_pods
+        .create(&PostParams::default(), &pod("by-carol"))
+        .await
+        .expect("the group O=builders is bound to edit");
+
+    // A ServiceAccount's token from TokenRequest: system:serviceaccount:default:robot.
+    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), "default");
+    let robot: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "robot"}})).unwrap();
+    sas.create(&PostParams::default(), &robot).await.unwrap();
+    let request: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .unwrap();
+    let issued = sas
+        .create_token_request("robot", &PostParams::default(), &request)
+        .await
+        .unwrap();
+    let token = issued.status.unwrap().token;
+    assert!(!token.is_empty());
+    let robot_client = client_with_token(&cp, Some(&token)).await;
+    let robot_pods: Api<Pod> = Api::namespaced(robot_client, "default");
+    let message = refused_as(&robot_pods, "by-robot").await;
+    assert!(
+        message.contains("User \"system:serviceaccount:default:robot\" cannot create"),
+        "{message}"
+    );
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "robot-edit", "namespace": "default"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"kind": "ServiceAccount", "name": "robot"}]
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), "default")
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    robot_pods
+        .create(&PostParams::default(), &pod("by-robot"))
+        .await
+        .expect("the RoleBinding allows the ServiceAccount");
+    // A token for a ServiceAccount that does not exist is refused: 404.
+    match sas
+        .create_token_request("ghost", &PostParams::default(), &request)
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 404),
+        other => panic!("{other:?}"),
+    }
+    cp.shutdown().await;
+}

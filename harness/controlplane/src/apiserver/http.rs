@@ -62,7 +62,16 @@ async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let identity = bearer(req.headers()).and_then(|t| state.authn.authenticate(t));
+    let identity = bearer(req.headers())
+        .and_then(|t| state.authn.authenticate(t))
+        .or_else(|| {
+            // Without a token, a client certificate (already verified against the CA).
+            bearer(req.headers()).is_none().then(|| {
+                req.extensions()
+                    .get::<super::CertificateUser>()
+                    .map(|u| u.0.clone())
+            })?
+        });
     let identity = match identity {
         Some(id) => id,
         // A wrong token is 401 even where anonymous access is on, as in Kubernetes.
@@ -379,6 +388,49 @@ async fn access_review(ctx: &Ctx<'_>, plural: &str, mut review: Value) -> Result
     Ok(review)
 }
 
+/// TokenRequest (`serviceaccounts/NAME/token`): a bearer token for the ServiceAccount, valid
+/// for `spec.expirationSeconds` (default one hour), as `kubectl create token` gets one.
+async fn token_request(
+    ctx: &Ctx<'_>,
+    ns: &str,
+    name: &str,
+    mut request: Value,
+) -> Result<Value, ApiError> {
+    let sa = resources::lookup("", "v1", "serviceaccounts").expect("served");
+    ctx.state.registry.get(sa, Some(ns), name).await?;
+    let seconds = request
+        .pointer("/spec/expirationSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(3600);
+    if seconds < 600 {
+        return Err(ApiError::invalid(
+            sa,
+            name,
+            vec![super::status::cause(
+                "FieldValueInvalid",
+                "spec.expirationSeconds",
+                format!(
+                    "Invalid value: {seconds}: may not specify a duration less than 10 minutes"
+                ),
+            )],
+        ));
+    }
+    let token = crate::identity::new_token();
+    ctx.state.authn.insert_expiring(
+        token.clone(),
+        Identity::service_account(ns, name),
+        std::time::Instant::now() + Duration::from_secs(seconds as u64),
+    );
+    let expires =
+        k8s_openapi::jiff::Timestamp::now() + k8s_openapi::jiff::SignedDuration::from_secs(seconds);
+    request["apiVersion"] = json!("authentication.k8s.io/v1");
+    request["kind"] = json!("TokenRequest");
+    request["metadata"] = json!({"name": name, "namespace": ns, "creationTimestamp": null});
+    request["spec"]["expirationSeconds"] = json!(seconds);
+    request["status"] = json!({"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()});
+    Ok(request)
+}
+
 async fn serve_resource(
     ctx: &Ctx<'_>,
     r: &'static resources::Resource,
@@ -438,6 +490,11 @@ async fn serve_resource(
                 .bind(ns.unwrap_or_default(), name, &parse_body(&body)?)
                 .await?;
             Ok(json_response(StatusCode::CREATED, &success(201)))
+        }
+        (Verb::Create, Some("token")) => {
+            let review =
+                token_request(ctx, ns.unwrap_or_default(), name, parse_body(&body)?).await?;
+            Ok(json_response(StatusCode::CREATED, &review))
         }
         (Verb::Create, None) if r.plural == "bindings" => {
             let binding = parse_body(&body)?;

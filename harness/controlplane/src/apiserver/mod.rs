@@ -76,7 +76,7 @@ impl ApiServer {
         ))
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Pki(e.to_string()))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(client_verifier(pki)?)
         .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
         .map_err(|e| Error::Pki(e.to_string()))?;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -99,6 +99,28 @@ impl ApiServer {
     }
 }
 
+/// Client certificates are optional (tokens work without one); one that is offered must
+/// chain to the control plane's CA.
+fn client_verifier(
+    pki: &Pki,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(pki.ca_der.clone())
+        .map_err(|e| Error::Pki(e.to_string()))?;
+    rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| Error::Pki(e.to_string()))
+}
+
+/// The user of the client certificate a connection presented, for every request on it.
+#[derive(Debug, Clone)]
+pub struct CertificateUser(pub crate::identity::Identity);
+
 async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -120,7 +142,7 @@ async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(app.clone());
+        let app = app.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
@@ -128,6 +150,22 @@ async fn serve(
                 Ok(Ok(tls)) => tls,
                 _ => return,
             };
+            let user = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|c| crate::identity::Identity::from_certificate(c))
+                .map(CertificateUser);
+            let service = TowerToHyperService::new(tower::util::MapRequest::new(
+                app,
+                move |mut req: ::http::Request<hyper::body::Incoming>| {
+                    if let Some(u) = &user {
+                        req.extensions_mut().insert(u.clone());
+                    }
+                    req
+                },
+            ));
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             let _ = watcher.watch(conn.into_owned()).await;
         });

@@ -147,7 +147,9 @@ pub static RESOURCES: &[Resource] = &[
     resource!("", "endpoints", "endpoints", "Endpoints", namespaced: true,
         short: ["ep"], categories: [], subresources: []),
     resource!("", "serviceaccounts", "serviceaccount", "ServiceAccount", namespaced: true,
-        short: ["sa"], categories: [], subresources: []),
+    short: ["sa"], categories: [], subresources: [
+        Subresource { name: "token", kind: "TokenRequest", verbs: &["create"] }
+    ]),
     resource!("", "configmaps", "configmap", "ConfigMap", namespaced: true,
         short: ["cm"], categories: [], subresources: []),
     resource!("coordination.k8s.io", "leases", "lease", "Lease", namespaced: true,
