@@ -41,8 +41,11 @@ pub fn new_token() -> String {
 /// added while the apiserver runs (TokenRequest), each until its expiry.
 #[derive(Debug, Default, Clone)]
 pub struct TokenAuthenticator {
-    tokens: Arc<RwLock<HashMap<String, (Identity, Option<Instant>)>>>,
+    tokens: Arc<RwLock<Tokens>>,
 }
+
+/// Token → (who, until when).
+type Tokens = HashMap<String, (Identity, Option<Instant>)>;
 
 impl TokenAuthenticator {
     pub fn insert(&self, token: String, identity: Identity) {

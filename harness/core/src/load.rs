@@ -27,6 +27,8 @@ pub enum Identity {
     Anonymous,
     /// A user the suite declares.
     User { name: String, groups: Vec<String> },
+    /// A ServiceAccount of the case's namespace.
+    ServiceAccount { name: String },
 }
 
 impl Identity {
@@ -35,6 +37,7 @@ impl Identity {
             Identity::Admin => "admin".into(),
             Identity::Anonymous => "none".into(),
             Identity::User { name, .. } => name.clone(),
+            Identity::ServiceAccount { name } => format!("serviceaccount {name}"),
         }
     }
 }
@@ -287,11 +290,20 @@ fn check(
     let mut problems = Vec::new();
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut identities = Vec::new();
+    let identity_of = |i: &crate::suite::IdentitySpec| {
+        if i.service_account {
+            Identity::ServiceAccount {
+                name: i.name.clone(),
+            }
+        } else {
+            Identity::User {
+                name: i.name.clone(),
+                groups: i.groups.clone(),
+            }
+        }
+    };
     for id in &suite.spec.identities {
-        identities.push(Identity::User {
-            name: id.name.clone(),
-            groups: id.groups.clone(),
-        });
+        identities.push(identity_of(id));
     }
     let declared: Vec<String> = suite
         .spec
@@ -320,10 +332,7 @@ fn check(
             None | Some("admin") => Identity::Admin,
             Some("none") => Identity::Anonymous,
             Some(other) => match suite.spec.identities.iter().find(|i| i.name == other) {
-                Some(i) => Identity::User {
-                    name: i.name.clone(),
-                    groups: i.groups.clone(),
-                },
+                Some(i) => identity_of(i),
                 None => {
                     let at = &case.identity.as_ref().expect("named identity").referenced;
                     let help = if declared.is_empty() {

@@ -84,12 +84,29 @@ fn normalise_word(word: &str) -> String {
         "<node>".to_string()
     } else if core.len() >= 4 && core.bytes().all(|b| b.is_ascii_digit()) {
         "<n>".to_string()
+    } else if is_case_namespace(core) {
+        "<namespace>".to_string()
     } else if core.ends_with("ms") && core[..core.len() - 2].parse::<f64>().is_ok() {
         "<ms>".to_string()
     } else {
         core.to_string()
     };
     format!("{start}{replaced}{end}")
+}
+
+/// The namespace a run makes for a case: `pc-SUITE-CASE-INDEX-HEX5`.
+fn is_case_namespace(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("pc-") else {
+        return false;
+    };
+    let mut parts = rest.rsplitn(3, '-');
+    let hex = parts.next().unwrap_or_default();
+    let index = parts.next().unwrap_or_default();
+    hex.len() == 5
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && !index.is_empty()
+        && index.bytes().all(|b| b.is_ascii_digit())
+        && parts.next().is_some()
 }
 
 fn is_ipv4(s: &str) -> bool {
@@ -133,6 +150,11 @@ mod tests {
             "IP <ip> on <node>, at <ms> (revision <n>)"
         );
         assert_eq!(normalise("bound to gpu-node"), "bound to gpu-node");
+        assert_eq!(
+            normalise("in the namespace \"pc-auth-user-is-forbidden-3-c3fdd\""),
+            "in the namespace \"<namespace>\""
+        );
+        assert_eq!(normalise("pc-web-1"), "pc-web-1");
     }
 
     #[test]

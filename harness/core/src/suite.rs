@@ -137,13 +137,19 @@ impl TaintEffect {
     }
 }
 
-/// A user the suite declares.
+/// A user the suite declares: a user with groups (a client certificate on the embedded
+/// target, impersonation elsewhere), or a ServiceAccount of the case's namespace (a token
+/// from the TokenRequest API, on any target).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct IdentitySpec {
     pub name: String,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The identity is the ServiceAccount `name` in the case's namespace (create it, and
+    /// its RoleBinding, in the case's `setup`).
+    #[serde(default)]
+    pub service_account: bool,
 }
 
 /// One case: one pod, created as one identity, with what each stage should show.

@@ -269,7 +269,7 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
 
     // The create, as the case's identity.
     let as_identity = target
-        .client_as(&case.identity)
+        .client_as(&case.identity, ns)
         .await
         .map_err(|e| SetupError(e.to_string()))?;
     let pod: Pod = serde_json::from_value(case.pod.clone())

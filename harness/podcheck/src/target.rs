@@ -226,13 +226,43 @@ impl Target {
         })
     }
 
-    /// A client that acts as `identity`: the admin, nobody, or a user by impersonation.
+    /// A client that acts as `identity` in `namespace`: the admin; nobody; a user — by a
+    /// client certificate from the embedded CA, or by impersonation on other targets; or a
+    /// ServiceAccount of the namespace, by a token from the TokenRequest API.
     pub async fn client_as(
         &self,
         identity: &podcheck_core::load::Identity,
+        namespace: &str,
     ) -> Result<kube::Client, Error> {
         use podcheck_core::load::Identity;
         let mut kc = self.kubeconfig.clone();
+        if let (Identity::User { name, groups }, Some(cp)) = (identity, &self.local) {
+            kc = cp
+                .kubeconfig_for_user(name, groups)
+                .map_err(|e| Error::Connect(e.to_string()))?;
+            return client_from(kc).await;
+        }
+        let token = match identity {
+            Identity::ServiceAccount { name } => {
+                let sas: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+                    kube::Api::namespaced(self.admin.clone(), namespace);
+                let request: k8s_openapi::api::authentication::v1::TokenRequest =
+                    serde_json::from_value(
+                        serde_json::json!({"spec": {"audiences": [], "expirationSeconds": 3600}}),
+                    )
+                    .map_err(|e| Error::Connect(e.to_string()))?;
+                let issued = sas
+                    .create_token_request(name, &Default::default(), &request)
+                    .await
+                    .map_err(|e| {
+                        Error::Connect(format!(
+                            "no token for ServiceAccount {namespace}/{name} (create it in the case's setup): {e}"
+                        ))
+                    })?;
+                issued.status.map(|s| s.token)
+            }
+            _ => None,
+        };
         let current = kc.current_context.clone().unwrap_or_default();
         let user = kc
             .contexts
@@ -253,15 +283,17 @@ impl Target {
                     auth.impersonate = Some(name.clone());
                     auth.impersonate_groups = (!groups.is_empty()).then(|| groups.clone());
                 }
+                Identity::ServiceAccount { .. } => {
+                    *auth = kube::config::AuthInfo {
+                        token: token.map(Into::into),
+                        ..Default::default()
+                    }
+                }
             }
         }
-        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-            .await
-            .map_err(|e| Error::Connect(e.to_string()))?;
-        kube::Client::try_from(config).map_err(|e| Error::Connect(e.to_string()))
+        client_from(kc).await
     }
 
-    /// Stops the embedded control plane, if this target started one.
     pub async fn shutdown(self) {
         // The probes share the nodes' networks: let go of them so the bridges come down now.
         drop(self.probes);
@@ -269,6 +301,13 @@ impl Target {
             cp.shutdown().await;
         }
     }
+}
+
+async fn client_from(kc: Kubeconfig) -> Result<kube::Client, Error> {
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| Error::Connect(e.to_string()))
 }
 
 fn providers_of(p: &podcheck_controlplane::store::StoreProvider) -> Provider {
