@@ -840,4 +840,11 @@ fn kubectl_auth_can_i_and_rbac_denials_read_as_on_a_real_cluster() {
         "Error from server (Forbidden): pods \"made\" is forbidden: User \"alice\" cannot delete resource \"pods\" in API group \"\" in the namespace \"dev\""
     );
     assert!(up.ok(&["get", "pod", "made", "-n", "dev"]).contains("made"));
+    // `kubectl create token` (a protobuf TokenRequest): the token is the ServiceAccount's.
+    let token = up.ok(&["create", "token", "default", "-n", "dev"]);
+    let as_sa = up.kubectl(&["get", "pods", "-n", "dev", "--token", token.trim()]);
+    assert_eq!(
+        String::from_utf8_lossy(&as_sa.stderr).trim(),
+        "Error from server (Forbidden): pods is forbidden: User \"system:serviceaccount:dev:default\" cannot list resource \"pods\" in API group \"\" in the namespace \"dev\""
+    );
 }

@@ -1,6 +1,6 @@
 //! Request bodies in Kubernetes' protobuf encoding (`application/vnd.kubernetes.protobuf`),
 //! which kubectl 1.32+ sends from its typed clients (`auth can-i`, `create namespace`,
-//! `create role`, …): the `k8s\0` magic, then a `runtime.Unknown` envelope whose `raw` is the
+//! `create role`, `create token`, …): the `k8s\0` magic, then a `runtime.Unknown` envelope whose `raw` is the
 //! object's message. The messages below are the fields of `k8s.io/api` generated.proto that
 //! those kinds carry, with their field numbers; the decoded object becomes the same JSON a
 //! client would have sent, so everything after decoding is shared. Answers stay JSON, which
@@ -180,6 +180,20 @@ struct NamespaceSpec {
 }
 
 #[derive(Clone, PartialEq, Message)]
+struct TokenRequest {
+    #[prost(message, optional, tag = "2")]
+    spec: Option<TokenRequestSpec>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TokenRequestSpec {
+    #[prost(string, repeated, tag = "1")]
+    audiences: Vec<String>,
+    #[prost(int64, optional, tag = "4")]
+    expiration_seconds: Option<i64>,
+}
+
+#[derive(Clone, PartialEq, Message)]
 struct ConfigMap {
     #[prost(btree_map = "string, string", tag = "2")]
     data: BTreeMap<String, String>,
@@ -287,9 +301,16 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             json!({"data": cm.data})
         }
         "ServiceAccount" => json!({}),
+        "TokenRequest" => {
+            let spec = TokenRequest::decode(raw)
+                .map_err(|e| bad(kind, e))?
+                .spec
+                .unwrap_or_default();
+            json!({"spec": {"audiences": spec.audiences, "expirationSeconds": spec.expiration_seconds}})
+        }
         other => {
             return Err(ApiError::unsupported_media_type(&format!(
-                "application/vnd.kubernetes.protobuf for a {other} (podcheck decodes protobuf bodies of SelfSubjectAccessReview, SubjectAccessReview, Role, ClusterRole, RoleBinding, ClusterRoleBinding, Namespace, ConfigMap and ServiceAccount; send JSON)"
+                "application/vnd.kubernetes.protobuf for a {other} (podcheck decodes protobuf bodies of SelfSubjectAccessReview, SubjectAccessReview, Role, ClusterRole, RoleBinding, ClusterRoleBinding, Namespace, ConfigMap, ServiceAccount and TokenRequest; send JSON)"
             )));
         }
     };
