@@ -410,6 +410,44 @@ fn kubectl_logs_and_exec_reach_a_real_container_and_ctrl_c_leaves_nothing() {
         !t.is_empty()
     });
     assert!(resolv.contains("nameserver 10.96.0.10"), "{resolv}");
+    // kubectl 1.27 execs over SPDY: the same file from the same real container.
+    let old = Path::new("/usr/lib/google-cloud-sdk/bin/kubectl.1.27");
+    if old.is_file() {
+        let out = Command::new(old)
+            .args([
+                "--request-timeout=20s",
+                "exec",
+                "echo",
+                "--",
+                "cat",
+                "/etc/resolv.conf",
+            ])
+            .env("KUBECONFIG", &up.kubeconfig)
+            .env("KUBECACHEDIR", up.cache.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), resolv);
+        let code = Command::new(old)
+            .args([
+                "--request-timeout=20s",
+                "exec",
+                "echo",
+                "--",
+                "sh",
+                "-c",
+                "exit 3",
+            ])
+            .env("KUBECONFIG", &up.kubeconfig)
+            .env("KUBECACHEDIR", up.cache.path())
+            .status()
+            .unwrap();
+        assert_eq!(
+            code.code(),
+            Some(3),
+            "kubectl 1.27 exits with the command's code"
+        );
+    }
     assert!(
         resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local"),
         "{resolv}"
