@@ -69,7 +69,7 @@ pub fn pod_status(pod: &Pod, obs: &PodObservation, now: &str) -> Value {
         .find(|c| c.type_ == "PodScheduled")
         .and_then(|c| serde_json::to_value(c).ok())
         .unwrap_or_else(|| condition("PodScheduled", true, None, None));
-    let conditions = vec![
+    let mut conditions = vec![
         condition("PodReadyToStartContainers", obs.sandbox_ready, None, None),
         condition("Initialized", true, None, None),
         condition(
@@ -86,6 +86,21 @@ pub fn pod_status(pod: &Pod, obs: &PodObservation, now: &str) -> Value {
         ),
         scheduled,
     ];
+    // The status is sent as a merge patch, which replaces the list: keep the conditions
+    // other writers own (readiness gates, a controller's), as the kubelet does.
+    const OWN: [&str; 5] = [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+        "PodScheduled",
+    ];
+    conditions.extend(
+        old_conditions
+            .iter()
+            .filter(|c| !OWN.contains(&c.type_.as_str()))
+            .filter_map(|c| serde_json::to_value(c).ok()),
+    );
     let exited: Vec<i32> = obs
         .containers
         .iter()
@@ -246,5 +261,29 @@ mod tests {
             finished_at: "t".into(),
         }));
         assert_eq!(pod_status(&p, &done, "t")["phase"], "Failed");
+    }
+
+    #[test]
+    fn conditions_of_other_writers_are_kept() {
+        let mut p = pod();
+        p.status
+            .as_mut()
+            .unwrap()
+            .conditions
+            .as_mut()
+            .unwrap()
+            .push(
+                serde_json::from_value(json!({"type": "example.com/Gate", "status": "True"}))
+                    .unwrap(),
+            );
+        let s = pod_status(&p, &obs(None), "2026-11-27T00:00:01Z");
+        let types: Vec<&str> = s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert!(types.contains(&"example.com/Gate"), "{types:?}");
+        assert_eq!(types.iter().filter(|t| **t == "PodScheduled").count(), 1);
     }
 }
