@@ -614,15 +614,22 @@ async fn a_user_without_bindings_is_refused_everything_and_stores_nothing() {
     })
     .await
     .unwrap();
-    let mut kubeconfig = cp.kubeconfig();
-    if let Some(a) = kubeconfig.auth_infos[0].auth_info.as_mut() {
-        a.impersonate = Some("mallory".into());
-        a.impersonate_groups = Some(vec!["developers".into()]);
-    }
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    // A bearer token of a user nobody bound anything to: a ServiceAccount's, from TokenRequest.
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let sas: Api<ServiceAccount> = Api::namespaced(cp.client().await.unwrap(), "default");
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "mallory"}})).unwrap();
+    sas.create(&PostParams::default(), &sa).await.unwrap();
+    let request: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": []}})).unwrap();
+    let token = sas
+        .create_token_request("mallory", &PostParams::default(), &request)
         .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    let client = client_with_token(&cp, Some(&token)).await;
     let store = cp.store();
     let before = store.revision().await.unwrap();
     let mut refused = 0;
@@ -692,7 +699,7 @@ async fn a_user_without_bindings_is_refused_everything_and_stores_nothing() {
                     );
                     assert!(
                         s.message.contains(&format!(
-                            "User \"mallory\" cannot {verb} resource \"{}\"",
+                            "User \"system:serviceaccount:default:mallory\" cannot {verb} resource \"{}\"",
                             r.plural
                         )),
                         "{verb} {qualified}: {}",
