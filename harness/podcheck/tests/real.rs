@@ -494,6 +494,32 @@ fn kubectl_logs_and_exec_reach_a_real_container_and_ctrl_c_leaves_nothing() {
     );
     assert_eq!(code, "3");
     assert_eq!(up.until(&["logs", "once"], |t| !t.is_empty()), "bye\n");
+    // Following the log of a container that ended returns what it wrote, then ends;
+    // timestamps come from the runtime's log file.
+    assert_eq!(
+        up.until(&["logs", "-f", "once"], |t| !t.is_empty()),
+        "bye\n"
+    );
+    let stamped = up.until(&["logs", "--timestamps", "--tail=1", "echo"], |t| {
+        !t.is_empty()
+    });
+    assert!(
+        stamped.ends_with("Z hello from a real container\n") && stamped.starts_with("20"),
+        "{stamped}"
+    );
+    if old.is_file() {
+        let out = Command::new(old)
+            .args(["--request-timeout=20s", "logs", "echo"])
+            .env("KUBECONFIG", &up.kubeconfig)
+            .env("KUBECACHEDIR", up.cache.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "hello from a real container\n",
+            "kubectl 1.27 logs"
+        );
+    }
 
     up.footprint.add(pid);
     let footprint = up.footprint.clone();
