@@ -8,6 +8,7 @@
 
 pub mod apiserver;
 pub mod cri;
+mod daemon;
 pub mod dns;
 mod events;
 pub mod identity;
@@ -784,7 +785,8 @@ fn sweep_dead_run_dirs(base: &Path) {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources, `: `-joined, for one-line messages.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(inner) = source {

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use podcheck::TargetChoice;
 use podcheck::output::{self, SnapshotMode, SnapshotOutcome};
 use podcheck::runner::{self, Progress, RunOptions};
+use podcheck_controlplane::error_chain;
 use podcheck_controlplane::{Config, ControlPlane};
 use podcheck_core::load::{self, Suite};
 use podcheck_core::result::{StageStatus, Verdict};
@@ -721,15 +722,4 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -31,6 +31,35 @@ const STDOUT: u8 = 1;
 const STDERR: u8 = 2;
 const ERROR: u8 = 3;
 
+/// The status of one of the pod's containers.
+pub(super) fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
+    pod.pointer("/status/containerStatuses")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+}
+
+/// A container status's runtime ID, without the `containerd://` scheme.
+pub(super) fn container_id(status: &Value) -> Option<String> {
+    let id = status.get("containerID")?.as_str()?;
+    Some(id.split_once("://").map_or(id, |(_, i)| i).to_string())
+}
+
+/// The runtime of the node the pod is bound to, as kube-apiserver reaches its kubelet.
+pub(super) fn node_runtime(state: &ApiState, pod: &Value) -> Result<Arc<dyn Runtime>, ApiError> {
+    let node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    state
+        .runtimes
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(node)
+        .cloned()
+        .ok_or_else(|| ApiError::internal(format!("no kubelet for node {node:?} is reachable")))
+}
+
 /// Whether the request is `GET|POST …/pods/NAME/exec`.
 pub fn is_exec(path: &str) -> bool {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -79,17 +108,8 @@ async fn prepare(state: Arc<ApiState>, req: Request) -> Result<Response, ApiErro
             .unwrap_or_default()
             .to_string(),
     };
-    let status = pod
-        .pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .and_then(|cs| {
-            cs.iter()
-                .find(|c| c.get("name").and_then(Value::as_str) == Some(container.as_str()))
-        });
-    let Some(id) = status
-        .and_then(|c| c.get("containerID"))
-        .and_then(Value::as_str)
-    else {
+    let status = container_status(&pod, &container);
+    let Some(id) = status.and_then(container_id) else {
         return Err(ApiError::bad_request(format!(
             "container {container} is not valid for pod {name}"
         )));
@@ -99,19 +119,7 @@ async fn prepare(state: Arc<ApiState>, req: Request) -> Result<Response, ApiErro
             "unable to upgrade connection: container not found (\"{container}\")"
         )));
     }
-    let id = id.split_once("://").map_or(id, |(_, i)| i).to_string();
-    let node = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let runtime = state
-        .runtimes
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&node)
-        .cloned()
-        .ok_or_else(|| ApiError::internal(format!("no kubelet for node {node:?} is reachable")))?;
+    let runtime = node_runtime(&state, &pod)?;
     if spdy::requested(&parts.headers) {
         return spdy::upgrade(&mut parts, &query, runtime, id, command);
     }

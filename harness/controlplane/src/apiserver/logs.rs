@@ -14,6 +14,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::exec::{container_id, container_status, node_runtime};
 use super::http::ApiState;
 use super::resources;
 use super::status::ApiError;
@@ -187,17 +188,8 @@ async fn serve(state: Arc<ApiState>, req: Request) -> Result<Response, ApiError>
             "previous terminated container \"{container}\" in pod \"{name}\" not found"
         )));
     }
-    let status = pod
-        .pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .and_then(|cs| {
-            cs.iter()
-                .find(|c| c.get("name").and_then(Value::as_str) == Some(container.as_str()))
-        });
-    let id = status
-        .and_then(|c| c.get("containerID"))
-        .and_then(Value::as_str);
-    let Some(id) = id else {
+    let status = container_status(&pod, &container);
+    let Some(id) = status.and_then(container_id) else {
         let reason = status
             .and_then(|c| c.pointer("/state/waiting/reason"))
             .and_then(Value::as_str)
@@ -206,19 +198,11 @@ async fn serve(state: Arc<ApiState>, req: Request) -> Result<Response, ApiError>
             "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
         )));
     };
-    let id = id.split_once("://").map_or(id, |(_, i)| i).to_string();
+    let runtime = node_runtime(&state, &pod)?;
     let node = pod
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let runtime = state
-        .runtimes
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&node)
-        .cloned()
-        .ok_or_else(|| ApiError::internal(format!("no kubelet for node {node:?} is reachable")))?;
+        .unwrap_or_default();
     let path = runtime
         .container_log(&id)
         .await

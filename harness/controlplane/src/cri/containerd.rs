@@ -18,13 +18,13 @@ use podcheck_protos::cri::v1::{
     ImageSpec, ImageStatusRequest, ListPodSandboxRequest, RemovePodSandboxRequest,
     StopPodSandboxRequest, VersionRequest, VersionResponse,
 };
-use rustix::process::{Pid, Signal, kill_process};
 use tonic::transport::Channel;
 
+use super::CriError;
 use super::cleanup::{CGROUP_FILE, CGROUP_PREFIX, OWNER_FILE, clean_up, owner_stamp, sweep_stale};
 use super::client::{self, CriClient};
 use super::runtime::CriRuntime;
-use super::{CriError, error_chain};
+use crate::error_chain;
 use crate::kubelet::images::{self, BuiltImage, ImageArchive, ImageRecipe};
 use crate::kubelet::runtime::Provider;
 
@@ -502,7 +502,7 @@ impl ContainerdProcess {
         }
         self.torn_down = true;
         if let Some(mut child) = self.child.take() {
-            terminate(&mut child);
+            crate::daemon::terminate(&mut child, STOP_GRACE);
         }
         clean_up(&self.dir, &self.socket, &self.cgroup_parent);
         self._proxy_sink = None;
@@ -530,7 +530,7 @@ impl Drop for Partial {
             return;
         }
         if let Some(mut child) = self.child.take() {
-            terminate(&mut child);
+            crate::daemon::terminate(&mut child, STOP_GRACE);
         }
         clean_up(&self.dir, &self.socket, &self.cgroup_parent);
     }
@@ -931,28 +931,6 @@ async fn remove_all_sandboxes(cri: &CriClient) {
         }
     });
     futures::future::join_all(removals).await;
-}
-
-/// SIGTERM, up to [`STOP_GRACE`] to exit, then SIGKILL; always reaps the child.
-fn terminate(child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
-    if let Some(pid) = pid
-        && kill_process(pid, Signal::TERM).is_ok()
-    {
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            match child.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(_) => break,
-            }
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[cfg(test)]

@@ -93,19 +93,7 @@ impl From<CriError> for RuntimeError {
         match e {
             // containerd's own words, unwrapped: they become the kubelet's evidence.
             CriError::Call { message, .. } => RuntimeError::Failed(message),
-            other => RuntimeError::Failed(error_chain(&other)),
+            other => RuntimeError::Failed(crate::error_chain(&other)),
         }
     }
-}
-
-/// The error and its sources, `: `-joined.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -232,7 +232,7 @@ impl EtcdProcess {
     /// Idempotent: kills, reaps and removes whatever is still there.
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            terminate(&mut child);
+            crate::daemon::terminate(&mut child, STOP_GRACE);
         }
         if let Some(dir) = self.dir.take() {
             let path = dir.path().to_path_buf();
@@ -248,28 +248,6 @@ impl Drop for EtcdProcess {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// SIGTERM, up to [`STOP_GRACE`] to exit, then SIGKILL; always reaps the child.
-fn terminate(child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
-    if let Some(pid) = pid
-        && kill_process(pid, Signal::TERM).is_ok()
-    {
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            match child.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(_) => break,
-            }
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// A fresh directory on tmpfs (`/dev/shm`) when it is writable, else in the temp dir: etcd
