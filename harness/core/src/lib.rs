@@ -4,6 +4,7 @@
 //! what an observer recorded ([`evaluate`]), and results become reports and snapshots here.
 //! The observer that talks to clusters lives in the `podcheck` crate.
 
+pub mod conformance;
 pub mod duration;
 pub mod evaluate;
 pub mod explain;

@@ -129,7 +129,7 @@ fn render(diag: &dyn Diagnostic) -> String {
 }
 
 /// A problem at a location in `source`.
-fn problem(
+pub(crate) fn problem(
     file: &str,
     source: &str,
     at: &Location,
@@ -176,7 +176,7 @@ fn offset_of(source: &str, line: u64, column: u64) -> usize {
             .sum::<usize>()
 }
 
-fn syntax_problem(file: &str, source: &str, err: &serde_saphyr::Error) -> Problem {
+pub(crate) fn syntax_problem(file: &str, source: &str, err: &serde_saphyr::Error) -> Problem {
     use serde_saphyr::MessageFormatter as _;
     let raw = serde_saphyr::DefaultMessageFormatter
         .format_message(err.without_snippet())
@@ -270,7 +270,7 @@ pub fn load(path: &Path, read: ReadFile<'_>) -> Result<Suite, SuiteError> {
     check(path, &file, &source, parsed, read)
 }
 
-fn is_label(s: &str) -> bool {
+pub(crate) fn is_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
@@ -517,7 +517,7 @@ pub fn suite_files(
         };
         for entry in entries {
             let is_yaml = entry.extension().is_some_and(|e| e == "yaml" || e == "yml");
-            if is_yaml && read(&entry).is_ok_and(|t| t.lines().any(|l| l.trim() == "kind: Suite")) {
+            if is_yaml && read(&entry).is_ok_and(|t| t.lines().any(is_suite_kind_line)) {
                 found.push(entry);
             }
         }
@@ -525,6 +525,14 @@ pub fn suite_files(
     found.sort();
     found.dedup();
     Ok(found)
+}
+
+/// `kind: Suite`, or the kind of a conformance suite (`CniSuite`, `CriSuite`, `DnsSuite`).
+fn is_suite_kind_line(line: &str) -> bool {
+    matches!(
+        line.trim(),
+        "kind: Suite" | "kind: CniSuite" | "kind: CriSuite" | "kind: DnsSuite"
+    )
 }
 
 /// Expectation in words, for reports.

@@ -117,6 +117,8 @@ pub async fn run(
         results.suites.push(SuiteResult {
             name: suite.name.clone(),
             path: suite.path.display().to_string(),
+            kind: "pods".into(),
+            components: Vec::new(),
             cases: done.into_iter().map(|(_, r)| r).collect(),
         });
         target.shutdown().await;
@@ -188,6 +190,7 @@ async fn run_case(target: &Target, suite: &Suite, case: &CaseSpec, index: usize)
         duration_ms: 0.0,
         error: None,
         stages: Vec::new(),
+        checks: Vec::new(),
         timeline: Vec::new(),
     };
     match observed {

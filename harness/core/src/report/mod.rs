@@ -37,6 +37,8 @@ pub(crate) fn source_name(source: Source) -> &'static str {
         Source::Cri => "cri",
         Source::Netns => "netns",
         Source::Dns => "dns",
+        Source::Cni => "cni",
+        Source::Process => "process",
     }
 }
 
@@ -139,6 +141,7 @@ pub(crate) mod tests {
             duration_ms: stages.iter().filter_map(|s| s.at_ms).fold(0.0, f64::max),
             error: None,
             stages,
+            checks: vec![],
             timeline: vec![],
         }
     }
@@ -388,11 +391,15 @@ pub(crate) mod tests {
                 SuiteResult {
                     name: "basics".into(),
                     path: "suites/basics.yaml".into(),
+                    kind: "pods".into(),
+                    components: vec![],
                     cases: vec![busybox, anonymous],
                 },
                 SuiteResult {
                     name: "scheduling".into(),
                     path: "suites/scheduling.yaml".into(),
+                    kind: "pods".into(),
+                    components: vec![],
                     cases: vec![gpu, registry],
                 },
             ],

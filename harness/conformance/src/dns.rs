@@ -1,0 +1,1 @@
+//! (Scaffolding: its owner replaces this.)
