@@ -1,4 +1,5 @@
-//! `junit.xml`: one testcase per case × stage.
+//! `junit.xml`: one testcase per case × stage (pod suites) or case × check (conformance
+//! suites).
 //!
 //! CI systems show JUnit testcases one by one, so splitting a case into its stages makes the
 //! failing stage (`busybox-runs / binding`) the thing a reader sees first, instead of a case
@@ -10,7 +11,9 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{ReportError, evidence_line};
-use crate::result::{CaseResult, RunResults, StageResult, StageStatus, SuiteResult, Verdict};
+use crate::result::{
+    CaseResult, CheckResult, RunResults, StageResult, StageStatus, SuiteResult, Verdict,
+};
 
 /// Renders the run as a JUnit XML document named `podcheck`.
 ///
@@ -37,6 +40,13 @@ fn test_suite(results: &RunResults, suite: &SuiteResult) -> Result<TestSuite, Re
         ("target.server", target.server.as_str()),
         ("target.version", target.version.as_str()),
     ]);
+    ts.add_property(("suite.kind", suite.kind.as_str()));
+    for c in &suite.components {
+        ts.add_property((
+            format!("component.{}", c.component),
+            format!("{} {}", c.name, c.version).trim_end().to_owned(),
+        ));
+    }
     for p in &target.providers {
         let realness = if p.real { "real" } else { "simulated" };
         ts.add_property((
@@ -58,10 +68,15 @@ fn test_cases(suite: &SuiteResult, case: &CaseResult) -> Result<Vec<TestCase>, R
     let mut stages: Vec<&StageResult> = case.stages.iter().collect();
     stages.sort_by_key(|s| s.stage);
 
-    let mut out = Vec::with_capacity(stages.len() + 1);
+    let mut out = Vec::with_capacity(stages.len() + case.checks.len() + 1);
     for stage in &stages {
         out.push(stage_case(&classname, case, stage)?);
     }
+    for check in &case.checks {
+        out.push(check_case(&classname, case, check)?);
+    }
+    let recorded_failure = stages.iter().any(|s| s.status == StageStatus::Failed)
+        || case.checks.iter().any(|c| c.status == StageStatus::Failed);
 
     match case.verdict {
         Verdict::Error => {
@@ -75,7 +90,7 @@ fn test_cases(suite: &SuiteResult, case: &CaseResult) -> Result<Vec<TestCase>, R
         }
         // A failed case must show up as a failure even if no stage carries it, or CI would
         // report green.
-        Verdict::Failed if !stages.iter().any(|s| s.status == StageStatus::Failed) => {
+        Verdict::Failed if !recorded_failure => {
             let text = case
                 .error
                 .as_deref()
@@ -123,6 +138,57 @@ fn stage_case(
     let mut tc = TestCase::new(name, status);
     tc.set_classname(classname).set_time(time);
     Ok(tc)
+}
+
+/// A conformance check as `CASE / CHECK`, its failure typed with the check's name.
+fn check_case(
+    classname: &str,
+    case: &CaseResult,
+    check: &CheckResult,
+) -> Result<TestCase, ReportError> {
+    let name = format!("{} / {}", case.name, check.name);
+    let status = match check.status {
+        StageStatus::Passed => TestCaseStatus::success(),
+        StageStatus::Failed => {
+            let message = check.message.clone().unwrap_or_else(|| {
+                format!("expected {}, observed {}", check.expected, check.observed)
+            });
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(message)
+                .set_type(check.name.as_str())
+                .set_description(check_failure_text(check));
+            status
+        }
+        StageStatus::Skipped => {
+            let mut status = TestCaseStatus::skipped();
+            if let Some(message) = &check.message {
+                status.set_message(message.as_str());
+            }
+            status
+        }
+    };
+    let time = duration(&name, check.duration_ms.unwrap_or(0.0))?;
+    let mut tc = TestCase::new(name, status);
+    tc.set_classname(classname).set_time(time);
+    Ok(tc)
+}
+
+fn check_failure_text(check: &CheckResult) -> String {
+    let mut text = format!(
+        "check: {}\nexpected: {}\nobserved: {}\n",
+        check.name, check.expected, check.observed,
+    );
+    if let Some(hint) = &check.hint {
+        let _ = writeln!(text, "hint: {hint}");
+    }
+    if !check.evidence.is_empty() {
+        text.push_str("evidence:\n");
+        for e in &check.evidence {
+            let _ = writeln!(text, "  {}", evidence_line(e));
+        }
+    }
+    text
 }
 
 /// A testcase for the case as a whole (`CASE / setup`, `CASE / verdict`).
@@ -198,6 +264,41 @@ mod tests {
     #[test]
     fn snapshot() {
         insta::assert_snapshot!(render(&fixture()).unwrap());
+    }
+
+    #[test]
+    fn conformance_failure_is_on_exactly_the_check_that_broke() {
+        let xml = render(&crate::report::tests::conformance_fixture()).unwrap();
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        let failures: Vec<&str> = report
+            .test_suites
+            .iter()
+            .flat_map(|s| &s.test_cases)
+            .filter(|tc| is_failure(&tc.status))
+            .map(|tc| tc.name.as_str())
+            .collect();
+        assert_eq!(failures, ["missing-ipam-bridge / badConfig.error-code"]);
+        match status_of(&report, "missing-ipam-bridge / badConfig.error-code") {
+            TestCaseStatus::NonSuccess {
+                ty, description, ..
+            } => {
+                assert_eq!(ty.as_deref(), Some("badConfig.error-code"));
+                let text = description.as_deref().unwrap();
+                assert!(
+                    text.contains("[cni bridge 1.1.1 real] ADD → exit 0"),
+                    "{text}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            status_of(&report, "add-bridge / add.netns-matches"),
+            TestCaseStatus::Success { .. }
+        ));
+        assert!(
+            xml.contains(r#"name="component.network" value="bridge+host-local 1.1.1""#),
+            "{xml}"
+        );
     }
 
     #[test]

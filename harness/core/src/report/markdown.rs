@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::{evidence_line, format_ms, provider_label};
 use crate::result::{
-    CaseResult, RunResults, StageResult, StageStatus, SuiteResult, Summary, Verdict,
+    CaseResult, CheckResult, RunResults, StageResult, StageStatus, SuiteResult, Summary, Verdict,
 };
 use crate::stage::Stage;
 
@@ -64,6 +64,18 @@ fn suite_table(out: &mut String, suite: &SuiteResult) {
     if !suite.path.is_empty() {
         let _ = writeln!(out, "`{}`\n", suite.path);
     }
+    for c in &suite.components {
+        let _ = writeln!(
+            out,
+            "Component under test: {} {}\n",
+            c.component,
+            inline(format!("{} {}", c.name, c.version).trim_end())
+        );
+    }
+    if suite.kind != "pods" {
+        check_table(out, suite);
+        return;
+    }
     out.push_str("| Case |");
     for stage in Stage::ALL {
         let _ = write!(out, " {stage} |");
@@ -89,6 +101,41 @@ fn suite_table(out: &mut String, suite: &SuiteResult) {
         let _ = writeln!(out, " {verdict} |");
     }
     out.push('\n');
+}
+
+/// A conformance suite: one row per case, its checks counted and the failed ones named.
+fn check_table(out: &mut String, suite: &SuiteResult) {
+    out.push_str("| Case | Checks | Failed checks | Verdict |\n|---|---|---|---|\n");
+    for case in &suite.cases {
+        let passed = case
+            .checks
+            .iter()
+            .filter(|c| c.status == StageStatus::Passed)
+            .count();
+        let failed: Vec<String> = case
+            .checks
+            .iter()
+            .filter(|c| c.status == StageStatus::Failed)
+            .map(|c| inline(&c.name))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {passed}/{} | {} | {} |",
+            cell(&case.name),
+            case.checks.len(),
+            failed.join(", "),
+            verdict_cell(case.verdict),
+        );
+    }
+    out.push('\n');
+}
+
+fn verdict_cell(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Passed => "✓ passed",
+        Verdict::Failed => "✗ **failed**",
+        Verdict::Error => "⚠ **error**",
+    }
 }
 
 fn stage_cell(stage: &StageResult) -> String {
@@ -132,9 +179,18 @@ fn failures(out: &mut String, suites: &[SuiteResult]) {
                 heading(out, case, stage.stage.name(), suite);
                 stage_failure(out, stage);
             }
+            let checks: Vec<&CheckResult> = case
+                .checks
+                .iter()
+                .filter(|c| c.status == StageStatus::Failed)
+                .collect();
+            for check in &checks {
+                heading(out, case, &check.name, suite);
+                check_failure(out, check);
+            }
             let (what, fallback) = match case.verdict {
                 Verdict::Error => ("setup", "the case could not be run"),
-                Verdict::Failed if stages.is_empty() => (
+                Verdict::Failed if stages.is_empty() && checks.is_empty() => (
                     "verdict",
                     "the case failed, but no stage recorded a failure",
                 ),
@@ -161,6 +217,25 @@ fn stage_failure(out: &mut String, stage: &StageResult) {
     if !stage.evidence.is_empty() {
         out.push_str("Evidence:\n\n");
         for e in &stage.evidence {
+            let _ = writeln!(out, "- {}", inline(&evidence_line(e)));
+        }
+        out.push('\n');
+    }
+}
+
+fn check_failure(out: &mut String, check: &CheckResult) {
+    let _ = writeln!(out, "- **Expected:** {}", inline(&check.expected));
+    let _ = writeln!(out, "- **Observed:** {}", inline(&check.observed));
+    if let Some(message) = &check.message {
+        let _ = writeln!(out, "- **Message:** {}", inline(message));
+    }
+    if let Some(hint) = &check.hint {
+        let _ = writeln!(out, "- **Hint:** {}", inline(hint));
+    }
+    out.push('\n');
+    if !check.evidence.is_empty() {
+        out.push_str("Evidence:\n\n");
+        for e in &check.evidence {
             let _ = writeln!(out, "- {}", inline(&evidence_line(e)));
         }
         out.push('\n');
@@ -223,6 +298,28 @@ mod tests {
                 "– skipped",
                 "✗ **failed**",
             ]
+        );
+    }
+
+    #[test]
+    fn conformance_suites_list_checks_and_the_component() {
+        let md = render(&crate::report::tests::conformance_fixture());
+        assert!(
+            md.contains("Component under test: network bridge+host-local 1.1.1"),
+            "{md}"
+        );
+        assert!(md.contains("| add-bridge | 2/2 |  | ✓ passed |"), "{md}");
+        assert!(
+            md.contains("| missing-ipam-bridge | 0/1 | badConfig.error-code | ✗ **failed** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("### missing-ipam-bridge / badConfig.error-code"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- **Message:** the plugin accepted a config without ipam"),
+            "{md}"
         );
     }
 

@@ -409,6 +409,72 @@ pub(crate) mod tests {
         results
     }
 
+    /// A CNI conformance suite: one case passes, one fails a single check.
+    pub(crate) fn conformance_fixture() -> RunResults {
+        use crate::result::{CheckResult, ComponentUnderTest};
+        let cni = |detail: &str| ev(Source::Cni, "bridge 1.1.1", true, detail, 3.0);
+        let add = CaseResult::conformance(
+            "add-bridge",
+            "ADD returns a valid result",
+            vec![
+                CheckResult::passed(
+                    "add.result-valid",
+                    "a 1.0.0 result with interfaces and ips",
+                    "valid",
+                    vec![cni("ADD → {\"cniVersion\":\"1.0.0\",…}")],
+                ),
+                CheckResult::passed(
+                    "add.netns-matches",
+                    "eth0 holds 10.244.7.2/24",
+                    "eth0 10.244.7.2/24",
+                    vec![ev(Source::Netns, "ip", true, "eth0 10.244.7.2/24", 9.0)],
+                ),
+            ],
+            12.5,
+            None,
+        );
+        let bad = CaseResult::conformance(
+            "missing-ipam-bridge",
+            "a config without ipam is refused",
+            vec![CheckResult::failed(
+                "badConfig.error-code",
+                "exit 1 with error JSON code 7 (invalid network config)",
+                "exit 0",
+                vec![cni("ADD → exit 0, no error")],
+                "the plugin accepted a config without ipam",
+                Some("validate the config before creating anything".into()),
+            )],
+            4.0,
+            None,
+        );
+        let mut results = RunResults {
+            schema: RESULTS_SCHEMA.into(),
+            run_id: "run-20250601-120000-7f3a".into(),
+            started_at: "2025-06-01T12:00:00Z".into(),
+            duration_ms: 16.5,
+            target: TargetInfo {
+                kind: "local".into(),
+                server: String::new(),
+                version: String::new(),
+                providers: vec![],
+            },
+            suites: vec![SuiteResult {
+                name: "cni".into(),
+                path: "suites/cni/suite.yaml".into(),
+                kind: "cni".into(),
+                components: vec![ComponentUnderTest {
+                    component: "network".into(),
+                    name: "bridge+host-local".into(),
+                    version: "1.1.1".into(),
+                }],
+                cases: vec![add, bad],
+            }],
+            summary: Summary::default(),
+        };
+        results.summarize();
+        results
+    }
+
     #[test]
     fn fixture_covers_every_verdict() {
         let r = fixture();
