@@ -40,6 +40,20 @@ pub fn render(suite: &SuiteResult) -> String {
                 out.push_str(&format!("  {:<13} why: {}\n", "", normalise(m)));
             }
         }
+        // A check's observation names versions and identifiers of the component under
+        // test; what it requires and whether it held are what a snapshot should pin.
+        for c in &case.checks {
+            let status = match c.status {
+                StageStatus::Passed => "passed",
+                StageStatus::Failed => "FAILED",
+                StageStatus::Skipped => "skipped",
+            };
+            out.push_str(&format!(
+                "  {status:<8} {} | expected {}\n",
+                c.name,
+                normalise(&c.expected)
+            ));
+        }
     }
     out
 }
