@@ -36,6 +36,24 @@ impl AnySuite {
         }
     }
 
+    pub fn path(&self) -> &Path {
+        match self {
+            AnySuite::Pods(s) => &s.path,
+            AnySuite::Cni(s) => &s.path,
+            AnySuite::Cri(s) => &s.path,
+            AnySuite::Dns(s) => &s.path,
+        }
+    }
+
+    pub fn description(&self) -> &str {
+        match self {
+            AnySuite::Pods(s) => &s.description,
+            AnySuite::Cni(s) => &s.description,
+            AnySuite::Cri(s) => &s.description,
+            AnySuite::Dns(s) => &s.description,
+        }
+    }
+
     /// `pods`, `cni`, `cri` or `dns`, as results name it.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -43,6 +61,22 @@ impl AnySuite {
             AnySuite::Cni(_) => "cni",
             AnySuite::Cri(_) => "cri",
             AnySuite::Dns(_) => "dns",
+        }
+    }
+}
+
+impl Suite {
+    /// A pod suite with no cases and the default node: what a conformance suite that needs
+    /// a cluster (the DNS suite) starts the embedded target with.
+    pub fn empty(path: &Path) -> Suite {
+        Suite {
+            path: path.to_path_buf(),
+            name: String::new(),
+            description: String::new(),
+            nodes: Vec::new(),
+            require_real: Vec::new(),
+            identities: Vec::new(),
+            cases: Vec::new(),
         }
     }
 }
