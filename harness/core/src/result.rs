@@ -124,7 +124,8 @@ pub struct CaseResult {
     pub duration_ms: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// A pod case's stages (always present, empty for conformance cases).
+    #[serde(default)]
     pub stages: Vec<StageResult>,
     /// A conformance case's checks, in the order they ran (pod cases have stages instead).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
