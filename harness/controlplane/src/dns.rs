@@ -1,21 +1,35 @@
 //! Cluster DNS: an authoritative server for the cluster zone (default `cluster.local`).
 //!
 //! It follows the Kubernetes DNS-Based Service Discovery specification, schema version
-//! 1.1.0, for the subset the control plane needs today:
+//! 1.1.0:
 //!
-//! - `<service>.<ns>.svc.<zone>` A/AAAA → the Service's ClusterIP;
-//! - `<a-b-c-d>.<ns>.pod.<zone>` A (and dashed IPv6 for AAAA), as CoreDNS's
-//!   `pods insecure` mode: any well-formed dashed address answers;
 //! - `dns-version.<zone>` TXT → `1.1.0`;
-//! - the apex (SOA), `svc.<zone>`, `pod.<zone>`, `<ns>.svc.<zone>` and
-//!   `<ns>.pod.<zone>` exist, as empty non-terminals, and answer NOERROR with no records.
+//! - `<service>.<ns>.svc.<zone>` A/AAAA → the Service's ClusterIPs (one per family);
+//! - a headless Service's name → A/AAAA, one per address of a _ready_ endpoint (its
+//!   EndpointSlices'; every endpoint when the Service publishes not-ready addresses), and
+//!   NXDOMAIN while none is ready;
+//! - `<hostname>.<service>.<ns>.svc.<zone>` A/AAAA → a ready endpoint's addresses, where the
+//!   _hostname_ is the endpoint's `hostname`, else its dashed address (`10-244-1-7`), the
+//!   system-assigned identifier CoreDNS also uses;
+//! - `_<port>._<proto>.<service>.<ns>.svc.<zone>` SRV for each named port: one record to the
+//!   Service's name for a ClusterIP Service; for a headless one, N ready endpoints × M
+//!   named ports of their slices, each to `<hostname>.<service>…`;
+//! - `<d>.<c>.<b>.<a>.in-addr.arpa` and the `ip6.arpa` nibble form PTR → the Service
+//!   owning that ClusterIP, and `<hostname>.<service>…` for a ready headless endpoint;
+//! - an ExternalName Service's name → CNAME to the external name (not followed);
+//! - `<a-b-c-d>.<ns>.pod.<zone>` A (and dashed IPv6 for AAAA), the deprecated records of
+//!   section 2.6, as CoreDNS's `pods insecure` mode: any well-formed dashed address answers;
+//! - the apex (SOA), `svc.<zone>`, `pod.<zone>`, `<ns>.svc.<zone>`, `<ns>.pod.<zone>` and
+//!   `_<proto>.<service>…` above an SRV name exist, as empty non-terminals, and answer
+//!   NOERROR with no records.
 //!
-//! Anything else in the zone is NXDOMAIN; names outside it are REFUSED. The server never
-//! recurses or forwards, so it sends no traffic of its own.
+//! Names are matched case-insensitively; answers carry the query's spelling. Anything else
+//! in the zone is NXDOMAIN; reverse names of addresses the cluster does not own are
+//! NXDOMAIN; other names outside the zone are REFUSED. The server never recurses or
+//! forwards, so it sends no traffic of its own.
 //!
-//! Not covered yet: headless Services (NXDOMAIN until endpoints are known here), SRV
-//! records for named ports, ExternalName Services (CNAME), PTR records, multiple
-//! ClusterIPs of dual-stack Services, NS records for the apex, and wildcard queries.
+//! Not covered: NS records for the apex, wildcard queries, and the Additional section of
+//! SRV answers (the specification allows, not requires, it).
 //!
 //! The wire protocol is hickory-server's; this module only decides the answers.
 
@@ -31,7 +45,7 @@ use hickory_proto::{
     op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode},
     rr::{
         DNSClass, Name, RData, Record, RecordType,
-        rdata::{A, AAAA, SOA, TXT},
+        rdata::{A, AAAA, CNAME, PTR, SOA, SRV, TXT},
     },
 };
 use hickory_server::{
@@ -50,6 +64,9 @@ pub const SCHEMA_VERSION: &str = "1.1.0";
 /// kubernetes plugin uses 5 s, short enough that Service changes show up quickly.
 const TTL: u32 = 5;
 
+/// The SRV priority of every record: all targets are equal (RFC 2782 leaves it to us).
+const SRV_PRIORITY: u16 = 0;
+
 /// How many times to pick a new ephemeral UDP port when TCP cannot bind the same one.
 const BIND_ATTEMPTS: usize = 8;
 
@@ -63,18 +80,61 @@ const TCP_RESPONSE_BUFFER: usize = 32;
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(2);
 
 /// What the DNS server knows about the cluster; the control plane implements it from the
-/// Kubernetes API (a reflector over Services). Lookups are synchronous and cheap.
+/// Kubernetes API (reflectors over Services and EndpointSlices). Lookups are synchronous
+/// and cheap.
 pub trait ClusterRecords: Send + Sync + 'static {
-    /// The Service `name` in `namespace`, if it exists.
+    /// The Service `name` in `namespace`, if it exists (names as stored: lowercase).
     fn service(&self, namespace: &str, name: &str) -> Option<ServiceRecord>;
+
+    /// Calls `visit(namespace, name, service)` for every Service, for reverse lookups.
+    fn visit_services(&self, visit: &mut dyn FnMut(&str, &str, &ServiceRecord));
 }
 
-/// What DNS needs to know about one Service.
+/// What DNS needs to know about one Service, by the records it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceRecord {
-    /// The ClusterIP; `None` for a headless Service, which answers NXDOMAIN for now because
-    /// this server does not know endpoints yet.
-    pub cluster_ip: Option<IpAddr>,
+pub enum ServiceRecord {
+    /// A Service with ClusterIPs (one per IP family) and its ports.
+    ClusterIp {
+        ips: Vec<IpAddr>,
+        ports: Vec<ServicePort>,
+    },
+    /// `clusterIP: None`: its records come from its endpoints.
+    Headless { endpoints: Vec<Endpoint> },
+    /// `type: ExternalName`: a CNAME to `external_name`.
+    ExternalName { external_name: String },
+}
+
+impl ServiceRecord {
+    /// A ClusterIP Service with one address and no ports.
+    pub fn cluster_ip(ip: IpAddr) -> Self {
+        ServiceRecord::ClusterIp {
+            ips: vec![ip],
+            ports: Vec::new(),
+        }
+    }
+}
+
+/// A port of a Service or of an EndpointSlice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    /// Empty for an unnamed port, which has no SRV record.
+    pub name: String,
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
+    pub port: u16,
+}
+
+/// One endpoint of a headless Service (from an EndpointSlice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addresses: Vec<IpAddr>,
+    /// The endpoint's `hostname` field.
+    pub hostname: Option<String>,
+    /// Ready as the specification means it: the `ready` condition (absent means ready),
+    /// or any endpoint of a Service that publishes not-ready addresses.
+    pub ready: bool,
+    /// The ports of the EndpointSlice the endpoint is in.
+    pub ports: Vec<ServicePort>,
 }
 
 /// How to run the server.
@@ -159,6 +219,9 @@ struct Zone {
     soa: Record,
 }
 
+/// The reverse zones we answer PTR queries in.
+const REVERSE_ZONES: [&str; 2] = ["in-addr.arpa.", "ip6.arpa."];
+
 impl Zone {
     fn parse(zone: &str) -> Result<Self, DnsError> {
         let invalid = |source| DnsError::InvalidZone {
@@ -183,9 +246,33 @@ impl Zone {
         Ok(Self { apex, soa })
     }
 
+    /// Whether negative answers for `qname` carry our SOA: only names in the cluster zone.
+    fn owns(&self, qname: &Name) -> bool {
+        self.apex.zone_of(qname)
+    }
+
+    /// `<labels…>.<zone>.`, lowercase, for record data (targets).
+    fn name(&self, labels: &[&str]) -> Option<Name> {
+        Name::from_labels(labels.iter().map(|l| l.as_bytes()))
+            .ok()?
+            .append_domain(&self.apex)
+            .ok()
+    }
+
     fn answer(&self, qname: &Name, qtype: RecordType, records: &dyn ClusterRecords) -> Answer {
-        if !self.apex.zone_of(qname) || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+        if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
             return Answer::Refused;
+        }
+        if !self.apex.zone_of(qname) {
+            let reverse = REVERSE_ZONES
+                .iter()
+                .filter_map(|z| Name::from_ascii(z).ok())
+                .any(|z| z.zone_of(qname));
+            return if reverse {
+                self.reverse(qname, qtype, records)
+            } else {
+                Answer::Refused
+            };
         }
         // Count raw labels: `num_labels` discounts a leading `*`, which would make
         // `*.ZONE` look like the apex.
@@ -218,30 +305,232 @@ impl Zone {
             [] | ["dns-version"] | ["svc" | "pod"] | ["svc" | "pod", _] => {
                 Answer::Records(Vec::new())
             }
-            ["svc", namespace, service] => match records.service(namespace, service) {
-                Some(ServiceRecord {
-                    cluster_ip: Some(ip),
-                }) => address_answer(qname, ip, qtype),
-                // Headless Services need endpoints, which we do not have yet.
-                Some(ServiceRecord { cluster_ip: None }) | None => Answer::NxDomain,
+            ["svc", namespace, service, below @ ..] => match records.service(namespace, service) {
+                Some(record) => {
+                    self.service_answer(qname, qtype, namespace, service, &record, below)
+                }
+                None => Answer::NxDomain,
             },
             ["pod", _namespace, pod] => match pod_ip(pod) {
-                Some(ip) => address_answer(qname, ip, qtype),
+                Some(ip) => addresses_answer(qname, &[ip], qtype),
                 None => Answer::NxDomain,
             },
             _ => Answer::NxDomain,
         }
     }
+
+    /// Names at and below `<service>.<namespace>.svc.<zone>`; `below` are the labels under
+    /// the Service's name, nearest first.
+    fn service_answer(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        namespace: &str,
+        service: &str,
+        record: &ServiceRecord,
+        below: &[&str],
+    ) -> Answer {
+        let wants = |t: RecordType| qtype == t || qtype == RecordType::ANY;
+        match (record, below) {
+            (ServiceRecord::ClusterIp { ips, .. }, []) => addresses_answer(qname, ips, qtype),
+            (ServiceRecord::Headless { endpoints }, []) => {
+                let ready = ready_addresses(endpoints);
+                if ready.is_empty() {
+                    return Answer::NxDomain;
+                }
+                let ips: Vec<IpAddr> = ready.iter().map(|(_, ip, _)| *ip).collect();
+                addresses_answer(qname, &ips, qtype)
+            }
+            (ServiceRecord::Headless { endpoints }, [hostname]) if !hostname.starts_with('_') => {
+                let ips: Vec<IpAddr> = ready_addresses(endpoints)
+                    .into_iter()
+                    .filter(|(h, _, _)| h == hostname)
+                    .map(|(_, ip, _)| ip)
+                    .collect();
+                if ips.is_empty() {
+                    return Answer::NxDomain;
+                }
+                addresses_answer(qname, &ips, qtype)
+            }
+            (ServiceRecord::ExternalName { external_name }, []) => {
+                match Name::from_ascii(external_name) {
+                    Ok(mut target) => {
+                        target.set_fqdn(true);
+                        // A CNAME stands for every type at its name (RFC 1034 3.6.2).
+                        Answer::Records(vec![Record::from_rdata(
+                            qname.clone(),
+                            TTL,
+                            RData::CNAME(CNAME(target)),
+                        )])
+                    }
+                    Err(_) => Answer::NxDomain,
+                }
+            }
+            (_, [proto]) if proto.starts_with('_') => {
+                // `_<proto>.<service>…` exists when an SRV name lies below it.
+                let exists = self
+                    .srv_records(qname, namespace, service, record, None, proto)
+                    .is_some_and(|r| !r.is_empty());
+                if exists {
+                    Answer::Records(Vec::new())
+                } else {
+                    Answer::NxDomain
+                }
+            }
+            (_, [proto, port]) if proto.starts_with('_') && port.starts_with('_') => {
+                match self.srv_records(qname, namespace, service, record, Some(port), proto) {
+                    Some(srv) if !srv.is_empty() => Answer::Records(if wants(RecordType::SRV) {
+                        srv
+                    } else {
+                        Vec::new()
+                    }),
+                    _ => Answer::NxDomain,
+                }
+            }
+            _ => Answer::NxDomain,
+        }
+    }
+
+    /// The SRV records of `_<port>._<proto>.<service>…` (any named port when `port` is
+    /// `None`); `None` when the Service cannot have any.
+    fn srv_records(
+        &self,
+        qname: &Name,
+        namespace: &str,
+        service: &str,
+        record: &ServiceRecord,
+        port: Option<&str>,
+        proto: &str,
+    ) -> Option<Vec<Record>> {
+        let matches = |p: &ServicePort| {
+            !p.name.is_empty()
+                && proto.strip_prefix('_') == Some(p.protocol.to_ascii_lowercase().as_str())
+                && port.is_none_or(|port| {
+                    port.strip_prefix('_') == Some(p.name.to_ascii_lowercase().as_str())
+                })
+        };
+        // (target, port number)
+        let mut targets: Vec<(Name, u16)> = Vec::new();
+        match record {
+            ServiceRecord::ClusterIp { ports, .. } => {
+                let target = self.name(&[service, namespace, "svc"])?;
+                for p in ports.iter().filter(|p| matches(p)) {
+                    targets.push((target.clone(), p.port));
+                }
+            }
+            ServiceRecord::Headless { endpoints } => {
+                for (hostname, _, ports) in ready_addresses(endpoints) {
+                    let target = self.name(&[&hostname, service, namespace, "svc"])?;
+                    for p in ports.iter().filter(|p| matches(p)) {
+                        if !targets.contains(&(target.clone(), p.port)) {
+                            targets.push((target.clone(), p.port));
+                        }
+                    }
+                }
+            }
+            ServiceRecord::ExternalName { .. } => return None,
+        }
+        // Equal shares of weight, as CoreDNS gives them.
+        let weight = u16::try_from(100 / targets.len().max(1))
+            .unwrap_or(1)
+            .max(1);
+        Some(
+            targets
+                .into_iter()
+                .map(|(target, number)| {
+                    let srv = SRV::new(SRV_PRIORITY, weight, number, target);
+                    Record::from_rdata(qname.clone(), TTL, RData::SRV(srv))
+                })
+                .collect(),
+        )
+    }
+
+    /// PTR answers for `in-addr.arpa` and `ip6.arpa` names.
+    fn reverse(&self, qname: &Name, qtype: RecordType, records: &dyn ClusterRecords) -> Answer {
+        let Ok(net) = qname.parse_arpa_name() else {
+            return Answer::Refused;
+        };
+        // Only a whole address names something; shorter names are not ours to claim.
+        if net.prefix_len() != net.max_prefix_len() {
+            return Answer::Refused;
+        }
+        let ip = net.addr();
+        let mut targets: Vec<Name> = Vec::new();
+        records.visit_services(&mut |namespace, service, record| {
+            let names: Vec<Option<Name>> = match record {
+                ServiceRecord::ClusterIp { ips, .. } if ips.contains(&ip) => {
+                    vec![self.name(&[service, namespace, "svc"])]
+                }
+                ServiceRecord::Headless { endpoints } => ready_addresses(endpoints)
+                    .into_iter()
+                    .filter(|(_, a, _)| *a == ip)
+                    .map(|(hostname, _, _)| self.name(&[&hostname, service, namespace, "svc"]))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for name in names.into_iter().flatten() {
+                if !targets.contains(&name) {
+                    targets.push(name);
+                }
+            }
+        });
+        if targets.is_empty() {
+            return Answer::NxDomain;
+        }
+        if qtype != RecordType::PTR && qtype != RecordType::ANY {
+            return Answer::Records(Vec::new());
+        }
+        targets.sort();
+        Answer::Records(
+            targets
+                .into_iter()
+                .map(|t| Record::from_rdata(qname.clone(), TTL, RData::PTR(PTR(t))))
+                .collect(),
+        )
+    }
 }
 
-/// The A or AAAA record for `ip` if the query asks for its family, else NODATA.
-fn address_answer(qname: &Name, ip: IpAddr, qtype: RecordType) -> Answer {
-    let rdata = match (ip, qtype) {
-        (IpAddr::V4(v4), RecordType::A | RecordType::ANY) => RData::A(A(v4)),
-        (IpAddr::V6(v6), RecordType::AAAA | RecordType::ANY) => RData::AAAA(AAAA(v6)),
-        _ => return Answer::Records(Vec::new()),
-    };
-    Answer::Records(vec![Record::from_rdata(qname.clone(), TTL, rdata)])
+/// A headless Service's ready (hostname, address, ports), each address once per hostname;
+/// the hostname is lowercase, and the dashed address when the endpoint has none.
+fn ready_addresses(endpoints: &[Endpoint]) -> Vec<(String, IpAddr, &[ServicePort])> {
+    let mut out: Vec<(String, IpAddr, &[ServicePort])> = Vec::new();
+    for endpoint in endpoints.iter().filter(|e| e.ready) {
+        for ip in &endpoint.addresses {
+            let hostname = match &endpoint.hostname {
+                Some(h) if !h.is_empty() => h.to_ascii_lowercase(),
+                _ => dashed(*ip),
+            };
+            if !out.iter().any(|(h, a, _)| *h == hostname && a == ip) {
+                out.push((hostname, *ip, &endpoint.ports));
+            }
+        }
+    }
+    out
+}
+
+/// `10-244-1-7` for 10.244.1.7, `fd00--7` for fd00::7: an address as one DNS label.
+pub fn dashed(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
+        IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
+    }
+}
+
+/// A and AAAA records for those of `ips` in the family the query asks, else NODATA.
+fn addresses_answer(qname: &Name, ips: &[IpAddr], qtype: RecordType) -> Answer {
+    let mut out: Vec<Record> = Vec::new();
+    for ip in ips {
+        let rdata = match (ip, qtype) {
+            (IpAddr::V4(v4), RecordType::A | RecordType::ANY) => RData::A(A(*v4)),
+            (IpAddr::V6(v6), RecordType::AAAA | RecordType::ANY) => RData::AAAA(AAAA(*v6)),
+            _ => continue,
+        };
+        let record = Record::from_rdata(qname.clone(), TTL, rdata);
+        if !out.contains(&record) {
+            out.push(record);
+        }
+    }
+    Answer::Records(out)
 }
 
 /// The address a pod label spells: `10-1-2-3` for IPv4, `fd00--1` for IPv6 (as CoreDNS).
@@ -290,25 +579,26 @@ impl Handler {
             return Reply::error(ResponseCode::Refused);
         }
         // The original (not lowercased) name, so answers echo the client's spelling.
-        let answer = self.zone.answer(
-            query.original().name(),
-            query.query_type(),
-            self.records.as_ref(),
-        );
+        let qname = query.original().name();
+        let answer = self
+            .zone
+            .answer(qname, query.query_type(), self.records.as_ref());
+        // Negative answers carry the SOA so resolvers can cache them (RFC 2308), where
+        // the SOA is ours: not for reverse names.
+        let ours = self.zone.owns(qname);
         debug!(name = %query.name(), qtype = %query.query_type(), ?answer, "dns query");
         match answer {
             Answer::Records(answers) => Reply {
                 code: ResponseCode::NoError,
                 authoritative: true,
-                // Negative answers carry the SOA so resolvers can cache them (RFC 2308).
-                with_soa: answers.is_empty(),
+                with_soa: answers.is_empty() && ours,
                 answers,
             },
             Answer::NxDomain => Reply {
                 code: ResponseCode::NXDomain,
                 authoritative: true,
                 answers: Vec::new(),
-                with_soa: true,
+                with_soa: ours,
             },
             Answer::Refused => Reply::error(ResponseCode::Refused),
         }
@@ -450,8 +740,6 @@ async fn bind(listen: SocketAddr) -> Result<(UdpSocket, TcpListener, SocketAddr)
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use hickory_proto::op::{Message, Query};
     use hickory_resolver::{
         TokioResolver,
@@ -466,14 +754,22 @@ mod tests {
 
     /// A fixed set of Services keyed by (namespace, name).
     #[derive(Default)]
-    struct Fixed(HashMap<(String, String), ServiceRecord>);
+    struct Fixed(Vec<((String, String), ServiceRecord)>);
 
     impl Fixed {
-        fn with(mut self, namespace: &str, name: &str, cluster_ip: Option<IpAddr>) -> Self {
-            self.0.insert(
-                (namespace.to_owned(), name.to_owned()),
-                ServiceRecord { cluster_ip },
-            );
+        fn with(self, namespace: &str, name: &str, cluster_ip: Option<IpAddr>) -> Self {
+            let record = match cluster_ip {
+                Some(ip) => ServiceRecord::cluster_ip(ip),
+                None => ServiceRecord::Headless {
+                    endpoints: Vec::new(),
+                },
+            };
+            self.with_record(namespace, name, record)
+        }
+
+        fn with_record(mut self, namespace: &str, name: &str, record: ServiceRecord) -> Self {
+            self.0
+                .push(((namespace.to_owned(), name.to_owned()), record));
             self
         }
     }
@@ -481,16 +777,85 @@ mod tests {
     impl ClusterRecords for Fixed {
         fn service(&self, namespace: &str, name: &str) -> Option<ServiceRecord> {
             self.0
-                .get(&(namespace.to_owned(), name.to_owned()))
-                .cloned()
+                .iter()
+                .find(|((ns, n), _)| ns == namespace && n == name)
+                .map(|(_, r)| r.clone())
+        }
+
+        fn visit_services(&self, visit: &mut dyn FnMut(&str, &str, &ServiceRecord)) {
+            for ((ns, n), r) in &self.0 {
+                visit(ns, n, r);
+            }
+        }
+    }
+
+    fn port(name: &str, protocol: &str, port: u16) -> ServicePort {
+        ServicePort {
+            name: name.to_owned(),
+            protocol: protocol.to_owned(),
+            port,
+        }
+    }
+
+    fn endpoint(ip: &str, hostname: Option<&str>, ready: bool) -> Endpoint {
+        Endpoint {
+            addresses: vec![ip.parse().unwrap()],
+            hostname: hostname.map(str::to_owned),
+            ready,
+            ports: vec![
+                port("http", "TCP", 8080),
+                port("", "TCP", 9000),
+                port("dns", "UDP", 53),
+            ],
         }
     }
 
     fn cluster() -> Fixed {
         Fixed::default()
-            .with("default", "kubernetes", Some([10, 96, 0, 1].into()))
+            .with_record(
+                "default",
+                "kubernetes",
+                ServiceRecord::ClusterIp {
+                    ips: vec![[10, 96, 0, 1].into()],
+                    ports: vec![port("https", "TCP", 443), port("", "TCP", 8443)],
+                },
+            )
             .with("kube-system", "dual", Some("fd00::10".parse().unwrap()))
+            .with_record(
+                "default",
+                "both",
+                ServiceRecord::ClusterIp {
+                    ips: vec![[10, 96, 0, 20].into(), "fd00::20".parse().unwrap()],
+                    ports: vec![],
+                },
+            )
             .with("default", "headless", None)
+            .with_record(
+                "default",
+                "web",
+                ServiceRecord::Headless {
+                    endpoints: vec![
+                        endpoint("10.244.1.7", Some("web-0"), true),
+                        endpoint("10.244.1.8", None, true),
+                        endpoint("10.244.1.9", Some("web-2"), false),
+                        endpoint("fd00::7", Some("Web-0"), true),
+                    ],
+                },
+            )
+            .with_record(
+                "default",
+                "down",
+                ServiceRecord::Headless {
+                    endpoints: vec![endpoint("10.244.2.1", Some("down-0"), false)],
+                },
+            )
+            .with_record(
+                "default",
+                "ext",
+                ServiceRecord::ExternalName {
+                    external_name: "www.example.com".to_owned(),
+                },
+            )
     }
 
     fn record(name: &str, rdata: RData) -> Record {
@@ -505,6 +870,135 @@ mod tests {
         Answer::Records(Vec::new())
     }
 
+    fn records(name: &str, rdata: Vec<RData>) -> Answer {
+        Answer::Records(rdata.into_iter().map(|d| record(name, d)).collect())
+    }
+
+    fn v4(ip: [u8; 4]) -> RData {
+        RData::A(A(ip.into()))
+    }
+
+    fn v6(ip: &str) -> RData {
+        RData::AAAA(AAAA(ip.parse().unwrap()))
+    }
+
+    fn srv(weight: u16, port: u16, target: &str) -> RData {
+        RData::SRV(SRV::new(0, weight, port, Name::from_ascii(target).unwrap()))
+    }
+
+    fn ptr(target: &str) -> RData {
+        RData::PTR(PTR(Name::from_ascii(target).unwrap()))
+    }
+
+    const WEB: &str = "web.default.svc.cluster.local.";
+
+    /// The records of the specification's sections 2.3 to 2.5, beyond plain A records.
+    #[rstest]
+    #[case::dual_stack_a("both.default.svc.cluster.local.", RecordType::A, records("both.default.svc.cluster.local.", vec![v4([10, 96, 0, 20])]))]
+    #[case::dual_stack_aaaa("both.default.svc.cluster.local.", RecordType::AAAA, records("both.default.svc.cluster.local.", vec![v6("fd00::20")]))]
+    #[case::srv_cluster_ip("_https._tcp.kubernetes.default.svc.cluster.local.", RecordType::SRV, records("_https._tcp.kubernetes.default.svc.cluster.local.", vec![srv(100, 443, "kubernetes.default.svc.cluster.local.")]))]
+    #[case::srv_case_insensitive("_HTTPS._Tcp.Kubernetes.default.svc.cluster.local.", RecordType::SRV, records("_HTTPS._Tcp.Kubernetes.default.svc.cluster.local.", vec![srv(100, 443, "kubernetes.default.svc.cluster.local.")]))]
+    #[case::srv_wrong_protocol(
+        "_https._udp.kubernetes.default.svc.cluster.local.",
+        RecordType::SRV,
+        Answer::NxDomain
+    )]
+    #[case::srv_unknown_port(
+        "_http._tcp.kubernetes.default.svc.cluster.local.",
+        RecordType::SRV,
+        Answer::NxDomain
+    )]
+    #[case::srv_name_a_nodata(
+        "_https._tcp.kubernetes.default.svc.cluster.local.",
+        RecordType::A,
+        nodata()
+    )]
+    #[case::srv_proto_ent(
+        "_tcp.kubernetes.default.svc.cluster.local.",
+        RecordType::SRV,
+        nodata()
+    )]
+    #[case::srv_proto_without_ports(
+        "_sctp.kubernetes.default.svc.cluster.local.",
+        RecordType::SRV,
+        Answer::NxDomain
+    )]
+    #[case::srv_unnamed_port_has_none(
+        "_._tcp.kubernetes.default.svc.cluster.local.",
+        RecordType::SRV,
+        Answer::NxDomain
+    )]
+    #[case::below_cluster_ip_service(
+        "web-0.kubernetes.default.svc.cluster.local.",
+        RecordType::A,
+        Answer::NxDomain
+    )]
+    #[case::headless_a(WEB, RecordType::A, records(WEB, vec![v4([10, 244, 1, 7]), v4([10, 244, 1, 8])]))]
+    #[case::headless_aaaa(WEB, RecordType::AAAA, records(WEB, vec![v6("fd00::7")]))]
+    #[case::headless_case_insensitive("WEB.Default.svc.cluster.local.", RecordType::A, records("WEB.Default.svc.cluster.local.", vec![v4([10, 244, 1, 7]), v4([10, 244, 1, 8])]))]
+    #[case::headless_none_ready("down.default.svc.cluster.local.", RecordType::A, Answer::NxDomain)]
+    #[case::headless_none_ready_aaaa(
+        "down.default.svc.cluster.local.",
+        RecordType::AAAA,
+        Answer::NxDomain
+    )]
+    #[case::hostname_a("web-0.web.default.svc.cluster.local.", RecordType::A, records("web-0.web.default.svc.cluster.local.", vec![v4([10, 244, 1, 7])]))]
+    #[case::hostname_aaaa_any_case("WEB-0.web.default.svc.cluster.local.", RecordType::AAAA, records("WEB-0.web.default.svc.cluster.local.", vec![v6("fd00::7")]))]
+    #[case::hostname_assigned("10-244-1-8.web.default.svc.cluster.local.", RecordType::A, records("10-244-1-8.web.default.svc.cluster.local.", vec![v4([10, 244, 1, 8])]))]
+    #[case::hostname_not_ready(
+        "web-2.web.default.svc.cluster.local.",
+        RecordType::A,
+        Answer::NxDomain
+    )]
+    #[case::hostname_unknown(
+        "web-9.web.default.svc.cluster.local.",
+        RecordType::A,
+        Answer::NxDomain
+    )]
+    #[case::hostname_of_down(
+        "down-0.down.default.svc.cluster.local.",
+        RecordType::A,
+        Answer::NxDomain
+    )]
+    #[case::srv_headless_n_by_m("_http._tcp.web.default.svc.cluster.local.", RecordType::SRV, records("_http._tcp.web.default.svc.cluster.local.", vec![
+        // web-0 has two addresses (IPv4 and IPv6): one target.
+        srv(50, 8080, "web-0.web.default.svc.cluster.local."),
+        srv(50, 8080, "10-244-1-8.web.default.svc.cluster.local."),
+    ]))]
+    #[case::srv_headless_udp("_dns._udp.web.default.svc.cluster.local.", RecordType::SRV, records("_dns._udp.web.default.svc.cluster.local.", vec![
+        srv(50, 53, "web-0.web.default.svc.cluster.local."),
+        srv(50, 53, "10-244-1-8.web.default.svc.cluster.local."),
+    ]))]
+    #[case::srv_headless_none_ready(
+        "_http._tcp.down.default.svc.cluster.local.",
+        RecordType::SRV,
+        Answer::NxDomain
+    )]
+    #[case::ptr_cluster_ip("1.0.96.10.in-addr.arpa.", RecordType::PTR, records("1.0.96.10.in-addr.arpa.", vec![ptr("kubernetes.default.svc.cluster.local.")]))]
+    #[case::ptr_cluster_ip_a_nodata("1.0.96.10.in-addr.arpa.", RecordType::A, nodata())]
+    #[case::ptr_ipv6_cluster_ip("0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", RecordType::PTR, records("0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", vec![ptr("both.default.svc.cluster.local.")]))]
+    #[case::ptr_headless_hostname("7.1.244.10.in-addr.arpa.", RecordType::PTR, records("7.1.244.10.in-addr.arpa.", vec![ptr("web-0.web.default.svc.cluster.local.")]))]
+    #[case::ptr_headless_assigned("8.1.244.10.IN-ADDR.ARPA.", RecordType::PTR, records("8.1.244.10.IN-ADDR.ARPA.", vec![ptr("10-244-1-8.web.default.svc.cluster.local.")]))]
+    #[case::ptr_not_ready("9.1.244.10.in-addr.arpa.", RecordType::PTR, Answer::NxDomain)]
+    #[case::ptr_unknown("4.3.2.1.in-addr.arpa.", RecordType::PTR, Answer::NxDomain)]
+    #[case::ptr_partial("96.10.in-addr.arpa.", RecordType::PTR, Answer::Refused)]
+    #[case::ptr_malformed("x.0.96.10.in-addr.arpa.", RecordType::PTR, Answer::Refused)]
+    #[case::external_name_a("ext.default.svc.cluster.local.", RecordType::A, records("ext.default.svc.cluster.local.", vec![RData::CNAME(CNAME(Name::from_ascii("www.example.com.").unwrap()))]))]
+    #[case::external_name_cname("Ext.default.svc.cluster.local.", RecordType::CNAME, records("Ext.default.svc.cluster.local.", vec![RData::CNAME(CNAME(Name::from_ascii("www.example.com.").unwrap()))]))]
+    #[case::external_name_no_srv(
+        "_http._tcp.ext.default.svc.cluster.local.",
+        RecordType::SRV,
+        Answer::NxDomain
+    )]
+    #[case::below_external_name(
+        "x.ext.default.svc.cluster.local.",
+        RecordType::A,
+        Answer::NxDomain
+    )]
+    fn spec_records(#[case] name: &str, #[case] qtype: RecordType, #[case] expected: Answer) {
+        assert_eq!(answer(ZONE, name, qtype, &cluster()), expected);
+    }
+
     #[rstest]
     #[case::service_a("kubernetes.default.svc.cluster.local.", RecordType::A, a("kubernetes.default.svc.cluster.local.", [10, 96, 0, 1]))]
     #[case::no_trailing_dot("kubernetes.default.svc.cluster.local", RecordType::A, a("kubernetes.default.svc.cluster.local.", [10, 96, 0, 1]))]
@@ -516,7 +1010,7 @@ mod tests {
     #[case::ipv6_service_a_nodata("dual.kube-system.svc.cluster.local.", RecordType::A, nodata())]
     #[case::missing_service("nope.default.svc.cluster.local.", RecordType::A, Answer::NxDomain)]
     #[case::wrong_namespace("kubernetes.other.svc.cluster.local.", RecordType::A, Answer::NxDomain)]
-    #[case::headless_unsupported(
+    #[case::headless_without_endpoints(
         "headless.default.svc.cluster.local.",
         RecordType::A,
         Answer::NxDomain

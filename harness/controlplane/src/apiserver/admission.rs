@@ -1138,7 +1138,8 @@ pub fn default_namespace(ns: &mut Value) {
     ns["status"] = json!({"phase": "Active"});
 }
 
-/// Service defaulting, with the ClusterIP already chosen (None for headless).
+/// Service defaulting, with the ClusterIP already chosen (None for headless; ignored for
+/// ExternalName Services, which have none).
 pub fn default_service(svc: &mut Value, cluster_ip: Option<String>) {
     if !svc.get("spec").is_some_and(Value::is_object) {
         svc["spec"] = json!({});
@@ -1146,8 +1147,24 @@ pub fn default_service(svc: &mut Value, cluster_ip: Option<String>) {
     let spec = &mut svc["spec"];
     set_default(spec, "type", json!("ClusterIP"));
     set_default(spec, "sessionAffinity", json!("None"));
-    set_default(spec, "internalTrafficPolicy", json!("Cluster"));
-    if let Some(ip) = cluster_ip {
+    let external = spec.get("type").and_then(Value::as_str) == Some("ExternalName");
+    if external {
+        // An ExternalName Service is only a DNS alias: no ClusterIP, no traffic policy.
+        if let Some(spec) = spec.as_object_mut() {
+            for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+                spec.remove(field);
+            }
+        }
+    } else {
+        set_default(spec, "internalTrafficPolicy", json!("Cluster"));
+    }
+    let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
+    if headless && !external {
+        spec["clusterIPs"] = json!(["None"]);
+        set_default(spec, "ipFamilies", json!(["IPv4"]));
+        set_default(spec, "ipFamilyPolicy", json!("SingleStack"));
+    }
+    if let Some(ip) = cluster_ip.filter(|_| !external) {
         spec["clusterIP"] = json!(ip);
         spec["clusterIPs"] = json!([ip]);
         spec["ipFamilies"] = json!(["IPv4"]);
@@ -1161,6 +1178,180 @@ pub fn default_service(svc: &mut Value, cluster_ip: Option<String>) {
         }
     }
     svc["status"] = json!({"loadBalancer": {}});
+}
+
+/// Service validation, as kube-apiserver's `ValidateService` for what DNS and clients read:
+/// the type, an ExternalName's name, the ClusterIP, and the ports (each named when there
+/// are several, names unique DNS-1123 labels, numbers in range, known protocols).
+pub fn validate_service(svc: &Value) -> Vec<StatusCause> {
+    let mut causes = Vec::new();
+    validate_name(svc, &mut causes);
+    let spec = svc.get("spec").cloned().unwrap_or_else(|| json!({}));
+    check_enum(
+        spec.get("type"),
+        "spec.type",
+        &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+        &mut causes,
+    );
+    let external = spec.get("type").and_then(Value::as_str) == Some("ExternalName");
+    let cluster_ip = spec.get("clusterIP").and_then(Value::as_str).unwrap_or("");
+    if external {
+        match spec.get("externalName").and_then(Value::as_str) {
+            None | Some("") => causes.push(required("spec.externalName", "")),
+            Some(name) => {
+                let name = name.strip_suffix('.').unwrap_or(name);
+                for e in dns1123_subdomain_errors(name) {
+                    causes.push(invalid("spec.externalName", &go_quote(name), &e));
+                }
+            }
+        }
+    } else if !cluster_ip.is_empty()
+        && cluster_ip != "None"
+        && cluster_ip.parse::<std::net::IpAddr>().is_err()
+    {
+        causes.push(invalid(
+            "spec.clusterIPs[0]",
+            &go_quote(cluster_ip),
+            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+        ));
+    }
+    let ports = spec
+        .get("ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if ports.is_empty() && !external && cluster_ip != "None" {
+        causes.push(required("spec.ports", ""));
+    }
+    let mut names = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let field = |f: &str| format!("spec.ports[{i}].{f}");
+        match p.get("name").and_then(Value::as_str).unwrap_or("") {
+            "" if ports.len() > 1 => causes.push(required(&field("name"), "")),
+            "" => {}
+            name => {
+                for e in dns1123_label_errors(name) {
+                    causes.push(invalid(&field("name"), &go_quote(name), &e));
+                }
+                if names.contains(&name) {
+                    causes.push(duplicate(&field("name"), name));
+                }
+                names.push(name);
+            }
+        }
+        match int_field(p.get("port")) {
+            None => causes.push(invalid(&field("port"), "0", PORT_RANGE_MSG)),
+            Some(Ok(n)) if !(1..=65535).contains(&n) => {
+                causes.push(invalid(&field("port"), &n.to_string(), PORT_RANGE_MSG))
+            }
+            Some(Err(shown)) => causes.push(invalid(&field("port"), &shown, PORT_RANGE_MSG)),
+            Some(Ok(_)) => {}
+        }
+        check_enum(
+            p.get("protocol"),
+            &field("protocol"),
+            &["SCTP", "TCP", "UDP"],
+            &mut causes,
+        );
+    }
+    causes
+}
+
+/// EndpointSlice validation, as kube-apiserver's `ValidateEndpointSlice` for what DNS
+/// reads: the address type, each endpoint's addresses (of that type, 1 to 100) and
+/// hostname, and the ports.
+pub fn validate_endpoint_slice(slice: &Value) -> Vec<StatusCause> {
+    let mut causes = Vec::new();
+    validate_name(slice, &mut causes);
+    let address_type = slice.get("addressType").and_then(Value::as_str);
+    match address_type {
+        None => causes.push(required("addressType", "")),
+        Some(_) => check_enum(
+            slice.get("addressType"),
+            "addressType",
+            &["FQDN", "IPv4", "IPv6"],
+            &mut causes,
+        ),
+    }
+    let endpoints = slice
+        .get("endpoints")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, e) in endpoints.iter().enumerate() {
+        let addresses = e
+            .get("addresses")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let field = format!("endpoints[{i}].addresses");
+        if addresses.is_empty() {
+            causes.push(required(&field, "must contain at least 1 address"));
+        } else if addresses.len() > 100 {
+            causes.push(cause(
+                "FieldValueTooMany",
+                &field,
+                format!("Too many: {}: must have at most 100 items", addresses.len()),
+            ));
+        }
+        for (j, a) in addresses.iter().enumerate() {
+            let text = a.as_str().unwrap_or_default();
+            let ok = match address_type {
+                Some("IPv4") => text.parse::<std::net::Ipv4Addr>().is_ok(),
+                Some("IPv6") => text.parse::<std::net::Ipv6Addr>().is_ok(),
+                Some("FQDN") => dns1123_subdomain_errors(text).is_empty(),
+                _ => true,
+            };
+            if !ok {
+                let detail = match address_type {
+                    Some("IPv4") => "must be a valid IPv4 address",
+                    Some("IPv6") => "must be a valid IPv6 address",
+                    _ => "must be a valid fully qualified domain name",
+                };
+                causes.push(invalid(&format!("{field}[{j}]"), &go_quote(text), detail));
+            }
+        }
+        if let Some(hostname) = e.get("hostname").and_then(Value::as_str) {
+            for err in dns1123_label_errors(hostname) {
+                causes.push(invalid(
+                    &format!("endpoints[{i}].hostname"),
+                    &go_quote(hostname),
+                    &err,
+                ));
+            }
+        }
+    }
+    let ports = slice
+        .get("ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut names = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let field = |f: &str| format!("ports[{i}].{f}");
+        let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+        if !name.is_empty() {
+            for e in dns1123_label_errors(name) {
+                causes.push(invalid(&field("name"), &go_quote(name), &e));
+            }
+        }
+        if names.contains(&name) {
+            causes.push(duplicate(&field("name"), name));
+        }
+        names.push(name);
+        if let Some(Ok(n)) = int_field(p.get("port"))
+            && !(1..=65535).contains(&n)
+        {
+            causes.push(invalid(&field("port"), &n.to_string(), PORT_RANGE_MSG));
+        }
+        check_enum(
+            p.get("protocol"),
+            &field("protocol"),
+            &["SCTP", "TCP", "UDP"],
+            &mut causes,
+        );
+    }
+    causes
 }
 
 #[cfg(test)]
@@ -1609,5 +1800,84 @@ mod pod_validation_tests {
     ) {
         let (a, b) = (Quantity::parse(a).unwrap(), Quantity::parse(b).unwrap());
         assert_eq!(a.compare(&b), order);
+    }
+}
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn fields(causes: &[StatusCause]) -> Vec<String> {
+        causes.iter().filter_map(|c| c.field.clone()).collect()
+    }
+
+    #[rstest]
+    #[case::cluster_ip(json!({"ports": [{"name": "http", "port": 80}, {"name": "dns", "port": 53, "protocol": "UDP"}]}))]
+    #[case::one_unnamed_port(json!({"ports": [{"port": 80}]}))]
+    #[case::headless_without_ports(json!({"clusterIP": "None"}))]
+    #[case::external_name(json!({"type": "ExternalName", "externalName": "www.example.com"}))]
+    #[case::external_name_fqdn(json!({"type": "ExternalName", "externalName": "www.example.com."}))]
+    #[case::node_port(json!({"type": "NodePort", "ports": [{"name": "http", "port": 80}]}))]
+    fn services_kubernetes_accepts(#[case] spec: Value) {
+        let svc = json!({"metadata": {"name": "web"}, "spec": spec});
+        assert_eq!(validate_service(&svc), Vec::new());
+    }
+
+    #[rstest]
+    #[case::no_ports(json!({}), &["spec.ports"])]
+    #[case::unnamed_of_two(json!({"ports": [{"name": "a", "port": 80}, {"port": 81}]}), &["spec.ports[1].name"])]
+    #[case::duplicate_names(json!({"ports": [{"name": "a", "port": 80}, {"name": "a", "port": 81}]}), &["spec.ports[1].name"])]
+    #[case::bad_name(json!({"ports": [{"name": "Http", "port": 80}]}), &["spec.ports[0].name"])]
+    #[case::port_range(json!({"ports": [{"name": "a", "port": 70000}]}), &["spec.ports[0].port"])]
+    #[case::protocol(json!({"ports": [{"name": "a", "port": 80, "protocol": "ICMP"}]}), &["spec.ports[0].protocol"])]
+    #[case::type_(json!({"type": "Magic", "ports": [{"port": 80}]}), &["spec.type"])]
+    #[case::external_without_name(json!({"type": "ExternalName"}), &["spec.externalName"])]
+    #[case::external_bad_name(json!({"type": "ExternalName", "externalName": "Not_A_Name"}), &["spec.externalName"])]
+    #[case::cluster_ip(json!({"clusterIP": "10.96.0.300", "ports": [{"port": 80}]}), &["spec.clusterIPs[0]"])]
+    fn invalid_services_name_the_field(#[case] spec: Value, #[case] expected: &[&str]) {
+        let svc = json!({"metadata": {"name": "web"}, "spec": spec});
+        assert_eq!(fields(&validate_service(&svc)), expected);
+    }
+
+    #[test]
+    fn headless_and_external_services_get_no_cluster_ip() {
+        let mut headless = json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}});
+        default_service(&mut headless, None);
+        assert_eq!(headless["spec"]["clusterIPs"], json!(["None"]));
+        assert_eq!(headless["spec"]["type"], "ClusterIP");
+        let mut external = json!({"metadata": {"name": "e"}, "spec": {"type": "ExternalName", "externalName": "example.com"}});
+        default_service(&mut external, Some("10.96.0.7".into()));
+        assert!(external["spec"].get("clusterIP").is_none());
+        assert!(external["spec"].get("clusterIPs").is_none());
+        let mut plain =
+            json!({"metadata": {"name": "p"}, "spec": {"ports": [{"name": "http", "port": 80}]}});
+        default_service(&mut plain, Some("10.96.0.8".into()));
+        assert_eq!(plain["spec"]["clusterIP"], "10.96.0.8");
+        assert_eq!(plain["spec"]["ports"][0]["protocol"], "TCP");
+        assert_eq!(plain["spec"]["ports"][0]["targetPort"], 80);
+    }
+
+    #[test]
+    fn endpoint_slices_are_checked_against_their_address_type() {
+        let good = json!({"metadata": {"name": "s"}, "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.0.1"], "hostname": "web-0"}],
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]});
+        assert_eq!(validate_endpoint_slice(&good), Vec::new());
+        let bad = json!({"metadata": {"name": "s"}, "addressType": "IPv6",
+            "endpoints": [{"addresses": ["10.0.0.1"], "hostname": "Web_0"}, {"addresses": []}],
+            "ports": [{"name": "http", "port": 80}, {"name": "http", "port": 81, "protocol": "ICMP"}]});
+        assert_eq!(
+            fields(&validate_endpoint_slice(&bad)),
+            [
+                "endpoints[0].addresses[0]",
+                "endpoints[0].hostname",
+                "endpoints[1].addresses",
+                "ports[1].name",
+                "ports[1].protocol"
+            ]
+        );
+        let untyped = json!({"metadata": {"name": "s"}});
+        assert_eq!(fields(&validate_endpoint_slice(&untyped)), ["addressType"]);
     }
 }

@@ -237,6 +237,8 @@ impl Registry {
                 }
                 admission::default_namespace(&mut obj);
             }
+            "services" => causes = admission::validate_service(&obj),
+            "endpointslices" => causes = admission::validate_endpoint_slice(&obj),
             _ if r.group == super::rbac::GROUP => {
                 admission::validate_path_segment_name(&obj, &mut causes)
             }

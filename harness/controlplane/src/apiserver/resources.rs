@@ -166,6 +166,10 @@ pub static RESOURCES: &[Resource] = &[
         short: [], categories: [], subresources: []),
     resource!("authorization.k8s.io", "subjectaccessreviews", "subjectaccessreview", "SubjectAccessReview", namespaced: false,
         short: [], categories: [], subresources: []),
+    // What cluster DNS reads for headless Services (stored, as kube-apiserver does, under
+    // /registry/endpointslices).
+    resource!("discovery.k8s.io", "endpointslices", "endpointslice", "EndpointSlice", namespaced: true,
+        short: [], categories: [], subresources: []),
 ];
 
 /// Finds a served resource by group, version and plural.
