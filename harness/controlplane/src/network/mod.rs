@@ -40,13 +40,13 @@ use crate::kubelet::runtime::Provider;
 
 use cmd::{COMMAND_TIMEOUT, check, find_tool, ip, is_executable, run_with, tool};
 use parse::{
-    address_networks, bridge_index, bridge_name, dpkg_owner, gateway_of, link_names,
-    newest_supported_version, nft_delete, nft_ruleset, nth_subnet, overlaps, owner_line,
-    parse_owner, plugin_banner_version, render_template, route_destinations, stat_start_time,
-    table_name,
+    address_networks, bridge_index, bridge_name, conflist_plugins, dpkg_owner, gateway_of,
+    link_names, newest_supported_version, nft_delete, nft_ruleset, nth_subnet, overlaps,
+    owner_line, parse_owner, plugin_banner_version, render_template, route_destinations,
+    stat_start_time, table_name,
 };
 
-pub use parse::interface_addresses;
+pub use parse::{conflist_plugins as plugins_of_conflist, interface_addresses};
 
 /// Where Debian's `containernetworking-plugins` installs the plugins.
 pub const DEFAULT_CNI_BIN_DIR: &str = "/usr/lib/cni";
@@ -58,8 +58,40 @@ pub const STATE_DIR: &str = "/run/podcheck/net";
 pub const CONFLIST_NAME: &str = "10-podcheck.conflist";
 /// The CNI network's name in the conflist.
 pub const NETWORK_NAME: &str = "podcheck";
-/// The provider name of this network in evidence.
+/// The provider name of the built-in network in evidence (a user's conflist is named after
+/// its plugins, e.g. `ptp+host-local`).
 pub const PROVIDER_NAME: &str = "bridge+host-local";
+
+/// The pod network's CNI configuration: a conflist template podcheck fills in per node (see
+/// `fixtures/cni/README.md` for its placeholders) and the dir of the plugins it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CniConfig {
+    /// The conflist template (`fixtures/cni/bridge.conflist` by default).
+    pub conflist: PathBuf,
+    /// Where the plugins are ([`DEFAULT_CNI_BIN_DIR`] by default).
+    pub bin_dir: PathBuf,
+}
+
+impl CniConfig {
+    /// The built-in network: `bridge` + `host-local` from `/usr/lib/cni`.
+    pub fn builtin() -> CniConfig {
+        CniConfig {
+            conflist: builtin_conflist(),
+            bin_dir: PathBuf::from(DEFAULT_CNI_BIN_DIR),
+        }
+    }
+}
+
+impl Default for CniConfig {
+    fn default() -> Self {
+        CniConfig::builtin()
+    }
+}
+
+/// `fixtures/cni/bridge.conflist` of this source tree.
+pub fn builtin_conflist() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cni/bridge.conflist")
+}
 
 /// The plugins a pod network needs (`loopback` is what containerd runs for `lo`).
 const REQUIRED_PLUGINS: [&str; 3] = ["bridge", "host-local", "loopback"];
@@ -443,17 +475,19 @@ pub async fn sweep_stale() -> Result<Vec<String>, NetworkError> {
 /// Whether a real pod network can be set up here with the plugins in `/usr/lib/cni`; the
 /// error names what is missing, in one sentence.
 pub fn usable() -> Result<(), String> {
-    usable_with(Path::new(DEFAULT_CNI_BIN_DIR))
+    usable_with(Path::new(DEFAULT_CNI_BIN_DIR), &REQUIRED_PLUGINS)
 }
 
-fn usable_with(cni_bin_dir: &Path) -> Result<(), String> {
+/// Whether a pod network with these plugins from `cni_bin_dir` can be set up here.
+pub fn usable_with(cni_bin_dir: &Path, required: &[&str]) -> Result<(), String> {
     let mut missing = Vec::new();
     let euid = rustix::process::geteuid();
     if !euid.is_root() {
         missing.push(format!("root (running as uid {})", euid.as_raw()));
     }
-    let plugins: Vec<&str> = REQUIRED_PLUGINS
-        .into_iter()
+    let plugins: Vec<&str> = required
+        .iter()
+        .copied()
         .filter(|p| !is_executable(&cni_bin_dir.join(p)))
         .collect();
     if !plugins.is_empty() {
@@ -504,21 +538,21 @@ fn bridge_supported() -> bool {
     })
 }
 
-/// The plugin versions already asked, per plugin dir (asking costs a process or three).
+/// The plugin versions already asked, per plugin (asking costs a process or three).
 static PLUGIN_VERSIONS: Mutex<BTreeMap<PathBuf, String>> = Mutex::new(BTreeMap::new());
 
-/// The bridge plugin's version: from its banner (`CNI bridge plugin v1.1.1`); where the
-/// build does not know it (Debian's prints `version unknown`), the version of the package
-/// that installed it (`1.1.1+ds1-3+b5`); else the newest CNI spec it speaks.
-async fn plugin_version(cni_bin_dir: &Path) -> String {
+/// A plugin's release: from its banner (`CNI bridge plugin v1.1.1`); where the build does
+/// not know it (Debian's prints `version unknown`), the version of the package that
+/// installed it (`1.1.1+ds1-3+b5`); else the newest CNI spec it speaks.
+pub async fn plugin_version(cni_bin_dir: &Path, plugin: &str) -> String {
+    let bridge = cni_bin_dir.join(plugin);
     if let Some(v) = PLUGIN_VERSIONS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .get(cni_bin_dir)
+        .get(&bridge)
     {
         return v.clone();
     }
-    let bridge = cni_bin_dir.join("bridge");
     let mut banner = tokio::process::Command::new(&bridge);
     banner.env_remove("CNI_COMMAND");
     let from_banner = run_with(banner, None, COMMAND_TIMEOUT)
@@ -546,7 +580,7 @@ async fn plugin_version(cni_bin_dir: &Path) -> String {
     PLUGIN_VERSIONS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(cni_bin_dir.to_path_buf(), version.clone());
+        .insert(bridge.clone(), version.clone());
     version
 }
 
@@ -603,6 +637,10 @@ pub struct NodeNetwork {
     data_dir: PathBuf,
     state_dir: PathBuf,
     instance: String,
+    /// Where the plugins are.
+    cni_bin_dir: PathBuf,
+    /// The plugins the conflist names, main plugins first.
+    plugins: Vec<String>,
     provider: Provider,
     set_up_in: Duration,
     /// What to undo; `None` once torn down (or abandoned).
@@ -615,7 +653,20 @@ impl NodeNetwork {
     /// dead podcheck processes first. On failure, whatever was made is removed again.
     pub async fn setup(opts: NodeNetworkOptions) -> Result<NodeNetwork, NetworkError> {
         let began = Instant::now();
-        usable_with(&opts.cni_bin_dir).map_err(NetworkError::Unusable)?;
+        let template = tokio::fs::read_to_string(&opts.template)
+            .await
+            .map_err(|e| NetworkError::Template {
+                path: opts.template.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let plugins = conflist_plugins(&template).map_err(|message| NetworkError::Template {
+            path: opts.template.display().to_string(),
+            message,
+        })?;
+        let mut required: Vec<&str> = plugins.iter().map(String::as_str).collect();
+        // containerd sets up `lo` with `loopback` from the same dir.
+        required.push("loopback");
+        usable_with(&opts.cni_bin_dir, &required).map_err(NetworkError::Unusable)?;
         let pool = pod_subnet_pool();
         if !opts.service_cidr.contains(&opts.dns_service_ip) {
             return Err(NetworkError::Options(format!(
@@ -629,12 +680,6 @@ impl NodeNetwork {
                 opts.service_cidr
             )));
         }
-        let template = tokio::fs::read_to_string(&opts.template)
-            .await
-            .map_err(|e| NetworkError::Template {
-                path: opts.template.display().to_string(),
-                message: e.to_string(),
-            })?;
         let dir = std::path::absolute(&opts.dir)
             .map_err(io_error(format!("resolving {}", opts.dir.display())))?;
         for d in [SUBNET_LOCK_DIR, STATE_DIR] {
@@ -691,8 +736,10 @@ impl NodeNetwork {
             data_dir,
             instance: state.instance.clone(),
             state_dir: state_dir.clone(),
+            cni_bin_dir: opts.cni_bin_dir.clone(),
+            plugins: plugins.clone(),
             provider: Provider {
-                name: PROVIDER_NAME.into(),
+                name: plugins.join("+"),
                 real: true,
                 version: String::new(),
             },
@@ -760,7 +807,13 @@ impl NodeNetwork {
 
         let mut nft = tool("nft");
         nft.args(["-f", "-"]);
-        let rules = nft_ruleset(&self.table, &self.bridge, opts.dns_service_ip, self.gateway);
+        let rules = nft_ruleset(
+            &self.table,
+            &self.bridge,
+            self.subnet,
+            opts.dns_service_ip,
+            self.gateway,
+        );
         check(nft, Some(rules.as_bytes())).await?;
 
         let data_dir = self.data_dir.to_string_lossy();
@@ -790,7 +843,7 @@ impl NodeNetwork {
         std::fs::rename(&partial, &self.conf_file)
             .map_err(io_error(format!("writing {}", self.conf_file.display())))?;
 
-        self.provider.version = plugin_version(&opts.cni_bin_dir).await;
+        self.provider.version = plugin_version(&opts.cni_bin_dir, &self.plugins[0]).await;
         Ok(())
     }
 
@@ -840,7 +893,18 @@ impl NodeNetwork {
         &self.instance
     }
 
-    /// The network's provider: `bridge+host-local`, real, with the bridge plugin's version.
+    /// Where the CNI plugins are (containerd's `bin_dir`).
+    pub fn cni_bin_dir(&self) -> &Path {
+        &self.cni_bin_dir
+    }
+
+    /// The plugins the conflist names (each plugin's type, then the IPAM types).
+    pub fn plugins(&self) -> &[String] {
+        &self.plugins
+    }
+
+    /// The network's provider, named after its plugins (`bridge+host-local`), real, with
+    /// the first plugin's version.
     pub fn provider(&self) -> Provider {
         self.provider.clone()
     }

@@ -229,6 +229,38 @@ pub(super) fn render_template(template: &str, vars: &[(&str, &str)]) -> Result<S
     Ok(out)
 }
 
+/// The plugins a conflist (or its template: placeholders sit inside strings, so it is
+/// JSON already) names: each plugin's `type` in order, then each `ipam.type` not named yet.
+pub fn conflist_plugins(conflist: &str) -> Result<Vec<String>, String> {
+    let value: Value = serde_json::from_str(conflist).map_err(|e| format!("not JSON: {e}"))?;
+    let plugins = value
+        .get("plugins")
+        .and_then(Value::as_array)
+        .filter(|p| !p.is_empty())
+        .ok_or("a conflist needs a non-empty `plugins` list")?;
+    let mut out: Vec<String> = Vec::new();
+    for plugin in plugins {
+        let kind = plugin
+            .get("type")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or("every plugin of a conflist needs a `type`")?;
+        out.push(kind.to_string());
+    }
+    for plugin in plugins {
+        if let Some(ipam) = plugin.pointer("/ipam/type").and_then(Value::as_str)
+            && !ipam.is_empty()
+            && !out.iter().any(|p| p == ipam)
+        {
+            out.push(ipam.to_string());
+        }
+    }
+    if let Some(bad) = out.iter().find(|p| p.contains('/') || p.starts_with('.')) {
+        return Err(format!("plugin type {bad:?} is not a file name"));
+    }
+    Ok(out)
+}
+
 /// The node's nftables table, loaded in one transaction (`nft -f -`): declaring the table
 /// first and deleting it makes the load replace any earlier table of the same name.
 ///
@@ -238,9 +270,13 @@ pub(super) fn render_template(template: &str, vars: &[(&str, &str)]) -> Result<S
 ///   through another interface, whatever the host's routes and `ip_forward` say. What
 ///   stays on the bridge passes: with `br_netfilter` (`bridge-nf-call-iptables=1`), frames
 ///   between two pods of the bridge traverse this hook too, in and out on the bridge.
+///   Plugins without a bridge (`ptp`: a veth per pod, routed by the host) are held by the
+///   pod subnet instead: packets between two of its addresses pass, any other packet from
+///   or to it is dropped.
 pub(super) fn nft_ruleset(
     table: &str,
     bridge: &str,
+    subnet: Ipv4Net,
     dns_service_ip: Ipv4Addr,
     gateway: Ipv4Addr,
 ) -> String {
@@ -252,12 +288,17 @@ pub(super) fn nft_ruleset(
          \t\ttype nat hook prerouting priority dstnat; policy accept;\n\
          \t\tiifname \"{bridge}\" ip daddr {dns_service_ip} udp dport 53 dnat to {gateway}:53\n\
          \t\tiifname \"{bridge}\" ip daddr {dns_service_ip} tcp dport 53 dnat to {gateway}:53\n\
+         \t\tip saddr {subnet} ip daddr {dns_service_ip} udp dport 53 dnat to {gateway}:53\n\
+         \t\tip saddr {subnet} ip daddr {dns_service_ip} tcp dport 53 dnat to {gateway}:53\n\
          \t}}\n\
          \tchain isolate {{\n\
          \t\ttype filter hook forward priority filter; policy accept;\n\
          \t\tiifname \"{bridge}\" oifname \"{bridge}\" accept\n\
          \t\tiifname \"{bridge}\" drop\n\
          \t\toifname \"{bridge}\" drop\n\
+         \t\tip saddr {subnet} ip daddr {subnet} accept\n\
+         \t\tip saddr {subnet} drop\n\
+         \t\tip daddr {subnet} drop\n\
          \t}}\n\
          }}\n"
     )
@@ -473,10 +514,29 @@ mod tests {
     }
 
     #[test]
+    fn conflists_name_their_plugins_then_their_ipam() {
+        let t = include_str!("../../../../fixtures/cni/ptp.conflist");
+        assert_eq!(conflist_plugins(t).unwrap(), ["ptp", "host-local"]);
+        let t = include_str!("../../../../fixtures/cni/bridge.conflist");
+        assert_eq!(conflist_plugins(t).unwrap(), ["bridge", "host-local"]);
+        let chain =
+            r#"{"plugins":[{"type":"ptp","ipam":{"type":"host-local"}},{"type":"tuning"}]}"#;
+        assert_eq!(
+            conflist_plugins(chain).unwrap(),
+            ["ptp", "tuning", "host-local"]
+        );
+        assert!(conflist_plugins(r#"{"plugins":[]}"#).is_err());
+        assert!(conflist_plugins(r#"{"plugins":[{"name":"x"}]}"#).is_err());
+        assert!(conflist_plugins(r#"{"plugins":[{"type":"../bin/sh"}]}"#).is_err());
+        assert!(conflist_plugins("{").is_err());
+    }
+
+    #[test]
     fn the_ruleset_dnats_dns_and_isolates_the_bridge() {
         let rules = nft_ruleset(
             "podcheck_pcbr5",
             "pcbr5",
+            "10.244.5.0/24".parse().unwrap(),
             Ipv4Addr::new(10, 96, 0, 10),
             Ipv4Addr::new(10, 244, 5, 1),
         );
@@ -489,6 +549,10 @@ mod tests {
             "iifname \"pcbr5\" oifname \"pcbr5\" accept",
             "iifname \"pcbr5\" drop",
             "oifname \"pcbr5\" drop",
+            "ip saddr 10.244.5.0/24 ip daddr 10.96.0.10 udp dport 53 dnat to 10.244.5.1:53",
+            "ip saddr 10.244.5.0/24 ip daddr 10.244.5.0/24 accept",
+            "ip saddr 10.244.5.0/24 drop",
+            "ip daddr 10.244.5.0/24 drop",
         ] {
             assert!(rules.lines().any(|l| l.trim() == line), "{line}\n{rules}");
         }
