@@ -1,7 +1,7 @@
 //! Which implementation serves each component — real where it is installed and usable,
 //! simulated otherwise — and why. `podcheck doctor` prints this; `--require-real` checks it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::store::DEFAULT_ETCD_BINARY;
 
@@ -74,6 +74,10 @@ pub enum RuntimeChoice {
     Sim,
     /// containerd (error if it cannot run here).
     Containerd,
+    /// The CRI runtime listening at this socket (`--cri-socket`), with its own CNI
+    /// configuration: the first node's kubelet uses it instead of starting containerd.
+    /// Made with [`RuntimeChoice::cri_socket`].
+    CriSocket(&'static Path),
 }
 
 impl RuntimeChoice {
@@ -84,6 +88,13 @@ impl RuntimeChoice {
             "containerd" => Some(RuntimeChoice::Containerd),
             _ => None,
         }
+    }
+
+    /// The runtime at `socket`. The path lives as long as the process (one per run), which
+    /// keeps the choice `Copy`.
+    pub fn cri_socket(socket: impl Into<PathBuf>) -> RuntimeChoice {
+        let socket: PathBuf = socket.into();
+        RuntimeChoice::CriSocket(Box::leak(socket.into_boxed_path()))
     }
 }
 
@@ -147,6 +158,11 @@ pub fn choose(selection: &Selection) -> Vec<Choice> {
     let usable = match selection.runtime {
         RuntimeChoice::Sim => Err("--runtime sim".to_string()),
         RuntimeChoice::Auto | RuntimeChoice::Containerd => real_runtime_usable(),
+        RuntimeChoice::CriSocket(socket) => {
+            let mut all = vec![store_choice];
+            all.extend(cri_socket_choices(socket));
+            return all;
+        }
     };
     let rest = match usable {
         Ok(()) => vec![
@@ -172,6 +188,47 @@ pub fn choose(selection: &Selection) -> Vec<Choice> {
     let mut all = vec![store_choice];
     all.extend(rest);
     all
+}
+
+/// Runtime, network and DNS with a user's CRI runtime: real when its socket is there.
+fn cri_socket_choices(socket: &Path) -> Vec<Choice> {
+    let there = socket.exists();
+    let at = socket.display();
+    let missing = format!("--cri-socket {at}, but there is no such socket");
+    vec![
+        Choice {
+            component: Component::Runtime,
+            provider: "cri".into(),
+            real: there,
+            why: if there {
+                format!(
+                    "--cri-socket {at}: the first node's kubelet uses the runtime there, reported by its CRI Version answer"
+                )
+            } else {
+                missing.clone()
+            },
+        },
+        Choice {
+            component: Component::Network,
+            provider: "the runtime's CNI".into(),
+            real: there,
+            why: if there {
+                format!("the runtime at {at} calls the CNI plugins of its own configuration")
+            } else {
+                missing.clone()
+            },
+        },
+        Choice {
+            component: Component::Dns,
+            provider: "in-pod lookup".into(),
+            real: there,
+            why: if there {
+                "lookups run inside the container, through the runtime's pod network; the builtin DNS server also listens on that network's gateway".into()
+            } else {
+                missing
+            },
+        },
+    ]
 }
 
 /// The components in `required` that would not be real; each with why.
@@ -204,6 +261,26 @@ mod tests {
                 &[Component::Store]
             )
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_cri_socket_is_real_where_it_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let choices = choose(&Selection {
+            store: StoreChoice::Memory,
+            runtime: RuntimeChoice::cri_socket(dir.path()),
+        });
+        assert!(missing_real(&choices, &[Component::Runtime, Component::Network]).is_empty());
+        assert_eq!(choices[1].provider, "cri");
+        let choices = choose(&Selection {
+            store: StoreChoice::Memory,
+            runtime: RuntimeChoice::cri_socket("/nonexistent/cri.sock"),
+        });
+        let missing = missing_real(&choices, &[Component::Runtime]);
+        assert!(
+            missing[0].why.contains("/nonexistent/cri.sock"),
+            "{missing:?}"
         );
     }
 

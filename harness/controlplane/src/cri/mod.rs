@@ -11,6 +11,7 @@
 mod cleanup;
 pub mod client;
 pub mod containerd;
+pub mod external;
 pub mod runtime;
 
 use std::path::PathBuf;

@@ -1,1 +1,0 @@
-//! (Scaffolding: its owner replaces this.)

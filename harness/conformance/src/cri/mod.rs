@@ -1,0 +1,134 @@
+//! A CRI v1 runtime checked over its socket, critest-style: what pod creation needs from it
+//! (Version; RunPodSandbox with a hostname and DNS config; PodSandboxStatus with an IP;
+//! CreateContainer, StartContainer, ContainerStatus; ExecSync with exit codes; List
+//! filters; Stop and Remove, idempotent).
+//!
+//! [`run`] checks the runtime at a socket the user names, or starts podcheck's own
+//! containerd (on a bridge and /24 of its own, as a node of the embedded control plane has)
+//! and removes it, and everything it made, afterwards. Every CRI call has a deadline and
+//! every case one from the suite; a call that fails is a failed check with the gRPC status
+//! as its evidence.
+
+mod environment;
+mod scenario;
+
+use std::path::Path;
+use std::time::Instant;
+
+use podcheck_controlplane::cri::CriError;
+use podcheck_core::conformance::cri::CriSuite;
+use podcheck_core::result::{
+    CaseResult, CheckResult, ComponentUnderTest, Evidence, Source, SuiteResult,
+};
+use podcheck_protos::cri::v1::VersionResponse;
+
+use crate::ConformanceError;
+pub use environment::Runtime;
+
+/// The label every sandbox the suite creates carries, with the run's id: the cleanup after
+/// each case (and after the run) removes what carries it.
+pub const RUN_LABEL: &str = "podcheck.dev/cri-run";
+/// The label naming the case that created a sandbox.
+pub const CASE_LABEL: &str = "podcheck.dev/cri-case";
+
+/// Runs the suite against the runtime at `socket`, or, with `None`, against a containerd
+/// podcheck starts for the run (and stops, leaving nothing behind).
+pub async fn run(suite: &CriSuite, socket: Option<&Path>) -> Result<SuiteResult, ConformanceError> {
+    let runtime = match socket {
+        Some(socket) => Runtime::connect(socket).await?,
+        None => Runtime::start_own().await?,
+    };
+    let result = run_on(suite, &runtime).await;
+    runtime.shutdown().await;
+    Ok(result)
+}
+
+/// Runs the suite against a runtime already set up (the caller shuts it down).
+pub async fn run_on(suite: &CriSuite, runtime: &Runtime) -> SuiteResult {
+    let run_id = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default()
+    );
+    let ctx = scenario::Context::new(runtime, &suite.image, &run_id);
+    let mut cases = Vec::new();
+    for case in &suite.cases {
+        cases.push(Box::pin(scenario::run_case(&ctx, case)).await);
+    }
+    ctx.remove_leftovers().await;
+    SuiteResult {
+        name: suite.name.clone(),
+        path: suite.path.display().to_string(),
+        kind: "cri".into(),
+        components: vec![runtime.component()],
+        cases,
+    }
+}
+
+/// How a runtime names itself in evidence: `containerd 1.6.20~ds1`.
+pub fn provider_name(version: &VersionResponse) -> String {
+    format!("{} {}", version.runtime_name, version.runtime_version)
+        .trim()
+        .to_string()
+}
+
+/// The component under test, as its Version answer tells (`containerd`,
+/// `1.6.20~ds1 (CRI v1)`), named by `name` (the socket).
+pub fn component(name: &str, version: Option<&VersionResponse>) -> ComponentUnderTest {
+    ComponentUnderTest {
+        component: "runtime".into(),
+        name: name.to_string(),
+        version: version
+            .map(|v| {
+                format!(
+                    "{} {} (CRI {})",
+                    v.runtime_name, v.runtime_version, v.runtime_api_version
+                )
+                .trim()
+                .to_string()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// A CRI error in words: the call, the gRPC status code and the runtime's message.
+pub fn describe(e: &CriError) -> String {
+    match e {
+        CriError::Call {
+            call,
+            code,
+            message,
+        } => format!("{call} failed with gRPC {code:?}: {message}"),
+        other => podcheck_controlplane::error_chain(other),
+    }
+}
+
+/// A case that could not reach the runtime at all: one failed check, `cri.connect`.
+fn unreachable_case(case: &str, description: &str, socket: &str, why: &str) -> CaseResult {
+    let check = CheckResult::failed(
+        "cri.connect",
+        "the socket answers CRI v1 (gRPC over a unix socket)",
+        why.to_string(),
+        vec![Evidence {
+            source: Source::Cri,
+            provider: socket.to_string(),
+            real: true,
+            detail: why.to_string(),
+            at_ms: None,
+        }],
+        format!("the runtime at {socket} could not be reached over CRI: {why}"),
+        Some(
+            "is it a CRI v1 runtime's socket (containerd's CRI plugin, CRI-O), and is the \
+             runtime running?"
+                .into(),
+        ),
+    );
+    CaseResult::conformance(case, description, vec![check], 0.0, None)
+}
+
+fn ms_since(t0: Instant) -> f64 {
+    t0.elapsed().as_secs_f64() * 1e3
+}
