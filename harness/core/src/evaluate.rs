@@ -77,6 +77,12 @@ fn ends_path(case: &CaseSpec, stage: Stage, obs: &Observation, r: &StageResult) 
         {
             Some("the pod stays unscheduled, as the case expects".into())
         }
+        Stage::Binding
+            if matches!(case.expect.binding, Some(BindingExpectation::LeftAlone(_)))
+                && r.status == StageStatus::Passed =>
+        {
+            Some("the pod is left to its own scheduler, as the case expects".into())
+        }
         Stage::Binding if bound(obs).is_none() => Some("the pod was never bound to a node".into()),
         _ => None,
     }
@@ -508,6 +514,9 @@ fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
     if let BindingExpectation::Unschedulable(reason) = &expectation {
         return unschedulable(obs, reason);
     }
+    if let BindingExpectation::LeftAlone(window) = &expectation {
+        return left_alone(obs, *window);
+    }
     let Some(s) = bound(obs) else {
         let last = obs.sightings.last().map(|s| &s.pod);
         let why = last
@@ -533,7 +542,8 @@ fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
                 "the scheduler could not place the pod; see the FailedScheduling event".into()
             }
             (None, None) => format!(
-                "no scheduler acted on the pod: is a scheduler for schedulerName {:?} running?",
+                "no scheduler bound the pod within its deadline ({}), and none reported on it: is a scheduler for schedulerName {:?} running?",
+                case.deadline(Stage::Binding),
                 scheduler_name(obs)
             ),
         };
@@ -563,20 +573,7 @@ fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
         )),
         None => evidence.push(api(obs, "no Scheduled event", None)),
     }
-    let node_obj = obs
-        .nodes
-        .iter()
-        .find(|n| n.metadata.name.as_deref() == Some(node.as_str()));
-    let others: Vec<Pod> = obs
-        .pods
-        .iter()
-        .filter(|p| node_of(p) == Some(node.as_str()) && p.metadata.uid != s.pod.metadata.uid)
-        .cloned()
-        .collect();
-    let feasibility = match node_obj {
-        Some(n) => oracle::feasible(&s.pod, n, &others),
-        None => Err(vec![oracle::Violation::NodeNotFound]),
-    };
+    let feasibility = oracle_verdict(obs, &s.pod, &node);
     match &feasibility {
         Ok(()) => evidence.push(api(
             obs,
@@ -597,17 +594,14 @@ fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
             None,
         )),
     }
-    let observed = format!("bound to {node}");
-    let r = result(Stage::Binding, true, observed, Some(s.at_ms), evidence);
-    if let BindingExpectation::ScheduledTo(want) = &expectation
-        && want != &node
-    {
-        return failed(
-            r,
-            format!("bound to {node}, not {want}"),
-            "the scheduler chose another feasible node; check scoring, or the case's expectation",
-        );
+    let batch = batch_binding(obs);
+    let mut observed = format!("bound to {node}");
+    if let Some(b) = &batch {
+        observed.push_str(&format!("; {}", b.summary));
+        evidence.push(api(obs, b.detail.clone(), None));
     }
+    let r = result(Stage::Binding, true, observed, Some(s.at_ms), evidence);
+    // An infeasible node is the graver fault, so it is reported before a different choice.
     if let Err(v) = feasibility {
         let reasons: Vec<String> = v.iter().map(ToString::to_string).collect();
         return failed(
@@ -619,6 +613,15 @@ fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
             "the scheduler's filters disagree with the pod's constraints; compare its nodeSelector, affinity, tolerations and requests with the node",
         );
     }
+    if let BindingExpectation::ScheduledTo(want) = &expectation
+        && want != &node
+    {
+        return failed(
+            r,
+            format!("bound to {node}, not {want}"),
+            "the scheduler chose another feasible node; check scoring, or the case's expectation",
+        );
+    }
     if scheduled.is_none() {
         return failed(
             r,
@@ -626,14 +629,258 @@ fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
             "bind through the pods/binding subresource, which sets the condition",
         );
     }
-    if event.is_none() {
+    let Some(event) = event else {
         return failed(
             r,
             "the pod was bound but no Scheduled event was recorded",
             "schedulers record a Scheduled event for every binding",
         );
+    };
+    let want = scheduler_name(obs);
+    if event.component != want {
+        let by = if event.component.is_empty() {
+            "no reporting component".to_string()
+        } else {
+            format!("{:?}", event.component)
+        };
+        return failed(
+            r,
+            format!("the Scheduled event names {by}, not the pod's scheduler {want:?}"),
+            "a scheduler reports its events under its schedulerName (reportingController, or source.component), as kube-scheduler reports as default-scheduler; another scheduler may have bound the pod",
+        );
+    }
+    if let Some(b) = batch
+        && let Some(problem) = b.problem
+    {
+        return failed(r, problem, b.hint);
     }
     r
+}
+
+/// The binding of every copy of a batch: latency percentiles, and what went wrong.
+struct BatchBinding {
+    /// For `observed`: `20/20 copies bound, p50 12.3ms, p99 40.1ms`.
+    summary: String,
+    /// For the evidence: the same with the slowest copy.
+    detail: String,
+    problem: Option<String>,
+    hint: &'static str,
+}
+
+fn batch_binding(obs: &Observation) -> Option<BatchBinding> {
+    if obs.batch.len() < 2 {
+        return None;
+    }
+    let total = obs.batch.len();
+    let mut latencies: Vec<f64> = obs
+        .batch
+        .iter()
+        .filter_map(|b| Some(b.bound_ms? - b.created_ms))
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let bound = latencies.len();
+    let pct = |p: f64| percentile(&latencies, p).map_or("-".to_string(), |v| format!("{v:.1}ms"));
+    let summary = format!(
+        "{bound}/{total} copies bound, binding latency p50 {}, p99 {}",
+        pct(50.0),
+        pct(99.0)
+    );
+    let detail = format!(
+        "batch of {total}: {bound} bound; binding latency (create sent → nodeName seen) p50 {}, p99 {}, max {}",
+        pct(50.0),
+        pct(99.0),
+        pct(100.0)
+    );
+    let refused: Vec<String> = obs
+        .batch
+        .iter()
+        .filter(|b| b.code != 201)
+        .map(|b| format!("{} ({})", b.name, b.code))
+        .collect();
+    if !refused.is_empty() {
+        let names: Vec<&str> = refused.iter().map(String::as_str).collect();
+        return Some(BatchBinding {
+            summary,
+            detail,
+            problem: Some(format!(
+                "{} of {total} copies were not created: {}",
+                refused.len(),
+                shorten(&names)
+            )),
+            hint: "the apiserver refused some creates of the burst; see their codes",
+        });
+    }
+    let unbound: Vec<&str> = obs
+        .batch
+        .iter()
+        .filter(|b| b.bound_ms.is_none())
+        .map(|b| b.name.as_str())
+        .collect();
+    if !unbound.is_empty() {
+        return Some(BatchBinding {
+            summary,
+            detail,
+            problem: Some(format!(
+                "{} of {total} copies were never bound: {}",
+                unbound.len(),
+                shorten(&unbound)
+            )),
+            hint: "the scheduler falls behind or drops pods under a burst of creates; see its log",
+        });
+    }
+    let mut infeasible = Vec::new();
+    for b in &obs.batch {
+        let Some(node) = b.node.as_deref() else {
+            continue;
+        };
+        let Some(pod) = obs.pods.iter().find(|p| {
+            p.metadata.name.as_deref() == Some(b.name.as_str())
+                && p.metadata.namespace.as_deref() == Some(obs.namespace.as_str())
+        }) else {
+            continue;
+        };
+        if let Err(v) = oracle_verdict(obs, pod, node) {
+            let reasons: Vec<String> = v.iter().map(ToString::to_string).collect();
+            infeasible.push(format!("{} on {node}: {}", b.name, reasons.join("; ")));
+        }
+    }
+    let problem = (!infeasible.is_empty()).then(|| {
+        format!(
+            "{} of {total} copies were bound to a node that cannot take them: {}",
+            infeasible.len(),
+            infeasible.join(" | ")
+        )
+    });
+    Some(BatchBinding {
+        summary,
+        detail,
+        problem,
+        hint: "the scheduler overcommits nodes when pods arrive together: count the pods it has just bound (its assumed pods) against each node's allocatable",
+    })
+}
+
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn shorten(names: &[&str]) -> String {
+    let mut s = names.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > 5 {
+        s.push_str(&format!(" and {} more", names.len() - 5));
+    }
+    s
+}
+
+/// The pod names a scheduler that is not running: nobody may touch it for `window`.
+fn left_alone(obs: &Observation, window: crate::duration::Duration) -> StageResult {
+    let want = scheduler_name(obs);
+    if let Some(s) = bound(obs) {
+        let node = node_of(&s.pod).unwrap_or_default().to_string();
+        let by = obs
+            .events
+            .iter()
+            .find(|e| e.reason == "Scheduled")
+            .map(|e| format!(" (the Scheduled event names {:?})", e.component))
+            .unwrap_or_default();
+        let evidence = vec![api(obs, format!("spec.nodeName = {node}"), Some(s.at_ms))];
+        let r = result(
+            Stage::Binding,
+            false,
+            format!("bound to {node}"),
+            Some(s.at_ms),
+            evidence,
+        );
+        return failed(
+            r,
+            format!("the pod asks for schedulerName {want:?}, yet it was bound to {node}{by}"),
+            "a scheduler must leave pods of other schedulerNames alone: filter on spec.schedulerName",
+        );
+    }
+    let touched = obs
+        .events
+        .iter()
+        .find(|e| matches!(e.reason.as_str(), "Scheduled" | "FailedScheduling"));
+    let marked = obs
+        .sightings
+        .iter()
+        .find(|s| condition(&s.pod, "PodScheduled").is_some());
+    let mut evidence = vec![api(
+        obs,
+        format!(
+            "no watch event shows spec.nodeName in {:.0} ms",
+            obs.observed_ms
+        ),
+        None,
+    )];
+    if let Some(e) = touched {
+        evidence.push(api(
+            obs,
+            format!("event {} from {}: {}", e.reason, e.component, e.message),
+            Some(e.at_ms),
+        ));
+        let r = result(
+            Stage::Binding,
+            false,
+            format!("{} event", e.reason),
+            Some(e.at_ms),
+            evidence,
+        );
+        return failed(
+            r,
+            format!(
+                "the pod asks for schedulerName {want:?}, yet {:?} reported {} on it",
+                e.component, e.reason
+            ),
+            "a scheduler must leave pods of other schedulerNames alone: filter on spec.schedulerName",
+        );
+    }
+    if let Some(s) = marked {
+        evidence.push(api(obs, "condition PodScheduled set", Some(s.at_ms)));
+        let r = result(
+            Stage::Binding,
+            false,
+            "PodScheduled set".into(),
+            Some(s.at_ms),
+            evidence,
+        );
+        return failed(
+            r,
+            format!(
+                "the pod asks for schedulerName {want:?}, yet its PodScheduled condition was set"
+            ),
+            "a scheduler must leave pods of other schedulerNames alone: filter on spec.schedulerName",
+        );
+    }
+    let window_ms = window.0.as_secs_f64() * 1e3;
+    if obs.observed_ms + 1.0 < window_ms {
+        let r = result(
+            Stage::Binding,
+            false,
+            "watched too briefly".into(),
+            None,
+            evidence,
+        );
+        return failed(
+            r,
+            format!(
+                "the pod was watched for {:.0} ms, less than {window}",
+                obs.observed_ms
+            ),
+            "raise the case's timeout above the leftAlone window",
+        );
+    }
+    result(
+        Stage::Binding,
+        true,
+        format!("left alone for {window}: pending, no scheduler events"),
+        None,
+        evidence,
+    )
 }
 
 fn scheduler_name(obs: &Observation) -> String {
@@ -643,24 +890,49 @@ fn scheduler_name(obs: &Observation) -> String {
         .unwrap_or_else(|| "default-scheduler".into())
 }
 
+/// The oracle's verdict on `pod` bound to `node`, given the other pods bound there.
+fn oracle_verdict(obs: &Observation, pod: &Pod, node: &str) -> Result<(), Vec<oracle::Violation>> {
+    let others: Vec<Pod> = obs
+        .pods
+        .iter()
+        .filter(|p| node_of(p) == Some(node) && p.metadata.uid != pod.metadata.uid)
+        .cloned()
+        .collect();
+    match obs
+        .nodes
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(node))
+    {
+        Some(n) => oracle::feasible(pod, n, &others),
+        None => Err(vec![oracle::Violation::NodeNotFound]),
+    }
+}
+
 fn unschedulable(obs: &Observation, reason: &str) -> StageResult {
     let mut evidence = Vec::new();
     if let Some(s) = bound(obs) {
-        evidence.push(api(
-            obs,
-            format!("spec.nodeName = {}", node_of(&s.pod).unwrap_or_default()),
-            Some(s.at_ms),
-        ));
+        let node = node_of(&s.pod).unwrap_or_default().to_string();
+        evidence.push(api(obs, format!("spec.nodeName = {node}"), Some(s.at_ms)));
+        let why = match oracle_verdict(obs, &s.pod, &node) {
+            Ok(()) => format!(", and the oracle finds {node} feasible: check the case"),
+            Err(v) => format!(
+                ", which cannot take it: {}",
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        };
         let r = result(
             Stage::Binding,
             false,
-            format!("bound to {}", node_of(&s.pod).unwrap_or_default()),
+            format!("bound to {node}"),
             Some(s.at_ms),
             evidence,
         );
         return failed(
             r,
-            "expected the pod to stay unscheduled, but it was bound",
+            format!("expected the pod to stay unscheduled, but it was bound to {node}{why}"),
             "the scheduler placed a pod that no node should take: check its filters",
         );
     }

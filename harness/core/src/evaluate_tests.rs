@@ -14,7 +14,8 @@ use super::*;
 use crate::duration::Duration;
 use crate::load::Identity;
 use crate::observation::{
-    ApiRead, CreateOutcome, DnsRead, EventSighting, LookupRead, NetnsRead, RuntimeRead, StoreRead,
+    ApiRead, BatchPod, CreateOutcome, DnsRead, EventSighting, LookupRead, NetnsRead, RuntimeRead,
+    StoreRead,
 };
 use crate::suite::Expectation;
 use crate::suite::Expectations;
@@ -52,6 +53,7 @@ impl Case {
             deadlines: BTreeMap::new(),
             timeout: Duration::from_secs(30),
             dns_lookups: Vec::new(),
+            replicas: 1,
         })
     }
 
@@ -278,6 +280,7 @@ fn running() -> Observation {
             a_node("node-2", "10.244.1.0/24"),
         ],
         pods: vec![web(2), other_pod("other", "10.244.0.6")],
+        batch: Vec::new(),
         store_after_create: Probe::Seen(store_read(Some(42), None, 15.0)),
         store_after_running: Probe::Seen(store_read(
             Some(42),
@@ -1021,6 +1024,78 @@ fn never_bound(o: &mut Observation) {
     Some("the pod was never bound to a node"),
     Some(r#"is a scheduler for schedulerName "default-scheduler" running?"#)
 )]
+#[case::scheduled_event_from_another_scheduler(
+    BindingExpectation::Pass,
+    |o: &mut Observation| {
+        for e in &mut o.events {
+            if e.reason == "Scheduled" {
+                e.component = "my-scheduler".into();
+            }
+        }
+    },
+    StageStatus::Failed,
+    Some(r#"the Scheduled event names "my-scheduler", not the pod's scheduler "default-scheduler""#),
+    Some("another scheduler may have bound the pod")
+)]
+#[case::scheduled_event_without_a_component(
+    BindingExpectation::Pass,
+    |o: &mut Observation| o.events.iter_mut().for_each(|e| e.component.clear()),
+    StageStatus::Failed,
+    Some("the Scheduled event names no reporting component"),
+    None
+)]
+#[case::infeasible_is_reported_before_another_choice(
+    BindingExpectation::ScheduledTo("node-2".into()),
+    with_node_selector,
+    StageStatus::Failed,
+    Some("which cannot take it: node(s) didn't match Pod's node affinity/selector"),
+    None
+)]
+#[case::left_alone(
+    BindingExpectation::LeftAlone(Duration::from_secs(2)),
+    |o: &mut Observation| {
+        never_bound(o);
+        o.observed_ms = 2001.0;
+    },
+    StageStatus::Passed,
+    None,
+    None
+)]
+#[case::left_alone_but_bound(
+    BindingExpectation::LeftAlone(Duration::from_secs(2)),
+    |_: &mut Observation| {},
+    StageStatus::Failed,
+    Some(r#"the pod asks for schedulerName "default-scheduler", yet it was bound to node-1 (the Scheduled event names "default-scheduler")"#),
+    Some("filter on spec.schedulerName")
+)]
+#[case::left_alone_but_reported_unschedulable(
+    BindingExpectation::LeftAlone(Duration::from_secs(2)),
+    |o: &mut Observation| {
+        *o = unscheduled();
+        o.sightings.truncate(1);
+    },
+    StageStatus::Failed,
+    Some(r#"yet "default-scheduler" reported FailedScheduling on it"#),
+    None
+)]
+#[case::left_alone_but_marked(
+    BindingExpectation::LeftAlone(Duration::from_secs(2)),
+    |o: &mut Observation| {
+        *o = unscheduled();
+        o.events.clear();
+        o.observed_ms = 5000.0;
+    },
+    StageStatus::Failed,
+    Some("its PodScheduled condition was set"),
+    None
+)]
+#[case::left_alone_watched_too_briefly(
+    BindingExpectation::LeftAlone(Duration::from_secs(2)),
+    never_bound,
+    StageStatus::Failed,
+    Some("the pod was watched for 150 ms, less than 2s"),
+    None
+)]
 #[case::scheduled_to_the_expected_node(
     BindingExpectation::ScheduledTo("node-1".into()),
     |_: &mut Observation| {},
@@ -1046,8 +1121,15 @@ fn never_bound(o: &mut Observation) {
     BindingExpectation::Unschedulable("didn't match".into()),
     |_: &mut Observation| {},
     StageStatus::Failed,
-    Some("expected the pod to stay unscheduled, but it was bound"),
+    Some("expected the pod to stay unscheduled, but it was bound to node-1, and the oracle finds node-1 feasible"),
     Some("the scheduler placed a pod that no node should take")
+)]
+#[case::unschedulable_expected_but_bound_to_an_infeasible_node(
+    BindingExpectation::Unschedulable("didn't match".into()),
+    with_node_selector,
+    StageStatus::Failed,
+    Some("but it was bound to node-1, which cannot take it: node(s) didn't match Pod's node affinity/selector (label disk: wanted ssd, node lacks it)"),
+    None
 )]
 #[case::unschedulable_for_another_reason(
     BindingExpectation::Unschedulable("Insufficient cpu".into()),
@@ -1088,6 +1170,155 @@ fn binding_verdicts(
     vary(&mut obs);
     let r = verdict(&case, &obs, Stage::Binding);
     assert_verdict(&r, status, message, hint);
+}
+
+#[test]
+fn no_scheduler_names_the_deadline_and_the_scheduler_name() {
+    let mut obs = running();
+    never_bound(&mut obs);
+    obs.timed_out = true;
+    let case = Case::new().deadline(Stage::Binding, "5s").build();
+    let r = verdict(&case, &obs, Stage::Binding);
+    assert_verdict(
+        &r,
+        StageStatus::Failed,
+        Some(
+            "the pod was never bound to a node (still not seen when the case's 30s deadline passed)",
+        ),
+        Some(
+            r#"no scheduler bound the pod within its deadline (5s), and none reported on it: is a scheduler for schedulerName "default-scheduler" running?"#,
+        ),
+    );
+}
+
+#[test]
+fn a_pod_left_alone_as_expected_skips_the_later_stages() {
+    let mut obs = running();
+    never_bound(&mut obs);
+    obs.observed_ms = 3000.0;
+    let case = Case::new()
+        .binding(BindingExpectation::LeftAlone(Duration::from_secs(3)))
+        .build();
+    let results = evaluate(&case, &obs);
+    let r = of(&results, Stage::Binding);
+    assert_eq!(
+        r.observed,
+        "left alone for 3s: pending, no scheduler events"
+    );
+    assert_eq!(r.expected, "left alone for 3s");
+    assert_later_skipped(
+        &results,
+        Stage::Binding,
+        "the pod is left to its own scheduler, as the case expects",
+    );
+}
+
+/// A batch of `n` (web and copies web-1…), created 1 ms apart, bound after 10, 11, … ms.
+fn batch(o: &mut Observation, n: usize) {
+    o.batch = (0..n)
+        .map(|i| {
+            let name = if i == 0 {
+                "web".to_string()
+            } else {
+                format!("web-{i}")
+            };
+            BatchPod {
+                name,
+                created_ms: i as f64,
+                code: 201,
+                bound_ms: Some(i as f64 + 10.0 + i as f64),
+                node: Some("node-1".into()),
+            }
+        })
+        .collect();
+    for i in 1..n {
+        let mut copy = web(2);
+        copy.metadata.name = Some(format!("web-{i}"));
+        copy.metadata.uid = Some(format!("uid-web-{i}"));
+        o.pods.push(copy);
+    }
+}
+
+#[test]
+fn a_batch_reports_its_binding_latency_percentiles() {
+    let mut obs = running();
+    batch(&mut obs, 20);
+    let r = verdict(&Case::new().build(), &obs, Stage::Binding);
+    assert_verdict(&r, StageStatus::Passed, None, None);
+    // Latencies 10, 11, …, 29 ms: p50 is the 10th (19), p99 the 20th (29).
+    assert_eq!(
+        r.observed,
+        "bound to node-1; 20/20 copies bound, binding latency p50 19.0ms, p99 29.0ms"
+    );
+    evidence(
+        &r,
+        Source::Api,
+        "batch of 20: 20 bound; binding latency (create sent → nodeName seen) p50 19.0ms, p99 29.0ms, max 29.0ms",
+    );
+}
+
+#[test]
+fn a_batch_with_unbound_copies_fails_and_names_them() {
+    let mut obs = running();
+    batch(&mut obs, 8);
+    for b in obs.batch.iter_mut().skip(5) {
+        b.bound_ms = None;
+        b.node = None;
+    }
+    let r = verdict(&Case::new().build(), &obs, Stage::Binding);
+    assert_verdict(
+        &r,
+        StageStatus::Failed,
+        Some("3 of 8 copies were never bound: web-5, web-6, web-7"),
+        Some("falls behind"),
+    );
+    assert!(r.observed.contains("5/8 copies bound"), "{r:#?}");
+}
+
+#[test]
+fn a_batch_with_refused_creates_says_so() {
+    let mut obs = running();
+    batch(&mut obs, 4);
+    obs.batch[3].code = 429;
+    obs.batch[3].bound_ms = None;
+    let r = verdict(&Case::new().build(), &obs, Stage::Binding);
+    assert_verdict(
+        &r,
+        StageStatus::Failed,
+        Some("1 of 4 copies were not created: web-3 (429)"),
+        None,
+    );
+}
+
+#[test]
+fn a_batch_copy_on_an_infeasible_node_fails_with_the_oracle_reason() {
+    let mut obs = running();
+    batch(&mut obs, 3);
+    let copy = obs
+        .pods
+        .iter_mut()
+        .find(|p| p.metadata.name.as_deref() == Some("web-2"))
+        .expect("copy");
+    copy.spec.as_mut().expect("spec").node_selector =
+        Some(BTreeMap::from([("disk".into(), "ssd".into())]));
+    let r = verdict(&Case::new().build(), &obs, Stage::Binding);
+    assert_verdict(
+        &r,
+        StageStatus::Failed,
+        Some(
+            "1 of 3 copies were bound to a node that cannot take them: web-2 on node-1: node(s) didn't match Pod's node affinity/selector",
+        ),
+        None,
+    );
+}
+
+#[test]
+fn percentiles_are_nearest_rank() {
+    let v: Vec<f64> = (1..=100).map(f64::from).collect();
+    assert_eq!(super::percentile(&v, 50.0), Some(50.0));
+    assert_eq!(super::percentile(&v, 99.0), Some(99.0));
+    assert_eq!(super::percentile(&[7.0], 99.0), Some(7.0));
+    assert_eq!(super::percentile(&[], 50.0), None);
 }
 
 #[test]

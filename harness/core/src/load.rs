@@ -52,7 +52,29 @@ pub struct Suite {
     /// Components the suite requires to be real, by name.
     pub require_real: Vec<String>,
     pub identities: Vec<Identity>,
+    /// The suite's own scheduler, to run against the embedded target.
+    pub scheduler: Option<ExternalScheduler>,
     pub cases: Vec<CaseSpec>,
+}
+
+/// A scheduler podcheck starts as a process (from the suite or `--scheduler-command`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalScheduler {
+    /// The program (resolved against the suite's directory when it has a `/`) and its
+    /// arguments.
+    pub command: Vec<String>,
+    /// The `spec.schedulerName` it serves.
+    pub scheduler_name: String,
+}
+
+/// The scheduler name pods get when they name none.
+pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
+
+impl ExternalScheduler {
+    /// Whether it takes the default scheduler's place (and the builtin one must stop).
+    pub fn replaces_default(&self) -> bool {
+        self.scheduler_name == DEFAULT_SCHEDULER_NAME
+    }
 }
 
 /// A case ready to run: its pod resolved and its expectations filled in.
@@ -71,6 +93,8 @@ pub struct CaseSpec {
     pub deadlines: BTreeMap<Stage, Duration>,
     pub timeout: Duration,
     pub dns_lookups: Vec<DnsLookup>,
+    /// How many copies of the pod to create at once (1: just the pod).
+    pub replicas: u32,
 }
 
 impl CaseSpec {
@@ -312,6 +336,36 @@ fn check(
         .map(|i| i.name.clone())
         .collect();
     let suite_timeout = suite.spec.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let scheduler = match &suite.spec.components.scheduler {
+        None => None,
+        Some(c) if c.command.value.is_empty() || c.command.value[0].is_empty() => {
+            problems.push(problem(
+                file,
+                source,
+                &c.command.referenced,
+                "the scheduler command is empty".into(),
+                "no program",
+                Some(
+                    "write the program and its arguments, e.g. `command: [./my-scheduler, --v=2]`"
+                        .into(),
+                ),
+            ));
+            None
+        }
+        Some(c) => {
+            let mut command = c.command.value.clone();
+            if command[0].contains('/') && !Path::new(&command[0]).is_absolute() {
+                command[0] = dir.join(&command[0]).display().to_string();
+            }
+            Some(ExternalScheduler {
+                command,
+                scheduler_name: c
+                    .scheduler_name
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_SCHEDULER_NAME.into()),
+            })
+        }
+    };
     let mut names = BTreeSet::new();
     let mut cases = Vec::new();
     for case in suite.spec.cases {
@@ -376,6 +430,21 @@ fn check(
                 problems.push(problem(file, source, &obj.referenced, "a setup object needs apiVersion, kind and metadata.name".into(), "this object", Some("for example: {apiVersion: v1, kind: Service, metadata: {name: web}, spec: {...}}".into())));
             }
         }
+        let replicas = match &case.replicas {
+            None => 1,
+            Some(r) if (1..=500).contains(&r.value) => r.value,
+            Some(r) => {
+                problems.push(problem(
+                    file,
+                    source,
+                    &r.referenced,
+                    format!("replicas {} is out of range", r.value),
+                    "here",
+                    Some("a case creates between 1 and 500 copies of its pod".into()),
+                ));
+                1
+            }
+        };
         cases.push(CaseSpec {
             name,
             description: case.description,
@@ -388,6 +457,7 @@ fn check(
             deadlines: case.deadlines,
             timeout: case.timeout.unwrap_or(suite_timeout),
             dns_lookups: case.dns_lookups,
+            replicas,
         });
     }
     let suite_name = &suite.metadata.name;
@@ -416,6 +486,7 @@ fn check(
             .map(|c| c.name().to_string())
             .collect(),
         identities,
+        scheduler,
         cases,
     })
 }
@@ -538,4 +609,78 @@ fn is_suite_kind_line(line: &str) -> bool {
 /// Expectation in words, for reports.
 pub fn expected_words(case: &CaseSpec, stage: Stage) -> String {
     case.expect.words(stage)
+}
+
+#[cfg(test)]
+mod scheduler_tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Suite, SuiteError> {
+        let owned = text.to_string();
+        let read = move |_: &Path| Ok(owned.clone());
+        load(Path::new("suites/mine/suite.yaml"), &read)
+    }
+
+    fn suite(extra_spec: &str, case: &str) -> String {
+        format!(
+            "apiVersion: podcheck.dev/v1alpha1\nkind: Suite\nmetadata: {{name: s}}\nspec:\n{extra_spec}  cases:\n    - name: c\n      pod: {{spec: {{containers: [{{name: c, image: busybox}}]}}}}\n{case}"
+        )
+    }
+
+    #[test]
+    fn a_scheduler_command_with_a_slash_is_relative_to_the_suite() {
+        let s = load_text(&suite(
+            "  components:\n    scheduler:\n      command: [./bin/my-scheduler, --v=2]\n",
+            "",
+        ))
+        .unwrap();
+        let sched = s.scheduler.unwrap();
+        assert_eq!(sched.command, ["suites/mine/./bin/my-scheduler", "--v=2"]);
+        assert_eq!(sched.scheduler_name, DEFAULT_SCHEDULER_NAME);
+        assert!(sched.replaces_default());
+    }
+
+    #[test]
+    fn a_bare_scheduler_command_is_left_to_path_and_keeps_its_name() {
+        let s = load_text(&suite(
+            "  components:\n    scheduler:\n      command: [kube-scheduler]\n      schedulerName: mine\n",
+            "",
+        ))
+        .unwrap();
+        let sched = s.scheduler.unwrap();
+        assert_eq!(sched.command, ["kube-scheduler"]);
+        assert!(!sched.replaces_default());
+    }
+
+    #[test]
+    fn an_empty_scheduler_command_is_located() {
+        let e = load_text(&suite(
+            "  components:\n    scheduler:\n      command: []\n",
+            "",
+        ))
+        .unwrap_err();
+        assert_eq!(e.0[0].message, "the scheduler command is empty");
+        assert_eq!(e.0[0].line, 7);
+    }
+
+    #[test]
+    fn replicas_default_to_one_and_are_bounded() {
+        let s = load_text(&suite("", "")).unwrap();
+        assert_eq!(s.cases[0].replicas, 1);
+        let s = load_text(&suite("", "      replicas: 20\n")).unwrap();
+        assert_eq!(s.cases[0].replicas, 20);
+        let e = load_text(&suite("", "      replicas: 0\n")).unwrap_err();
+        assert_eq!(e.0[0].message, "replicas 0 is out of range");
+    }
+
+    #[test]
+    fn left_alone_takes_a_duration() {
+        let s = load_text(&suite("", "      expect: {binding: {leftAlone: 3s}}\n")).unwrap();
+        assert_eq!(
+            s.cases[0].expect.binding,
+            Some(crate::suite::BindingExpectation::LeftAlone(
+                Duration::from_secs(3)
+            ))
+        );
+    }
 }

@@ -124,6 +124,19 @@ pub struct LookupRead {
     pub expected: Option<std::net::IpAddr>,
 }
 
+/// One copy of a batch (a case with `replicas` > 1; the case's own pod is the first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchPod {
+    pub name: String,
+    /// When its create request was sent.
+    pub created_ms: f64,
+    /// The apiserver's answer to its create.
+    pub code: u16,
+    /// When a watch event first showed it with a node, and that node.
+    pub bound_ms: Option<f64>,
+    pub node: Option<String>,
+}
+
 /// Everything the observer recorded of one case.
 #[derive(Debug, Clone)]
 pub struct Observation {
@@ -137,6 +150,8 @@ pub struct Observation {
     /// Nodes and all pods, read after binding (for the feasibility oracle and IP uniqueness).
     pub nodes: Vec<Node>,
     pub pods: Vec<Pod>,
+    /// Every copy of the pod when the case has `replicas` > 1 (empty otherwise).
+    pub batch: Vec<BatchPod>,
     /// The store right after the create, and after the pod was Running.
     pub store_after_create: Probe<StoreRead>,
     pub store_after_running: Probe<StoreRead>,

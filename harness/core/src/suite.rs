@@ -69,7 +69,35 @@ pub struct SuiteSpec {
     /// `dns`); a simulated one is then an environment error.
     #[serde(default)]
     pub require_real: Vec<RealComponent>,
+    /// The user's own components that the suite validates (embedded target only).
+    #[serde(default)]
+    pub components: Components,
     pub cases: Vec<Case>,
+}
+
+/// Components under test that podcheck starts itself, against the embedded control plane.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Components {
+    /// A scheduler of your own, run as a process with `KUBECONFIG` pointing at the
+    /// embedded apiserver (as `system:kube-scheduler`). `--scheduler-command` overrides it.
+    #[serde(default)]
+    pub scheduler: Option<SchedulerComponent>,
+}
+
+/// An external scheduler: the command that runs it, and the `schedulerName` it serves.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SchedulerComponent {
+    /// The program and its arguments. A program with a `/` is relative to the suite file;
+    /// a bare name is looked up in `PATH`.
+    #[schemars(with = "Vec<String>", length(min = 1))]
+    pub command: Spanned<Vec<String>>,
+    /// The `spec.schedulerName` it serves. Default `default-scheduler`: the builtin
+    /// scheduler is then switched off; for any other name it keeps serving
+    /// `default-scheduler`.
+    #[serde(default)]
+    pub scheduler_name: Option<String>,
 }
 
 /// A component with a real and a simulated provider.
@@ -188,6 +216,12 @@ pub struct Case {
     /// Names to resolve from the pod's point of view, besides `kubernetes.default`.
     #[serde(default)]
     pub dns_lookups: Vec<DnsLookup>,
+    /// Create this many copies of the pod at once (`NAME`, `NAME-1`, …): the first is
+    /// followed through every stage, and `binding` also checks every copy and reports the
+    /// binding latency p50/p99 of the batch. Default 1, at most 500.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 500))]
+    pub replicas: Option<Spanned<u32>>,
 }
 
 /// For the schema only: a DNS-1123 label.
@@ -340,6 +374,7 @@ impl Expectations {
                 None | Some(BindingExpectation::Pass) => "bound to a feasible node".into(),
                 Some(BindingExpectation::ScheduledTo(n)) => format!("bound to {n}"),
                 Some(BindingExpectation::Unschedulable(r)) => format!("unschedulable: {r}"),
+                Some(BindingExpectation::LeftAlone(d)) => format!("left alone for {d}"),
                 Some(BindingExpectation::Skip(why)) => format!("skip: {why}"),
             },
             other => match self.generic(other) {
@@ -383,13 +418,8 @@ pub enum BindingExpectation {
     /// Left unscheduled: `PodScheduled=False` (Unschedulable) and a `FailedScheduling`
     /// event whose message contains this text.
     Unschedulable(String),
+    /// Left alone for this long: the pod asks for a scheduler that is not running, and no
+    /// other may bind it, mark it or report on it.
+    LeftAlone(Duration),
     Skip(String),
-}
-
-/// The schema of suite files, as JSON (for the `yaml-language-server` comment).
-pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(SuiteFile);
-    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
-    text.push('\n');
-    text
 }

@@ -12,7 +12,8 @@ use kube::api::{
 use kube::discovery::{ApiResource, pinned_kind};
 use podcheck_core::load::CaseSpec;
 use podcheck_core::observation::{
-    ApiRead, CreateOutcome, DnsRead, EventSighting, LookupRead, Observation, PodSighting, Probe,
+    ApiRead, BatchPod, CreateOutcome, DnsRead, EventSighting, LookupRead, Observation, PodSighting,
+    Probe,
 };
 use podcheck_core::resolv::ResolvConf;
 use podcheck_core::result::Provider;
@@ -41,6 +42,8 @@ pub struct SetupError(pub String);
 struct Recorded {
     sightings: Vec<PodSighting>,
     events: Vec<EventSighting>,
+    /// For a batch: when each pod of the namespace was first seen with a node, and which.
+    bound: std::collections::HashMap<String, (f64, String)>,
 }
 
 /// Runs one case in namespace `ns` and returns what was observed.
@@ -248,6 +251,7 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
                     .source
                     .as_ref()
                     .and_then(|s| s.component.clone())
+                    .filter(|c| !c.is_empty())
                     .or_else(|| e.reporting_component.clone())
                     .unwrap_or_default();
                 recorded
@@ -265,7 +269,36 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
             }
         })
     };
-    let _guard = AbortOnDrop(vec![pod_task.abort_handle(), event_task.abort_handle()]);
+    let mut guard = AbortOnDrop(vec![pod_task.abort_handle(), event_task.abort_handle()]);
+    // A batch: one more watch, on every pod of the namespace, for when each is bound.
+    if case.replicas > 1 {
+        let mut batch_stream = pods
+            .watch(&WatchParams::default().timeout(watch_secs), &pod_rv)
+            .await
+            .map_err(|e| SetupError(format!("watching pods: {e}")))?
+            .boxed();
+        let recorded = recorded.clone();
+        let t0 = t0_cell.clone();
+        let task = tokio::spawn(async move {
+            while let Some(Ok(event)) = batch_stream.next().await {
+                let (WatchEvent::Added(p) | WatchEvent::Modified(p)) = event else {
+                    continue;
+                };
+                let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+                    continue;
+                };
+                let at_ms = ms(*t0.lock().unwrap_or_else(|e| e.into_inner()));
+                let name = p.metadata.name.clone().unwrap_or_default();
+                recorded
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .bound
+                    .entry(name)
+                    .or_insert((at_ms, node));
+            }
+        });
+        guard.0.push(task.abort_handle());
+    }
 
     // The create, as the case's identity.
     let as_identity = target
@@ -276,7 +309,7 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
         .map_err(|e| SetupError(format!("the pod does not decode as a Pod: {e}")))?;
     let t0 = Instant::now();
     *t0_cell.lock().unwrap_or_else(|e| e.into_inner()) = t0;
-    let created = Api::<Pod>::namespaced(as_identity, ns)
+    let created = Api::<Pod>::namespaced(as_identity.clone(), ns)
         .create(&PostParams::default(), &pod)
         .await;
     let create = match created {
@@ -311,6 +344,30 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
     let key = format!("/registry/pods/{ns}/{pod_name}");
     let store_after_create = target.probes.store(&key, t0).await;
     let api_after_create = Some(api_read(&pods, &pod_name, t0).await);
+    // The rest of a batch, all at once, once the first is read back.
+    let mut copies: Vec<(String, f64, u16)> = Vec::new();
+    if case.replicas > 1 && create.code == 201 {
+        let api = Api::<Pod>::namespaced(as_identity.clone(), ns);
+        let creates = (1..case.replicas).map(|i| {
+            let mut copy = pod.clone();
+            let name = format!("{pod_name}-{i}");
+            copy.metadata.name = Some(name.clone());
+            let api = api.clone();
+            async move {
+                let sent = ms(t0);
+                let code = match api.create(&PostParams::default(), &copy).await {
+                    Ok(_) => 201,
+                    Err(kube::Error::Api(s)) => s.code,
+                    Err(_) => 0,
+                };
+                (name, sent, code)
+            }
+        });
+        copies = futures::stream::iter(creates)
+            .buffer_unordered(32)
+            .collect()
+            .await;
+    }
 
     // Wait for the pod's path to end: denied, unschedulable as expected, or Running.
     let deadline = t0 + case.timeout.0;
@@ -318,6 +375,10 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
         case.expect.binding,
         Some(BindingExpectation::Unschedulable(_))
     );
+    let left_alone_for = match &case.expect.binding {
+        Some(BindingExpectation::LeftAlone(d)) => Some(d.0),
+        _ => None,
+    };
     let mut timed_out = false;
     if create.code == 201 {
         let mut grace_until: Option<Instant> = None;
@@ -325,7 +386,24 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
             let (done, events_done) = {
                 let r = recorded.lock().unwrap_or_else(|e| e.into_inner());
                 let reasons: Vec<&str> = r.events.iter().map(|e| e.reason.as_str()).collect();
-                if expect_unschedulable {
+                if let Some(window) = left_alone_for {
+                    // Until the window passes, unless a scheduler touches the pod first.
+                    let touched = r.sightings.iter().any(|s| {
+                        s.pod
+                            .spec
+                            .as_ref()
+                            .and_then(|sp| sp.node_name.as_ref())
+                            .is_some()
+                            || s.pod
+                                .status
+                                .as_ref()
+                                .and_then(|st| st.conditions.as_ref())
+                                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "PodScheduled"))
+                    }) || reasons
+                        .iter()
+                        .any(|r| matches!(*r, "Scheduled" | "FailedScheduling"));
+                    (touched || t0.elapsed() >= window, true)
+                } else if expect_unschedulable {
                     let condition = r.sightings.iter().any(|s| unschedulable(&s.pod));
                     (condition && reasons.contains(&"FailedScheduling"), true)
                 } else {
@@ -364,6 +442,22 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
         }
     }
     let observed_ms = ms(t0);
+    // A batch: every copy that was created must be bound, within the same deadline.
+    if !copies.is_empty() {
+        let wanted: Vec<String> = std::iter::once(pod_name.clone())
+            .chain(copies.iter().filter(|c| c.2 == 201).map(|c| c.0.clone()))
+            .collect();
+        while Instant::now() < deadline {
+            let all = {
+                let r = recorded.lock().unwrap_or_else(|e| e.into_inner());
+                wanted.iter().all(|n| r.bound.contains_key(n))
+            };
+            if all {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 
     // Probes once the pod runs.
     let last = recorded
@@ -461,6 +555,23 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
         .unwrap_or_default();
 
     let recorded = std::mem::take(&mut *recorded.lock().unwrap_or_else(|e| e.into_inner()));
+    let batch: Vec<BatchPod> = if copies.is_empty() {
+        Vec::new()
+    } else {
+        std::iter::once((pod_name.clone(), 0.0, create.code))
+            .chain(copies)
+            .map(|(name, created_ms, code)| {
+                let bound = recorded.bound.get(&name);
+                BatchPod {
+                    created_ms,
+                    code,
+                    bound_ms: bound.map(|b| b.0),
+                    node: bound.map(|b| b.1.clone()),
+                    name,
+                }
+            })
+            .collect()
+    };
     Ok(Observation {
         identity: case.identity.label(),
         namespace: ns.to_string(),
@@ -470,6 +581,7 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
         events: recorded.events,
         nodes,
         pods: all_pods,
+        batch,
         store_after_create,
         store_after_running,
         api_after_create,

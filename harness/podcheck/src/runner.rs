@@ -76,6 +76,9 @@ pub async fn run(
                 if !suite.nodes.is_empty() {
                     tracing::warn!(suite = %suite.name, "the suite's nodes apply to the embedded target only; the cluster's own nodes are used");
                 }
+                if suite.scheduler.is_some() {
+                    tracing::warn!(suite = %suite.name, "the suite's scheduler runs on the embedded target only; the cluster's own schedulers are observed");
+                }
                 Target::kubeconfig(path).await?
             }
         };
@@ -118,7 +121,7 @@ pub async fn run(
             name: suite.name.clone(),
             path: suite.path.display().to_string(),
             kind: "pods".into(),
-            components: Vec::new(),
+            components: target.components.clone(),
             cases: done.into_iter().map(|(_, r)| r).collect(),
         });
         target.shutdown().await;

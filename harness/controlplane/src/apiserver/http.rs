@@ -42,6 +42,9 @@ pub struct ApiState {
     pub runtimes: super::exec::NodeRuntimes,
     /// RBAC: who may do what.
     pub authorizer: Arc<super::rbac::Authorizer>,
+    /// The identities that have listed or watched pods: how a harness knows that a
+    /// scheduler it started is running.
+    pub pod_readers: tokio::sync::watch::Sender<Vec<Identity>>,
 }
 
 /// The apiserver's routes, testable without a socket.
@@ -308,6 +311,18 @@ async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Respo
         .authorizer
         .check(registry, ctx.identity, &attributes)
         .await?;
+    if r.plural == "pods"
+        && req.subresource.is_none()
+        && matches!(req.verb, Verb::List | Verb::Watch)
+    {
+        ctx.state.pod_readers.send_if_modified(|readers| {
+            let new = !readers.contains(ctx.identity);
+            if new {
+                readers.push(ctx.identity.clone());
+            }
+            new
+        });
+    }
     if r.group == "authorization.k8s.io" {
         let review = access_review(&ctx, r.plural, parse_body(&body)?).await?;
         return Ok(json_response(StatusCode::CREATED, &review));

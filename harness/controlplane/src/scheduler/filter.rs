@@ -254,6 +254,28 @@ pub fn score(pod: &Pod, node: &Node, used: Requests) -> f64 {
         200.0 * 1024.0 * 1024.0
     };
     50.0 * (free(used.cpu, cpu, have.cpu) + free(used.memory, mem, have.memory))
+        + preferred_affinity(pod, node)
+}
+
+/// Preferred node affinity: the weights of the terms the node meets (at most 100), counted
+/// twice, as kube-scheduler's default profile weighs NodeAffinity against resources.
+fn preferred_affinity(pod: &Pod, node: &Node) -> f64 {
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    let weights: i32 = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|a| {
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .into_iter()
+        .flatten()
+        .filter(|p| term_matches(&p.preference, node, &labels))
+        .map(|p| p.weight)
+        .sum();
+    2.0 * f64::from(weights.clamp(0, 100))
 }
 
 /// kube-scheduler's FailedScheduling message for a pod that no node can take.

@@ -1,0 +1,259 @@
+//! Your own scheduler under test: `podcheck run` starts it as a process against the
+//! embedded control plane and checks what it did. The example scheduler (examples/scheduler)
+//! passes `suites/scheduler`; the taint-ignoring fixture fails `binding` with the oracle's
+//! reason; with no scheduler at all, `binding` explains why nothing happened.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The example scheduler's binary, built (once per test process; cargo's own lock keeps
+/// concurrent builds apart) in the profile these tests were built in.
+fn example_scheduler() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_podcheck")).parent().unwrap();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "podcheck-example-scheduler"])
+            .current_dir(workspace());
+        if bin_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        // What cargo sets for this test process must not reach the build: build scripts
+        // that watch such variables (ring's watches CARGO_MANIFEST_DIR) would rebuild.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            let per_package = [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ];
+            if per_package.iter().any(|p| key.starts_with(p)) {
+                cmd.env_remove(key.as_ref());
+            }
+        }
+        let out = cmd.output().expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "building the example scheduler failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bin = bin_dir.join("podcheck-example-scheduler");
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+/// `podcheck run ARGS` from the workspace, reports in `reports`, with TMPDIR in `tmp` (where
+/// podcheck puts the scheduler's kubeconfig and log).
+fn run(args: &[&str], reports: &Path, tmp: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_podcheck"))
+        .arg("run")
+        .args(args)
+        .args(["--runtime", "sim", "--snapshot", "ignore", "--report-dir"])
+        .arg(reports)
+        .current_dir(workspace())
+        .env("TMPDIR", tmp)
+        .env_remove("CI")
+        .output()
+        .expect("podcheck runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn results(reports: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(reports.join("results.json")).unwrap()).unwrap()
+}
+
+fn stage<'a>(results: &'a serde_json::Value, case: &str, stage: &str) -> &'a serde_json::Value {
+    results["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == case)
+        .and_then(|c| c["stages"].as_array()?.iter().find(|s| s["stage"] == stage))
+        .unwrap_or_else(|| panic!("no {case} / {stage} in {results:#}"))
+}
+
+/// Processes whose KUBECONFIG lies under `dir`: what a run's scheduler left behind.
+fn left_behind(dir: &Path) -> Vec<String> {
+    let needle = format!("KUBECONFIG={}", dir.display());
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let environ = String::from_utf8_lossy(&environ);
+        if environ.split('\0').any(|v| v.starts_with(&needle)) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_example_scheduler_passes_the_scheduler_suite() {
+    let bin = example_scheduler().display().to_string();
+    let (reports, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let out = run(
+        &["suites/scheduler", "--scheduler-command", &bin],
+        reports.path(),
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let r = results(reports.path());
+    let component = &r["suites"][0]["components"][0];
+    assert_eq!(component["component"], "scheduler", "{r:#}");
+    assert_eq!(component["name"], bin.as_str());
+    assert_eq!(component["version"], "podcheck-example-scheduler 0.1.0");
+    let schedulers: Vec<&str> = r["target"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["component"] == "scheduler")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(schedulers, [bin.as_str()], "the builtin scheduler is off");
+    let scheduled = stage(&r, "node-selector", "binding")["evidence"].to_string();
+    assert!(
+        scheduled.contains("event Scheduled from default-scheduler"),
+        "{scheduled}"
+    );
+    let batch = stage(&r, "batch", "binding");
+    let observed = batch["observed"].as_str().unwrap();
+    assert!(
+        observed.contains("20/20 copies bound, binding latency p50 ") && observed.contains("p99"),
+        "{observed}"
+    );
+    let junit = std::fs::read_to_string(reports.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(&format!(
+            r#"<property name="component.scheduler" value="{bin} podcheck-example-scheduler 0.1.0"/>"#
+        )),
+        "{junit}"
+    );
+
+    assert_eq!(left_behind(tmp.path()), Vec::<String>::new());
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert!(leftovers.is_empty(), "podcheck left {leftovers:?}");
+}
+
+#[test]
+fn a_scheduler_that_ignores_taints_fails_binding_with_the_oracles_reason() {
+    let (reports, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // The suite names the scheduler itself (spec.components.scheduler).
+    let out = run(
+        &["harness/podcheck/tests/fixtures/wrong-scheduler.yaml"],
+        reports.path(),
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = results(reports.path());
+    let binding = stage(&r, "plain-pod", "binding");
+    assert_eq!(binding["status"], "failed", "{binding:#}");
+    let message = binding["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "the scheduler bound the pod to node-2, which cannot take it: node(s) had untolerated taint {dedicated: infra}"
+    );
+    assert_eq!(
+        r["suites"][0]["components"][0]["version"],
+        "taint-ignoring-scheduler 0.1.0"
+    );
+    // CI shows the failing stage, and why.
+    let junit = std::fs::read_to_string(reports.path().join("junit.xml")).unwrap();
+    let testcase = junit
+        .split("<testcase ")
+        .find(|t| t.contains(r#"name="plain-pod / binding""#))
+        .unwrap_or_else(|| panic!("no binding testcase in {junit}"));
+    assert!(
+        testcase.contains("<failure") && testcase.contains("untolerated taint {dedicated: infra}"),
+        "{testcase}"
+    );
+    assert!(
+        text(&out).contains("binding: the scheduler bound the pod to node-2, which cannot take it"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(left_behind(tmp.path()), Vec::<String>::new());
+}
+
+#[test]
+fn without_a_scheduler_binding_explains_that_nobody_bound_the_pod() {
+    let (reports, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let out = run(
+        &[
+            "harness/podcheck/tests/fixtures/no-scheduler.yaml",
+            "--scheduler",
+            "none",
+        ],
+        reports.path(),
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = results(reports.path());
+    let binding = stage(&r, "nobody-binds", "binding");
+    assert_eq!(binding["status"], "failed");
+    assert!(
+        binding["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the pod was never bound to a node"),
+        "{binding:#}"
+    );
+    assert_eq!(
+        binding["hint"],
+        r#"no scheduler bound the pod within its deadline (2s), and none reported on it: is a scheduler for schedulerName "default-scheduler" running?"#
+    );
+    assert_eq!(stage(&r, "nobody-binds", "pending")["status"], "passed");
+    let provider = r["target"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["component"] == "scheduler")
+        .cloned();
+    assert_eq!(provider.unwrap()["name"], "none");
+}
+
+#[test]
+fn a_scheduler_that_exits_at_once_is_an_environment_error() {
+    let (reports, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let out = run(
+        &[
+            "harness/podcheck/tests/fixtures/no-scheduler.yaml",
+            "--scheduler-command",
+            "sh -c no-such-scheduler-program",
+        ],
+        reports.path(),
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("could not be started: it exited (exit status: 127) before reading any pods; the end of its output:"),
+        "{stderr}"
+    );
+    // Its own words, from its stderr.
+    assert!(
+        stderr.contains("no-such-scheduler-program: not found"),
+        "{stderr}"
+    );
+}
