@@ -18,6 +18,29 @@ pub enum ConformanceError {
     /// Something the suite needs is missing on this machine.
     #[error("{what} is not available: {why}")]
     Unavailable { what: String, why: String },
+    /// A component podcheck starts for the suite (its own containerd, a pod network)
+    /// did not come up; the message says why.
+    #[error("could not start {what}: {message}")]
+    Start { what: String, message: String },
+    /// A Kubernetes API request a suite's setup or cleanup needs failed (the DNS suite's
+    /// namespace and objects).
+    #[error("could not {what}")]
+    Kubernetes {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// A CNI conflist (`--cni-conflist`, or a suite's network) is not a usable template.
+    #[error("the conflist {path}: {message}")]
+    Conflist { path: String, message: String },
+    /// The host side of a CNI suite's network (subnet, bridge, nftables table) could not
+    /// be set up.
+    #[error("could not set up the host side of the network {network}")]
+    Network {
+        network: String,
+        #[source]
+        source: podcheck_controlplane::network::NetworkError,
+    },
     /// A system call or command podcheck itself depends on failed.
     #[error("{what}")]
     Io {

@@ -18,21 +18,18 @@ mod pki;
 pub mod providers;
 mod quantity;
 pub mod scheduler;
+mod service_directory;
 pub mod store;
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Service;
 use kube::config::{
     AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster,
     NamedContext,
 };
-use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -118,6 +115,9 @@ pub struct Config {
     pub cluster_domain: String,
     /// Where the DNS server listens; 127.0.0.1:0 by default.
     pub dns_listen: SocketAddr,
+    /// The real pod network's CNI conflist template and plugin dir (the built-in
+    /// `bridge` + `host-local` unless the user brings their own); unused when simulated.
+    pub cni: network::CniConfig,
 }
 
 impl Default for Config {
@@ -132,6 +132,7 @@ impl Default for Config {
             anonymous: false,
             cluster_domain: "cluster.local".into(),
             dns_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            cni: network::CniConfig::builtin(),
         }
     }
 }
@@ -162,6 +163,8 @@ pub struct ControlPlane {
     run_dir: Option<PathBuf>,
     components: JoinSet<()>,
     shutdown: CancellationToken,
+    /// Who has listed or watched pods (see [`ControlPlane::pod_readers`]).
+    pod_readers: tokio::sync::watch::Receiver<Vec<Identity>>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -169,40 +172,6 @@ impl std::fmt::Debug for ControlPlane {
         f.debug_struct("ControlPlane")
             .field("server", &self.server_url())
             .finish_non_exhaustive()
-    }
-}
-
-/// The DNS server's view of Services, kept current by a watch on the API.
-#[derive(Default)]
-struct ServiceDirectory(RwLock<HashMap<(String, String), dns::ServiceRecord>>);
-
-impl dns::ClusterRecords for ServiceDirectory {
-    fn service(&self, namespace: &str, name: &str) -> Option<dns::ServiceRecord> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(namespace.to_string(), name.to_string()))
-            .cloned()
-    }
-}
-
-impl ServiceDirectory {
-    fn apply(&self, svc: &Service, present: bool) {
-        let key = (
-            svc.metadata.namespace.clone().unwrap_or_default(),
-            svc.metadata.name.clone().unwrap_or_default(),
-        );
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        if !present {
-            map.remove(&key);
-            return;
-        }
-        let cluster_ip = svc
-            .spec
-            .as_ref()
-            .and_then(|s| s.cluster_ip.as_deref())
-            .and_then(|ip| ip.parse::<IpAddr>().ok());
-        map.insert(key, dns::ServiceRecord { cluster_ip });
     }
 }
 
@@ -253,15 +222,18 @@ impl ControlPlane {
             providers::RuntimeChoice::Sim => false,
             providers::RuntimeChoice::Containerd => true,
             providers::RuntimeChoice::Auto => providers::real_runtime_usable().is_ok(),
+            providers::RuntimeChoice::CriSocket(_) => false,
         };
         let mut networks: Vec<network::NodeNetwork> = Vec::new();
         let run_dir = if real {
             let dir = real_run_dir()?;
-            networks = setup_networks(&dir, &node_configs).await?;
+            networks = setup_networks(&dir, &node_configs, &config.cni).await?;
             for (node, net) in node_configs.iter_mut().zip(&networks) {
                 node.pod_cidr = net.subnet();
             }
             Some(dir)
+        } else if let providers::RuntimeChoice::CriSocket(_) = config.runtime {
+            Some(real_run_dir()?)
         } else {
             None
         };
@@ -282,6 +254,7 @@ impl ControlPlane {
         let runtimes: apiserver::exec::NodeRuntimes = Arc::default();
         let authorizer: Arc<apiserver::rbac::Authorizer> = Arc::default();
         let api_shutdown = shutdown.child_token();
+        let pod_readers = tokio::sync::watch::Sender::new(Vec::new());
         let apiserver = ApiServer::start(
             |addr| {
                 Arc::new(ApiState {
@@ -292,6 +265,7 @@ impl ControlPlane {
                     anonymous: config.anonymous,
                     runtimes: runtimes.clone(),
                     authorizer: authorizer.clone(),
+                    pod_readers: pod_readers.clone(),
                 })
             },
             &pki,
@@ -309,8 +283,9 @@ impl ControlPlane {
             run_dir,
             components: JoinSet::new(),
             shutdown: shutdown.clone(),
+            pod_readers: pod_readers.subscribe(),
         };
-        let directory = Arc::new(ServiceDirectory::default());
+        let directory = Arc::new(service_directory::ServiceDirectory::default());
         let dns = dns::ClusterDns::start(
             dns::DnsConfig {
                 zone: config.cluster_domain.clone(),
@@ -327,50 +302,35 @@ impl ControlPlane {
             cp.real_nodes =
                 start_real_nodes(&dir, &node_configs, networks, cp.dns.as_mut()).await?;
         }
+        // `--cri-socket`: the first node's kubelet uses the user's runtime.
+        let mut external: Option<Arc<dyn Runtime>> = match (config.runtime, cp.run_dir.clone()) {
+            (providers::RuntimeChoice::CriSocket(socket), Some(dir)) => {
+                let (runtime, net) =
+                    cri::external::node_runtime(socket, dir.join("pod-logs"), cp.dns.as_mut())
+                        .await
+                        .map_err(|e| Error::RealNode {
+                            node: node_configs
+                                .first()
+                                .map(|n| n.name.clone())
+                                .unwrap_or_default(),
+                            what: "container runtime",
+                            message: error_chain(&e),
+                        })?;
+                if let (Some(node), Some(subnet)) = (node_configs.first_mut(), net.subnet) {
+                    node.pod_cidr = subnet;
+                }
+                Some(Arc::new(runtime))
+            }
+            _ => None,
+        };
         bootstrap(&registry, cp.api_addr(), dns_addr).await?;
         authorizer.invalidate();
-        let services_client = cp.client_for(&cp.admin.token).await?;
+        let directory_client = cp.client_for(&cp.admin.token).await?;
         // The directory is filled before start returns, so the first lookup already answers.
-        let mut services = watcher(
-            kube::Api::<Service>::all(services_client),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .boxed();
-        let ready = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(Ok(event)) = services.next().await {
-                match event {
-                    watcher::Event::InitApply(s) | watcher::Event::Apply(s) => {
-                        directory.apply(&s, true)
-                    }
-                    watcher::Event::Delete(s) => directory.apply(&s, false),
-                    watcher::Event::InitDone => return true,
-                    watcher::Event::Init => {}
-                }
-            }
-            false
-        })
-        .await;
-        if ready != Ok(true) {
-            return Err(Error::Bootstrap {
-                what: "the DNS service directory".into(),
-                message: "the Service watch did not sync".into(),
-            });
-        }
-        let token = shutdown.child_token();
-        cp.components.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = token.cancelled() => return,
-                    event = services.next() => match event {
-                        Some(Ok(watcher::Event::InitApply(s) | watcher::Event::Apply(s))) => directory.apply(&s, true),
-                        Some(Ok(watcher::Event::Delete(s))) => directory.apply(&s, false),
-                        Some(_) => {}
-                        None => return,
-                    },
-                }
-            }
-        });
+        let follow = directory
+            .follow(directory_client, shutdown.child_token())
+            .await?;
+        cp.components.spawn(follow);
 
         let (nodes_seen, mut scheduler_nodes) = tokio::sync::watch::channel(0usize);
         if config.scheduler {
@@ -381,7 +341,9 @@ impl ControlPlane {
         for (i, (node, cred)) in node_configs.into_iter().zip(node_creds).enumerate() {
             let runtime: Arc<dyn Runtime> = match cp.real_nodes.get(i) {
                 Some(real) => real.runtime.clone(),
-                None => Arc::new(SimRuntime::new(Arc::new(SimNetwork::new(node.pod_cidr)))),
+                None => external.take().unwrap_or_else(|| {
+                    Arc::new(SimRuntime::new(Arc::new(SimNetwork::new(node.pod_cidr))))
+                }),
             };
             let client = cp.client_for(&cred.token).await?;
             runtimes
@@ -501,6 +463,12 @@ impl ControlPlane {
             a.client_key_data = Some(b64(&cert.key_pem).into());
         }
         Ok(kc)
+    }
+
+    /// The identities that have listed or watched pods so far, as they change: a
+    /// scheduler is running once its identity is among them.
+    pub fn pod_readers(&self) -> tokio::sync::watch::Receiver<Vec<Identity>> {
+        self.pod_readers.clone()
     }
 
     /// A kubeconfig for the admin, with the CA embedded.
@@ -667,13 +635,13 @@ fn real_run_dir() -> Result<PathBuf, Error> {
 async fn setup_networks(
     dir: &Path,
     nodes: &[NodeConfig],
+    cni: &network::CniConfig,
 ) -> Result<Vec<network::NodeNetwork>, Error> {
-    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cni/bridge.conflist");
     let results = futures::future::join_all(nodes.iter().map(|n| {
-        network::NodeNetwork::setup(network::NodeNetworkOptions::new(
-            dir.join(&n.name).join("net"),
-            template.clone(),
-        ))
+        let mut opts =
+            network::NodeNetworkOptions::new(dir.join(&n.name).join("net"), cni.conflist.clone());
+        opts.cni_bin_dir = cni.bin_dir.clone();
+        network::NodeNetwork::setup(opts)
     }))
     .await;
     let mut out = Vec::new();
@@ -717,10 +685,12 @@ async fn start_real_nodes(
         }
     }
     let started = futures::future::join_all(nodes.iter().zip(&networks).map(|(node, net)| {
-        cri::containerd::ContainerdProcess::start(cri::containerd::ContainerdOptions::new(
+        let mut opts = cri::containerd::ContainerdOptions::new(
             dir.join(&node.name).join("containerd"),
             net.conf_dir(),
-        ))
+        );
+        opts.cni_bin_dir = net.cni_bin_dir().to_path_buf();
+        cri::containerd::ContainerdProcess::start(opts)
     }))
     .await;
     let mut real = Vec::new();

@@ -100,6 +100,18 @@ fn normalise_word(word: &str) -> String {
         "<n>".to_string()
     } else if is_case_namespace(core) {
         "<namespace>".to_string()
+    } else if core.contains('.') && core.split('.').any(is_case_namespace) {
+        // A DNS name with the run's namespace in it: `web.pc-dns-records-0-1a2b3.svc.…`.
+        core.split('.')
+            .map(|label| {
+                if is_case_namespace(label) {
+                    "<namespace>"
+                } else {
+                    label
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(".")
     } else if core.ends_with("ms") && core[..core.len() - 2].parse::<f64>().is_ok() {
         "<ms>".to_string()
     } else {
@@ -167,6 +179,10 @@ mod tests {
         assert_eq!(
             normalise("in the namespace \"pc-auth-user-is-forbidden-3-c3fdd\""),
             "in the namespace \"<namespace>\""
+        );
+        assert_eq!(
+            normalise("PTR web-0.headless.pc-dns-records-0-740b9.svc.cluster.local."),
+            "PTR web-0.headless.<namespace>.svc.cluster.local."
         );
         assert_eq!(normalise("pc-web-1"), "pc-web-1");
     }

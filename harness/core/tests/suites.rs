@@ -10,12 +10,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use podcheck_core::conformance::json_schema;
 use podcheck_core::duration::Duration;
 use podcheck_core::load::{self, CaseSpec, DEFAULT_TIMEOUT, Identity, Problem, Suite, SuiteError};
 use podcheck_core::stage::Stage;
-use podcheck_core::suite::{
-    AuthExpectation, BindingExpectation, Expectation, TaintEffect, json_schema,
-};
+use podcheck_core::suite::{AuthExpectation, BindingExpectation, Expectation, TaintEffect};
 use rstest::rstest;
 use serde_json::json;
 
@@ -463,7 +462,7 @@ fn the_committed_json_schema_is_current() {
     // Not assert_eq!: a diff of two schemas helps less than the command that fixes it.
     assert!(
         committed == json_schema(),
-        "{SCHEMA} is stale or missing: it differs from podcheck_core::suite::json_schema(). \
+        "{SCHEMA} is stale or missing: it differs from podcheck_core::conformance::json_schema(). \
          Regenerate it from the workspace root with\n\n    \
          cargo run -p podcheck -- schema > {SCHEMA}\n"
     );

@@ -1,9 +1,11 @@
 //! podcheck, the harness: targets, the observer, the runner, and what a run writes.
 //! The decisions (suites, verdicts, reports) live in `podcheck-core`; this crate does I/O.
 
+pub mod conformance;
 pub mod observer;
 pub mod output;
 pub mod runner;
+pub mod scheduler;
 pub mod target;
 
 use std::path::PathBuf;
@@ -29,6 +31,9 @@ pub enum Error {
     /// A component the run requires to be real is simulated here.
     #[error("real components required but not available: {0}")]
     RequireReal(String),
+    /// The external scheduler could not be started, or did not start reading pods.
+    #[error("the scheduler `{command}` could not be started: {message}")]
+    Scheduler { command: String, message: String },
     /// The cluster did not answer.
     #[error("cannot reach the cluster: {0}")]
     Connect(String),

@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use podcheck::TargetChoice;
+use podcheck::conformance::{self, ConformanceOptions};
 use podcheck::output::{self, SnapshotMode, SnapshotOutcome};
 use podcheck::runner::{self, Progress, RunOptions};
 use podcheck_controlplane::error_chain;
 use podcheck_controlplane::{Config, ControlPlane};
+use podcheck_core::conformance::AnySuite;
 use podcheck_core::load::{self, Suite};
 use podcheck_core::result::{StageStatus, Verdict};
 use podcheck_core::stage::Stage;
@@ -84,6 +86,43 @@ struct ProviderArgs {
     /// simulated one is an environment error (exit 3).
     #[arg(long, value_delimiter = ',')]
     require_real: Vec<String>,
+    /// A CNI conflist template for the real pod network instead of the built-in bridge one
+    /// (placeholders: see fixtures/cni/README.md); also the network a CNI suite checks.
+    #[arg(long, value_name = "PATH")]
+    cni_conflist: Option<PathBuf>,
+    /// Where the CNI plugins are (default /usr/lib/cni).
+    #[arg(long, value_name = "DIR")]
+    cni_bin_dir: Option<PathBuf>,
+    /// A CRI v1 runtime's socket (e.g. /run/containerd/containerd.sock): the node's
+    /// kubelet uses it, with its own CNI configuration, instead of starting containerd;
+    /// also the runtime a CRI suite checks.
+    #[arg(long, value_name = "PATH", conflicts_with = "runtime")]
+    cri_socket: Option<PathBuf>,
+    /// `none` runs no scheduler at all (pods stay Pending); `auto` runs the suite's own
+    /// (`spec.components.scheduler`), else the builtin one.
+    #[arg(long, value_enum, default_value_t = SchedulerArg::Auto)]
+    scheduler: SchedulerArg,
+    /// Your scheduler, run as a process with KUBECONFIG pointing at the embedded
+    /// apiserver (split on spaces: "PROGRAM ARGS…"); overrides the suite's.
+    #[arg(long, value_name = "COMMAND", conflicts_with = "scheduler")]
+    scheduler_command: Option<String>,
+    /// The schedulerName your scheduler serves; `default-scheduler` switches the builtin
+    /// scheduler off.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "scheduler_command",
+        default_value = "default-scheduler"
+    )]
+    scheduler_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SchedulerArg {
+    /// The suite's own scheduler, else the builtin one.
+    Auto,
+    /// No scheduler: pods stay Pending.
+    None,
 }
 
 impl ProviderArgs {
@@ -106,14 +145,40 @@ impl ProviderArgs {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let runtime = match self.runtime {
-            RuntimeArg::Auto => RuntimeChoice::Auto,
-            RuntimeArg::Sim => RuntimeChoice::Sim,
-            RuntimeArg::Containerd => RuntimeChoice::Containerd,
+        let runtime = match (&self.cri_socket, self.runtime) {
+            (Some(socket), _) => RuntimeChoice::cri_socket(socket.clone()),
+            (None, RuntimeArg::Auto) => RuntimeChoice::Auto,
+            (None, RuntimeArg::Sim) => RuntimeChoice::Sim,
+            (None, RuntimeArg::Containerd) => RuntimeChoice::Containerd,
+        };
+        let mut cni = podcheck_controlplane::network::CniConfig::builtin();
+        if let Some(conflist) = &self.cni_conflist {
+            cni.conflist = conflist.clone();
+        }
+        if let Some(bin_dir) = &self.cni_bin_dir {
+            cni.bin_dir = bin_dir.clone();
+        }
+        let scheduler = match (&self.scheduler_command, self.scheduler) {
+            (Some(command), _) => {
+                let command: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+                if command.is_empty() {
+                    return Err("--scheduler-command is empty".into());
+                }
+                podcheck::target::SchedulerOverride::External(
+                    podcheck_core::load::ExternalScheduler {
+                        command,
+                        scheduler_name: self.scheduler_name.clone(),
+                    },
+                )
+            }
+            (None, SchedulerArg::None) => podcheck::target::SchedulerOverride::None,
+            (None, SchedulerArg::Auto) => podcheck::target::SchedulerOverride::Suite,
         };
         Ok(podcheck::target::ProviderOptions {
             selection: podcheck_controlplane::providers::Selection { store, runtime },
             require_real,
+            cni,
+            scheduler,
         })
     }
 }
@@ -167,6 +232,10 @@ struct RunArgs {
     /// Compare with the snapshots beside the suites, rewrite them, or leave them alone.
     #[arg(long, value_enum, default_value_t = SnapshotArg::Check)]
     snapshot: SnapshotArg,
+    /// The DNS server a DNS suite queries (ADDRESS:PORT). Default: the embedded target's;
+    /// required with --kubeconfig.
+    #[arg(long, value_name = "ADDR")]
+    dns_server: Option<std::net::SocketAddr>,
     #[command(flatten)]
     providers: ProviderArgs,
 }
@@ -200,7 +269,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Explain { stage } => explain(&stage),
         Command::Schema => {
-            print!("{}", podcheck_core::suite::json_schema());
+            print!("{}", podcheck_core::conformance::json_schema());
             ExitCode::SUCCESS
         }
         Command::Validate(args) => match load_suites(&args.paths) {
@@ -208,9 +277,9 @@ fn main() -> ExitCode {
                 for s in &suites {
                     println!(
                         "ok: {} ({} cases) {}",
-                        s.name,
-                        s.cases.len(),
-                        s.path.display()
+                        s.name(),
+                        s.cases().len(),
+                        s.path().display()
                     );
                 }
                 ExitCode::SUCCESS
@@ -220,14 +289,20 @@ fn main() -> ExitCode {
         Command::List(args) => match load_suites(&args.paths) {
             Ok(suites) => {
                 for s in &suites {
-                    println!("{}  {}  {}", s.name, s.path.display(), s.description);
-                    for c in &s.cases {
-                        let tags = if c.tags.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" [{}]", c.tags.join(", "))
-                        };
-                        println!("  {}{tags}  {}", c.name, c.description);
+                    println!("{}  {}  {}", s.name(), s.path().display(), s.description());
+                    if let AnySuite::Pods(s) = s {
+                        for c in &s.cases {
+                            let tags = if c.tags.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" [{}]", c.tags.join(", "))
+                            };
+                            println!("  {}{tags}  {}", c.name, c.description);
+                        }
+                    } else {
+                        for (name, description) in s.cases() {
+                            println!("  {name}  {description}");
+                        }
                     }
                 }
                 ExitCode::SUCCESS
@@ -331,8 +406,8 @@ fn shown(paths: &[PathBuf]) -> String {
     shown.join(", ")
 }
 
-/// Loads suites, printing diagnostics; exit code 2 on any problem.
-fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, ExitCode> {
+/// Loads suites of every kind, printing diagnostics; exit code 2 on any problem.
+fn load_suites(paths: &[PathBuf]) -> Result<Vec<AnySuite>, ExitCode> {
     let read = |p: &Path| std::fs::read_to_string(p);
     let files = match load::suite_files(paths, &list_tree, &read) {
         Ok(f) => f,
@@ -348,7 +423,7 @@ fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, ExitCode> {
     let mut suites = Vec::new();
     let mut bad = false;
     for f in files {
-        match load::load(&f, &read) {
+        match podcheck_core::conformance::load_any(&f, &read) {
             Ok(s) => suites.push(s),
             Err(e) => {
                 bad = true;
@@ -379,12 +454,9 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     let filtered = !args.cases.is_empty() || !args.tags.is_empty();
     for s in &mut suites {
-        s.cases.retain(|c| {
-            (args.cases.is_empty() || args.cases.contains(&c.name))
-                && (args.tags.is_empty() || c.tags.iter().any(|t| args.tags.contains(t)))
-        });
+        s.retain_cases(&args.cases, &args.tags);
     }
-    suites.retain(|s| !s.cases.is_empty());
+    suites.retain(|s| !s.cases().is_empty());
     if suites.is_empty() {
         eprintln!("error: no case matches the filters");
         return ExitCode::from(EXIT_USAGE);
@@ -408,7 +480,15 @@ async fn run(args: RunArgs) -> ExitCode {
         fail_fast: args.fail_fast,
         run_id: id.clone(),
     };
-    let total: usize = suites.iter().map(|s| s.cases.len()).sum();
+    let conformance_options = ConformanceOptions {
+        cni: podcheck_conformance::cni::CniOverrides {
+            bin_dir: args.providers.cni_bin_dir.clone(),
+            conflist: args.providers.cni_conflist.clone(),
+        },
+        cri_socket: args.providers.cri_socket.clone(),
+        dns_server: args.dns_server,
+    };
+    let total: usize = suites.iter().map(|s| s.cases().len()).sum();
     let bar = (std::io::stderr().is_terminal() && !ci).then(|| {
         let b = indicatif::ProgressBar::new(total as u64);
         b.set_style(
@@ -454,7 +534,7 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     };
     let outcome = tokio::select! {
-        r = runner::run(&suites, &opts, &report) => r,
+        r = run_all(&suites, &opts, &conformance_options, &report) => r,
         _ = tokio::signal::ctrl_c() => {
             if let Some(b) = &bar {
                 b.finish_and_clear();
@@ -552,11 +632,69 @@ async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+/// Pod suites through the runner (a target each), then conformance suites, in one result.
+async fn run_all(
+    suites: &[AnySuite],
+    opts: &RunOptions,
+    conformance_options: &ConformanceOptions,
+    report: &(dyn Fn(Progress) + Sync),
+) -> Result<podcheck_core::result::RunResults, podcheck::Error> {
+    let pods: Vec<Suite> = suites
+        .iter()
+        .filter_map(|s| match s {
+            AnySuite::Pods(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    let started = Instant::now();
+    let mut results = runner::run(&pods, opts, report).await?;
+    for suite in suites.iter().filter(|s| !matches!(s, AnySuite::Pods(_))) {
+        if opts.fail_fast && results.summary.failed + results.summary.errors > 0 {
+            break;
+        }
+        report(Progress::SuiteStarted {
+            suite: suite.name().to_string(),
+            cases: suite.cases().len(),
+        });
+        let result =
+            conformance::run_suite(suite, &opts.target, conformance_options, &opts.run_id).await;
+        for case in &result.cases {
+            report(Progress::CaseFinished {
+                suite: result.name.clone(),
+                case: case.name.clone(),
+                verdict: case.verdict,
+                failed_stages: case
+                    .checks
+                    .iter()
+                    .filter(|c| c.status == podcheck_core::result::StageStatus::Failed)
+                    .map(|c| c.name.clone())
+                    .collect(),
+            });
+        }
+        if results.target.kind.is_empty() {
+            results.target.kind = match opts.target {
+                TargetChoice::Local(_) => "local".into(),
+                TargetChoice::Kubeconfig(_) => "kubeconfig".into(),
+            };
+        }
+        results.suites.push(result);
+        results.summarize();
+    }
+    results.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok(results)
+}
+
 fn print_summary(results: &podcheck_core::result::RunResults) {
     for suite in &results.suites {
         println!("{}", suite.name);
+        for c in &suite.components {
+            println!(
+                "  component under test: {} {} {}",
+                c.component, c.name, c.version
+            );
+        }
         for case in &suite.cases {
-            let cells: Vec<String> = case
+            let mut cells: Vec<String> = case
                 .stages
                 .iter()
                 .map(|s| match s.status {
@@ -565,6 +703,14 @@ fn print_summary(results: &podcheck_core::result::RunResults) {
                     StageStatus::Skipped => format!("-{}", s.stage.name()),
                 })
                 .collect();
+            let passed = case
+                .checks
+                .iter()
+                .filter(|c| c.status == StageStatus::Passed)
+                .count();
+            if !case.checks.is_empty() {
+                cells.push(format!("{passed}/{} checks", case.checks.len()));
+            }
             let verdict = match case.verdict {
                 Verdict::Passed => "passed",
                 Verdict::Failed => "FAILED",
@@ -593,18 +739,31 @@ fn print_summary(results: &podcheck_core::result::RunResults) {
                     println!("      hint: {h}");
                 }
             }
+            for c in case
+                .checks
+                .iter()
+                .filter(|c| c.status == StageStatus::Failed)
+            {
+                println!(
+                    "      {}: {}",
+                    c.name,
+                    c.message.clone().unwrap_or_default()
+                );
+                if let Some(h) = &c.hint {
+                    println!("      hint: {h}");
+                }
+            }
         }
     }
     let s = results.summary;
+    let on = if results.target.version.is_empty() {
+        results.target.kind.clone()
+    } else {
+        format!("{} ({})", results.target.kind, results.target.version)
+    };
     println!(
-        "{} passed, {} failed, {} errors — {} cases on {} ({}) in {:.0} ms",
-        s.passed,
-        s.failed,
-        s.errors,
-        s.cases,
-        results.target.kind,
-        results.target.version,
-        results.duration_ms
+        "{} passed, {} failed, {} errors — {} cases on {on} in {:.0} ms",
+        s.passed, s.failed, s.errors, s.cases, results.duration_ms
     );
     let providers: Vec<String> = results
         .target
@@ -662,6 +821,7 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
         anonymous: args.anonymous,
         store: options.selection.store.clone(),
         runtime: options.selection.runtime,
+        cni: options.cni.clone(),
         ..Config::default()
     };
     let cp = match ControlPlane::start(config).await {

@@ -13,9 +13,9 @@ use podcheck_controlplane::network::{self, NodeNetwork};
 use podcheck_controlplane::providers::{self, Component};
 use podcheck_controlplane::store::Store;
 use podcheck_controlplane::{Config, ControlPlane};
-use podcheck_core::load::Suite;
+use podcheck_core::load::{ExternalScheduler, Suite};
 use podcheck_core::observation::{NetnsRead, Probe, RuntimeRead, StoreRead};
-use podcheck_core::result::{Provider, TargetInfo};
+use podcheck_core::result::{ComponentUnderTest, Provider, TargetInfo};
 
 use crate::Error;
 
@@ -24,6 +24,22 @@ use crate::Error;
 pub struct ProviderOptions {
     pub selection: providers::Selection,
     pub require_real: Vec<Component>,
+    /// The real pod network's conflist template and plugin dir.
+    pub cni: podcheck_controlplane::network::CniConfig,
+    /// Which scheduler runs: the suite's choice unless the command line overrides it.
+    pub scheduler: SchedulerOverride,
+}
+
+/// What the command line says about the scheduler of the embedded target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SchedulerOverride {
+    /// The suite's own (`spec.components.scheduler`), else the builtin one.
+    #[default]
+    Suite,
+    /// No scheduler at all: pods stay Pending.
+    None,
+    /// This command, instead of the suite's.
+    External(ExternalScheduler),
 }
 
 /// Narrow probes into the components, where the target allows them.
@@ -58,6 +74,11 @@ pub struct Target {
     pub cluster_domain: String,
     /// Labels the run's namespaces.
     pub run_id: String,
+    /// The user's components this target runs (an external scheduler), as they identified
+    /// themselves.
+    pub components: Vec<ComponentUnderTest>,
+    /// The external scheduler's process, stopped before the control plane.
+    scheduler: Option<crate::scheduler::SchedulerProcess>,
     local: Option<ControlPlane>,
 }
 
@@ -106,15 +127,35 @@ impl Target {
                 unschedulable: n.unschedulable,
             })
             .collect();
+        let external = match &providers.scheduler {
+            SchedulerOverride::Suite => suite.scheduler.clone(),
+            SchedulerOverride::None => None,
+            SchedulerOverride::External(e) => Some(e.clone()),
+        };
+        // The builtin scheduler serves `default-scheduler` unless the external one does.
+        let builtin = providers.scheduler != SchedulerOverride::None
+            && external.as_ref().is_none_or(|e| !e.replaces_default());
         let cp = ControlPlane::start(Config {
             node_specs,
+            scheduler: builtin,
             store: providers.selection.store.clone(),
             runtime: providers.selection.runtime,
+            cni: providers.cni.clone(),
             ..Config::default()
         })
         .await
         .map_err(Error::ControlPlane)?;
         let admin = cp.client().await.map_err(Error::ControlPlane)?;
+        let scheduler = match &external {
+            Some(e) => match crate::scheduler::SchedulerProcess::start(&cp, e).await {
+                Ok(p) => Some(p),
+                Err(err) => {
+                    cp.shutdown().await;
+                    return Err(err);
+                }
+            },
+            None => None,
+        };
         let store = cp.store();
         let runtimes: HashMap<String, Arc<dyn Runtime>> = cp
             .nodes()
@@ -125,6 +166,12 @@ impl Target {
             .nodes()
             .next()
             .map(|(_, r)| (r.provider(), r.network_provider()));
+        let cri_socket = match providers.selection.runtime {
+            providers::RuntimeChoice::CriSocket(socket) => Some(socket),
+            _ => None,
+        };
+        let custom_cni = (providers.cni != podcheck_controlplane::network::CniConfig::builtin())
+            .then(|| providers.cni.clone());
         let mut providers = vec![
             Provider {
                 component: "apiserver".into(),
@@ -139,19 +186,64 @@ impl Target {
                 version: store_provider.version.clone(),
             },
             Provider {
-                component: "scheduler".into(),
-                name: "builtin".into(),
-                real: true,
-                version: env!("CARGO_PKG_VERSION").into(),
-            },
-            Provider {
                 component: "dns".into(),
                 name: "builtin".into(),
                 real: true,
                 version: env!("CARGO_PKG_VERSION").into(),
             },
         ];
+        let mut schedulers = Vec::new();
+        if builtin {
+            schedulers.push(Provider {
+                component: "scheduler".into(),
+                name: "builtin".into(),
+                real: true,
+                version: env!("CARGO_PKG_VERSION").into(),
+            });
+        }
+        if let Some(p) = &scheduler {
+            schedulers.push(Provider {
+                component: "scheduler".into(),
+                name: p.component.name.clone(),
+                real: true,
+                version: p.component.version.clone(),
+            });
+        }
+        if schedulers.is_empty() {
+            schedulers.push(Provider {
+                component: "scheduler".into(),
+                name: "none".into(),
+                real: false,
+                version: String::new(),
+            });
+        }
+        providers.splice(2..2, schedulers);
+        let mut components: Vec<ComponentUnderTest> = scheduler
+            .as_ref()
+            .map(|p| p.component.clone())
+            .into_iter()
+            .collect();
         if let Some((runtime, network)) = runtime_provider {
+            // The user's own runtime or pod network is what the run validates: name it.
+            if let Some(socket) = cri_socket {
+                components.push(ComponentUnderTest {
+                    component: "runtime".into(),
+                    name: socket.display().to_string(),
+                    version: format!("{} {}", runtime.name, runtime.version),
+                });
+            }
+            if let Some(cni) = custom_cni.as_ref().filter(|_| network.real) {
+                components.push(ComponentUnderTest {
+                    component: "network".into(),
+                    name: format!(
+                        "{} ({} from {})",
+                        cni.conflist.display(),
+                        network.name,
+                        cni.bin_dir.display()
+                    ),
+                    version: network.version.clone(),
+                });
+            }
             providers.push(Provider {
                 component: "runtime".into(),
                 name: runtime.name,
@@ -186,6 +278,8 @@ impl Target {
             }),
             cluster_domain: "cluster.local".into(),
             run_id: String::new(),
+            components,
+            scheduler,
             local: Some(cp),
         })
     }
@@ -222,6 +316,8 @@ impl Target {
             probes: Arc::new(NoProbes),
             cluster_domain: "cluster.local".into(),
             run_id: String::new(),
+            components: Vec::new(),
+            scheduler: None,
             local: None,
         })
     }
@@ -294,9 +390,17 @@ impl Target {
         client_from(kc).await
     }
 
+    /// The embedded control plane's DNS server (UDP and TCP on loopback); `None` elsewhere.
+    pub fn dns_server(&self) -> Option<std::net::SocketAddr> {
+        self.local.as_ref().map(|cp| cp.dns_addr())
+    }
+
     pub async fn shutdown(self) {
         // The probes share the nodes' networks: let go of them so the bridges come down now.
         drop(self.probes);
+        if let Some(p) = self.scheduler {
+            p.stop().await;
+        }
         if let Some(cp) = self.local {
             cp.shutdown().await;
         }

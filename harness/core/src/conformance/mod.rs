@@ -54,6 +54,46 @@ impl AnySuite {
         }
     }
 
+    /// The cases' names and descriptions, in order.
+    pub fn cases(&self) -> Vec<(&str, &str)> {
+        match self {
+            AnySuite::Pods(s) => s
+                .cases
+                .iter()
+                .map(|c| (c.name.as_str(), c.description.as_str()))
+                .collect(),
+            AnySuite::Cni(s) => s
+                .cases
+                .iter()
+                .map(|c| (c.name.as_str(), c.description.as_str()))
+                .collect(),
+            AnySuite::Cri(s) => s
+                .cases
+                .iter()
+                .map(|c| (c.name.as_str(), c.description.as_str()))
+                .collect(),
+            AnySuite::Dns(s) => s
+                .cases
+                .iter()
+                .map(|c| (c.name.as_str(), c.description.as_str()))
+                .collect(),
+        }
+    }
+
+    /// Keeps the cases with these names (all when `names` is empty) and, when `tags` is not
+    /// empty, with one of these tags (conformance cases have none).
+    pub fn retain_cases(&mut self, names: &[String], tags: &[String]) {
+        let by_name = |n: &String| names.is_empty() || names.contains(n);
+        match self {
+            AnySuite::Pods(s) => s.cases.retain(|c| {
+                by_name(&c.name) && (tags.is_empty() || c.tags.iter().any(|t| tags.contains(t)))
+            }),
+            AnySuite::Cni(s) => s.cases.retain(|c| by_name(&c.name) && tags.is_empty()),
+            AnySuite::Cri(s) => s.cases.retain(|c| by_name(&c.name) && tags.is_empty()),
+            AnySuite::Dns(s) => s.cases.retain(|c| by_name(&c.name) && tags.is_empty()),
+        }
+    }
+
     /// `pods`, `cni`, `cri` or `dns`, as results name it.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -76,9 +116,34 @@ impl Suite {
             nodes: Vec::new(),
             require_real: Vec::new(),
             identities: Vec::new(),
+            scheduler: None,
             cases: Vec::new(),
         }
     }
+}
+
+/// For the schema only: a suite file of any kind, told apart by `kind`.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum AnySuiteFile {
+    Suite(crate::suite::SuiteFile),
+    CniSuite(cni::CniSuiteFile),
+    CriSuite(cri::CriSuiteFile),
+    DnsSuite(dns::DnsSuiteFile),
+}
+
+/// The JSON schema of suite files of every kind (for the `yaml-language-server` comment).
+pub fn json_schema() -> String {
+    let mut schema = schemars::schema_for!(AnySuiteFile);
+    schema.insert("title".into(), "podcheck suite".into());
+    schema.insert(
+        "description".into(),
+        "A podcheck suite: `kind: Suite` walks pods through the eight stages of their creation; `CniSuite`, `CriSuite` and `DnsSuite` check one component against its specification.".into(),
+    );
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// Only the `kind`, to pick the parser; everything else is left to it.
