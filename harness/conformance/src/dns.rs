@@ -38,16 +38,23 @@ const API_DEADLINE: Duration = Duration::from_secs(30);
 const UDP_PAYLOAD: u16 = 4096;
 
 /// Runs `suite` against the DNS server at `server`, with the setup objects created through
-/// `client` (an administrator) in `namespace`, which must not exist yet.
+/// `client` (an administrator) in `namespace`, which must not exist yet and gets `labels`
+/// (the caller's run label, so an interrupted run's cleanup finds it).
 pub async fn run(
     suite: &DnsSuite,
     client: kube::Client,
     server: SocketAddr,
     namespace: &str,
+    labels: &[(&str, &str)],
 ) -> Result<SuiteResult, ConformanceError> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
+    let mut all_labels = serde_json::Map::new();
+    all_labels.insert("podcheck.dev/suite".into(), suite.name.clone().into());
+    for (k, v) in labels {
+        all_labels.insert((*k).into(), (*v).into());
+    }
     let ns: Namespace = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": namespace, "labels": {"podcheck.dev/suite": suite.name}},
+        "metadata": {"name": namespace, "labels": all_labels},
     }))
     .expect("a namespace object");
     let created =

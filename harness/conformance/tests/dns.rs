@@ -71,7 +71,7 @@ async fn the_dns_suite_passes_against_the_builtin_server(#[case] store: StoreCho
     let suite = suite();
     let client = cp.client().await.unwrap();
     let started = Instant::now();
-    let result = dns::run(&suite, client.clone(), cp.dns_addr(), "dns-suite")
+    let result = dns::run(&suite, client.clone(), cp.dns_addr(), "dns-suite", &[])
         .await
         .expect("the suite runs");
     eprintln!(
@@ -122,6 +122,7 @@ async fn a_wrong_answer_fails_with_the_checks_name() {
         cp.client().await.unwrap(),
         cp.dns_addr(),
         "dns-wrong",
+        &[],
     )
     .await
     .expect("the suite runs");

@@ -303,7 +303,7 @@ impl ControlPlane {
                 start_real_nodes(&dir, &node_configs, networks, cp.dns.as_mut()).await?;
         }
         // `--cri-socket`: the first node's kubelet uses the user's runtime.
-        let mut external: Option<Arc<dyn Runtime>> = match (config.runtime, cp.run_dir.clone()) {
+        let mut external: Option<Arc<dyn Runtime>> = match (&config.runtime, cp.run_dir.clone()) {
             (providers::RuntimeChoice::CriSocket(socket), Some(dir)) => {
                 let (runtime, net) =
                     cri::external::node_runtime(socket, dir.join("pod-logs"), cp.dns.as_mut())

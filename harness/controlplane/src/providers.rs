@@ -66,7 +66,7 @@ pub fn etcd_binary() -> Option<&'static Path> {
 }
 
 /// How the container runtime (and with it the pod network and in-pod DNS) is chosen.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum RuntimeChoice {
     /// containerd + runc with the CNI plugins where installed and usable, else simulated.
     #[default]
@@ -77,7 +77,7 @@ pub enum RuntimeChoice {
     /// The CRI runtime listening at this socket (`--cri-socket`), with its own CNI
     /// configuration: the first node's kubelet uses it instead of starting containerd.
     /// Made with [`RuntimeChoice::cri_socket`].
-    CriSocket(&'static Path),
+    CriSocket(PathBuf),
 }
 
 impl RuntimeChoice {
@@ -90,11 +90,9 @@ impl RuntimeChoice {
         }
     }
 
-    /// The runtime at `socket`. The path lives as long as the process (one per run), which
-    /// keeps the choice `Copy`.
+    /// The runtime at `socket`.
     pub fn cri_socket(socket: impl Into<PathBuf>) -> RuntimeChoice {
-        let socket: PathBuf = socket.into();
-        RuntimeChoice::CriSocket(Box::leak(socket.into_boxed_path()))
+        RuntimeChoice::CriSocket(socket.into())
     }
 }
 
@@ -155,7 +153,7 @@ pub fn choose(selection: &Selection) -> Vec<Choice> {
             },
         },
     };
-    let usable = match selection.runtime {
+    let usable = match &selection.runtime {
         RuntimeChoice::Sim => Err("--runtime sim".to_string()),
         RuntimeChoice::Auto | RuntimeChoice::Containerd => real_runtime_usable(),
         RuntimeChoice::CriSocket(socket) => {

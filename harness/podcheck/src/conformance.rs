@@ -98,7 +98,17 @@ async fn run_dns(
         namespace_suffix(run_id)
     );
     let result =
-        podcheck_conformance::dns::run(suite, target.admin.clone(), server, &namespace).await;
+        podcheck_conformance::dns::run(
+            suite,
+            target.admin.clone(),
+            server,
+            &namespace,
+            &[
+                ("app.kubernetes.io/managed-by", "podcheck"),
+                (crate::observer::RUN_LABEL, run_id),
+            ],
+        )
+        .await;
     target.shutdown().await;
     result
 }

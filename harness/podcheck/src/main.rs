@@ -461,6 +461,17 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!("error: no case matches the filters");
         return ExitCode::from(EXIT_USAGE);
     }
+    if args.kubeconfig.is_some()
+        && (args.providers.scheduler_command.is_some()
+            || args.providers.scheduler == SchedulerArg::None)
+    {
+        eprintln!(
+            "error: --scheduler-command and --scheduler none shape the embedded control plane; \
+             a --kubeconfig cluster runs its own schedulers (deploy yours there, and name it in \
+             the pods' schedulerName)"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let ci = std::env::var_os("CI").is_some();
     let id = run_id();
     let opts = RunOptions {
@@ -816,12 +827,22 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
         }
         return ExitCode::from(EXIT_ENVIRONMENT);
     }
+    use podcheck::target::SchedulerOverride;
+    let external = match &options.scheduler {
+        SchedulerOverride::External(e) => Some(e.clone()),
+        SchedulerOverride::Suite | SchedulerOverride::None => None,
+    };
     let config = Config {
         nodes: args.nodes,
         anonymous: args.anonymous,
         store: options.selection.store.clone(),
-        runtime: options.selection.runtime,
+        runtime: options.selection.runtime.clone(),
         cni: options.cni.clone(),
+        // The builtin scheduler serves default-scheduler unless the user's does, or none runs.
+        scheduler: options.scheduler != SchedulerOverride::None
+            && external
+                .as_ref()
+                .is_none_or(|e| e.scheduler_name != "default-scheduler"),
         ..Config::default()
     };
     let cp = match ControlPlane::start(config).await {
@@ -830,6 +851,28 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
             eprintln!("error: {}", error_chain(&e));
             return ExitCode::from(EXIT_ENVIRONMENT);
         }
+    };
+    let scheduler = match &external {
+        Some(e) => match podcheck::scheduler::SchedulerProcess::start(&cp, e).await {
+            Ok(p) => {
+                println!(
+                    "scheduler: {} ({})",
+                    p.component.name,
+                    if p.component.version.is_empty() {
+                        "no --version"
+                    } else {
+                        &p.component.version
+                    }
+                );
+                Some(p)
+            }
+            Err(e) => {
+                eprintln!("error: {}", error_chain(&e));
+                cp.shutdown().await;
+                return ExitCode::from(EXIT_ENVIRONMENT);
+            }
+        },
+        None => None,
     };
     if let Err(e) = cp.write_kubeconfig(&kubeconfig) {
         eprintln!("error: {}", error_chain(&e));
@@ -861,6 +904,9 @@ async fn up(args: UpArgs, started: Instant) -> ExitCode {
     println!("Press Ctrl-C to stop.");
     wait_for_signal().await;
     eprintln!("podcheck: stopping");
+    if let Some(p) = scheduler {
+        p.stop().await;
+    }
     cp.shutdown().await;
     if args.kubeconfig.is_some() {
         let _ = std::fs::remove_file(&kubeconfig);

@@ -139,7 +139,7 @@ impl Target {
             node_specs,
             scheduler: builtin,
             store: providers.selection.store.clone(),
-            runtime: providers.selection.runtime,
+            runtime: providers.selection.runtime.clone(),
             cni: providers.cni.clone(),
             ..Config::default()
         })
@@ -166,7 +166,7 @@ impl Target {
             .nodes()
             .next()
             .map(|(_, r)| (r.provider(), r.network_provider()));
-        let cri_socket = match providers.selection.runtime {
+        let cri_socket = match &providers.selection.runtime {
             providers::RuntimeChoice::CriSocket(socket) => Some(socket),
             _ => None,
         };

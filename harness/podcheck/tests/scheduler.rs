@@ -257,3 +257,96 @@ fn a_scheduler_that_exits_at_once_is_an_environment_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn scheduler_flags_are_refused_for_a_kubeconfig_cluster() {
+    let (reports, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let out = run(
+        &[
+            "suites/scheduler",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+            "--scheduler",
+            "none",
+        ],
+        reports.path(),
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("a --kubeconfig cluster runs its own schedulers"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// `podcheck up --scheduler-command` serves the control plane with the user's scheduler
+/// running, and stops it on SIGTERM.
+#[test]
+fn up_runs_the_users_scheduler_and_stops_it() {
+    use std::io::{BufRead, BufReader};
+    let scheduler = example_scheduler();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+        .args([
+            "up",
+            "--runtime",
+            "sim",
+            "--store",
+            "memory",
+            "--scheduler-command",
+        ])
+        .arg(scheduler)
+        .current_dir(workspace())
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("podcheck up starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        let done = line.starts_with("Press Ctrl-C");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    // The scheduler podcheck started: a child of this `podcheck up` running the example.
+    let children: Vec<PathBuf> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let ppid = std::fs::read_to_string(p.join("status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:").map(|v| v.trim().to_string()));
+            ppid == Some(child.id().to_string())
+                && std::fs::read_link(p.join("exe")).is_ok_and(|exe| exe == scheduler)
+        })
+        .collect();
+    assert_eq!(children.len(), 1, "{}", seen.join("\n"));
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}\n{}", seen.join("\n"));
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("scheduler: ") && l.contains("podcheck-example-scheduler")),
+        "{}",
+        seen.join("\n")
+    );
+    // Its process is gone with podcheck.
+    assert!(
+        !children[0].exists(),
+        "the example scheduler ({}) outlived podcheck up",
+        children[0].display()
+    );
+}
