@@ -147,7 +147,11 @@ async fn run_in(
         components: vec![ComponentUnderTest {
             component: "dns".into(),
             name: server.to_string(),
-            version,
+            version: if version.is_empty() {
+                version
+            } else {
+                format!("dns-version {version}")
+            },
         }],
         cases: round,
     })

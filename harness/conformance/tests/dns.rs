@@ -92,7 +92,7 @@ async fn the_dns_suite_passes_against_the_builtin_server(#[case] store: StoreCho
     };
     assert_eq!(server.component, "dns");
     assert_eq!(server.name, cp.dns_addr().to_string());
-    assert_eq!(server.version, "1.1.0");
+    assert_eq!(server.version, "dns-version 1.1.0");
 
     // The namespace goes away with the run.
     let namespaces: Api<Namespace> = Api::all(client);

@@ -296,11 +296,14 @@ async fn run_cases(
         let supported = spec::parse_version(&call.exec.stdout)
             .map(|(_, s)| s)
             .unwrap_or_default();
-        words.push(format!(
-            "{} (VERSION: {})",
-            net.provider_of(p),
-            spec::compact(&call.exec.stdout)
-        ));
+        // The VERSION answer, as the range of spec versions it lists (the raw answer is
+        // the version check's evidence).
+        let range = match (supported.first(), supported.last()) {
+            (Some(first), Some(last)) if first != last => format!("CNI {first}–{last}"),
+            (Some(only), _) => format!("CNI {only}"),
+            _ => "no valid VERSION answer".to_string(),
+        };
+        words.push(format!("{} ({range})", net.provider_of(p)));
         if !chained.contains(p) {
             continue;
         }
