@@ -546,7 +546,7 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     let outcome = tokio::select! {
         r = run_all(&suites, &opts, &conformance_options, &report) => r,
-        _ = tokio::signal::ctrl_c() => {
+        _ = wait_for_signal() => {
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }

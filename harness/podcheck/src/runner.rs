@@ -180,6 +180,16 @@ fn uuid_suffix() -> String {
 async fn run_case(target: &Target, suite: &Suite, case: &CaseSpec, index: usize) -> CaseResult {
     let started = Instant::now();
     let ns = namespace_for(suite, case, index);
+    let adjusted;
+    let case = match &target.pods_scheduler {
+        Some(name) if case.pod.pointer("/spec/schedulerName").is_none() => {
+            let mut c = case.clone();
+            c.pod["spec"]["schedulerName"] = serde_json::json!(name);
+            adjusted = c;
+            &adjusted
+        }
+        _ => case,
+    };
     let observed = observer::observe(target, case, &ns).await;
     let cleanup = observer::cleanup(target, &ns).await;
     let mut result = CaseResult {

@@ -70,14 +70,23 @@ impl SchedulerProcess {
             &serde_json::to_vec_pretty(&kubeconfig).unwrap_or_default(),
         )
         .map_err(|e| fail(&shown, format!("cannot write its kubeconfig: {e}")))?;
-        let version = version_of(program).await;
+        let version = version_of(program, &kubeconfig_path).await;
         let log_path = dir.path().join("scheduler.log");
         let log = std::fs::File::create(&log_path)
             .map_err(|e| fail(&shown, format!("cannot create its log: {e}")))?;
         let log2 = log
             .try_clone()
             .map_err(|e| fail(&shown, format!("cannot create its log: {e}")))?;
-        let child = tokio::process::Command::new(program)
+        // Through setpriv, the scheduler dies with podcheck even when podcheck is killed
+        // (its own process group keeps a terminal's Ctrl-C from reaching it directly).
+        let mut command = if Path::new(SETPRIV).is_file() {
+            let mut c = tokio::process::Command::new(SETPRIV);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(program);
+            c
+        } else {
+            tokio::process::Command::new(program)
+        };
+        let child = command
             .args(&scheduler.command[1..])
             .env("KUBECONFIG", &kubeconfig_path)
             .stdin(Stdio::null())
@@ -174,17 +183,35 @@ impl Drop for SchedulerProcess {
     }
 }
 
-/// `PROGRAM --version`, first line, or empty when it says nothing useful within 5 s.
-async fn version_of(program: &str) -> String {
-    let out = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::process::Command::new(program)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await;
+/// util-linux's setpriv, to give the scheduler a parent-death signal without unsafe code.
+const SETPRIV: &str = "/usr/bin/setpriv";
+
+/// `PROGRAM --version`, first line, or empty when it says nothing useful within 5 s. A
+/// program that ignores `--version` runs meanwhile, so it gets podcheck's kubeconfig (never
+/// the user's own cluster) and its process group is killed at the deadline.
+async fn version_of(program: &str, kubeconfig: &Path) -> String {
+    let child = tokio::process::Command::new(program)
+        .arg("--version")
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn();
+    let Ok(child) = child else {
+        return String::new();
+    };
+    let pgid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(Pid::from_raw);
+    let out = tokio::time::timeout(Duration::from_secs(5), child.wait_with_output()).await;
+    if out.is_err()
+        && let Some(pgid) = pgid
+    {
+        let _ = kill_process_group(pgid, Signal::KILL);
+    }
     match out {
         Ok(Ok(o)) if o.status.success() => String::from_utf8_lossy(&o.stdout)
             .lines()

@@ -77,6 +77,10 @@ pub struct Target {
     /// The user's components this target runs (an external scheduler), as they identified
     /// themselves.
     pub components: Vec<ComponentUnderTest>,
+    /// The schedulerName for case pods that name none: the external scheduler's, when it
+    /// serves another name than `default-scheduler` (else the builtin, still running for
+    /// `default-scheduler`, would bind them and the report would credit the wrong one).
+    pub pods_scheduler: Option<String>,
     /// The external scheduler's process, stopped before the control plane.
     scheduler: Option<crate::scheduler::SchedulerProcess>,
     local: Option<ControlPlane>,
@@ -279,6 +283,10 @@ impl Target {
             cluster_domain: "cluster.local".into(),
             run_id: String::new(),
             components,
+            pods_scheduler: external
+                .as_ref()
+                .filter(|e| !e.replaces_default())
+                .map(|e| e.scheduler_name.clone()),
             scheduler,
             local: Some(cp),
         })
@@ -317,6 +325,7 @@ impl Target {
             cluster_domain: "cluster.local".into(),
             run_id: String::new(),
             components: Vec::new(),
+            pods_scheduler: None,
             scheduler: None,
             local: None,
         })

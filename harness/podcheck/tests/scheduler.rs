@@ -156,6 +156,35 @@ fn the_example_scheduler_passes_the_scheduler_suite() {
     assert!(leftovers.is_empty(), "podcheck left {leftovers:?}");
 }
 
+/// Beside the builtin (which keeps `default-scheduler`), under a name of its own: the
+/// suite's pods are given that name, so the example, not the builtin, binds them.
+#[test]
+fn the_example_scheduler_under_its_own_name_binds_the_suites_pods() {
+    let bin = example_scheduler().display().to_string();
+    let (reports, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let command = format!("{bin} --scheduler-name my-scheduler");
+    let out = run(
+        &[
+            "suites/scheduler",
+            "--scheduler-command",
+            &command,
+            "--scheduler-name",
+            "my-scheduler",
+        ],
+        reports.path(),
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(reports.path());
+    for case in ["node-selector", "preferred-affinity", "resource-fit"] {
+        let evidence = stage(&r, case, "binding")["evidence"].to_string();
+        assert!(
+            evidence.contains("event Scheduled from my-scheduler"),
+            "{case}: {evidence}"
+        );
+    }
+}
+
 #[test]
 fn a_scheduler_that_ignores_taints_fails_binding_with_the_oracles_reason() {
     let (reports, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
