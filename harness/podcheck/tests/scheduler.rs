@@ -14,13 +14,17 @@ fn workspace() -> PathBuf {
 }
 
 /// The example scheduler's binary, built (once per test process; cargo's own lock keeps
-/// concurrent builds apart) in the profile these tests were built in.
+/// concurrent builds apart) in the profile these tests were built in. The first build on a
+/// machine that has only run the tests takes minutes (see .config/nextest.toml).
 fn example_scheduler() -> &'static Path {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT.get_or_init(|| {
         let bin_dir = Path::new(env!("CARGO_BIN_EXE_podcheck")).parent().unwrap();
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "-p", "podcheck-example-scheduler"])
+        // The whole workspace, as `.ci/run` builds it: features unify across the packages
+        // a build selects, so `-p podcheck-example-scheduler` alone would compile its
+        // dependencies a second time, with other features; this is a no-op after CI's build.
+        cmd.args(["build", "--quiet", "--workspace", "--all-targets"])
             .current_dir(workspace());
         if bin_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");

@@ -9,7 +9,9 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use std::os::unix::process::CommandExt as _;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::spec::{self, NsInterface, NsRoute};
@@ -59,7 +61,10 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
 }
 
 fn tool(name: &str) -> Command {
-    Command::new(find_tool(name).unwrap_or_else(|| PathBuf::from(name)))
+    let mut command = Command::new(find_tool(name).unwrap_or_else(|| PathBuf::from(name)));
+    // Their output is parsed (bash's "Connection refused"): not in the user's language.
+    command.env("LC_ALL", "C").env("LANG", "C");
+    command
 }
 
 /// What a finished process did.
@@ -72,6 +77,8 @@ pub struct Exec {
     pub took: Duration,
     /// Set when the deadline passed.
     pub timed_out: bool,
+    /// False when it could not be started (stderr says why).
+    pub spawned: bool,
 }
 
 impl Exec {
@@ -82,6 +89,7 @@ impl Exec {
     /// `exit 0`, `exit 1`, `killed after 20s`.
     pub fn status(&self) -> String {
         match (self.code, self.timed_out) {
+            _ if !self.spawned => "not run".into(),
             (_, true) => format!("killed after {:?} (no answer)", self.took),
             (Some(c), _) => format!("exit {c}"),
             (None, _) => "killed by a signal".into(),
@@ -89,6 +97,23 @@ impl Exec {
     }
 }
 
+/// Reads `pipe` to its end into `into`, chunk by chunk: cancel-safe, so what was read
+/// before a deadline stays in `into`.
+async fn drain<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>, into: &mut Vec<u8>) {
+    let Some(mut pipe) = pipe else {
+        return;
+    };
+    let mut chunk = [0u8; 8192];
+    while let Ok(n) = pipe.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        into.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Runs `command` in a process group of its own; on the deadline the whole group is killed
+/// (a plugin's own children too) and what it printed so far is kept.
 async fn run(
     mut command: Command,
     stdin: Option<&[u8]>,
@@ -103,36 +128,90 @@ async fn run(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
     let mut child = command.spawn()?;
+    let group = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32));
     let pipe = child.stdin.take();
+    let (out_pipe, err_pipe) = (child.stdout.take(), child.stderr.take());
     let input = stdin.map(<[u8]>::to_vec);
-    let finished = tokio::time::timeout(timeout, async move {
-        if let (Some(mut pipe), Some(input)) = (pipe, input) {
-            let _ = pipe.write_all(&input).await;
-            drop(pipe);
-        }
-        child.wait_with_output().await
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let finished = tokio::time::timeout(timeout, async {
+        let feed = async {
+            if let (Some(mut pipe), Some(input)) = (pipe, input) {
+                let _ = pipe.write_all(&input).await;
+                drop(pipe);
+            }
+        };
+        let (_, _, _, status) = tokio::join!(
+            feed,
+            drain(out_pipe, &mut out),
+            drain(err_pipe, &mut err),
+            child.wait()
+        );
+        status
     })
     .await;
-    match finished {
-        Ok(out) => {
-            let out = out?;
-            Ok(Exec {
-                code: out.status.code(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                took: began.elapsed(),
-                timed_out: false,
-            })
+    let timed_out = finished.is_err();
+    let code = match finished {
+        Ok(status) => status?.code(),
+        Err(_) => {
+            if let Some(group) = group {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+            None
         }
-        Err(_) => Ok(Exec {
-            code: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            took: began.elapsed(),
-            timed_out: true,
-        }),
+    };
+    Ok(Exec {
+        code,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+        took: began.elapsed(),
+        timed_out,
+        spawned: true,
+    })
+}
+
+/// `ip ARGS` from synchronous code (drop guards), bounded by `TOOL_TIMEOUT`: polled, and
+/// killed (its group) when late.
+fn ip_blocking(args: &[&str]) -> Result<(), String> {
+    let ip = find_tool("ip").unwrap_or_else(|| PathBuf::from("ip"));
+    let mut child = std::process::Command::new(ip)
+        .args(args)
+        .env("LC_ALL", "C")
+        .env("LANG", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let began = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("ip {}: {status}", args.join(" "))),
+            Ok(None) if began.elapsed() < TOOL_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Ok(None) => {
+                if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
+                    let _ =
+                        rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "ip {}: no answer in {TOOL_TIMEOUT:?}",
+                    args.join(" ")
+                ));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
     }
 }
 
@@ -307,21 +386,8 @@ impl Drop for Netns {
         if self.deleted {
             return;
         }
-        let ip = find_tool("ip").unwrap_or_else(|| PathBuf::from("ip"));
-        match std::process::Command::new(ip)
-            .args(["netns", "del", &self.name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-        {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => {
-                tracing::warn!(netns = %self.name, stderr = %String::from_utf8_lossy(&o.stderr).trim(), "deleting a network namespace")
-            }
-            Err(e) => {
-                tracing::warn!(netns = %self.name, error = %e, "deleting a network namespace")
-            }
+        if let Err(e) = ip_blocking(&["netns", "del", &self.name]) {
+            tracing::warn!(netns = %self.name, error = %e, "deleting a network namespace");
         }
     }
 }
@@ -408,6 +474,36 @@ pub fn reservations_of(data_dir: &Path, network: &str, container_id: &str) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_late_command_is_killed_with_its_group_and_its_output_kept() {
+        let mut command = Command::new(find_tool("bash").expect("bash"));
+        command.args(["-c", "sleep 30 & echo $!; echo partial >&2; wait"]);
+        let out = run(command, None, Duration::from_millis(500))
+            .await
+            .unwrap();
+        assert!(out.timed_out && out.code.is_none(), "{out:?}");
+        assert!(out.stderr.contains("partial"), "{out:?}");
+        let pid: u32 = out.stdout.trim().parse().expect("the sleep's pid");
+        // The sleep, in the same group, is killed too (gone, or a zombie for its reaper).
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |s| s.contains(") Z "))
+        };
+        let began = Instant::now();
+        while !gone() && began.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(gone(), "sleep {pid} outlived the deadline");
+    }
+
+    #[tokio::test]
+    async fn tools_answer_in_the_c_locale() {
+        let mut command = tool("bash");
+        command.args(["-c", "echo $LC_ALL $LANG"]);
+        let out = run(command, None, TOOL_TIMEOUT).await.unwrap();
+        assert_eq!(out.stdout.trim(), "C C");
+    }
 
     #[test]
     fn owners_are_read_from_names() {

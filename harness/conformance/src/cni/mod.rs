@@ -254,22 +254,19 @@ async fn run_cases(
             path: network.path.display().to_string(),
             message: format!("not JSON once filled in: {e}"),
         })?;
+    // Before any plugin runs: host-local must reserve in this run's own data dir, never in
+    // the host's (the template check requires `{{dataDir}}`; this holds for the rendering).
+    let host_local =
+        own_data_dir(&conflist, node.ipam_dir()).map_err(|message| ConformanceError::Conflist {
+            path: network.path.display().to_string(),
+            message,
+        })?;
     let plugins = node.plugins().to_vec();
     let mut providers = Vec::new();
     for p in &plugins {
         let release = podcheck_controlplane::network::plugin_version(bin_dir, p).await;
         providers.push((p.clone(), format!("{p} {release}")));
     }
-    let host_local = (conflist
-        .pointer("/plugins/0/ipam/type")
-        .and_then(Value::as_str)
-        == Some("host-local"))
-    .then(|| {
-        conflist
-            .pointer("/plugins/0/ipam/dataDir")
-            .and_then(Value::as_str)
-            .map_or_else(|| PathBuf::from("/var/lib/cni/networks"), PathBuf::from)
-    });
     let net = Net {
         name: network.name.clone(),
         bin_dir: bin_dir.to_path_buf(),
@@ -376,6 +373,39 @@ async fn run_cases(
     Ok((component, results))
 }
 
+/// The host-local data dir of a rendered conflist: `Some(own)` when some plugin's IPAM is
+/// host-local, `None` when none is. Any host-local (or any `dataDir`) elsewhere than `own`
+/// is an error: its reservations, and GC of them, would be the host's.
+fn own_data_dir(conflist: &Value, own: &Path) -> Result<Option<PathBuf>, String> {
+    let mut found = None;
+    let plugins = conflist.get("plugins").and_then(Value::as_array);
+    for (i, plugin) in plugins.into_iter().flatten().enumerate() {
+        let Some(ipam) = plugin.get("ipam") else {
+            continue;
+        };
+        let host_local = ipam.get("type").and_then(Value::as_str) == Some("host-local");
+        let data = ipam.get("dataDir");
+        if !host_local && data.is_none() {
+            continue;
+        }
+        match data.and_then(Value::as_str) {
+            Some(d) if Path::new(d) == own => found = Some(own.to_path_buf()),
+            Some(d) => {
+                return Err(format!(
+                    "plugin {i}'s IPAM dataDir is {d}, not this run's {} (write \"dataDir\": \"{{{{dataDir}}}}\")",
+                    own.display()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "plugin {i}'s host-local IPAM has no dataDir: it would reserve in the host's /var/lib/cni/networks (write \"dataDir\": \"{{{{dataDir}}}}\")"
+                ));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// `a/b/../c` as `a/c` (lexically: templates are named as the suite reached them).
 fn tidy(path: &Path) -> PathBuf {
     use std::path::Component;
@@ -404,14 +434,25 @@ struct Call {
 }
 
 async fn call(net: &Net, plugin: &str, env: CniEnv, stdin: String, keep_stdin: bool) -> Call {
-    let exec = match host::exec_plugin(&net.bin_dir, plugin, &env, stdin.as_bytes()).await {
+    call_in(&net.bin_dir, plugin, env, stdin, keep_stdin).await
+}
+
+async fn call_in(
+    bin_dir: &Path,
+    plugin: &str,
+    env: CniEnv,
+    stdin: String,
+    keep_stdin: bool,
+) -> Call {
+    let exec = match host::exec_plugin(bin_dir, plugin, &env, stdin.as_bytes()).await {
         Ok(e) => e,
         Err(e) => Exec {
             code: None,
             stdout: String::new(),
-            stderr: format!("could not run {}: {e}", net.bin_dir.join(plugin).display()),
+            stderr: format!("could not run {}: {e}", bin_dir.join(plugin).display()),
             took: Duration::ZERO,
             timed_out: false,
+            spawned: false,
         },
     };
     Call {
@@ -495,15 +536,116 @@ async fn add(net: &Net, version: &str, att: &Attachment) -> Chain {
 
 /// DEL through the plugins in reverse order, each given the ADD's result (when known).
 async fn del(net: &Net, version: &str, att: &Attachment, prev: Option<&str>) -> Chain {
+    del_in(&net.bin_dir, &net.conflist, version, att, prev).await
+}
+
+async fn del_in(
+    bin_dir: &Path,
+    conflist: &Value,
+    version: &str,
+    att: &Attachment,
+    prev: Option<&str>,
+) -> Chain {
     let prev: Option<Value> = prev.and_then(|p| serde_json::from_str(p).ok());
     let mut chain = Chain::default();
-    let types = spec::plugin_types(&net.conflist);
+    let types = spec::plugin_types(conflist);
     for (i, plugin) in types.iter().enumerate().rev() {
-        let config = spec::plugin_config(&net.conflist, i, version, prev.as_ref());
-        let c = call(net, plugin, att.env("DEL"), config.to_string(), false).await;
+        let config = spec::plugin_config(conflist, i, version, prev.as_ref());
+        let c = call_in(bin_dir, plugin, att.env("DEL"), config.to_string(), false).await;
         chain.calls.push(c);
     }
     chain
+}
+
+/// How long a guard's DEL on drop may block the dropping thread.
+const DROP_DEL_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Armed before an ADD and disarmed once a DEL has run: dropped armed (a `?`, a panic, the
+/// case deadline dropping the future), it DELs then, so no ADD leaves plugin state
+/// (reservations, host links, firewall rules) behind. Declare it after the namespace so it
+/// drops first: DEL needs the namespace.
+struct DelGuard {
+    bin_dir: PathBuf,
+    conflist: Value,
+    version: String,
+    att: Attachment,
+    /// The ADD's result, for DEL's prevResult.
+    prev: Option<String>,
+    armed: bool,
+}
+
+impl DelGuard {
+    fn new(net: &Net, version: &str, att: &Attachment) -> DelGuard {
+        DelGuard {
+            bin_dir: net.bin_dir.clone(),
+            conflist: net.conflist.clone(),
+            version: version.to_string(),
+            att: att.clone(),
+            prev: None,
+            armed: true,
+        }
+    }
+
+    /// DEL now; disarmed once it has run (a DEL cut short is redone on drop).
+    async fn del(&mut self) -> Chain {
+        let chain = del_in(
+            &self.bin_dir,
+            &self.conflist,
+            &self.version,
+            &self.att,
+            self.prev.as_deref(),
+        )
+        .await;
+        self.armed = false;
+        chain
+    }
+}
+
+impl Drop for DelGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        // Drop cannot await: DEL on a thread with a runtime of its own, waited for with a
+        // deadline (past it the thread finishes on its own).
+        let (bin_dir, conflist, version, att, prev) = (
+            self.bin_dir.clone(),
+            self.conflist.clone(),
+            self.version.clone(),
+            self.att.clone(),
+            self.prev.clone(),
+        );
+        let id = att.container_id.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("cni-del".into())
+            .spawn(move || {
+                let done = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|rt| {
+                        rt.block_on(del_in(&bin_dir, &conflist, &version, &att, prev.as_deref()))
+                    });
+                let _ = tx.send(done);
+            });
+        let outcome = match spawned {
+            Err(e) => Err(e.to_string()),
+            Ok(_) => match rx.recv_timeout(DROP_DEL_DEADLINE) {
+                Ok(Ok(chain)) => match chain.failed() {
+                    None => Ok(()),
+                    Some(c) => Err(format!("{} {}", c.plugin, c.exec.status())),
+                },
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no end within {DROP_DEL_DEADLINE:?}")),
+            },
+        };
+        match outcome {
+            Ok(()) => tracing::debug!(container = %id, "DEL of an attachment left by a case"),
+            Err(e) => {
+                tracing::warn!(container = %id, error = %e, "DEL of an attachment left by a case")
+            }
+        }
+    }
 }
 
 /// CHECK through the plugins in order, each given the ADD's result.
@@ -522,8 +664,11 @@ async fn check(net: &Net, version: &str, att: &Attachment, prev: &str) -> Chain 
     chain
 }
 
-/// A namespace with one attachment ADDed; DELs and deletes it when done with.
+/// A namespace with one attachment ADDed; DELs and deletes it when done with, or when
+/// dropped.
 struct Added {
+    /// First, so it drops (DELs) before the namespace goes.
+    guard: DelGuard,
     ns: Netns,
     att: Attachment,
     chain: Chain,
@@ -537,8 +682,12 @@ impl Added {
             container_id: host::container_id(),
             netns: ns.path(),
         };
+        // Armed before the ADD: one cut short may have reserved already.
+        let mut guard = DelGuard::new(net, version, &att);
         let chain = add(net, version, &att).await;
+        guard.prev = chain.result.clone();
         Ok(Added {
+            guard,
             ns,
             att,
             chain,
@@ -547,8 +696,8 @@ impl Added {
     }
 
     /// DEL (best effort: cleanup, not a check), then the namespace goes.
-    async fn remove(self, net: &Net) {
-        let chain = del(net, &self.version, &self.att, self.chain.result.as_deref()).await;
+    async fn remove(mut self, _net: &Net) {
+        let chain = self.guard.del().await;
         if let Some(c) = chain.failed() {
             tracing::warn!(plugin = %c.plugin, status = %c.exec.status(), "DEL during cleanup");
         }
@@ -706,6 +855,26 @@ async fn run_case(
             hint: None,
         }]);
     };
+    // The spec: a runtime must not send CHECK (GC) for a list that disables it.
+    for (check, key, command) in [
+        (CniCheck::Check, "disableCheck", "CHECK"),
+        (CniCheck::Gc, "disableGC", "GC"),
+    ] {
+        if case.check == check && net.conflist.get(key) == Some(&Value::Bool(true)) {
+            return Ok(vec![CheckResult {
+                name: format!("{}.enabled", case.check.kind()),
+                status: StageStatus::Skipped,
+                expected: format!("a conflist that allows {command}"),
+                observed: "not run".into(),
+                duration_ms: None,
+                evidence: vec![],
+                message: Some(format!(
+                    "the conflist sets `{key}: true`: the spec says a runtime must not call {command} for it"
+                )),
+                hint: None,
+            }]);
+        }
+    }
     match &case.check {
         CniCheck::Version => unreachable!("handled above"),
         CniCheck::Add => add_case(net, version).await,
@@ -723,9 +892,18 @@ async fn run_case(
 
 async fn version_case(net: &Net, suite: &CniSuite, listed: &[String]) -> Vec<CheckResult> {
     let mut checks = Vec::new();
+    let chained = spec::plugin_types(&net.conflist);
+    // The chained plugins' VERSION answers: what each lists, and the evidence of it.
+    let mut answers: Vec<(String, Vec<String>, Evidence)> = Vec::new();
     for plugin in &net.plugins {
         let (_, c) = version_call(net, plugin).await;
         let ev = vec![net.cni_evidence(&c)];
+        if chained.contains(plugin) {
+            let supported = spec::parse_version(&c.exec.stdout)
+                .map(|(_, s)| s)
+                .unwrap_or_default();
+            answers.push((plugin.clone(), supported, ev[0].clone()));
+        }
         let expected =
             "VERSION exits 0 with {cniVersion, supportedVersions} that lists its cniVersion";
         let name = format!("version.{plugin}.answer-valid");
@@ -758,15 +936,21 @@ async fn version_case(net: &Net, suite: &CniSuite, listed: &[String]) -> Vec<Che
             checks.push(CheckResult::passed(
                 &name,
                 &format!("every plugin lists {v}, or refuses it with code 1"),
-                format!("listed by {}", spec::plugin_types(&net.conflist).join(", ")),
-                vec![],
+                format!("listed by {}", chained.join(", ")),
+                answers.iter().map(|(_, _, ev)| ev.clone()).collect(),
             ));
             continue;
         }
-        // Not listed: ADD with it must be refused as an incompatible version, before the
-        // plugin touches anything (the namespace given does not exist).
-        let main = &net.plugins[0];
-        let config = spec::plugin_config(&net.conflist, 0, v, None);
+        // Not listed: ADD with it to a plugin that does not list it must be refused as an
+        // incompatible version, before the plugin touches anything (the namespace given
+        // does not exist).
+        let index = answers
+            .iter()
+            .position(|(_, supported, _)| !supported.contains(v))
+            .and_then(|a| chained.iter().position(|p| *p == answers[a].0))
+            .unwrap_or(0);
+        let main = &chained[index];
+        let config = spec::plugin_config(&net.conflist, index, v, None);
         let env = CniEnv {
             command: "ADD".into(),
             container_id: Some(host::container_id()),
@@ -1218,6 +1402,22 @@ async fn status_case(net: &Net, version: &str) -> Vec<CheckResult> {
 }
 
 async fn gc_case(net: &Net, version: &str) -> Result<Vec<CheckResult>, String> {
+    if net.host_local.is_none() {
+        // GC releases whatever the IPAM holds that is not listed: only ever run it where
+        // the state is this run's own.
+        return Ok(vec![CheckResult {
+            name: "gc.supported".into(),
+            status: StageStatus::Skipped,
+            expected: "host-local IPAM in this run's data dir".into(),
+            observed: "not run".into(),
+            duration_ms: None,
+            evidence: vec![],
+            message: Some(
+                "GC is only sent where the IPAM state is podcheck's own (host-local with {{dataDir}}); this network has no host-local IPAM".into(),
+            ),
+            hint: None,
+        }]);
+    }
     let keep = Added::new(net, version).await?;
     let drop_ = Added::new(net, version).await?;
     let mut checks = vec![
@@ -1290,13 +1490,22 @@ async fn gc_case(net: &Net, version: &str) -> Result<Vec<CheckResult>, String> {
     Ok(checks)
 }
 
+/// The first half of `text`, cut at a char boundary (a template may hold non-ASCII).
+fn cut_in_half(text: &str) -> &str {
+    let mut at = text.len() / 2;
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    &text[..at]
+}
+
 /// The first plugin's config, broken as asked.
 fn broken_config(net: &Net, version: &str, how: BadConfig) -> String {
     let mut config = spec::plugin_config(&net.conflist, 0, version, None);
     match how {
         BadConfig::MalformedJson => {
             let text = config.to_string();
-            return text[..text.len() / 2].to_string();
+            return cut_in_half(&text).to_string();
         }
         BadConfig::UnknownCniVersion => config["cniVersion"] = Value::from("9.9.9"),
         BadConfig::MissingIpam => {
@@ -1320,6 +1529,8 @@ async fn bad_config_case(
     };
     let plugin = net.plugins[0].clone();
     let stdin = broken_config(net, version, bad.config);
+    // A refused ADD may still have left state; DEL (the network's good config) either way.
+    let mut guard = DelGuard::new(net, version, &att);
     let c = call(net, &plugin, att.env("ADD"), stdin, true).await;
     let ev = vec![net.cni_evidence(&c)];
     let label = bad.config.label();
@@ -1346,16 +1557,36 @@ async fn bad_config_case(
                 None,
             )
         });
-        let chain = del(net, version, &att, Some(&c.exec.stdout)).await;
+        guard.prev = Some(c.exec.stdout.clone());
+        let chain = guard.del().await;
         if let Some(f) = chain.failed() {
             tracing::warn!(plugin = %f.plugin, "DEL after an accepted bad config failed");
         }
         ns.delete().await?;
         return Ok(checks);
     }
+    let refused_expected = "ADD with a broken config exits with a non-zero code";
+    let refused = matches!(c.exec.code, Some(n) if n != 0) && !c.exec.timed_out;
+    if !refused {
+        // Not a refusal: the plugin did not run, hung or died.
+        checks.push(CheckResult::failed(
+            &format!("badConfig.{label}.refused"),
+            refused_expected,
+            c.exec.status(),
+            ev,
+            format!(
+                "{plugin} did not answer with an exit code: {}",
+                error_words(&c.exec)
+            ),
+            None,
+        ));
+        guard.del().await;
+        ns.delete().await?;
+        return Ok(checks);
+    }
     checks.push(CheckResult::passed(
         &format!("badConfig.{label}.refused"),
-        "ADD with a broken config exits non-zero",
+        refused_expected,
         c.exec.status(),
         ev.clone(),
     ));
@@ -1410,6 +1641,7 @@ async fn bad_config_case(
             });
         }
     }
+    guard.del().await;
     ns.delete().await?;
     Ok(checks)
 }
@@ -1466,6 +1698,8 @@ async fn distinct_case(net: &Net, version: &str, count: usize) -> Result<Vec<Che
         )
     });
     let mut addresses: Vec<IpAddr> = Vec::new();
+    // Results with an address in the subnet (a result may hold several, e.g. dual-stack).
+    let mut placed = 0;
     for a in &added {
         if let Some(r) = a
             .chain
@@ -1473,7 +1707,14 @@ async fn distinct_case(net: &Net, version: &str, count: usize) -> Result<Vec<Che
             .as_deref()
             .and_then(|r| spec::validate_result(r, version).ok())
         {
-            addresses.extend(r.ips.iter().map(|i| i.address.addr()));
+            let ips: Vec<IpAddr> = r.ips.iter().map(|i| i.address.addr()).collect();
+            if ips
+                .iter()
+                .any(|ip| matches!(ip, IpAddr::V4(v4) if net.subnet.contains(v4)))
+            {
+                placed += 1;
+            }
+            addresses.extend(ips);
         }
     }
     let dup = spec::duplicates(&addresses);
@@ -1504,11 +1745,15 @@ async fn distinct_case(net: &Net, version: &str, count: usize) -> Result<Vec<Che
     }];
     let expected = format!("{count} distinct addresses, all in {}", net.subnet);
     checks.push(
-        if dup.is_empty() && outside.is_empty() && addresses.len() == count {
+        if dup.is_empty() && outside.is_empty() && placed == count {
             CheckResult::passed(
                 "distinctAddresses.distinct",
                 &expected,
-                format!("{} distinct addresses in {}", addresses.len(), net.subnet),
+                format!(
+                    "{} distinct addresses in {} ({placed} results)",
+                    addresses.len(),
+                    net.subnet
+                ),
                 ev,
             )
         } else {
@@ -1516,7 +1761,7 @@ async fn distinct_case(net: &Net, version: &str, count: usize) -> Result<Vec<Che
                 "distinctAddresses.distinct",
                 &expected,
                 format!(
-                    "{} address(es); duplicated: [{}]; outside the subnet: [{}]",
+                    "{} address(es), {placed} of {count} results with one in the subnet; duplicated: [{}]; outside the subnet: [{}]",
                     addresses.len(),
                     dup.iter()
                         .map(ToString::to_string)
@@ -1534,8 +1779,8 @@ async fn distinct_case(net: &Net, version: &str, count: usize) -> Result<Vec<Che
     let began = Instant::now();
     let ids: Vec<String> = added.iter().map(|a| a.att.container_id.clone()).collect();
     let dels: Vec<(Chain, Netns)> = futures::stream::iter(added)
-        .map(|a| async move {
-            let chain = del(net, &a.version, &a.att, a.chain.result.as_deref()).await;
+        .map(|mut a| async move {
+            let chain = a.guard.del().await;
             (chain, a.ns)
         })
         .buffer_unordered(PARALLEL)
@@ -1672,6 +1917,275 @@ async fn reach_case(net: &Net, version: &str) -> Result<Vec<CheckResult>, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn half_a_config_is_cut_at_a_char_boundary() {
+        assert_eq!(cut_in_half("abcd"), "ab");
+        assert_eq!(cut_in_half("aé"), "a");
+        assert_eq!(cut_in_half("ééé"), "é");
+    }
+
+    #[test]
+    fn host_local_must_use_the_runs_data_dir() {
+        let own = Path::new("/run/podcheck/cni-1-0/n/ipam");
+        let conf = |ipam: Value| json!({"name": "n", "plugins": [{"type": "ptp", "ipam": ipam}]});
+        assert_eq!(
+            own_data_dir(&conf(json!({"type": "host-local", "dataDir": own})), own),
+            Ok(Some(own.to_path_buf()))
+        );
+        let no_dir = own_data_dir(&conf(json!({"type": "host-local"})), own).unwrap_err();
+        assert!(no_dir.contains("/var/lib/cni/networks"), "{no_dir}");
+        let elsewhere = conf(json!({"type": "host-local", "dataDir": "/var/lib/cni/networks"}));
+        assert!(own_data_dir(&elsewhere, own).is_err());
+        assert_eq!(
+            own_data_dir(&conf(json!({"type": "static"})), own),
+            Ok(None)
+        );
+        assert_eq!(
+            own_data_dir(&json!({"name": "n", "plugins": [{"type": "tuning"}]}), own),
+            Ok(None)
+        );
+    }
+
+    /// host-local as the only plugin (it reserves files and touches no interface), its
+    /// data dir a temp dir: the reservations a case leaves are plain to see.
+    fn host_local_net(data: &Path) -> Option<Net> {
+        let bin = Path::new(podcheck_core::conformance::cni::DEFAULT_BIN_DIR);
+        if !rustix::process::geteuid().is_root() || !bin.join("host-local").is_file() {
+            assert_eq!(
+                std::env::var("PODCHECK_SKIP_REAL").as_deref(),
+                Ok("1"),
+                "needs root and {}/host-local (or PODCHECK_SKIP_REAL=1)",
+                bin.display()
+            );
+            return None;
+        }
+        Some(test_net(bin, data))
+    }
+
+    fn test_net(bin: &Path, data: &Path) -> Net {
+        // Reservations only: host-local configures no address, so the subnet is never used.
+        let subnet: Ipv4Net = "10.244.255.0/24".parse().unwrap();
+        let conflist = json!({
+            "cniVersion": "1.0.0",
+            "name": "halfway",
+            "plugins": [{"type": "host-local", "ipam": {
+                "type": "host-local",
+                "ranges": [[{"subnet": subnet.to_string()}]],
+                "dataDir": data,
+            }}],
+        });
+        Net {
+            name: "halfway".into(),
+            bin_dir: bin.to_path_buf(),
+            conflist,
+            plugins: vec!["host-local".into()],
+            providers: vec![],
+            provider: "host-local".into(),
+            subnet,
+            bridge: "none".into(),
+            host_local: Some(data.to_path_buf()),
+        }
+    }
+
+    fn scripts(dir: &Path, scripts: &[(&str, &str)]) {
+        use std::os::unix::fs::PermissionsExt;
+        for (name, body) in scripts {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    fn suite_of(check: CniCheck) -> (CniSuite, CniCase) {
+        let case = CniCase {
+            name: check.kind().to_lowercase(),
+            description: String::new(),
+            timeout: podcheck_core::conformance::cni::DEFAULT_TIMEOUT,
+            check,
+        };
+        let suite = CniSuite {
+            path: PathBuf::from("suite.yaml"),
+            name: "cni".into(),
+            description: String::new(),
+            bin_dir: PathBuf::new(),
+            networks: vec![],
+            cni_versions: vec!["1.0.0".into(), "1.1.0".into()],
+            cases: vec![case.clone()],
+        };
+        (suite, case)
+    }
+
+    #[tokio::test]
+    async fn disabled_check_and_gc_are_skipped_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut net = test_net(dir.path(), dir.path());
+        net.conflist["disableCheck"] = Value::Bool(true);
+        net.conflist["disableGC"] = Value::Bool(true);
+        for (check, name, key) in [
+            (CniCheck::Check, "check.enabled", "disableCheck"),
+            (CniCheck::Gc, "gc.enabled", "disableGC"),
+        ] {
+            let (suite, case) = suite_of(check);
+            let checks = run_case(&net, &suite, &case, Some("1.1.0"), &[])
+                .await
+                .unwrap();
+            assert_eq!(checks.len(), 1, "{checks:?}");
+            assert_eq!(checks[0].name, name);
+            assert_eq!(checks[0].status, StageStatus::Skipped);
+            assert!(checks[0].message.as_deref().unwrap().contains(key));
+        }
+    }
+
+    /// A version one plugin of the chain does not list is sent to that plugin.
+    #[tokio::test]
+    async fn an_unlisted_version_is_sent_to_the_plugin_not_listing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let both = r#"{"cniVersion":"1.1.0","supportedVersions":["1.0.0","1.1.0"]}"#;
+        let old = r#"{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}"#;
+        let refuse = r#"{"cniVersion":"1.0.0","code":1,"msg":"incompatible CNI versions"}"#;
+        scripts(
+            dir.path(),
+            &[
+                ("new", &format!("cat >/dev/null; echo '{both}'")),
+                (
+                    "old",
+                    &format!(
+                        "cat >/dev/null; if [ \"$CNI_COMMAND\" = VERSION ]; then echo '{old}'; else echo '{refuse}'; exit 1; fi"
+                    ),
+                ),
+            ],
+        );
+        let mut net = test_net(dir.path(), dir.path());
+        net.conflist = json!({"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "new"}, {"type": "old"}]});
+        net.plugins = vec!["new".into(), "old".into()];
+        let (suite, _) = suite_of(CniCheck::Version);
+        let checks = version_case(&net, &suite, &["1.0.0".to_string()]).await;
+        let v10 = checks.iter().find(|c| c.name == "version.1.0.0").unwrap();
+        assert_eq!(v10.status, StageStatus::Passed, "{v10:?}");
+        assert_eq!(v10.evidence.len(), 2, "the VERSION answers: {v10:?}");
+        let v11 = checks.iter().find(|c| c.name == "version.1.1.0").unwrap();
+        assert_eq!(v11.status, StageStatus::Passed, "{v11:?}");
+        assert!(
+            v11.observed.starts_with("old does not list 1.1.0"),
+            "{v11:?}"
+        );
+        assert!(
+            v11.evidence[0].detail.starts_with("old CNI_COMMAND=ADD"),
+            "{v11:?}"
+        );
+    }
+
+    fn reserved(data: &Path) -> Vec<String> {
+        std::fs::read_dir(data.join("halfway"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.parse::<IpAddr>().is_ok())
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_case_failing_halfway_leaves_no_reservation() {
+        let data = tempfile::tempdir().unwrap();
+        let Some(net) = host_local_net(data.path()) else {
+            return;
+        };
+        // A `?` after the ADD.
+        let failed: Result<(), String> = async {
+            let added = Added::new(&net, "1.0.0").await?;
+            assert!(added.chain.result.is_some(), "{:?}", added.chain);
+            assert_eq!(reserved(data.path()).len(), 1);
+            Err("failed halfway".to_string())?;
+            added.remove(&net).await;
+            Ok(())
+        }
+        .await;
+        assert_eq!(failed, Err("failed halfway".to_string()));
+        assert!(
+            reserved(data.path()).is_empty(),
+            "{:?}",
+            reserved(data.path())
+        );
+        // The case deadline dropping the future after the ADD.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let timed_out = tokio::time::timeout(Duration::from_secs(5), async {
+            let added = Added::new(&net, "1.0.0").await;
+            let _ = tx.send(reserved(data.path()).len());
+            std::future::pending::<()>().await;
+            drop(added);
+        })
+        .await;
+        assert!(timed_out.is_err());
+        assert_eq!(rx.await, Ok(1), "the ADD reserved before the deadline");
+        assert!(
+            reserved(data.path()).is_empty(),
+            "{:?}",
+            reserved(data.path())
+        );
+    }
+
+    /// A refusal is an exit code: a plugin killed by a signal, or not run at all, has not
+    /// refused anything.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_config_is_refused_only_by_an_exit_code() {
+        let data = tempfile::tempdir().unwrap();
+        let Some(mut net) = host_local_net(data.path()) else {
+            return;
+        };
+        let bin = tempfile::tempdir().unwrap();
+        std::fs::write(bin.path().join("killed"), "#!/bin/sh\nkill -9 $$\n").unwrap();
+        std::fs::write(
+            bin.path().join("refuses"),
+            "#!/bin/sh\necho '{\"cniVersion\":\"1.0.0\",\"code\":6,\"msg\":\"bad\"}'\nexit 1\n",
+        )
+        .unwrap();
+        for p in ["killed", "refuses"] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(bin.path().join(p), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+        net.bin_dir = bin.path().to_path_buf();
+        let bad = BadConfigCheck {
+            config: BadConfig::MalformedJson,
+            expect_code: Some(6),
+        };
+        for (plugin, status, observed) in [
+            ("killed", StageStatus::Failed, "killed by a signal"),
+            ("absent", StageStatus::Failed, "not run"),
+            ("refuses", StageStatus::Passed, "exit 1"),
+        ] {
+            net.plugins = vec![plugin.into()];
+            net.conflist["plugins"][0]["type"] = Value::from(plugin);
+            let checks = bad_config_case(&net, "1.0.0", &bad).await.unwrap();
+            let refused = &checks[0];
+            assert_eq!(refused.name, "badConfig.malformedJson.refused");
+            assert_eq!(refused.status, status, "{plugin}: {refused:?}");
+            assert_eq!(refused.observed, observed, "{plugin}: {refused:?}");
+            if status == StageStatus::Failed {
+                assert!(!refused.evidence.is_empty(), "{refused:?}");
+            } else {
+                assert!(
+                    checks.iter().all(|c| c.status == StageStatus::Passed),
+                    "{checks:?}"
+                );
+            }
+        }
+        // The spawn failure says so.
+        net.plugins = vec!["absent".into()];
+        net.conflist["plugins"][0]["type"] = Value::from("absent");
+        let checks = bad_config_case(&net, "1.0.0", &bad).await.unwrap();
+        assert!(
+            checks[0]
+                .message
+                .as_deref()
+                .unwrap_or_default()
+                .contains("could not run"),
+            "{:?}",
+            checks[0]
+        );
+    }
 
     #[test]
     fn paths_are_tidied_lexically() {

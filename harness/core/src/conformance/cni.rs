@@ -259,7 +259,9 @@ fn default_count() -> u32 {
 }
 
 /// Checks a conflist template: JSON once its placeholders are filled, a non-empty `plugins`
-/// list with a `type` each, and only known placeholders. Returns the problem in words.
+/// list with a `type` each, only known placeholders, and nothing reaching outside what the
+/// run claims: host-local's `dataDir` and subnets, and any `bridge`, from placeholders; no
+/// `ipMasq: true`, `isDefaultGateway: true` or `master`. Returns the problem in words.
 pub fn check_template(template: &str) -> Result<(), String> {
     let mut rest = template;
     while let Some(at) = rest.find("{{") {
@@ -298,6 +300,73 @@ pub fn check_template(template: &str) -> Result<(), String> {
     }
     if value.get("name").and_then(Value::as_str).is_none() {
         return Err("a conflist needs a `name`".into());
+    }
+    for plugin in plugins {
+        confined(plugin)?;
+    }
+    Ok(())
+}
+
+/// Refuses a plugin config that could touch the host's own networks: the run owns only the
+/// subnet, bridge and data dir it claimed, so those must come from placeholders.
+fn confined(plugin: &Value) -> Result<(), String> {
+    let kind = plugin.get("type").and_then(Value::as_str).unwrap_or("?");
+    if plugin.get("ipMasq") == Some(&Value::Bool(true)) {
+        return Err(format!(
+            "plugin {kind}: `ipMasq: true` would add NAT rules to the host's firewall"
+        ));
+    }
+    if plugin.get("isDefaultGateway") == Some(&Value::Bool(true)) {
+        return Err(format!(
+            "plugin {kind}: `isDefaultGateway: true` is refused (it gives the host's bridge a default route's gateway)"
+        ));
+    }
+    if plugin.get("master").is_some() {
+        return Err(format!(
+            "plugin {kind}: `master` would attach to a host interface"
+        ));
+    }
+    if let Some(bridge) = plugin.get("bridge")
+        && bridge.as_str() != Some("{{bridge}}")
+    {
+        return Err(format!(
+            "plugin {kind}: `bridge` must be \"{{{{bridge}}}}\" (the bridge podcheck claims), not {bridge}"
+        ));
+    }
+    let Some(ipam) = plugin.get("ipam") else {
+        return Ok(());
+    };
+    if ipam.get("type").and_then(Value::as_str) != Some("host-local") {
+        return Ok(());
+    }
+    if ipam.get("dataDir").and_then(Value::as_str) != Some("{{dataDir}}") {
+        return Err(format!(
+            "plugin {kind}: host-local IPAM needs \"dataDir\": \"{{{{dataDir}}}}\" (else it reserves in the host's /var/lib/cni/networks)"
+        ));
+    }
+    let mut subnets: Vec<&Value> = ipam.get("subnet").into_iter().collect();
+    for set in ipam
+        .get("ranges")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(set) = set.as_array() else {
+            return Err(format!("plugin {kind}: `ranges` must be a list of lists"));
+        };
+        for range in set {
+            subnets.push(range.get("subnet").unwrap_or(&Value::Null));
+        }
+    }
+    if subnets.is_empty() {
+        return Err(format!(
+            "plugin {kind}: host-local IPAM needs `ranges` (or `subnet`) from \"{{{{subnet}}}}\""
+        ));
+    }
+    if let Some(other) = subnets.iter().find(|s| s.as_str() != Some("{{subnet}}")) {
+        return Err(format!(
+            "plugin {kind}: host-local subnets must be \"{{{{subnet}}}}\" (the /24 podcheck claims), not {other}"
+        ));
     }
     Ok(())
 }
@@ -507,6 +576,7 @@ mod tests {
         match path.file_name().and_then(|n| n.to_str()) {
             Some("ptp.conflist") | Some("bridge.conflist") => Ok(TEMPLATE.into()),
             Some("odd.conflist") => Ok(TEMPLATE.replace("{{dataDir}}", "{{data}}")),
+            Some("host.conflist") => Ok(TEMPLATE.replace("{{dataDir}}", "/var/lib/cni/networks")),
             _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
         }
     }
@@ -592,6 +662,17 @@ mod tests {
     }
 
     #[test]
+    fn a_template_reaching_the_host_is_a_located_problem() {
+        let err = load_str(
+            "apiVersion: podcheck.dev/v1alpha1\nkind: CniSuite\nmetadata: {name: cni}\nspec:\n  networks: [ptp.conflist, host.conflist]\n  cases:\n    - name: add\n      check: add\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!((err.0[0].line, err.0[0].column), (5, 28), "{err}");
+        assert!(err.0[0].message.contains("dataDir"), "{err}");
+    }
+
+    #[test]
     fn unknown_checks_and_fields_are_syntax_problems() {
         let err = load_str(
             "apiVersion: podcheck.dev/v1alpha1\nkind: CniSuite\nmetadata: {name: cni}\nspec:\n  networks: [ptp.conflist]\n  cases:\n    - name: add\n      check: ping\n",
@@ -609,5 +690,65 @@ mod tests {
         assert!(check_template(r#"{"name":"x","plugins":[{"type":"../x"}]}"#).is_err());
         assert!(check_template(r#"{"plugins":[{"type":"ptp"}]}"#).is_err());
         assert!(check_template(r#"{"name":"{{x","plugins":[{"type":"ptp"}]}"#).is_err());
+    }
+
+    #[test]
+    fn templates_stay_inside_what_podcheck_claims() {
+        let refused = |t: String, why: &str| {
+            let err = check_template(&t).unwrap_err();
+            assert!(err.contains(why), "{t}: {err}");
+        };
+        refused(
+            TEMPLATE.replace(r#","dataDir":"{{dataDir}}""#, ""),
+            "dataDir",
+        );
+        refused(
+            TEMPLATE.replace(r#""{{dataDir}}""#, r#""/var/lib/cni/networks""#),
+            "dataDir",
+        );
+        refused(
+            TEMPLATE.replace(r#""{{subnet}}""#, r#""10.1.0.0/16""#),
+            "10.1.0.0/16",
+        );
+        refused(
+            TEMPLATE.replace(r#""ranges":[[{"subnet":"{{subnet}}"}]],"#, ""),
+            "ranges",
+        );
+        refused(
+            TEMPLATE.replace(
+                r#"[{"subnet":"{{subnet}}"}]"#,
+                r#"[{"subnet":"{{subnet}}"},{"subnet":"fd00::/64"}]"#,
+            ),
+            "fd00::/64",
+        );
+        refused(
+            TEMPLATE.replace(r#""type":"ptp","#, r#""type":"ptp","ipMasq":true,"#),
+            "ipMasq",
+        );
+        refused(
+            TEMPLATE.replace(
+                r#""type":"ptp","#,
+                r#""type":"bridge","isDefaultGateway":true,"#,
+            ),
+            "isDefaultGateway",
+        );
+        refused(
+            TEMPLATE.replace(r#""type":"ptp","#, r#""type":"macvlan","master":"eth0","#),
+            "master",
+        );
+        refused(
+            TEMPLATE.replace(r#""type":"ptp","#, r#""type":"bridge","bridge":"cni0","#),
+            "cni0",
+        );
+        let fine = TEMPLATE.replace(
+            r#""type":"ptp","#,
+            r#""type":"bridge","bridge":"{{bridge}}","ipMasq":false,"isDefaultGateway":false,"#,
+        );
+        assert_eq!(check_template(&fine), Ok(()));
+        // Other IPAM (or none) is not host-local's business.
+        assert_eq!(
+            check_template(r#"{"name":"x","plugins":[{"type":"tuning"}]}"#),
+            Ok(())
+        );
     }
 }
