@@ -7,7 +7,7 @@
 //! always when the Service publishes not-ready addresses (`publishNotReadyAddresses`, or
 //! the older `service.alpha.kubernetes.io/tolerate-unready-endpoints: "true"`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
@@ -156,32 +156,10 @@ impl ServiceDirectory {
         .filter_map(|e| async move { e.ok().map(|e| Event::Slice(Box::new(e))) });
         let mut events = stream::select(services.boxed(), slices.boxed());
         let directory = self;
-        // Returns whether this event completed a type's initial list.
-        let apply = move |directory: &ServiceDirectory, event: Event| match event {
-            Event::Service(e) => match *e {
-                watcher::Event::InitApply(s) | watcher::Event::Apply(s) => {
-                    directory.apply_service(&s, true);
-                    false
-                }
-                watcher::Event::Delete(s) => {
-                    directory.apply_service(&s, false);
-                    false
-                }
-                watcher::Event::InitDone => true,
-                watcher::Event::Init => false,
-            },
-            Event::Slice(e) => match *e {
-                watcher::Event::InitApply(s) | watcher::Event::Apply(s) => {
-                    directory.apply_slice(&s, true);
-                    false
-                }
-                watcher::Event::Delete(s) => {
-                    directory.apply_slice(&s, false);
-                    false
-                }
-                watcher::Event::InitDone => true,
-                watcher::Event::Init => false,
-            },
+        let mut relists = Relists::default();
+        let mut apply = move |directory: &ServiceDirectory, event: Event| match event {
+            Event::Service(e) => relists.service(directory, *e),
+            Event::Slice(e) => relists.slice(directory, *e),
         };
         let synced = tokio::time::timeout(SYNC_DEADLINE, async {
             let mut done = 0;
@@ -215,6 +193,58 @@ impl ServiceDirectory {
                 }
             }
         })
+    }
+}
+
+/// What each type's current (re)list has shown: when a watch restarts, objects deleted
+/// while it was down appear in no `InitApply`, and `InitDone` drops them.
+#[derive(Default)]
+struct Relists {
+    services: HashSet<(String, String)>,
+    slices: HashSet<(String, String)>,
+}
+
+impl Relists {
+    /// Applies a Service event; true when it completed a (re)list.
+    fn service(&mut self, directory: &ServiceDirectory, event: watcher::Event<Service>) -> bool {
+        match event {
+            watcher::Event::Init => self.services.clear(),
+            watcher::Event::InitApply(s) => {
+                self.services.insert(key(&s.metadata));
+                directory.apply_service(&s, true);
+            }
+            watcher::Event::Apply(s) => directory.apply_service(&s, true),
+            watcher::Event::Delete(s) => directory.apply_service(&s, false),
+            watcher::Event::InitDone => {
+                let mut maps = directory.0.write().unwrap_or_else(|e| e.into_inner());
+                maps.services.retain(|k, _| self.services.contains(k));
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Applies an EndpointSlice event; true when it completed a (re)list.
+    fn slice(
+        &mut self,
+        directory: &ServiceDirectory,
+        event: watcher::Event<EndpointSlice>,
+    ) -> bool {
+        match event {
+            watcher::Event::Init => self.slices.clear(),
+            watcher::Event::InitApply(s) => {
+                self.slices.insert(key(&s.metadata));
+                directory.apply_slice(&s, true);
+            }
+            watcher::Event::Apply(s) => directory.apply_slice(&s, true),
+            watcher::Event::Delete(s) => directory.apply_slice(&s, false),
+            watcher::Event::InitDone => {
+                let mut maps = directory.0.write().unwrap_or_else(|e| e.into_inner());
+                maps.slices.retain(|k, _| self.slices.contains(k));
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -330,6 +360,44 @@ mod tests {
             "endpoints": endpoints,
         }))
         .unwrap()
+    }
+
+    /// A watch that restarts relists: what was deleted meanwhile is in no InitApply, and
+    /// must stop resolving once the relist is done.
+    #[test]
+    fn a_relist_drops_what_was_deleted_while_the_watch_was_down() {
+        let d = ServiceDirectory::default();
+        let mut relists = Relists::default();
+        let web = service(json!({"clusterIP": "10.96.0.5", "ports": [{"port": 80}]}));
+        let mut other = web.clone();
+        other.metadata.name = Some("other".into());
+        for e in [
+            watcher::Event::Init,
+            watcher::Event::InitApply(web.clone()),
+            watcher::Event::InitApply(other.clone()),
+        ] {
+            assert!(!relists.service(&d, e));
+        }
+        assert!(relists.service(&d, watcher::Event::InitDone));
+        assert!(d.service("ns", "other").is_some());
+        // `other` was deleted while the watch was down: the relist shows only `web`.
+        relists.service(&d, watcher::Event::Init);
+        relists.service(&d, watcher::Event::InitApply(web));
+        assert!(
+            d.service("ns", "other").is_some(),
+            "kept until the relist is done"
+        );
+        assert!(relists.service(&d, watcher::Event::InitDone));
+        assert!(d.service("ns", "other").is_none());
+        assert!(d.service("ns", "web").is_some());
+
+        let s = slice("web-a", json!([{"addresses": ["10.244.0.9"]}]));
+        relists.slice(&d, watcher::Event::Init);
+        relists.slice(&d, watcher::Event::InitApply(s));
+        relists.slice(&d, watcher::Event::InitDone);
+        relists.slice(&d, watcher::Event::Init);
+        relists.slice(&d, watcher::Event::InitDone);
+        assert!(d.0.read().unwrap().slices.is_empty());
     }
 
     #[test]
