@@ -125,7 +125,23 @@ async fn run_in(
         round = Vec::new();
         for case in &suite.cases {
             let began = Instant::now();
-            let checks = ask(case, &bindings, server).await;
+            // Each question within what is left of the suite's deadline, so an unresponsive
+            // server costs the timeout, not a query timeout per case.
+            let left = deadline.saturating_duration_since(began);
+            let checks = match tokio::time::timeout(left, ask(case, &bindings, server)).await {
+                Ok(checks) => checks,
+                Err(_) => vec![CheckResult::failed(
+                    "deadline",
+                    "an answer within the suite's timeout",
+                    format!("no answer within {} ms", left.as_millis()),
+                    vec![],
+                    format!(
+                        "the server did not answer within the suite's timeout ({})",
+                        suite.timeout
+                    ),
+                    hint(case),
+                )],
+            };
             let ms = began.elapsed().as_secs_f64() * 1000.0;
             let mut result =
                 CaseResult::conformance(&case.name, &case.description, checks, ms, None);
@@ -295,7 +311,12 @@ fn evaluate(
         };
         let mut unmatched: Vec<&Record> = response.answers.iter().collect();
         let mut missing = Vec::new();
-        for (want, words) in expected.iter().zip(&expected_words) {
+        // Exact records claim their answers first: a wildcard (`*.svc…`, an endpoint the
+        // server names itself) must not take a record an exact expectation needs.
+        let mut order: Vec<(&ExpectedRecord, &String)> =
+            expected.iter().zip(&expected_words).collect();
+        order.sort_by_key(|(want, _)| is_wildcard(want));
+        for (want, words) in order {
             match unmatched
                 .iter()
                 .position(|r| record_matches(want, r, qname, bindings))
@@ -407,6 +428,15 @@ fn record_matches(
         (ExpectedRecord::Ptr(_), RData::PTR(ptr)) => same_name(&ptr.0, &text),
         (ExpectedRecord::Cname(_), RData::CNAME(cname)) => same_name(&cname.0, &text),
         (ExpectedRecord::Txt(_), RData::TXT(txt)) => txt_text(txt) == text,
+        _ => false,
+    }
+}
+
+/// Whether an expected record names its target by a wildcard.
+fn is_wildcard(want: &ExpectedRecord) -> bool {
+    match want {
+        ExpectedRecord::Srv { target, .. } => target.starts_with("*."),
+        ExpectedRecord::Ptr(name) | ExpectedRecord::Cname(name) => name.starts_with("*."),
         _ => false,
     }
 }

@@ -354,6 +354,50 @@ async fn a_conflist_that_is_no_template_is_refused() {
     }
 }
 
+/// A `--cni-conflist` that could touch the host's networks or IPAM is refused, saying why,
+/// before any plugin runs.
+#[tokio::test]
+async fn a_conflist_reaching_the_host_is_refused() {
+    let ptp =
+        std::fs::read_to_string(repo().join("fixtures/cni/conformance/ptp.conflist")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (n, (from, to, why)) in [
+        (r#""dataDir""#, r#""dataDirectory""#, "dataDir"),
+        (r#""{{dataDir}}""#, r#""/var/lib/cni/networks""#, "dataDir"),
+        (
+            r#""subnet": "{{subnet}}""#,
+            r#""subnet": "192.168.1.0/24""#,
+            "192.168.1.0/24",
+        ),
+        (r#""ipMasq": false"#, r#""ipMasq": true"#, "ipMasq"),
+        (
+            r#""ipMasq": false"#,
+            r#""isDefaultGateway": true"#,
+            "isDefaultGateway",
+        ),
+        (r#""ipMasq": false"#, r#""master": "eth0""#, "master"),
+        (r#""ipMasq": false"#, r#""bridge": "cni0""#, "cni0"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let template = ptp.replace(from, to);
+        assert_ne!(template, ptp, "{from}");
+        let path = dir.path().join(format!("host{n}.conflist"));
+        std::fs::write(&path, &template).unwrap();
+        let overrides = CniOverrides {
+            bin_dir: Some(PathBuf::from("/nonexistent/cni")),
+            conflist: Some(path),
+        };
+        match run(&suite(), &overrides).await {
+            Err(ConformanceError::Conflist { message, .. }) => {
+                assert!(message.contains(why), "{why}: {message}")
+            }
+            other => panic!("{template}: expected Conflist, got {other:?}"),
+        }
+    }
+}
+
 /// A plugin that lists CNI 1.1.0 (`fixtures/cni/conformance/ptp11`: ptp underneath, STATUS
 /// and GC of its own): every case runs at 1.0.0 and at 1.1.0, and STATUS and GC are checked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -181,3 +181,44 @@ async fn a_wrong_answer_fails_with_the_checks_name() {
     assert!(junit.contains("a-cluster-ip / answers"), "{junit}");
     cp.shutdown().await;
 }
+
+/// A server that never answers costs the suite's timeout (plus the version question), not
+/// a query timeout per case, and every case says it ran out of time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_fails_every_case_within_the_timeout() {
+    let cp = control_plane(StoreChoice::Memory).await;
+    let mut suite = suite();
+    suite.timeout = Duration(std::time::Duration::from_secs(1));
+    // Bound, never read: queries to it go unanswered (and stay on loopback).
+    let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let started = Instant::now();
+    let result = dns::run(
+        &suite,
+        cp.client().await.unwrap(),
+        silent.local_addr().unwrap(),
+        "dns-silent",
+        &[],
+    )
+    .await
+    .expect("the suite runs");
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(12),
+        "took {took:?} for {} cases",
+        result.cases.len()
+    );
+    assert!(
+        result.cases.iter().all(|c| c.verdict == Verdict::Failed),
+        "{}",
+        failures(&result)
+    );
+    assert!(
+        result
+            .cases
+            .iter()
+            .any(|c| c.checks.iter().any(|k| k.name == "deadline")),
+        "{}",
+        failures(&result)
+    );
+    cp.shutdown().await;
+}

@@ -134,6 +134,8 @@ async fn run(
     let group = child
         .id()
         .and_then(|id| rustix::process::Pid::from_raw(id as i32));
+    // Kills the group if this future is dropped (a case deadline) before the child is reaped.
+    let mut reaper = KillGroup(group);
     let pipe = child.stdin.take();
     let (out_pipe, err_pipe) = (child.stdout.take(), child.stderr.take());
     let input = stdin.map(<[u8]>::to_vec);
@@ -156,11 +158,13 @@ async fn run(
     .await;
     let timed_out = finished.is_err();
     let code = match finished {
-        Ok(status) => status?.code(),
+        Ok(status) => {
+            // Reaped: the group id may be reused from now on.
+            reaper.0 = None;
+            status?.code()
+        }
         Err(_) => {
-            if let Some(group) = group {
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-            }
+            reaper.kill();
             let _ = child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
             None
@@ -174,6 +178,23 @@ async fn run(
         timed_out,
         spawned: true,
     })
+}
+
+/// A process group to SIGKILL on drop (or at once with `kill`).
+struct KillGroup(Option<rustix::process::Pid>);
+
+impl KillGroup {
+    fn kill(&mut self) {
+        if let Some(group) = self.0.take() {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// `ip ARGS` from synchronous code (drop guards), bounded by `TOOL_TIMEOUT`: polled, and
@@ -199,10 +220,7 @@ fn ip_blocking(args: &[&str]) -> Result<(), String> {
                 std::thread::sleep(Duration::from_millis(20))
             }
             Ok(None) => {
-                if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
-                    let _ =
-                        rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-                }
+                KillGroup(rustix::process::Pid::from_raw(child.id() as i32)).kill();
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
