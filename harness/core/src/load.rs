@@ -445,6 +445,22 @@ fn check(
                 1
             }
         };
+        let timeout = case.timeout.unwrap_or(suite_timeout);
+        use crate::suite::BindingExpectation as B;
+        match &case.expect.binding {
+            Some(B::LeftAlone(_) | B::Unschedulable(_)) if replicas > 1 => {
+                let at = case
+                    .replicas
+                    .as_ref()
+                    .map(|r| &r.referenced)
+                    .unwrap_or(&case.name.referenced);
+                problems.push(problem(file, source, at, "replicas apply to pods that get bound; this case expects its pod to stay unbound".into(), "here", Some("a batch measures binding latency: leave replicas out, or expect the copies to be bound".into())));
+            }
+            Some(B::LeftAlone(window)) if window.0 >= timeout.0 => {
+                problems.push(problem(file, source, &case.name.referenced, format!("the leftAlone window ({window}) is not shorter than the case's timeout ({timeout})"), "this case", Some("the pod is watched for the window within the case's deadline: lengthen `timeout` or shorten the window".into())));
+            }
+            _ => {}
+        }
         cases.push(CaseSpec {
             name,
             description: case.description,
@@ -455,7 +471,7 @@ fn check(
             setup: case.setup.into_iter().map(|s| s.value).collect(),
             expect: case.expect,
             deadlines: case.deadlines,
-            timeout: case.timeout.unwrap_or(suite_timeout),
+            timeout,
             dns_lookups: case.dns_lookups,
             replicas,
         });
@@ -671,6 +687,32 @@ mod scheduler_tests {
         assert_eq!(s.cases[0].replicas, 20);
         let e = load_text(&suite("", "      replicas: 0\n")).unwrap_err();
         assert_eq!(e.0[0].message, "replicas 0 is out of range");
+    }
+
+    #[test]
+    fn left_alone_must_fit_the_timeout_and_not_batch() {
+        let e = load_text(&suite(
+            "",
+            "      timeout: 2s\n      expect: {binding: {leftAlone: 3s}}\n",
+        ))
+        .unwrap_err();
+        assert!(
+            e.0[0]
+                .message
+                .contains("not shorter than the case's timeout"),
+            "{e}"
+        );
+        let e = load_text(&suite(
+            "",
+            "      replicas: 5\n      expect: {binding: {unschedulable: nope}}\n",
+        ))
+        .unwrap_err();
+        assert!(
+            e.0[0]
+                .message
+                .starts_with("replicas apply to pods that get bound"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -307,6 +307,9 @@ pub fn check_template(template: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Plugins that take over or hang off a host interface.
+const HOST_INTERFACE_PLUGINS: [&str; 4] = ["macvlan", "ipvlan", "vlan", "host-device"];
+
 /// Refuses a plugin config that could touch the host's own networks: the run owns only the
 /// subnet, bridge and data dir it claimed, so those must come from placeholders.
 fn confined(plugin: &Value) -> Result<(), String> {
@@ -320,6 +323,17 @@ fn confined(plugin: &Value) -> Result<(), String> {
         return Err(format!(
             "plugin {kind}: `isDefaultGateway: true` is refused (it gives the host's bridge a default route's gateway)"
         ));
+    }
+    if HOST_INTERFACE_PLUGINS.contains(&kind) {
+        return Err(format!(
+            "plugin {kind} attaches to a host interface (without `master`, the default route's): podcheck only runs plugins on the bridge and subnet it claims"
+        ));
+    }
+    if kind == "bridge" && plugin.get("bridge").is_none() {
+        return Err(
+            "plugin bridge without `bridge` uses the host's cni0: write \"bridge\": \"{{bridge}}\""
+                .into(),
+        );
     }
     if plugin.get("master").is_some() {
         return Err(format!(
@@ -336,8 +350,14 @@ fn confined(plugin: &Value) -> Result<(), String> {
     let Some(ipam) = plugin.get("ipam") else {
         return Ok(());
     };
-    if ipam.get("type").and_then(Value::as_str) != Some("host-local") {
-        return Ok(());
+    match ipam.get("type").and_then(Value::as_str) {
+        Some("host-local") => {}
+        Some("dhcp") => {
+            return Err(format!(
+                "plugin {kind}: dhcp IPAM asks a DHCP server through the host's daemon: use host-local with {{{{subnet}}}}"
+            ));
+        }
+        _ => return Ok(()),
     }
     if ipam.get("dataDir").and_then(Value::as_str) != Some("{{dataDir}}") {
         return Err(format!(
@@ -739,6 +759,18 @@ mod tests {
         refused(
             TEMPLATE.replace(r#""type":"ptp","#, r#""type":"bridge","bridge":"cni0","#),
             "cni0",
+        );
+        refused(
+            TEMPLATE.replace(r#""type":"ptp","#, r#""type":"bridge","#),
+            "cni0",
+        );
+        refused(
+            TEMPLATE.replace(r#""type":"ptp""#, r#""type":"macvlan""#),
+            "macvlan",
+        );
+        refused(
+            TEMPLATE.replace(r#""type":"host-local""#, r#""type":"dhcp""#),
+            "dhcp",
         );
         let fine = TEMPLATE.replace(
             r#""type":"ptp","#,
