@@ -247,10 +247,12 @@ pub fn unschedulable_message(nodes: usize, reasons: &[String]) -> String {
     for r in reasons {
         *counts.entry(r.as_str()).or_default() += 1;
     }
-    let parts: Vec<String> = counts
+    // kube-scheduler sorts the whole "COUNT REASON" strings.
+    let mut parts: Vec<String> = counts
         .iter()
         .map(|(reason, n)| format!("{n} {reason}"))
         .collect();
+    parts.sort();
     if parts.is_empty() {
         return format!("0/{nodes} nodes are available: no nodes registered.");
     }
@@ -353,7 +355,7 @@ mod tests {
         ];
         assert_eq!(
             unschedulable_message(3, &reasons),
-            "0/3 nodes are available: 2 Insufficient cpu, 1 node(s) were unschedulable."
+            "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."
         );
     }
 }
