@@ -97,18 +97,17 @@ async fn run_dns(
         base.trim_end_matches('-'),
         namespace_suffix(run_id)
     );
-    let result =
-        podcheck_conformance::dns::run(
-            suite,
-            target.admin.clone(),
-            server,
-            &namespace,
-            &[
-                ("app.kubernetes.io/managed-by", "podcheck"),
-                (crate::observer::RUN_LABEL, run_id),
-            ],
-        )
-        .await;
+    let result = podcheck_conformance::dns::run(
+        suite,
+        target.admin.clone(),
+        server,
+        &namespace,
+        &[
+            ("app.kubernetes.io/managed-by", "podcheck"),
+            (crate::observer::RUN_LABEL, run_id),
+        ],
+    )
+    .await;
     target.shutdown().await;
     result
 }
