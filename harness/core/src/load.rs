@@ -277,18 +277,24 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").to_string()
 }
 
-/// Reads and checks the suite at `path`.
-pub fn load(path: &Path, read: ReadFile<'_>) -> Result<Suite, SuiteError> {
+/// The suite file's name (as shown in diagnostics) and its text.
+pub(crate) fn read_source(path: &Path, read: ReadFile<'_>) -> Result<(String, String), SuiteError> {
     let file = path.display().to_string();
-    let source = read(path).map_err(|e| {
-        SuiteError(vec![Problem {
-            file: file.clone(),
+    match read(path) {
+        Ok(source) => Ok((file, source)),
+        Err(e) => Err(SuiteError(vec![Problem {
+            rendered: format!("{file}: cannot read the suite: {e}"),
+            file,
             line: 0,
             column: 0,
             message: format!("cannot read the suite: {e}"),
-            rendered: format!("{file}: cannot read the suite: {e}"),
-        }])
-    })?;
+        }])),
+    }
+}
+
+/// Reads and checks the suite at `path`.
+pub fn load(path: &Path, read: ReadFile<'_>) -> Result<Suite, SuiteError> {
+    let (file, source) = read_source(path, read)?;
     let parsed: SuiteFile = serde_saphyr::from_str(&source)
         .map_err(|e| SuiteError(vec![syntax_problem(&file, &source, &e)]))?;
     check(path, &file, &source, parsed, read)

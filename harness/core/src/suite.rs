@@ -224,8 +224,8 @@ pub struct Case {
     pub replicas: Option<Spanned<u32>>,
 }
 
-/// For the schema only: a DNS-1123 label.
-struct DnsLabel;
+/// For the schema only: a DNS-1123 label (every suite kind's names).
+pub(crate) struct DnsLabel;
 
 impl JsonSchema for DnsLabel {
     fn schema_name() -> std::borrow::Cow<'static, str> {

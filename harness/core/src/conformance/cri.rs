@@ -88,7 +88,7 @@ pub enum CriSuiteKind {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CriMetadata {
     /// The suite's name: a DNS-1123 label.
-    #[schemars(with = "Label")]
+    #[schemars(with = "crate::suite::DnsLabel")]
     pub name: Spanned<String>,
     #[serde(default)]
     pub description: String,
@@ -111,7 +111,7 @@ pub struct CriSpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CriCaseFile {
     /// The case's name: a DNS-1123 label, unique in the suite.
-    #[schemars(with = "Label")]
+    #[schemars(with = "crate::suite::DnsLabel")]
     pub name: Spanned<String>,
     #[serde(default)]
     pub description: String,
@@ -214,7 +214,7 @@ pub struct ExecCheck {
     /// Names the checks (`execSync.NAME.exit-code`); default: the command's position, from
     /// 1.
     #[serde(default)]
-    #[schemars(with = "Option<Label>")]
+    #[schemars(with = "Option<crate::suite::DnsLabel>")]
     pub name: Option<Spanned<String>>,
     /// The command, run with ExecSync in a running busybox container.
     pub command: Vec<String>,
@@ -263,24 +263,6 @@ impl ExecCheck {
             .as_ref()
             .map(|n| n.value.clone())
             .unwrap_or_else(|| (index + 1).to_string())
-    }
-}
-
-/// For the schema only: a DNS-1123 label.
-struct Label;
-
-impl JsonSchema for Label {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "CriLabel".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-            "maxLength": 63,
-            "description": "A DNS-1123 label: lower-case letters, digits and '-'.",
-        })
     }
 }
 

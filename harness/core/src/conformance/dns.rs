@@ -169,7 +169,7 @@ pub enum DnsSuiteKind {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DnsMetadata {
     /// The suite's name: a DNS-1123 label.
-    #[schemars(with = "Label")]
+    #[schemars(with = "crate::suite::DnsLabel")]
     pub name: Spanned<String>,
     #[serde(default)]
     pub description: String,
@@ -197,7 +197,7 @@ pub struct DnsSpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CaseFile {
     /// A DNS-1123 label, unique in the suite.
-    #[schemars(with = "Label")]
+    #[schemars(with = "crate::suite::DnsLabel")]
     pub name: Spanned<String>,
     /// The requirement, in the specification's words (and section).
     #[serde(default)]
@@ -334,24 +334,6 @@ impl Rcode {
             Rcode::NxDomain => "NXDOMAIN",
             Rcode::Refused => "REFUSED",
         }
-    }
-}
-
-/// For the schema only: a DNS-1123 label.
-struct Label;
-
-impl JsonSchema for Label {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "DnsSuiteLabel".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-            "maxLength": 63,
-            "description": "A DNS-1123 label: lower-case letters, digits and '-'.",
-        })
     }
 }
 

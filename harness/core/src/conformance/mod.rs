@@ -14,7 +14,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::load::{self, Problem, ReadFile, Suite, SuiteError};
+use crate::load::{self, ReadFile, Suite, SuiteError};
 
 /// Any suite file, by its `kind`.
 #[derive(Debug, Clone)]
@@ -154,16 +154,7 @@ struct KindOnly {
 
 /// Reads the suite at `path`, whatever its kind.
 pub fn load_any(path: &Path, read: ReadFile<'_>) -> Result<AnySuite, SuiteError> {
-    let file = path.display().to_string();
-    let source = read(path).map_err(|e| {
-        SuiteError(vec![Problem {
-            file: file.clone(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read the suite: {e}"),
-            rendered: format!("{file}: cannot read the suite: {e}"),
-        }])
-    })?;
+    let (file, source) = load::read_source(path, read)?;
     let kind: KindOnly = serde_saphyr::from_str(&source)
         .map_err(|e| SuiteError(vec![load::syntax_problem(&file, &source, &e)]))?;
     match kind.kind.as_ref().map(|k| k.value.as_str()) {
