@@ -874,6 +874,43 @@ fn left_alone(obs: &Observation, window: crate::duration::Duration) -> StageResu
             "raise the case's timeout above the leftAlone window",
         );
     }
+    // Nothing happened: that shows the scheduler under test left the pod alone only if it
+    // was there to act.
+    if let Some(sched) = &obs.scheduler_under_test {
+        let detail = format!(
+            "scheduler under test {} {} at the end of the window",
+            sched.command,
+            if sched.running {
+                "still running"
+            } else {
+                "not running"
+            }
+        );
+        evidence.push(Evidence {
+            source: Source::Process,
+            provider: sched.command.clone(),
+            real: true,
+            detail,
+            at_ms: Some(obs.observed_ms),
+        });
+        if !sched.running {
+            let r = result(
+                Stage::Binding,
+                false,
+                "inconclusive: the scheduler under test was not running".into(),
+                None,
+                evidence,
+            );
+            return failed(
+                r,
+                format!(
+                    "the pod was left alone, but the scheduler under test ({}) had stopped, so that proves nothing",
+                    sched.command
+                ),
+                "see the scheduler's log: it must keep running for the whole suite",
+            );
+        }
+    }
     result(
         Stage::Binding,
         true,

@@ -15,7 +15,7 @@ use crate::duration::Duration;
 use crate::load::Identity;
 use crate::observation::{
     ApiRead, BatchPod, CreateOutcome, DnsRead, EventSighting, LookupRead, NetnsRead, RuntimeRead,
-    StoreRead,
+    SchedulerState, StoreRead,
 };
 use crate::suite::Expectation;
 use crate::suite::Expectations;
@@ -320,6 +320,7 @@ fn running() -> Observation {
         apiserver: provider("apiserver", "kube-apiserver", "v1.33.1"),
         observed_ms: 150.0,
         timed_out: false,
+        scheduler_under_test: None,
     }
 }
 
@@ -1060,6 +1061,28 @@ fn never_bound(o: &mut Observation) {
     StageStatus::Passed,
     None,
     None
+)]
+#[case::left_alone_with_the_scheduler_under_test_running(
+    BindingExpectation::LeftAlone(Duration::from_secs(2)),
+    |o: &mut Observation| {
+        never_bound(o);
+        o.observed_ms = 2001.0;
+        o.scheduler_under_test = Some(SchedulerState { command: "my-scheduler".into(), running: true });
+    },
+    StageStatus::Passed,
+    None,
+    None
+)]
+#[case::left_alone_while_the_scheduler_under_test_had_stopped(
+    BindingExpectation::LeftAlone(Duration::from_secs(2)),
+    |o: &mut Observation| {
+        never_bound(o);
+        o.observed_ms = 2001.0;
+        o.scheduler_under_test = Some(SchedulerState { command: "my-scheduler".into(), running: false });
+    },
+    StageStatus::Failed,
+    Some("the scheduler under test (my-scheduler) had stopped, so that proves nothing"),
+    Some("it must keep running")
 )]
 #[case::left_alone_but_bound(
     BindingExpectation::LeftAlone(Duration::from_secs(2)),

@@ -170,6 +170,17 @@ pub struct Observation {
     /// How long the observer waited, and whether it stopped at the case deadline.
     pub observed_ms: f64,
     pub timed_out: bool,
+    /// The external scheduler under test, if any, as the observer found it when it stopped
+    /// watching: a pod left alone proves nothing if that scheduler was not running.
+    pub scheduler_under_test: Option<SchedulerState>,
+}
+
+/// Whether the user's scheduler process was still running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerState {
+    /// The command, as reports name it.
+    pub command: String,
+    pub running: bool,
 }
 
 impl Observation {

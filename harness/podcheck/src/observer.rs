@@ -606,6 +606,7 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
             }),
         observed_ms,
         timed_out,
+        scheduler_under_test: target.scheduler_under_test(),
     })
 }
 

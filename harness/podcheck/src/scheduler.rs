@@ -142,6 +142,22 @@ impl SchedulerProcess {
         ))
     }
 
+    /// Whether the process still runs (exists and is not a zombie), read from /proc so that
+    /// a shared reference can ask.
+    pub fn is_running(&self) -> bool {
+        let Some(pid) = self.pgid else {
+            return false;
+        };
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
+            .ok()
+            .and_then(|stat| {
+                // `PID (COMM) STATE …`: COMM may hold spaces and parentheses.
+                let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+                Some(state != 'Z' && state != 'X')
+            })
+            .unwrap_or(false)
+    }
+
     /// The last `n` lines the scheduler wrote.
     pub fn log_tail(&self, n: usize) -> String {
         let text =

@@ -399,6 +399,16 @@ impl Target {
         client_from(kc).await
     }
 
+    /// The external scheduler under test, if this target runs one, and whether it runs now.
+    pub fn scheduler_under_test(&self) -> Option<podcheck_core::observation::SchedulerState> {
+        self.scheduler
+            .as_ref()
+            .map(|p| podcheck_core::observation::SchedulerState {
+                command: p.component.name.clone(),
+                running: p.is_running(),
+            })
+    }
+
     /// The embedded control plane's DNS server (UDP and TCP on loopback); `None` elsewhere.
     pub fn dns_server(&self) -> Option<std::net::SocketAddr> {
         self.local.as_ref().map(|cp| cp.dns_addr())

@@ -141,6 +141,11 @@ fn the_example_scheduler_passes_the_scheduler_suite() {
         scheduled.contains("event Scheduled from default-scheduler"),
         "{scheduled}"
     );
+    let left_alone = stage(&r, "other-scheduler-left-alone", "binding")["evidence"].to_string();
+    assert!(
+        left_alone.contains("still running at the end of the window"),
+        "{left_alone}"
+    );
     let batch = stage(&r, "batch", "binding");
     let observed = batch["observed"].as_str().unwrap();
     assert!(
