@@ -729,6 +729,7 @@ fn batch_binding(obs: &Observation) -> Option<BatchBinding> {
         });
     }
     let mut infeasible = Vec::new();
+    // Each copy is judged against the node as it was when it was bound (see oracle_verdict).
     for b in &obs.batch {
         let Some(node) = b.node.as_deref() else {
             continue;
@@ -929,10 +930,40 @@ fn scheduler_name(obs: &Observation) -> String {
 
 /// The oracle's verdict on `pod` bound to `node`, given the other pods bound there.
 fn oracle_verdict(obs: &Observation, pod: &Pod, node: &str) -> Result<(), Vec<oracle::Violation>> {
+    // In a batch, the copies bound after this pod were not on the node when it was placed.
+    let bound_at = obs
+        .batch
+        .iter()
+        .find(|b| Some(b.name.as_str()) == pod.metadata.name.as_deref())
+        .and_then(|b| b.bound_ms);
+    let later: Vec<&str> = match bound_at {
+        Some(at) => obs
+            .batch
+            .iter()
+            .filter(|b| b.bound_ms.is_none_or(|t| t > at))
+            .map(|b| b.name.as_str())
+            .collect(),
+        None => Vec::new(),
+    };
+    oracle_verdict_before(obs, pod, node, &later)
+}
+
+/// The oracle's verdict as the scheduler faced it: without the pods named in `later` (copies
+/// of a batch bound after this one), which were not on the node yet.
+fn oracle_verdict_before(
+    obs: &Observation,
+    pod: &Pod,
+    node: &str,
+    later: &[&str],
+) -> Result<(), Vec<oracle::Violation>> {
     let others: Vec<Pod> = obs
         .pods
         .iter()
         .filter(|p| node_of(p) == Some(node) && p.metadata.uid != pod.metadata.uid)
+        .filter(|p| {
+            p.metadata.namespace.as_deref() != Some(obs.namespace.as_str())
+                || !later.contains(&p.metadata.name.as_deref().unwrap_or_default())
+        })
         .cloned()
         .collect();
     match obs

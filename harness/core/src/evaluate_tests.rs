@@ -2311,3 +2311,29 @@ fn missing_evidence_at_the_deadline_says_so() {
     let r = verdict(&Case::new().build(), &o, Stage::Binding);
     assert!(r.message.unwrap().contains("deadline passed"));
 }
+
+/// A node over capacity after a burst: only the copy bound last took the place it did not
+/// have; the copies bound before it were feasible when they were placed.
+#[test]
+fn an_overfull_batch_blames_only_the_copies_bound_too_late() {
+    let mut obs = running();
+    batch(&mut obs, 3);
+    for n in &mut obs.nodes {
+        if let Some(a) = n.status.as_mut().and_then(|s| s.allocatable.as_mut()) {
+            a.insert(
+                "pods".into(),
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity("3".into()),
+            );
+        }
+    }
+    // node-1 holds "other", web, web-1 and web-2 (bound in that order): 4 of 3 allowed.
+    let r = verdict(&Case::new().build(), &obs, Stage::Binding);
+    assert_verdict(
+        &r,
+        StageStatus::Failed,
+        Some(
+            "1 of 3 copies were bound to a node that cannot take them: web-2 on node-1: Too many pods (allowed 3)",
+        ),
+        None,
+    );
+}
