@@ -418,3 +418,32 @@ async fn a_run_cancelled_half_way_leaves_nothing() {
     let left = footprint(&[]);
     assert!(left.is_empty(), "left behind:\n{left:#?}");
 }
+
+/// Cut off half-way against a user's runtime (Ctrl-C drops the run), the run still removes
+/// the sandboxes it made there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cancelled_on_a_users_runtime_removes_its_sandboxes() {
+    if !real_or_skip() {
+        return;
+    }
+    let other = Runtime::start_own().await.unwrap();
+    let socket = other.socket().to_path_buf();
+    let suite = builtin_suite();
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(2500),
+        cri::run(&suite, Some(&socket)),
+    )
+    .await;
+    assert!(cut.is_err(), "the run finished before it could be cancelled");
+    let left = other
+        .client()
+        .unwrap()
+        .runtime()
+        .list_pod_sandbox(podcheck_protos::cri::v1::ListPodSandboxRequest { filter: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    other.shutdown().await;
+    assert!(left.is_empty(), "sandboxes left in the runtime: {left:?}");
+}

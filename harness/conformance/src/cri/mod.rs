@@ -38,22 +38,76 @@ pub async fn run(suite: &CriSuite, socket: Option<&Path>) -> Result<SuiteResult,
         Some(socket) => Runtime::connect(socket).await?,
         None => Runtime::start_own().await?,
     };
-    let result = run_on(suite, &runtime).await;
+    let run_id = new_run_id();
+    // Podcheck's own containerd takes everything with it when dropped; a user's runtime
+    // keeps what this run made unless the guard removes it (Ctrl-C drops this future).
+    let mut guard = LeftoverGuard {
+        socket: socket.map(Path::to_path_buf),
+        run_id: run_id.clone(),
+    };
+    let result = run_with_id(suite, &runtime, &run_id).await;
+    guard.socket = None;
     runtime.shutdown().await;
     Ok(result)
 }
 
 /// Runs the suite against a runtime already set up (the caller shuts it down).
 pub async fn run_on(suite: &CriSuite, runtime: &Runtime) -> SuiteResult {
-    let run_id = format!(
+    run_with_id(suite, runtime, &new_run_id()).await
+}
+
+fn new_run_id() -> String {
+    format!(
         "{}-{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or_default()
-    );
-    let ctx = scenario::Context::new(runtime, &suite.image, &run_id);
+    )
+}
+
+/// Removes a run's sandboxes from a user's runtime when the run is dropped before its own
+/// cleanup: on a thread of its own (the dropping runtime may be shutting down), bounded.
+struct LeftoverGuard {
+    socket: Option<std::path::PathBuf>,
+    run_id: String,
+}
+
+/// How long the guard may take to remove a dropped run's sandboxes.
+const GUARD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl Drop for LeftoverGuard {
+    fn drop(&mut self) {
+        let Some(socket) = self.socket.take() else {
+            return;
+        };
+        let run_id = std::mem::take(&mut self.run_id);
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let _ = tokio::time::timeout(GUARD_DEADLINE, async {
+                    if let Ok(runtime) = Runtime::connect(&socket).await {
+                        scenario::Context::new(&runtime, "", &run_id)
+                            .remove_leftovers()
+                            .await;
+                        runtime.shutdown().await;
+                    }
+                })
+                .await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn run_with_id(suite: &CriSuite, runtime: &Runtime, run_id: &str) -> SuiteResult {
+    let ctx = scenario::Context::new(runtime, &suite.image, run_id);
     let mut cases = Vec::new();
     for case in &suite.cases {
         cases.push(Box::pin(scenario::run_case(&ctx, case)).await);
