@@ -434,7 +434,10 @@ async fn a_run_cancelled_on_a_users_runtime_removes_its_sandboxes() {
         cri::run(&suite, Some(&socket)),
     )
     .await;
-    assert!(cut.is_err(), "the run finished before it could be cancelled");
+    assert!(
+        cut.is_err(),
+        "the run finished before it could be cancelled"
+    );
     let left = other
         .client()
         .unwrap()

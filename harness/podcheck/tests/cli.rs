@@ -1,129 +1,12 @@
 //! `podcheck` as its users run it: `podcheck up`, then the machine's real kubectl.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
+use support::Up;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// A `podcheck up` process, killed if the test ends early.
-struct Up {
-    child: Child,
-    kubeconfig: PathBuf,
-    cache: tempfile::TempDir,
-}
-
-impl Up {
-    /// `podcheck up` with the simulated runtime: these tests are about the API and its
-    /// clients (tests/real.rs runs kubectl against real containers).
-    fn start(args: &[&str]) -> Up {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_podcheck"))
-            .args(["up", "--runtime", "sim"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("podcheck starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
-                    let _ = tx.send(PathBuf::from(path));
-                }
-            }
-        });
-        let kubeconfig = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(path) => path,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("podcheck up printed no kubeconfig within 30 s");
-            }
-        };
-        Up {
-            child,
-            kubeconfig,
-            cache: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .args(args)
-            .arg("--request-timeout=20s")
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("KUBECACHEDIR", self.cache.path())
-            .output()
-            .expect("kubectl runs (it is part of this machine's image)")
-    }
-
-    /// Runs kubectl and returns its stdout, failing the test on a non-zero exit.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Retries `kubectl args` until `accept` likes its output.
-    fn until(&self, args: &[&str], accept: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = self.kubectl(args);
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            if out.status.success() && accept(&text) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kubectl {args:?} never gave what was expected; last output:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn interrupt(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "podcheck did not stop within 15 s of SIGINT"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        // Stop it as a user would, so it stops what it started; kill it only if it hangs.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .args(["-INT", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn column(table: &str, row_starts: &str, header: &str) -> String {
     let mut lines = table.lines();
@@ -143,7 +26,7 @@ fn column(table: &str, row_starts: &str, header: &str) -> String {
 
 #[test]
 fn kubectl_runs_a_pod_through_its_life() {
-    let up = Up::start(&["--nodes", "2"]);
+    let up = Up::start(&["--runtime", "sim", "--nodes", "2"]);
     let nodes = up.ok(&["get", "nodes"]);
     assert_eq!(column(&nodes, "node-1", "STATUS"), "Ready", "{nodes}");
     assert_eq!(column(&nodes, "node-2", "STATUS"), "Ready", "{nodes}");
@@ -225,7 +108,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 
 #[test]
 fn ctrl_c_stops_everything_and_leaves_nothing_behind() {
-    let mut up = Up::start(&[]);
+    let mut up = Up::start(&["--runtime", "sim"]);
     up.ok(&["run", "sleeper", "--image", "busybox"]);
     up.until(&["get", "pod", "sleeper"], |t| t.contains("Running"));
     let pid = up.child.id();
@@ -451,7 +334,7 @@ fn snapshots_catch_a_changed_verdict_and_pass_an_unchanged_run() {
 
 #[test]
 fn a_kubeconfig_target_gives_the_same_verdicts_as_the_embedded_one() {
-    let up = Up::start(&[]);
+    let up = Up::start(&["--runtime", "sim"]);
     let ws = workspace();
     let local = tempfile::tempdir().unwrap();
     let remote = tempfile::tempdir().unwrap();
@@ -494,7 +377,7 @@ fn explain_lists_and_validates() {
 
 #[test]
 fn ctrl_c_during_a_run_deletes_the_runs_namespaces() {
-    let up = Up::start(&[]);
+    let up = Up::start(&["--runtime", "sim"]);
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let reports = tempfile::tempdir().unwrap();
     let mut run = Command::new(env!("CARGO_BIN_EXE_podcheck"))
@@ -679,7 +562,7 @@ fn a_killed_podcheck_leaves_no_etcd_behind() {
         );
         return;
     }
-    let mut up = Up::start(&["--store", "etcd"]);
+    let mut up = Up::start(&["--runtime", "sim", "--store", "etcd"]);
     let pid = up.child.id();
     let etcds = etcds_of(pid);
     assert_eq!(etcds.len(), 1, "podcheck up runs one etcd: {etcds:?}");
@@ -703,7 +586,7 @@ fn a_killed_podcheck_leaves_no_etcd_behind() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // What a SIGKILL could not clean, the next start does.
-    let next = Up::start(&["--store", "etcd"]);
+    let next = Up::start(&["--runtime", "sim", "--store", "etcd"]);
     assert!(
         !data_dir.parent().unwrap().exists(),
         "the killed run's etcd directory is still there"
@@ -713,7 +596,7 @@ fn a_killed_podcheck_leaves_no_etcd_behind() {
 
 #[test]
 fn kubectl_apply_twice_patches_what_a_live_pod_allows_and_refuses_the_rest() {
-    let up = Up::start(&[]);
+    let up = Up::start(&["--runtime", "sim"]);
     let dir = tempfile::tempdir().unwrap();
     let manifest = |image: &str, seconds: &str| {
         let path = dir
@@ -770,7 +653,7 @@ fn kubectl_apply_twice_patches_what_a_live_pod_allows_and_refuses_the_rest() {
 /// bodies too), and denials in kube-apiserver's words.
 #[test]
 fn kubectl_auth_can_i_and_rbac_denials_read_as_on_a_real_cluster() {
-    let up = Up::start(&[]);
+    let up = Up::start(&["--runtime", "sim"]);
     let old = Path::new("/usr/lib/google-cloud-sdk/bin/kubectl.1.27");
     let can_i = |kubectl: &str, args: &[&str]| {
         let out = Command::new(kubectl)

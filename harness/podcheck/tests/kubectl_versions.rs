@@ -5,10 +5,10 @@
 //! kubectl 1.27 is `/usr/lib/google-cloud-sdk/bin/kubectl.1.27`; without it the test fails,
 //! unless `PODCHECK_SKIP_REAL=1` (then it is skipped, saying why).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::path::Path;
+use support::Up;
 
 const KUBECTL_1_27: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
 
@@ -16,107 +16,6 @@ const KUBECTL_1_27: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
 const RESOLV_CONF: &str = "search default.svc.cluster.local svc.cluster.local cluster.local\n\
                            nameserver 10.96.0.10\n\
                            options ndots:5\n";
-
-/// A `podcheck up` process, stopped (SIGINT, then killed) when dropped, and one kubectl
-/// binary that talks to it.
-struct Up {
-    child: Child,
-    kubeconfig: PathBuf,
-    cache: tempfile::TempDir,
-    kubectl: String,
-}
-
-impl Up {
-    fn start(kubectl: &str) -> Up {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_podcheck"))
-            .args(["up", "--runtime", "sim", "--store", "memory"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("podcheck starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
-                    let _ = tx.send(PathBuf::from(path));
-                }
-            }
-        });
-        let kubeconfig = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(path) => path,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("podcheck up printed no kubeconfig within 30 s");
-            }
-        };
-        Up {
-            child,
-            kubeconfig,
-            cache: tempfile::tempdir().unwrap(),
-            kubectl: kubectl.to_string(),
-        }
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Output {
-        // The flag goes first: after `--`, it would be part of an exec's command.
-        Command::new(&self.kubectl)
-            .arg("--request-timeout=20s")
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("KUBECACHEDIR", self.cache.path())
-            .output()
-            .unwrap_or_else(|e| panic!("{} runs: {e}", self.kubectl))
-    }
-
-    /// Runs kubectl and returns its stdout, failing the test on a non-zero exit.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(
-            out.status.success(),
-            "{} {args:?} failed: {}\n{}",
-            self.kubectl,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Retries `kubectl args` until `accept` likes its output.
-    fn until(&self, args: &[&str], accept: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = self.kubectl(args);
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            if out.status.success() && accept(&text) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} {args:?} never gave what was expected; last output:\n{text}\n{}",
-                self.kubectl,
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .args(["-INT", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The cell of `header` in the row that starts with `row_starts`.
 fn column(table: &str, row_starts: &str, header: &str) -> String {
@@ -149,9 +48,10 @@ fn walk_through(up: &Up, minor: &str) {
     let version: serde_json::Value =
         serde_json::from_str(&up.ok(&["version", "-o", "json"])).unwrap();
     assert_eq!(
-        version["clientVersion"]["minor"], minor,
+        version["clientVersion"]["minor"],
+        minor,
         "{} is not kubectl 1.{minor}: {version}",
-        up.kubectl
+        up.kubectl_binary()
     );
     assert_eq!(version["serverVersion"]["gitVersion"], "v1.33.0-podcheck");
 
@@ -299,7 +199,7 @@ fn walk_through(up: &Up, minor: &str) {
 
 #[test]
 fn the_machines_kubectl_walks_through_a_pods_life() {
-    let up = Up::start("kubectl");
+    let up = Up::start(&["--runtime", "sim", "--store", "memory"]).with_kubectl("kubectl");
     walk_through(&up, "33");
 }
 
@@ -314,6 +214,6 @@ fn kubectl_1_27_walks_through_a_pods_life() {
         eprintln!("PODCHECK_SKIP_REAL=1 and no {KUBECTL_1_27}: skipping");
         return;
     }
-    let up = Up::start(KUBECTL_1_27);
+    let up = Up::start(&["--runtime", "sim", "--store", "memory"]).with_kubectl(KUBECTL_1_27);
     walk_through(&up, "27");
 }

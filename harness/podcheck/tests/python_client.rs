@@ -5,10 +5,12 @@
 //! imports. Without Python 3, or when the venv cannot be made (no PyPI), the tests fail,
 //! unless `PODCHECK_SKIP_REAL=1` (then they are skipped, saying why).
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::Up;
 
 use podcheck_controlplane::store::{DEFAULT_ETCD_BINARY, EtcdProcess, Store};
 
@@ -17,57 +19,6 @@ use podcheck_controlplane::store::{DEFAULT_ETCD_BINARY, EtcdProcess, Store};
 const PIP_DEADLINE: Duration = Duration::from_secs(100);
 /// How long one run of the checks may take.
 const CHECKS_DEADLINE: Duration = Duration::from_secs(120);
-
-/// A `podcheck up` process, stopped (SIGINT, then killed) when dropped.
-struct Up {
-    child: Child,
-    kubeconfig: PathBuf,
-}
-
-impl Up {
-    fn start(args: &[&str]) -> Up {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_podcheck"))
-            .args(["up", "--runtime", "sim"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("podcheck starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
-                    let _ = tx.send(PathBuf::from(path));
-                }
-            }
-        });
-        let kubeconfig = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(path) => path,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("podcheck up printed no kubeconfig within 30 s");
-            }
-        };
-        Up { child, kubeconfig }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .args(["-INT", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `None` (the test is skipped) only with `PODCHECK_SKIP_REAL=1`; otherwise panics with why.
 fn unavailable(why: String) -> Option<PathBuf> {
@@ -224,7 +175,7 @@ fn assert_oks(stdout: &str, names: &[&str]) {
 #[test]
 fn the_python_client_drives_pods_namespaces_watches_status_and_bindings() {
     let Some(python) = python() else { return };
-    let up = Up::start(&["--store", "memory"]);
+    let up = Up::start(&["--runtime", "sim", "--store", "memory"]);
     let stdout = checks(&python, &up, &["lifecycle"]);
     assert_oks(
         &stdout,
@@ -281,7 +232,7 @@ fn the_python_client_gets_410_for_a_compacted_resource_version() {
         rev
     });
     assert!(compacted > 5, "revision {compacted}");
-    let up = Up::start(&["--etcd-endpoint", etcd.endpoint()]);
+    let up = Up::start(&["--runtime", "sim", "--etcd-endpoint", etcd.endpoint()]);
     let stdout = checks(&python, &up, &["gone", "3"]);
     assert_oks(
         &stdout,

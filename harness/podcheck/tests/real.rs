@@ -3,12 +3,14 @@
 //! interrupted, or loses its runtime. These tests fail where the components are missing
 //! (`.ci/run` installs them), unless `PODCHECK_SKIP_REAL=1`.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::Up;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -284,111 +286,14 @@ fn pod_lifecycle_passes_on_real_components_and_leaves_nothing() {
     assert_nothing_left(pid, &footprint_of.lock().unwrap());
 }
 
-/// A `podcheck up` with the real runtime, and the machine's kubectl.
-struct Up {
-    child: Child,
-    kubeconfig: PathBuf,
-    cache: tempfile::TempDir,
-    footprint: Footprint,
-}
-
-impl Up {
-    fn start() -> Up {
-        let mut child = podcheck()
-            .args(["up", "--runtime", "containerd"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
-                    let _ = tx.send(PathBuf::from(path));
-                }
-            }
-        });
-        let kubeconfig = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(p) => p,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("podcheck up printed no kubeconfig within 60 s");
-            }
-        };
-        let mut footprint = Footprint::default();
-        footprint.add(child.id());
-        Up {
-            child,
-            kubeconfig,
-            cache: tempfile::tempdir().unwrap(),
-            footprint,
-        }
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .arg("--request-timeout=20s")
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("KUBECACHEDIR", self.cache.path())
-            .output()
-            .unwrap()
-    }
-
-    fn until(&self, args: &[&str], accept: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let out = self.kubectl(args);
-            let t = String::from_utf8_lossy(&out.stdout).to_string();
-            if out.status.success() && accept(&t) {
-                return t;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kubectl {args:?} never gave what was expected; last:\n{}",
-                text(&out)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// SIGINT, as a user's Ctrl-C; the exit status.
-    fn interrupt(&mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "podcheck up did not stop within 30 s of SIGINT"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.interrupt();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn kubectl_logs_and_exec_reach_a_real_container_and_ctrl_c_leaves_nothing() {
     if !real_or_skip() {
         return;
     }
-    let mut up = Up::start();
+    let mut up = Up::start(&["--runtime", "containerd"]);
+    let mut footprint = Footprint::default();
+    footprint.add(up.child.id());
     let pid = up.child.id();
     let created = up.kubectl(&[
         "run",
@@ -521,8 +426,8 @@ fn kubectl_logs_and_exec_reach_a_real_container_and_ctrl_c_leaves_nothing() {
         );
     }
 
-    up.footprint.add(pid);
-    let footprint = up.footprint.clone();
+    footprint.add(pid);
+    let footprint = footprint.clone();
     let status = up.interrupt();
     assert!(
         status.success(),

@@ -1,0 +1,153 @@
+//! What the CLI tests share: a `podcheck up` process and a kubectl that talks to it.
+//! (Each test binary uses part of it.)
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `podcheck up` may take to print its kubeconfig, and kubectl to see what a test
+/// waits for: generous, since real components start slower on a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A `podcheck up` process, stopped as a user would (SIGINT, then killed if it hangs) when
+/// dropped, and the kubectl binary the test talks to it with.
+pub struct Up {
+    pub child: Child,
+    pub kubeconfig: PathBuf,
+    pub cache: tempfile::TempDir,
+    kubectl: String,
+}
+
+impl Up {
+    /// `podcheck up ARGS`; returns once it printed the kubeconfig to export.
+    pub fn start(args: &[&str]) -> Up {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+            .arg("up")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("podcheck starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
+                    let _ = tx.send(PathBuf::from(path));
+                }
+            }
+        });
+        let kubeconfig = match rx.recv_timeout(PATIENCE) {
+            Ok(path) => path,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "podcheck up printed no kubeconfig within {} s",
+                    PATIENCE.as_secs()
+                );
+            }
+        };
+        Up {
+            child,
+            kubeconfig,
+            cache: tempfile::tempdir().unwrap(),
+            kubectl: "kubectl".into(),
+        }
+    }
+
+    /// Talk to it with this kubectl binary instead of the machine's `kubectl`.
+    pub fn with_kubectl(mut self, kubectl: &str) -> Up {
+        self.kubectl = kubectl.to_string();
+        self
+    }
+
+    /// The kubectl binary the test talks with.
+    pub fn kubectl_binary(&self) -> &str {
+        &self.kubectl
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        // The flag goes first: after `--`, it would be part of an exec's command.
+        Command::new(&self.kubectl)
+            .arg("--request-timeout=20s")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", self.cache.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{} runs: {e}", self.kubectl))
+    }
+
+    /// Runs kubectl and returns its stdout, failing the test on a non-zero exit.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed: {}\n{}",
+            self.kubectl,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Retries `kubectl args` until `accept` likes its output.
+    pub fn until(&self, args: &[&str], accept: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let out = self.kubectl(args);
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if out.status.success() && accept(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} {args:?} never gave what was expected; last output:\n{text}\n{}",
+                self.kubectl,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGINT, as a user's Ctrl-C; its exit status.
+    pub fn interrupt(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "podcheck up did not stop within 30 s of SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        // Stop it as a user would, so it stops what it started; kill it only if it hangs.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
