@@ -207,21 +207,15 @@ struct Relists {
 impl Relists {
     /// Applies a Service event; true when it completed a (re)list.
     fn service(&mut self, directory: &ServiceDirectory, event: watcher::Event<Service>) -> bool {
-        match event {
-            watcher::Event::Init => self.services.clear(),
-            watcher::Event::InitApply(s) => {
-                self.services.insert(key(&s.metadata));
-                directory.apply_service(&s, true);
-            }
-            watcher::Event::Apply(s) => directory.apply_service(&s, true),
-            watcher::Event::Delete(s) => directory.apply_service(&s, false),
-            watcher::Event::InitDone => {
+        relist(
+            &mut self.services,
+            event,
+            |s, present| directory.apply_service(s, present),
+            |seen| {
                 let mut maps = directory.0.write().unwrap_or_else(|e| e.into_inner());
-                maps.services.retain(|k, _| self.services.contains(k));
-                return true;
-            }
-        }
-        false
+                maps.services.retain(|k, _| seen.contains(k));
+            },
+        )
     }
 
     /// Applies an EndpointSlice event; true when it completed a (re)list.
@@ -230,22 +224,40 @@ impl Relists {
         directory: &ServiceDirectory,
         event: watcher::Event<EndpointSlice>,
     ) -> bool {
-        match event {
-            watcher::Event::Init => self.slices.clear(),
-            watcher::Event::InitApply(s) => {
-                self.slices.insert(key(&s.metadata));
-                directory.apply_slice(&s, true);
-            }
-            watcher::Event::Apply(s) => directory.apply_slice(&s, true),
-            watcher::Event::Delete(s) => directory.apply_slice(&s, false),
-            watcher::Event::InitDone => {
+        relist(
+            &mut self.slices,
+            event,
+            |s, present| directory.apply_slice(s, present),
+            |seen| {
                 let mut maps = directory.0.write().unwrap_or_else(|e| e.into_inner());
-                maps.slices.retain(|k, _| self.slices.contains(k));
-                return true;
-            }
-        }
-        false
+                maps.slices.retain(|k, _| seen.contains(k));
+            },
+        )
     }
+}
+
+/// One watch event of a type: `apply` it (present or deleted), remembering what the current
+/// (re)list showed in `seen`; at its end, `retain` only that. True when a (re)list ended.
+fn relist<K: kube::Resource>(
+    seen: &mut HashSet<(String, String)>,
+    event: watcher::Event<K>,
+    apply: impl Fn(&K, bool),
+    retain: impl FnOnce(&HashSet<(String, String)>),
+) -> bool {
+    match event {
+        watcher::Event::Init => seen.clear(),
+        watcher::Event::InitApply(o) => {
+            seen.insert(key(o.meta()));
+            apply(&o, true);
+        }
+        watcher::Event::Apply(o) => apply(&o, true),
+        watcher::Event::Delete(o) => apply(&o, false),
+        watcher::Event::InitDone => {
+            retain(seen);
+            return true;
+        }
+    }
+    false
 }
 
 fn key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (String, String) {

@@ -277,6 +277,60 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").to_string()
 }
 
+/// The hint for a name that is not a DNS-1123 label.
+const LABEL_HINT: &str = "use lower-case letters, digits and '-', at most 63 characters";
+
+/// A problem when the suite's name is not a DNS-1123 label.
+pub(crate) fn suite_name_problem(
+    file: &str,
+    source: &str,
+    name: &Spanned<String>,
+) -> Option<Problem> {
+    (!is_label(&name.value)).then(|| {
+        problem(
+            file,
+            source,
+            &name.referenced,
+            format!("suite name {:?} is not a DNS-1123 label", name.value),
+            "this name",
+            Some(LABEL_HINT.into()),
+        )
+    })
+}
+
+/// A problem when a case's name is not a DNS-1123 label (`why` adds what the name is
+/// used for) or repeats one already in `seen`.
+pub(crate) fn case_name_problem(
+    file: &str,
+    source: &str,
+    name: &Spanned<String>,
+    seen: &mut BTreeSet<String>,
+    why: &str,
+) -> Option<Problem> {
+    let value = &name.value;
+    if !is_label(value) {
+        Some(problem(
+            file,
+            source,
+            &name.referenced,
+            format!("case name {value:?} is not a DNS-1123 label"),
+            "this name",
+            Some(format!("{LABEL_HINT}{why}")),
+        ))
+    } else if !seen.insert(value.clone()) {
+        Some(problem(
+            file,
+            source,
+            &name.referenced,
+            format!("case {value:?} is defined twice"),
+            "second definition",
+            Some("case names must be unique within a suite".into()),
+        ))
+    } else {
+        None
+    }
+}
+
 /// The suite file's name (as shown in diagnostics) and its text.
 pub(crate) fn read_source(path: &Path, read: ReadFile<'_>) -> Result<(String, String), SuiteError> {
     let file = path.display().to_string();
@@ -376,18 +430,13 @@ fn check(
     let mut cases = Vec::new();
     for case in suite.spec.cases {
         let name = case.name.value.clone();
-        if !is_label(&name) {
-            problems.push(problem(file, source, &case.name.referenced, format!("case name {name:?} is not a DNS-1123 label"), "this name", Some("use lower-case letters, digits and '-', at most 63 characters; it names the case's namespace".into())));
-        } else if !names.insert(name.clone()) {
-            problems.push(problem(
-                file,
-                source,
-                &case.name.referenced,
-                format!("case {name:?} is defined twice"),
-                "second definition",
-                Some("case names must be unique within a suite".into()),
-            ));
-        }
+        problems.extend(case_name_problem(
+            file,
+            source,
+            &case.name,
+            &mut names,
+            "; it names the case's namespace",
+        ));
         let identity = match case.identity.as_ref().map(|s| s.value.as_str()) {
             None | Some("admin") => Identity::Admin,
             Some("none") => Identity::Anonymous,
@@ -482,17 +531,7 @@ fn check(
             replicas,
         });
     }
-    let suite_name = &suite.metadata.name;
-    if !is_label(&suite_name.value) {
-        problems.push(problem(
-            file,
-            source,
-            &suite_name.referenced,
-            format!("suite name {:?} is not a DNS-1123 label", suite_name.value),
-            "this name",
-            Some("use lower-case letters, digits and '-', at most 63 characters".into()),
-        ));
-    }
+    problems.extend(suite_name_problem(file, source, &suite.metadata.name));
     if !problems.is_empty() {
         return Err(SuiteError(problems));
     }

@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::Up;
+use support::{Up, text, workspace};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -144,13 +144,6 @@ fn an_existing_kubeconfig_is_never_overwritten() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 fn podcheck(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_podcheck"))
         .args(args)
@@ -158,14 +151,6 @@ fn podcheck(args: &[&str], dir: &Path) -> Output {
         .env_remove("CI")
         .output()
         .expect("podcheck runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// (suite, case, stage) → status, from a results.json.

@@ -6,32 +6,15 @@
 //! Needs root, etcd, containerd, runc and the CNI plugins; fails where they are missing
 //! unless `PODCHECK_SKIP_REAL=1`.
 
+mod support;
+
+use support::{podcheck, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn podcheck() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_podcheck"));
-    c.current_dir(workspace()).env_remove("CI");
-    c
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn real_or_skip() -> bool {
     let doctor = podcheck()

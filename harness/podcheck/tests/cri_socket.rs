@@ -4,18 +4,14 @@
 //! its CRI Version answer. Fails where the real runtime is missing, unless
 //! `PODCHECK_SKIP_REAL=1`.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use support::workspace;
+
 use std::time::{Duration, Instant};
 
 use podcheck_controlplane::cri::{ContainerdOptions, ContainerdProcess};
 use podcheck_controlplane::network::{NodeNetwork, NodeNetworkOptions};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn real_or_skip() -> bool {
     match podcheck_controlplane::providers::real_runtime_usable() {

@@ -10,28 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::Up;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn podcheck() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_podcheck"));
-    c.current_dir(workspace()).env_remove("CI");
-    c
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::{Up, podcheck, text, workspace};
 
 /// Whether every component can be real here; fails the test otherwise, unless
 /// `PODCHECK_SKIP_REAL=1`.

@@ -3,15 +3,12 @@
 //! passes `suites/scheduler`; the taint-ignoring fixture fails `binding` with the oracle's
 //! reason; with no scheduler at all, `binding` explains why nothing happened.
 
+mod support;
+
+use support::{text, workspace};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 /// The example scheduler's binary, built (once per test process; cargo's own lock keeps
 /// concurrent builds apart) in the profile these tests were built in. The first build on a
@@ -71,14 +68,6 @@ fn run(args: &[&str], reports: &Path, tmp: &Path) -> Output {
         .env_remove("CI")
         .output()
         .expect("podcheck runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn results(reports: &Path) -> serde_json::Value {

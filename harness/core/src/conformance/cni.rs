@@ -32,7 +32,9 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use crate::duration::Duration;
-use crate::load::{Problem, ReadFile, SuiteError, is_label, problem, syntax_problem};
+use crate::load::{
+    Problem, ReadFile, SuiteError, case_name_problem, problem, suite_name_problem, syntax_problem,
+};
 
 /// Where Debian's `containernetworking-plugins` installs the plugins.
 pub const DEFAULT_BIN_DIR: &str = "/usr/lib/cni";
@@ -410,17 +412,7 @@ pub fn load(
     let mut problems: Vec<Problem> = Vec::new();
     let dir = path.parent().unwrap_or(Path::new("."));
 
-    let name = &parsed.metadata.name;
-    if !is_label(&name.value) {
-        problems.push(problem(
-            file,
-            source,
-            &name.referenced,
-            format!("suite name {:?} is not a DNS-1123 label", name.value),
-            "this name",
-            Some("use lower-case letters, digits and '-', at most 63 characters".into()),
-        ));
-    }
+    problems.extend(suite_name_problem(file, source, &parsed.metadata.name));
 
     let mut networks = Vec::new();
     let mut network_names = BTreeSet::new();
@@ -527,25 +519,7 @@ pub fn load(
     let mut cases = Vec::new();
     for case in parsed.spec.cases {
         let case_name = case.name.value.clone();
-        if !is_label(&case_name) {
-            problems.push(problem(
-                file,
-                source,
-                &case.name.referenced,
-                format!("case name {case_name:?} is not a DNS-1123 label"),
-                "this name",
-                Some("use lower-case letters, digits and '-', at most 63 characters".into()),
-            ));
-        } else if !names.insert(case_name.clone()) {
-            problems.push(problem(
-                file,
-                source,
-                &case.name.referenced,
-                format!("case {case_name:?} is defined twice"),
-                "second definition",
-                Some("case names must be unique within a suite".into()),
-            ));
-        }
+        problems.extend(case_name_problem(file, source, &case.name, &mut names, ""));
         if let CniCheck::DistinctAddresses(d) = &case.check.value
             && !(2..=MAX_DISTINCT).contains(&d.count)
         {

@@ -39,7 +39,10 @@ use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
 
 use crate::duration::Duration;
-use crate::load::{Problem, ReadFile, SuiteError, is_label, problem, syntax_problem};
+use crate::load::{
+    Problem, ReadFile, SuiteError, case_name_problem, is_label, problem, suite_name_problem,
+    syntax_problem,
+};
 
 /// The cluster domain unless the suite names another.
 pub const DEFAULT_ZONE: &str = "cluster.local";
@@ -422,19 +425,17 @@ fn check(
     source: &str,
     suite: DnsSuiteFile,
 ) -> Result<DnsSuite, SuiteError> {
-    let mut problems: Vec<Problem> = Vec::new();
+    // Shared by the `at` reporter and the name checks, so problems keep their order.
+    let problems: std::cell::RefCell<Vec<Problem>> = Default::default();
     let mut at = |loc: &Location, message: String, label: &str, help: Option<String>| {
-        problems.push(problem(file, source, loc, message, label, help));
+        problems
+            .borrow_mut()
+            .push(problem(file, source, loc, message, label, help));
     };
     let name = suite.metadata.name.value.clone();
-    if !is_label(&name) {
-        at(
-            &suite.metadata.name.referenced,
-            format!("suite name {name:?} is not a DNS-1123 label"),
-            "this name",
-            Some("use lower-case letters, digits and '-', at most 63 characters".into()),
-        );
-    }
+    problems
+        .borrow_mut()
+        .extend(suite_name_problem(file, source, &suite.metadata.name));
 
     // Setup objects: typed enough to be created, in the run's namespace, and the Services
     // that will have a ClusterIP.
@@ -511,21 +512,9 @@ fn check(
     let mut cases = Vec::new();
     for case in suite.spec.cases {
         let case_name = case.name.value.clone();
-        if !is_label(&case_name) {
-            at(
-                &case.name.referenced,
-                format!("case name {case_name:?} is not a DNS-1123 label"),
-                "this name",
-                Some("use lower-case letters, digits and '-', at most 63 characters".into()),
-            );
-        } else if !names.insert(case_name.clone()) {
-            at(
-                &case.name.referenced,
-                format!("case {case_name:?} is defined twice"),
-                "second definition",
-                Some("case names must be unique within a suite".into()),
-            );
-        }
+        problems
+            .borrow_mut()
+            .extend(case_name_problem(file, source, &case.name, &mut names, ""));
         let query_name = match (&case.query.name, &case.query.reverse_of) {
             (Some(n), None) => {
                 check_template(n, &mut at);
@@ -593,6 +582,7 @@ fn check(
             });
         }
     }
+    let problems = problems.into_inner();
     if !problems.is_empty() {
         return Err(SuiteError(problems));
     }

@@ -12,7 +12,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{ReportError, evidence_line};
 use crate::result::{
-    CaseResult, CheckResult, RunResults, StageResult, StageStatus, SuiteResult, Verdict,
+    CaseResult, CheckResult, Evidence, RunResults, StageResult, StageStatus, SuiteResult, Verdict,
 };
 
 /// Renders the run as a JUnit XML document named `podcheck`.
@@ -112,32 +112,21 @@ fn stage_case(
     case: &CaseResult,
     stage: &StageResult,
 ) -> Result<TestCase, ReportError> {
-    let name = format!("{} / {}", case.name, stage.stage);
-    let status = match stage.status {
-        StageStatus::Passed => TestCaseStatus::success(),
-        StageStatus::Failed => {
-            let message = stage.message.clone().unwrap_or_else(|| {
-                format!("expected {}, observed {}", stage.expected, stage.observed)
-            });
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status
-                .set_message(message)
-                .set_type(stage.stage.name())
-                .set_description(failure_text(stage));
-            status
-        }
-        StageStatus::Skipped => {
-            let mut status = TestCaseStatus::skipped();
-            if let Some(message) = &stage.message {
-                status.set_message(message.as_str());
-            }
-            status
-        }
-    };
-    let time = duration(&name, stage.duration_ms.unwrap_or(0.0))?;
-    let mut tc = TestCase::new(name, status);
-    tc.set_classname(classname).set_time(time);
-    Ok(tc)
+    outcome_case(
+        classname,
+        format!("{} / {}", case.name, stage.stage),
+        Outcome {
+            what: format!("stage: {} ({})", stage.stage, stage.stage.component()),
+            kind: stage.stage.name(),
+            status: stage.status,
+            expected: &stage.expected,
+            observed: &stage.observed,
+            message: stage.message.as_deref(),
+            hint: stage.hint.as_deref(),
+            evidence: &stage.evidence,
+            duration_ms: stage.duration_ms,
+        },
+    )
 }
 
 /// A conformance check as `CASE / CHECK`, its failure typed with the check's name.
@@ -146,49 +135,66 @@ fn check_case(
     case: &CaseResult,
     check: &CheckResult,
 ) -> Result<TestCase, ReportError> {
-    let name = format!("{} / {}", case.name, check.name);
-    let status = match check.status {
+    outcome_case(
+        classname,
+        format!("{} / {}", case.name, check.name),
+        Outcome {
+            what: format!("check: {}", check.name),
+            kind: &check.name,
+            status: check.status,
+            expected: &check.expected,
+            observed: &check.observed,
+            message: check.message.as_deref(),
+            hint: check.hint.as_deref(),
+            evidence: &check.evidence,
+            duration_ms: check.duration_ms,
+        },
+    )
+}
+
+/// What a stage or a check concluded, as a testcase shows it.
+struct Outcome<'a> {
+    /// The failure text's first line: `stage: binding (scheduler)`, `check: add.succeeds`.
+    what: String,
+    /// The failure's type: the stage's or the check's name.
+    kind: &'a str,
+    status: StageStatus,
+    expected: &'a str,
+    observed: &'a str,
+    message: Option<&'a str>,
+    hint: Option<&'a str>,
+    evidence: &'a [Evidence],
+    duration_ms: Option<f64>,
+}
+
+/// One testcase for a stage or a check: success, a failure typed by its kind, or skipped.
+fn outcome_case(classname: &str, name: String, o: Outcome<'_>) -> Result<TestCase, ReportError> {
+    let status = match o.status {
         StageStatus::Passed => TestCaseStatus::success(),
         StageStatus::Failed => {
-            let message = check.message.clone().unwrap_or_else(|| {
-                format!("expected {}, observed {}", check.expected, check.observed)
-            });
+            let message = o
+                .message
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("expected {}, observed {}", o.expected, o.observed));
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status
                 .set_message(message)
-                .set_type(check.name.as_str())
-                .set_description(check_failure_text(check));
+                .set_type(o.kind)
+                .set_description(failure_text(&o));
             status
         }
         StageStatus::Skipped => {
             let mut status = TestCaseStatus::skipped();
-            if let Some(message) = &check.message {
-                status.set_message(message.as_str());
+            if let Some(message) = o.message {
+                status.set_message(message);
             }
             status
         }
     };
-    let time = duration(&name, check.duration_ms.unwrap_or(0.0))?;
+    let time = duration(&name, o.duration_ms.unwrap_or(0.0))?;
     let mut tc = TestCase::new(name, status);
     tc.set_classname(classname).set_time(time);
     Ok(tc)
-}
-
-fn check_failure_text(check: &CheckResult) -> String {
-    let mut text = format!(
-        "check: {}\nexpected: {}\nobserved: {}\n",
-        check.name, check.expected, check.observed,
-    );
-    if let Some(hint) = &check.hint {
-        let _ = writeln!(text, "hint: {hint}");
-    }
-    if !check.evidence.is_empty() {
-        text.push_str("evidence:\n");
-        for e in &check.evidence {
-            let _ = writeln!(text, "  {}", evidence_line(e));
-        }
-    }
-    text
 }
 
 /// A testcase for the case as a whole (`CASE / setup`, `CASE / verdict`).
@@ -206,21 +212,18 @@ fn case_level(
 }
 
 /// The failure's text node: everything needed to act on it without opening `results.json`.
-fn failure_text(stage: &StageResult) -> String {
+fn failure_text(o: &Outcome<'_>) -> String {
     let mut text = format!(
-        "stage: {} ({})\nexpected: {}\nobserved: {}\n",
-        stage.stage,
-        stage.stage.component(),
-        stage.expected,
-        stage.observed,
+        "{}\nexpected: {}\nobserved: {}\n",
+        o.what, o.expected, o.observed
     );
-    if let Some(hint) = &stage.hint {
+    if let Some(hint) = o.hint {
         // Writing to a String cannot fail.
         let _ = writeln!(text, "hint: {hint}");
     }
-    if !stage.evidence.is_empty() {
+    if !o.evidence.is_empty() {
         text.push_str("evidence:\n");
-        for e in &stage.evidence {
+        for e in o.evidence {
             let _ = writeln!(text, "  {}", evidence_line(e));
         }
     }

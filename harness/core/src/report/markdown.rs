@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 
 use super::{evidence_line, format_ms, provider_label};
 use crate::result::{
-    CaseResult, CheckResult, RunResults, StageResult, StageStatus, SuiteResult, Summary, Verdict,
+    CaseResult, CheckResult, Evidence, RunResults, StageResult, StageStatus, SuiteResult, Summary,
+    Verdict,
 };
 use crate::stage::Stage;
 
@@ -93,12 +94,7 @@ fn suite_table(out: &mut String, suite: &SuiteResult) {
                 case.stage(stage).map(stage_cell).unwrap_or_default()
             );
         }
-        let verdict = match case.verdict {
-            Verdict::Passed => "✓ passed",
-            Verdict::Failed => "✗ **failed**",
-            Verdict::Error => "⚠ **error**",
-        };
-        let _ = writeln!(out, " {verdict} |");
+        let _ = writeln!(out, " {} |", verdict_cell(case.verdict));
     }
     out.push('\n');
 }
@@ -205,37 +201,49 @@ fn failures(out: &mut String, suites: &[SuiteResult]) {
 
 fn stage_failure(out: &mut String, stage: &StageResult) {
     let _ = writeln!(out, "- **Component:** {}", inline(stage.stage.component()));
-    let _ = writeln!(out, "- **Expected:** {}", inline(&stage.expected));
-    let _ = writeln!(out, "- **Observed:** {}", inline(&stage.observed));
-    if let Some(message) = &stage.message {
-        let _ = writeln!(out, "- **Message:** {}", inline(message));
-    }
-    if let Some(hint) = &stage.hint {
-        let _ = writeln!(out, "- **Hint:** {}", inline(hint));
-    }
-    out.push('\n');
-    if !stage.evidence.is_empty() {
-        out.push_str("Evidence:\n\n");
-        for e in &stage.evidence {
-            let _ = writeln!(out, "- {}", inline(&evidence_line(e)));
-        }
-        out.push('\n');
-    }
+    failure_details(
+        out,
+        &stage.expected,
+        &stage.observed,
+        stage.message.as_deref(),
+        stage.hint.as_deref(),
+        &stage.evidence,
+    );
 }
 
 fn check_failure(out: &mut String, check: &CheckResult) {
-    let _ = writeln!(out, "- **Expected:** {}", inline(&check.expected));
-    let _ = writeln!(out, "- **Observed:** {}", inline(&check.observed));
-    if let Some(message) = &check.message {
+    failure_details(
+        out,
+        &check.expected,
+        &check.observed,
+        check.message.as_deref(),
+        check.hint.as_deref(),
+        &check.evidence,
+    );
+}
+
+/// What was expected and seen, why it failed, and the evidence: the same for stages and
+/// checks.
+fn failure_details(
+    out: &mut String,
+    expected: &str,
+    observed: &str,
+    message: Option<&str>,
+    hint: Option<&str>,
+    evidence: &[Evidence],
+) {
+    let _ = writeln!(out, "- **Expected:** {}", inline(expected));
+    let _ = writeln!(out, "- **Observed:** {}", inline(observed));
+    if let Some(message) = message {
         let _ = writeln!(out, "- **Message:** {}", inline(message));
     }
-    if let Some(hint) = &check.hint {
+    if let Some(hint) = hint {
         let _ = writeln!(out, "- **Hint:** {}", inline(hint));
     }
     out.push('\n');
-    if !check.evidence.is_empty() {
+    if !evidence.is_empty() {
         out.push_str("Evidence:\n\n");
-        for e in &check.evidence {
+        for e in evidence {
             let _ = writeln!(out, "- {}", inline(&evidence_line(e)));
         }
         out.push('\n');

@@ -7,6 +7,30 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The workspace root (suites and fixtures are found from there).
+pub fn workspace() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The podcheck binary, run from the workspace root with `CI` unset.
+pub fn podcheck() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_podcheck"));
+    c.current_dir(workspace()).env_remove("CI");
+    c
+}
+
+/// A process's stdout and stderr, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// How long `podcheck up` may take to print its kubeconfig, and kubectl to see what a test
 /// waits for: generous, since real components start slower on a loaded machine.
 const PATIENCE: Duration = Duration::from_secs(60);
