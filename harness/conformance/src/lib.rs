@@ -39,7 +39,7 @@ pub enum ConformanceError {
     Network {
         network: String,
         #[source]
-        source: podcheck_controlplane::network::NetworkError,
+        source: podcheck_node::network::NetworkError,
     },
     /// A system call or command podcheck itself depends on failed.
     #[error("{what}")]

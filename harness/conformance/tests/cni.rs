@@ -476,7 +476,7 @@ fn the_leftovers_of_a_dead_run_are_swept() {
     assert!(ok.success());
     let dir = Path::new("/run/podcheck").join(format!("cni-{dead}-0"));
     std::fs::create_dir_all(dir.join("bridge")).unwrap();
-    let live = std::process::id();
+    let live = podcheck_host::owner::Owner::this().tag();
     let live_dir = Path::new("/run/podcheck").join(format!("cni-{live}-999999"));
     std::fs::create_dir_all(&live_dir).unwrap();
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use podcheck_conformance::ConformanceError;
-use podcheck_conformance::cri::{self, Runtime};
+use podcheck_conformance::cri::{self, RuntimeUnderTest};
 use podcheck_core::conformance::cri::CriSuite;
 use podcheck_core::conformance::{AnySuite, load_any};
 use podcheck_core::result::{CaseResult, StageStatus, SuiteResult, Verdict};
@@ -44,7 +44,7 @@ fn suite_from(yaml: &str) -> CriSuite {
 /// Whether the real runtime can run here; fails the test otherwise, unless
 /// `PODCHECK_SKIP_REAL=1`.
 fn real_or_skip() -> bool {
-    match podcheck_controlplane::providers::real_runtime_usable() {
+    match podcheck_node::real_runtime_usable() {
         Ok(()) => true,
         Err(why) => {
             assert_eq!(
@@ -148,7 +148,7 @@ async fn the_builtin_suite_passes_against_podchecks_containerd_and_leaves_nothin
     }
     let suite = builtin_suite();
     let began = Instant::now();
-    let runtime = Runtime::start_own().await.unwrap();
+    let runtime = RuntimeUnderTest::start_own().await.unwrap();
     let started = began.elapsed();
     let cgroups = vec![runtime.cgroup_parent().to_string()];
     let during = footprint(&cgroups);
@@ -364,7 +364,7 @@ async fn the_builtin_suite_passes_against_a_runtime_given_by_its_socket() {
         return;
     }
     // A containerd podcheck did not start for this run: the suite knows only its socket.
-    let other = Runtime::start_own().await.unwrap();
+    let other = RuntimeUnderTest::start_own().await.unwrap();
     let socket = other.socket().to_path_buf();
     let result = cri::run(&builtin_suite(), Some(&socket)).await.unwrap();
     // Everything the suite made there is gone again.
@@ -426,7 +426,7 @@ async fn a_run_cancelled_on_a_users_runtime_removes_its_sandboxes() {
     if !real_or_skip() {
         return;
     }
-    let other = Runtime::start_own().await.unwrap();
+    let other = RuntimeUnderTest::start_own().await.unwrap();
     let socket = other.socket().to_path_buf();
     let suite = builtin_suite();
     let cut = tokio::time::timeout(

@@ -7,13 +7,8 @@
 //! Runtime and network sit behind CRI- and CNI-shaped traits ([`kubelet::runtime`]).
 
 pub mod apiserver;
-pub mod cri;
-mod daemon;
 pub mod dns;
-mod events;
 pub mod identity;
-pub mod kubelet;
-pub mod network;
 mod pki;
 pub mod providers;
 mod quantity;
@@ -39,16 +34,19 @@ use apiserver::http::ApiState;
 use apiserver::registry::Registry;
 use apiserver::resources;
 use identity::{Identity, TokenAuthenticator};
-use kubelet::dns::{ClusterDnsSettings, parse_resolv_conf};
-use kubelet::runtime::{Runtime, SimNetwork, SimRuntime};
+use kubelet::pod_dns::{ClusterDnsSettings, parse_resolv_conf};
 use kubelet::{NodeConfig, NodeSpec};
+use podcheck_host::error_chain;
+use podcheck_host::run_dir::{RUN_ROOT, unique_name};
+use podcheck_node::runtime::{Runtime, SimNetwork, SimRuntime};
+use podcheck_node::{RUN_DIR_PREFIX, cri, kubelet, network};
 use providers::StoreChoice;
 use store::{EtcdProcess, EtcdStore, MemoryStore, Store, WatchCache};
 
 /// The `kubernetes` Service's ClusterIP.
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
 /// The cluster DNS Service's ClusterIP, as in kubeadm clusters.
-pub const DNS_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+pub use podcheck_node::network::DNS_SERVICE_IP;
 /// How often the store's history is compacted, keeping one interval of it (as kube-apiserver).
 const COMPACTION_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -306,7 +304,7 @@ impl ControlPlane {
         let mut external: Option<Arc<dyn Runtime>> = match (&config.runtime, cp.run_dir.clone()) {
             (providers::RuntimeChoice::CriSocket(socket), Some(dir)) => {
                 let (runtime, net) =
-                    cri::external::node_runtime(socket, dir.join("pod-logs"), cp.dns.as_mut())
+                    external_node_runtime(socket, dir.join("pod-logs"), cp.dns.as_mut())
                         .await
                         .map_err(|e| Error::RealNode {
                             node: node_configs
@@ -617,12 +615,7 @@ impl RealNode {
 /// Where the real nodes of this control plane keep their files: on tmpfs (`/run`), named
 /// after this process so that leftovers can be traced to it.
 fn real_run_dir() -> Result<PathBuf, Error> {
-    let base = Path::new("/run/podcheck");
-    let dir = base.join(format!(
-        "cp-{}-{}",
-        std::process::id(),
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    ));
+    let dir = Path::new(RUN_ROOT).join(unique_name(RUN_DIR_PREFIX));
     std::fs::create_dir_all(&dir).map_err(|e| Error::RealNode {
         node: "all nodes".into(),
         what: "run directory",
@@ -724,47 +717,44 @@ async fn start_real_nodes(
             Err(e)
         }
         None => {
-            sweep_dead_run_dirs(dir.parent().unwrap_or(dir));
+            // What dead runs left inside their run dirs was swept by the containerd and
+            // network sweeps above; now the emptied dirs go.
+            podcheck_host::sweep::remove_dead_run_dirs(dir.parent().unwrap_or(dir), RUN_DIR_PREFIX);
             Ok(real)
         }
     }
 }
 
-/// Removes the run directories of podchecks that died without cleaning up (SIGKILL), once
-/// the containerd and network sweeps have undone what was inside them: only directories of
-/// dead processes, and only when nothing is mounted below them.
-fn sweep_dead_run_dirs(base: &Path) {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let Some(pid) = name
-            .strip_prefix("cp-")
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let path = entry.path();
-        let mounted = mounts
-            .lines()
-            .any(|l| l.contains(&format!("{}/", path.display())));
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() && !mounted {
-            tracing::debug!(dir = %path.display(), "removing the run directory of a dead podcheck");
-            let _ = std::fs::remove_dir_all(&path);
+/// The node's runtime at `socket`, and the pod network it gives: where the cluster DNS
+/// server is given, it also answers on that network's gateway (port 53), where the DNS
+/// Service IP is routed from pods. A gateway that is not this host's own address only
+/// costs the in-pod lookups (logged).
+async fn external_node_runtime(
+    socket: &Path,
+    log_root: PathBuf,
+    dns: Option<&mut dns::ClusterDns>,
+) -> Result<(cri::CriRuntime, cri::external::PodNetwork), cri::CriError> {
+    let (runtime, version) = cri::external::connect(socket, log_root).await?;
+    tracing::debug!(
+        socket = %socket.display(),
+        runtime = %version.runtime_name,
+        version = %version.runtime_version,
+        "using the CRI runtime at the socket"
+    );
+    let network = cri::external::probe_pod_network(&runtime, DNS_SERVICE_IP).await?;
+    if let Some(dns) = dns {
+        match network.gateway {
+            Some(gateway) => {
+                if let Err(e) = dns.listen_also(SocketAddr::from((gateway, 53))).await {
+                    tracing::warn!(%gateway, error = %podcheck_host::error_chain(&e), "the cluster DNS cannot listen on the pod network's gateway: lookups from pods may fail");
+                }
+            }
+            None => tracing::warn!(
+                "the runtime's pods have no route via a gateway to the DNS Service IP: lookups from pods may fail"
+            ),
         }
     }
-}
-
-/// An error and its sources, `: `-joined, for one-line messages.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
+    Ok((runtime, network))
 }
 
 /// The namespaces and Services every cluster starts with.

@@ -104,10 +104,7 @@ pub struct Selection {
 }
 
 /// Whether containerd, runc and the CNI plugins can run pods here; why not otherwise.
-pub fn real_runtime_usable() -> Result<(), String> {
-    crate::cri::containerd::usable()?;
-    crate::network::usable()
-}
+pub use podcheck_node::real_runtime_usable;
 
 /// What each component would use, given the selection.
 pub fn choose(selection: &Selection) -> Vec<Choice> {

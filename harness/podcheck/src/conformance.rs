@@ -53,7 +53,7 @@ pub async fn run_suite(
                 "the suite could not run",
                 Vec::new(),
                 started.elapsed().as_secs_f64() * 1e3,
-                Some(podcheck_controlplane::error_chain(&e)),
+                Some(podcheck_host::error_chain(&e)),
             )],
         },
     }
@@ -76,7 +76,7 @@ async fn run_dns(
     }
     .map_err(|e| ConformanceError::Unavailable {
         what: "the target".into(),
-        why: podcheck_controlplane::error_chain(&e),
+        why: podcheck_host::error_chain(&e),
     })?;
     let server = match opts.dns_server.or_else(|| target.dns_server()) {
         Some(s) => s,

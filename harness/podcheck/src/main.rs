@@ -10,12 +10,12 @@ use podcheck::TargetChoice;
 use podcheck::conformance::{self, ConformanceOptions};
 use podcheck::output::{self, SnapshotMode, SnapshotOutcome};
 use podcheck::runner::{self, Progress, RunOptions};
-use podcheck_controlplane::error_chain;
 use podcheck_controlplane::{Config, ControlPlane};
 use podcheck_core::conformance::AnySuite;
 use podcheck_core::load::{self, Suite};
 use podcheck_core::result::{StageStatus, Verdict};
 use podcheck_core::stage::Stage;
+use podcheck_host::error_chain;
 
 /// Exit codes, as documented in the README.
 const EXIT_FAILED: u8 = 1;
@@ -151,9 +151,9 @@ impl ProviderArgs {
             (None, RuntimeArg::Sim) => RuntimeChoice::Sim,
             (None, RuntimeArg::Containerd) => RuntimeChoice::Containerd,
         };
-        let mut cni = podcheck_controlplane::network::CniConfig::builtin();
+        let mut cni = podcheck_node::network::CniConfig::builtin();
         if let Some(conflist) = &self.cni_conflist {
-            cni.conflist = conflist.clone();
+            cni.conflist = podcheck_node::network::ConflistTemplate::File(conflist.clone());
         }
         if let Some(bin_dir) = &self.cni_bin_dir {
             cni.bin_dir = bin_dir.clone();

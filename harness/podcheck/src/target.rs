@@ -7,15 +7,15 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use podcheck_controlplane::kubelet::NodeSpec;
-use podcheck_controlplane::kubelet::runtime::{ContainerState, Runtime};
-use podcheck_controlplane::network::{self, NodeNetwork};
 use podcheck_controlplane::providers::{self, Component};
 use podcheck_controlplane::store::Store;
 use podcheck_controlplane::{Config, ControlPlane};
 use podcheck_core::load::{ExternalScheduler, Suite};
 use podcheck_core::observation::{NetnsRead, Probe, RuntimeRead, StoreRead};
 use podcheck_core::result::{ComponentUnderTest, Provider, TargetInfo};
+use podcheck_node::kubelet::NodeSpec;
+use podcheck_node::network::{self, NodeNetwork};
+use podcheck_node::runtime::{ContainerState, Runtime};
 
 use crate::Error;
 
@@ -25,7 +25,7 @@ pub struct ProviderOptions {
     pub selection: providers::Selection,
     pub require_real: Vec<Component>,
     /// The real pod network's conflist template and plugin dir.
-    pub cni: podcheck_controlplane::network::CniConfig,
+    pub cni: podcheck_node::network::CniConfig,
     /// Which scheduler runs: the suite's choice unless the command line overrides it.
     pub scheduler: SchedulerOverride,
 }
@@ -174,7 +174,7 @@ impl Target {
             providers::RuntimeChoice::CriSocket(socket) => Some(socket),
             _ => None,
         };
-        let custom_cni = (providers.cni != podcheck_controlplane::network::CniConfig::builtin())
+        let custom_cni = (providers.cni != podcheck_node::network::CniConfig::builtin())
             .then(|| providers.cni.clone());
         let mut providers = vec![
             Provider {
@@ -241,7 +241,7 @@ impl Target {
                     component: "network".into(),
                     name: format!(
                         "{} ({} from {})",
-                        cni.conflist.display(),
+                        cni.conflist,
                         network.name,
                         cni.bin_dir.display()
                     ),

@@ -10,11 +10,11 @@ use support::workspace;
 
 use std::time::{Duration, Instant};
 
-use podcheck_controlplane::cri::{ContainerdOptions, ContainerdProcess};
-use podcheck_controlplane::network::{NodeNetwork, NodeNetworkOptions};
+use podcheck_node::cri::{ContainerdOptions, ContainerdProcess};
+use podcheck_node::network::{NodeNetwork, NodeNetworkOptions};
 
 fn real_or_skip() -> bool {
-    match podcheck_controlplane::providers::real_runtime_usable() {
+    match podcheck_node::real_runtime_usable() {
         Ok(()) => true,
         Err(why) => {
             assert_eq!(

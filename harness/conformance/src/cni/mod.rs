@@ -1,13 +1,13 @@
 //! The CNI conformance runner: a `kind: CniSuite` against real plugins, called directly as
 //! the CNI specification (1.0.0, 1.1.0) says, in network namespaces podcheck creates.
 //!
-//! Per network (a conflist template), the host side comes from the control plane's
+//! Per network (a conflist template), the host side comes from the node's
 //! [`NodeNetwork`]: a /24 of 10.244.0.0/16 claimed by flock, a bridge `pcbrX` holding the
 //! gateway address, an nftables table that drops anything forwarded from or to the subnet
 //! that does not stay in it, and the template rendered with that subnet, bridge and a
 //! host-local data dir of the run's own. Then every case runs once per spec version the
 //! plugins list (see [`podcheck_core::conformance::cni`]); each creates its namespaces
-//! (`pccni-PID-N`, deleted by a guard on success, failure, timeout or panic), calls the
+//! (`pccni-OWNER-N`, deleted by a guard on success, failure, timeout or panic), calls the
 //! plugins, compares what they claim with what `ip` shows, and DELs what it added. The
 //! network is torn down at the end; a run that died is swept by the next.
 
@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
-use podcheck_controlplane::network::{NetworkError, NodeNetwork, NodeNetworkOptions};
 use podcheck_core::conformance::cni::{
     BadConfig, BadConfigCheck, CniCase, CniCheck, CniNetwork, CniSuite, check_template,
     network_name,
@@ -27,6 +26,8 @@ use podcheck_core::conformance::cni::{
 use podcheck_core::result::{
     CaseResult, CheckResult, ComponentUnderTest, Evidence, Source, StageStatus, SuiteResult,
 };
+use podcheck_host::ip::{Interface, Route};
+use podcheck_node::network::{self, NetworkError, NodeNetwork, NodeNetworkOptions};
 use serde_json::{Value, json};
 
 use crate::ConformanceError;
@@ -68,10 +69,14 @@ pub async fn run(
     if !swept.is_empty() {
         tracing::info!(?swept, "swept the leftovers of dead CNI runs");
     }
-    let run_dir = host::RunDir::create().map_err(|source| ConformanceError::Io {
-        what: format!("creating a run dir under {}", host::PODCHECK_RUN),
-        source,
-    })?;
+    let run_dir =
+        host::RunDir::create(host::RUN_DIR_PREFIX).map_err(|source| ConformanceError::Io {
+            what: format!(
+                "creating a run dir under {}",
+                podcheck_host::run_dir::RUN_ROOT
+            ),
+            source,
+        })?;
     let mut components = Vec::new();
     let mut cases = Vec::new();
     for network in &networks {
@@ -111,7 +116,7 @@ fn usable(bin_dir: &Path) -> Result<(), ConformanceError> {
         ("bash", "bash"),
         ("timeout", "coreutils"),
     ] {
-        if host::find_tool(tool).is_none() {
+        if podcheck_host::command::find_tool(tool).is_none() {
             return Err(unavailable(tool, format!("install {package}")));
         }
     }
@@ -214,7 +219,7 @@ async fn run_network(
     bin_dir: &Path,
     run_dir: &Path,
 ) -> Result<(ComponentUnderTest, Vec<CaseResult>), ConformanceError> {
-    let mut opts = NodeNetworkOptions::new(run_dir.join(&network.name), &network.path);
+    let mut opts = NodeNetworkOptions::new(run_dir.join(&network.name), network.path.clone());
     opts.cni_bin_dir = bin_dir.to_path_buf();
     let node = match NodeNetwork::setup(opts).await {
         Ok(n) => n,
@@ -264,7 +269,7 @@ async fn run_cases(
     let plugins = node.plugins().to_vec();
     let mut providers = Vec::new();
     for p in &plugins {
-        let release = podcheck_controlplane::network::plugin_version(bin_dir, p).await;
+        let release = network::plugin_version(bin_dir, p).await;
         providers.push((p.clone(), format!("{p} {release}")));
     }
     let net = Net {
@@ -286,7 +291,7 @@ async fn run_cases(
     }
     // The versions a runtime may use are those every plugin of the conflist lists (IPAM
     // plugins are called by them, with their config, and are reported but not counted).
-    let chained = spec::plugin_types(&net.conflist);
+    let chained = network::plugin_types(&net.conflist);
     let mut listed: Option<Vec<String>> = None;
     let mut words = Vec::new();
     for (p, call) in &answers {
@@ -516,7 +521,7 @@ impl Chain {
 async fn add(net: &Net, version: &str, att: &Attachment) -> Chain {
     let mut chain = Chain::default();
     let mut prev: Option<Value> = None;
-    for (i, plugin) in spec::plugin_types(&net.conflist).iter().enumerate() {
+    for (i, plugin) in network::plugin_types(&net.conflist).iter().enumerate() {
         let config = spec::plugin_config(&net.conflist, i, version, prev.as_ref());
         let c = call(net, plugin, att.env("ADD"), config.to_string(), false).await;
         let ok = c.exec.success();
@@ -548,7 +553,7 @@ async fn del_in(
 ) -> Chain {
     let prev: Option<Value> = prev.and_then(|p| serde_json::from_str(p).ok());
     let mut chain = Chain::default();
-    let types = spec::plugin_types(conflist);
+    let types = network::plugin_types(conflist);
     for (i, plugin) in types.iter().enumerate().rev() {
         let config = spec::plugin_config(conflist, i, version, prev.as_ref());
         let c = call_in(bin_dir, plugin, att.env("DEL"), config.to_string(), false).await;
@@ -652,7 +657,7 @@ impl Drop for DelGuard {
 async fn check(net: &Net, version: &str, att: &Attachment, prev: &str) -> Chain {
     let prev: Option<Value> = serde_json::from_str(prev).ok();
     let mut chain = Chain::default();
-    for (i, plugin) in spec::plugin_types(&net.conflist).iter().enumerate() {
+    for (i, plugin) in network::plugin_types(&net.conflist).iter().enumerate() {
         let config = spec::plugin_config(&net.conflist, i, version, prev.as_ref());
         let c = call(net, plugin, att.env("CHECK"), config.to_string(), false).await;
         let ok = c.exec.success();
@@ -776,7 +781,7 @@ fn error_words(exec: &Exec) -> String {
     }
 }
 
-fn interfaces_words(ifaces: &[spec::NsInterface]) -> String {
+fn interfaces_words(ifaces: &[Interface]) -> String {
     ifaces
         .iter()
         .map(|i| {
@@ -787,7 +792,7 @@ fn interfaces_words(ifaces: &[spec::NsInterface]) -> String {
         .join("; ")
 }
 
-fn routes_words(routes: &[spec::NsRoute]) -> String {
+fn routes_words(routes: &[Route]) -> String {
     routes
         .iter()
         .map(|r| {
@@ -892,7 +897,7 @@ async fn run_case(
 
 async fn version_case(net: &Net, suite: &CniSuite, listed: &[String]) -> Vec<CheckResult> {
     let mut checks = Vec::new();
-    let chained = spec::plugin_types(&net.conflist);
+    let chained = network::plugin_types(&net.conflist);
     // The chained plugins' VERSION answers: what each lists, and the evidence of it.
     let mut answers: Vec<(String, Vec<String>, Evidence)> = Vec::new();
     for plugin in &net.plugins {
@@ -1369,7 +1374,7 @@ async fn del_unknown_case(net: &Net, version: &str) -> Result<Vec<CheckResult>, 
 
 async fn status_case(net: &Net, version: &str) -> Vec<CheckResult> {
     let mut checks = Vec::new();
-    for (i, plugin) in spec::plugin_types(&net.conflist).iter().enumerate() {
+    for (i, plugin) in network::plugin_types(&net.conflist).iter().enumerate() {
         let config = spec::plugin_config(&net.conflist, i, version, None);
         let env = CniEnv {
             command: "STATUS".into(),
@@ -1431,7 +1436,7 @@ async fn gc_case(net: &Net, version: &str) -> Result<Vec<CheckResult>, String> {
     }
     let valid = json!([{"containerID": keep.att.container_id, "ifname": IFNAME}]);
     let mut calls = Vec::new();
-    for (i, plugin) in spec::plugin_types(&net.conflist).iter().enumerate() {
+    for (i, plugin) in network::plugin_types(&net.conflist).iter().enumerate() {
         let mut config = spec::plugin_config(&net.conflist, i, version, None);
         config["cni.dev/valid-attachments"] = valid.clone();
         let env = CniEnv {

@@ -1,11 +1,13 @@
 //! What the CNI specification (1.0.0, 1.1.0) says, as pure functions: the per-plugin config
 //! a runtime derives from a conflist, a valid result per cniVersion, a valid error, a valid
-//! VERSION answer; and what `ip -j` shows of a namespace. No I/O here.
+//! VERSION answer; and whether what `ip -j` shows of a namespace holds what a result
+//! claims. No I/O here.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use podcheck_host::ip::{Interface, Route};
 use serde_json::{Map, Value};
 
 /// Error codes the spec assigns (1–7, 11; 50 and 51 from 1.1.0 on, for STATUS).
@@ -73,38 +75,6 @@ pub fn plugin_config(
         }
     }
     Value::Object(plugin)
-}
-
-/// The plugin types of a conflist, in order.
-pub fn plugin_types(conflist: &Value) -> Vec<String> {
-    conflist
-        .get("plugins")
-        .and_then(Value::as_array)
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| p.get("type").and_then(Value::as_str))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The IPAM types the conflist's plugins delegate to.
-pub fn ipam_types(conflist: &Value) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for p in conflist
-        .get("plugins")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(t) = p.pointer("/ipam/type").and_then(Value::as_str)
-            && !out.iter().any(|o| o == t)
-        {
-            out.push(t.to_string());
-        }
-    }
-    out
 }
 
 /// A CNI error (spec: "Error" result type).
@@ -442,98 +412,9 @@ pub fn validate_result(stdout: &str, version: &str) -> Result<CniResult, Vec<Str
     }
 }
 
-/// One interface of a namespace (`ip -j addr show`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NsInterface {
-    pub name: String,
-    pub mac: String,
-    pub addresses: Vec<IpNet>,
-}
-
-/// Parses `ip -j addr show`.
-pub fn ns_interfaces(json: &str) -> Result<Vec<NsInterface>, String> {
-    let links: Vec<Value> = serde_json::from_str(json).map_err(|e| format!("ip -j addr: {e}"))?;
-    let mut out = Vec::new();
-    for link in links {
-        let name = link
-            .get("ifname")
-            .and_then(Value::as_str)
-            .ok_or("ip -j addr: a link without ifname")?
-            .to_string();
-        let mac = link
-            .get("address")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let mut addresses = Vec::new();
-        for info in link
-            .get("addr_info")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let (Some(local), Some(len)) = (
-                info.get("local").and_then(Value::as_str),
-                info.get("prefixlen").and_then(Value::as_u64),
-            ) else {
-                continue;
-            };
-            let ip: IpAddr = local
-                .parse()
-                .map_err(|e| format!("ip -j addr: {local}: {e}"))?;
-            let net = IpNet::new(ip, len as u8).map_err(|e| format!("ip -j addr: {e}"))?;
-            addresses.push(net);
-        }
-        out.push(NsInterface {
-            name,
-            mac,
-            addresses,
-        });
-    }
-    Ok(out)
-}
-
-/// One route of a namespace (`ip -j route show`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NsRoute {
-    /// `None` for `default`.
-    pub dst: Option<IpNet>,
-    pub gateway: Option<IpAddr>,
-    pub dev: String,
-}
-
-/// Parses `ip -j route show` (a bare address is a host route).
-pub fn ns_routes(json: &str) -> Result<Vec<NsRoute>, String> {
-    let routes: Vec<Value> = serde_json::from_str(json).map_err(|e| format!("ip -j route: {e}"))?;
-    let mut out = Vec::new();
-    for r in routes {
-        let dst = match r.get("dst").and_then(Value::as_str) {
-            Some("default") | None => None,
-            Some(d) => Some(match d.parse::<IpNet>() {
-                Ok(n) => n.trunc(),
-                Err(_) => IpNet::from(
-                    d.parse::<IpAddr>()
-                        .map_err(|e| format!("ip -j route: {d}: {e}"))?,
-                ),
-            }),
-        };
-        let gateway = r
-            .get("gateway")
-            .and_then(Value::as_str)
-            .and_then(|g| g.parse().ok());
-        let dev = r
-            .get("dev")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        out.push(NsRoute { dst, gateway, dev });
-    }
-    Ok(out)
-}
-
 /// The claimed routes the namespace does not hold: same destination (`0.0.0.0/0` is
 /// `default`), and the same gateway where the result names one.
-pub fn missing_routes(claimed: &[ResultRoute], held: &[NsRoute]) -> Vec<String> {
+pub fn missing_routes(claimed: &[ResultRoute], held: &[Route]) -> Vec<String> {
     claimed
         .iter()
         .filter(|c| {
@@ -552,7 +433,7 @@ pub fn missing_routes(claimed: &[ResultRoute], held: &[NsRoute]) -> Vec<String> 
 
 /// The claimed addresses the namespace does not hold: each on its interface where the
 /// result names one in the namespace, else on any interface of the namespace.
-pub fn missing_addresses(result: &CniResult, held: &[NsInterface]) -> Vec<String> {
+pub fn missing_addresses(result: &CniResult, held: &[Interface]) -> Vec<String> {
     let mut missing = Vec::new();
     for ip in &result.ips {
         let iface = ip
@@ -577,7 +458,7 @@ pub fn missing_addresses(result: &CniResult, held: &[NsInterface]) -> Vec<String
 
 /// The claimed sandbox interfaces the namespace does not hold (by name, and MAC where
 /// claimed).
-pub fn missing_interfaces(result: &CniResult, held: &[NsInterface]) -> Vec<String> {
+pub fn missing_interfaces(result: &CniResult, held: &[Interface]) -> Vec<String> {
     result
         .interfaces
         .iter()
@@ -633,6 +514,8 @@ pub fn compact(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use podcheck_host::ip;
+    use podcheck_node::network;
     use rstest::rstest;
     use serde_json::json;
 
@@ -752,8 +635,8 @@ mod tests {
         let prev = json!({"cniVersion":"1.1.0"});
         let second = plugin_config(&conflist, 1, "1.1.0", Some(&prev));
         assert_eq!(second["prevResult"], prev);
-        assert_eq!(plugin_types(&conflist), ["ptp", "tuning"]);
-        assert_eq!(ipam_types(&conflist), ["host-local"]);
+        assert_eq!(network::plugin_types(&conflist), ["ptp", "tuning"]);
+        assert_eq!(network::ipam_types(&conflist), ["host-local"]);
     }
 
     #[test]
@@ -761,8 +644,8 @@ mod tests {
         let addr = r#"[{"ifname":"lo","address":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},
             {"ifname":"eth0","address":"aa:bb:cc:00:00:03","addr_info":[{"family":"inet","local":"10.244.3.2","prefixlen":24}]}]"#;
         let routes = r#"[{"dst":"10.96.0.0/12","gateway":"10.244.3.1","dev":"eth0"},{"dst":"10.244.3.0/24","dev":"eth0"}]"#;
-        let held = ns_interfaces(addr).unwrap();
-        let held_routes = ns_routes(routes).unwrap();
+        let held = ip::interfaces(addr).unwrap();
+        let held_routes = ip::routes(routes).unwrap();
         let r = validate_result(BRIDGE_RESULT, "1.0.0").unwrap();
         assert!(missing_interfaces(&r, &held).is_empty());
         assert!(missing_addresses(&r, &held).is_empty());
@@ -784,7 +667,7 @@ mod tests {
         );
         let wrong_mac = r#"[{"ifname":"eth0","address":"aa:bb:cc:00:00:09","addr_info":[]}]"#;
         assert_eq!(
-            missing_interfaces(&r, &ns_interfaces(wrong_mac).unwrap()),
+            missing_interfaces(&r, &ip::interfaces(wrong_mac).unwrap()),
             ["eth0 (aa:bb:cc:00:00:03)"]
         );
     }

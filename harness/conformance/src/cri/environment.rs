@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
-use podcheck_controlplane::cri::client::{self, CriClient};
-use podcheck_controlplane::cri::{ContainerdOptions, ContainerdProcess};
-use podcheck_controlplane::error_chain;
-use podcheck_controlplane::network::{NodeNetwork, NodeNetworkOptions};
 use podcheck_core::result::ComponentUnderTest;
+use podcheck_host::error_chain;
+use podcheck_host::run_dir::{RUN_ROOT, unique_name};
+use podcheck_node::cri::client::{self, CriClient};
+use podcheck_node::cri::{ContainerdOptions, ContainerdProcess};
+use podcheck_node::network::{ConflistTemplate, NodeNetwork, NodeNetworkOptions};
 use podcheck_protos::cri::v1::{VersionRequest, VersionResponse};
 
 use crate::ConformanceError;
@@ -18,21 +19,13 @@ use crate::ConformanceError;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default deadline of a CRI call.
 pub(crate) const CALL_TIMEOUT: Duration = client::DEFAULT_CALL_TIMEOUT;
-/// The conflist template of podcheck's own pod network.
-const BRIDGE_TEMPLATE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../fixtures/cni/bridge.conflist"
-);
-/// Where podcheck's run directories live (tmpfs); `cp-PID-…` ones of dead processes are
-/// swept by the next control plane.
-const RUN_BASE: &str = "/run/podcheck";
 
 /// What reports call the containerd podcheck starts for a suite (its socket's path changes
 /// with every run).
 pub const OWN_NAME: &str = "containerd (started by podcheck)";
 
 /// A CRI runtime to check, and what podcheck started for it.
-pub struct Runtime {
+pub struct RuntimeUnderTest {
     /// What the user named (the socket path), for reports.
     name: String,
     socket: PathBuf,
@@ -62,10 +55,10 @@ impl Drop for Own {
     }
 }
 
-impl Runtime {
+impl RuntimeUnderTest {
     /// The runtime listening at `socket`. A socket that exists but does not answer CRI
     /// Version is not an error here: every case then fails its `cri.connect` check.
-    pub async fn connect(socket: &Path) -> Result<Runtime, ConformanceError> {
+    pub async fn connect(socket: &Path) -> Result<RuntimeUnderTest, ConformanceError> {
         if !socket.exists() {
             return Err(ConformanceError::Unavailable {
                 what: format!("the CRI socket {}", socket.display()),
@@ -85,7 +78,7 @@ impl Runtime {
             },
             Err(e) => (Err(e), None),
         };
-        Ok(Runtime {
+        Ok(RuntimeUnderTest {
             name: socket.display().to_string(),
             socket: socket.to_path_buf(),
             client,
@@ -97,39 +90,33 @@ impl Runtime {
     }
 
     /// Starts podcheck's own containerd (with the pause and busybox images imported) on a
-    /// bridge of its own, in `/run/podcheck/cp-PID-…`.
-    pub async fn start_own() -> Result<Runtime, ConformanceError> {
-        podcheck_controlplane::providers::real_runtime_usable().map_err(|why| {
-            ConformanceError::Unavailable {
-                what: "podcheck's own containerd".into(),
-                why,
-            }
+    /// bridge of its own, in `/run/podcheck/cp-OWNER-N`.
+    pub async fn start_own() -> Result<RuntimeUnderTest, ConformanceError> {
+        podcheck_node::real_runtime_usable().map_err(|why| ConformanceError::Unavailable {
+            what: "podcheck's own containerd".into(),
+            why,
         })?;
-        let dir = Path::new(RUN_BASE).join(format!(
-            "cp-{}-{:08x}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or_default()
-        ));
+        // A real node's run dir: the next control plane sweeps it if this process dies.
+        let dir = Path::new(RUN_ROOT).join(unique_name(podcheck_node::RUN_DIR_PREFIX));
         std::fs::create_dir_all(&dir).map_err(|source| ConformanceError::Io {
             what: format!("creating {}", dir.display()),
             source,
         })?;
-        let network =
-            match NodeNetwork::setup(NodeNetworkOptions::new(dir.join("net"), BRIDGE_TEMPLATE))
-                .await
-            {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = std::fs::remove_dir_all(&dir);
-                    return Err(ConformanceError::Start {
-                        what: "the pod network".into(),
-                        message: error_chain(&e),
-                    });
-                }
-            };
+        let network = match NodeNetwork::setup(NodeNetworkOptions::new(
+            dir.join("net"),
+            ConflistTemplate::Builtin,
+        ))
+        .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(ConformanceError::Start {
+                    what: "the pod network".into(),
+                    message: error_chain(&e),
+                });
+            }
+        };
         let containerd = match ContainerdProcess::start(ContainerdOptions::new(
             dir.join("containerd"),
             network.conf_dir(),
@@ -146,7 +133,7 @@ impl Runtime {
                 });
             }
         };
-        Ok(Runtime {
+        Ok(RuntimeUnderTest {
             name: OWN_NAME.into(),
             socket: containerd.socket().to_path_buf(),
             client: Ok(CriClient::new(containerd.channel(), CALL_TIMEOUT)),
@@ -226,7 +213,7 @@ impl Runtime {
 /// The runtime's Version answer.
 pub(crate) async fn version(
     c: &CriClient,
-) -> Result<VersionResponse, podcheck_controlplane::cri::CriError> {
+) -> Result<VersionResponse, podcheck_node::cri::CriError> {
     c.call(
         "Version",
         c.runtime().version(c.request(VersionRequest {

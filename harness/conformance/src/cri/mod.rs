@@ -15,15 +15,15 @@ mod scenario;
 use std::path::Path;
 use std::time::Instant;
 
-use podcheck_controlplane::cri::CriError;
 use podcheck_core::conformance::cri::CriSuite;
 use podcheck_core::result::{
     CaseResult, CheckResult, ComponentUnderTest, Evidence, Source, SuiteResult,
 };
+use podcheck_node::cri::CriError;
 use podcheck_protos::cri::v1::VersionResponse;
 
 use crate::ConformanceError;
-pub use environment::Runtime;
+pub use environment::RuntimeUnderTest;
 
 /// The label every sandbox the suite creates carries, with the run's id: the cleanup after
 /// each case (and after the run) removes what carries it.
@@ -35,8 +35,8 @@ pub const CASE_LABEL: &str = "podcheck.dev/cri-case";
 /// podcheck starts for the run (and stops, leaving nothing behind).
 pub async fn run(suite: &CriSuite, socket: Option<&Path>) -> Result<SuiteResult, ConformanceError> {
     let runtime = match socket {
-        Some(socket) => Runtime::connect(socket).await?,
-        None => Runtime::start_own().await?,
+        Some(socket) => RuntimeUnderTest::connect(socket).await?,
+        None => RuntimeUnderTest::start_own().await?,
     };
     let run_id = new_run_id();
     // Podcheck's own containerd takes everything with it when dropped; a user's runtime
@@ -52,7 +52,7 @@ pub async fn run(suite: &CriSuite, socket: Option<&Path>) -> Result<SuiteResult,
 }
 
 /// Runs the suite against a runtime already set up (the caller shuts it down).
-pub async fn run_on(suite: &CriSuite, runtime: &Runtime) -> SuiteResult {
+pub async fn run_on(suite: &CriSuite, runtime: &RuntimeUnderTest) -> SuiteResult {
     run_with_id(suite, runtime, &new_run_id()).await
 }
 
@@ -92,7 +92,7 @@ impl Drop for LeftoverGuard {
             };
             rt.block_on(async {
                 let _ = tokio::time::timeout(GUARD_DEADLINE, async {
-                    if let Ok(runtime) = Runtime::connect(&socket).await {
+                    if let Ok(runtime) = RuntimeUnderTest::connect(&socket).await {
                         scenario::Context::new(&runtime, "", &run_id)
                             .remove_leftovers()
                             .await;
@@ -106,7 +106,7 @@ impl Drop for LeftoverGuard {
     }
 }
 
-async fn run_with_id(suite: &CriSuite, runtime: &Runtime, run_id: &str) -> SuiteResult {
+async fn run_with_id(suite: &CriSuite, runtime: &RuntimeUnderTest, run_id: &str) -> SuiteResult {
     let ctx = scenario::Context::new(runtime, &suite.image, run_id);
     let mut cases = Vec::new();
     for case in &suite.cases {
@@ -156,7 +156,7 @@ pub fn describe(e: &CriError) -> String {
             code,
             message,
         } => format!("{call} failed with gRPC {code:?}: {message}"),
-        other => podcheck_controlplane::error_chain(other),
+        other => podcheck_host::error_chain(other),
     }
 }
 

@@ -8,13 +8,13 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use podcheck_controlplane::cri::CriError;
-use podcheck_controlplane::cri::client::{self, CriClient};
 use podcheck_core::conformance::cri::{
     ContainerCheck, CriCase, CriCheck, DnsConfig, ExecCheck, SandboxCheck, TeardownCheck,
     VersionCheck, sleeper,
 };
 use podcheck_core::result::{CaseResult, CheckResult, Evidence, Source};
+use podcheck_node::cri::CriError;
+use podcheck_node::cri::client::{self, CriClient};
 use podcheck_protos::cri::v1 as cri;
 use podcheck_protos::cri::v1::{
     ContainerFilter, ContainerMetadata, ContainerStateValue, ContainerStatusRequest,
@@ -26,7 +26,7 @@ use podcheck_protos::cri::v1::{
     StopContainerRequest, StopPodSandboxRequest,
 };
 
-use super::environment::{self, Runtime};
+use super::environment::{self, RuntimeUnderTest};
 use super::{CASE_LABEL, RUN_LABEL, describe, ms_since};
 
 /// The deadline of calls that run processes or CNI plugins.
@@ -46,7 +46,7 @@ const UNKNOWN_ID: &str = "000000000000000000000000000000000000000000000000000000
 
 /// What every case shares: the runtime, the image, the run's id.
 pub(super) struct Context<'a> {
-    runtime: &'a Runtime,
+    runtime: &'a RuntimeUnderTest,
     image: &'a str,
     run_id: &'a str,
     /// The image's id once ImageStatus (or a pull) found it.
@@ -54,7 +54,7 @@ pub(super) struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    pub(super) fn new(runtime: &'a Runtime, image: &'a str, run_id: &'a str) -> Self {
+    pub(super) fn new(runtime: &'a RuntimeUnderTest, image: &'a str, run_id: &'a str) -> Self {
         Context {
             runtime,
             image,

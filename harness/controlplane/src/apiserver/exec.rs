@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::http::ApiState;
 use super::resources;
 use super::status::ApiError;
-use crate::kubelet::runtime::Runtime;
+use podcheck_node::runtime::Runtime;
 
 /// The runtimes behind each node, as the apiserver reaches kubelets.
 pub type NodeRuntimes = Arc<RwLock<HashMap<String, Arc<dyn Runtime>>>>;

@@ -18,7 +18,7 @@ use super::exec::{container_id, container_status, node_runtime};
 use super::http::ApiState;
 use super::resources;
 use super::status::ApiError;
-use crate::kubelet::runtime::{ContainerState, Runtime};
+use podcheck_node::runtime::{ContainerState, Runtime};
 
 /// How often a followed log is read again, and the container's state checked.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);

@@ -15,8 +15,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::Recorder;
 use filter::Requests;
+use podcheck_node::events::Recorder;
 
 /// The scheduler name pods ask for by default.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";

@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process};
-
 use super::etcd::EtcdStore;
 use super::{Store, StoreError};
 
@@ -65,7 +63,7 @@ impl EtcdProcess {
         let dir = run_dir()?;
         let dir_path = dir.path().to_path_buf();
         // Who owns this etcd: a later run removes what a killed podcheck left behind.
-        std::fs::write(dir_path.join(OWNER_FILE), std::process::id().to_string()).map_err(|e| {
+        podcheck_host::sweep::write_owner_file(&dir_path, OWNER_FILE).map_err(|e| {
             backend(format!(
                 "writing {}: {e}",
                 dir_path.join(OWNER_FILE).display()
@@ -232,7 +230,7 @@ impl EtcdProcess {
     /// Idempotent: kills, reaps and removes whatever is still there.
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            crate::daemon::terminate(&mut child, STOP_GRACE);
+            podcheck_host::process::terminate(&mut child, STOP_GRACE);
         }
         if let Some(dir) = self.dir.take() {
             let path = dir.path().to_path_buf();
@@ -268,42 +266,10 @@ fn sweep_stale() {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with(DIR_PREFIX));
-            let Some(owner) = named
-                .then(|| std::fs::read_to_string(dir.join(OWNER_FILE)).ok())
-                .flatten()
-            else {
-                continue;
-            };
-            let alive = owner
-                .trim()
-                .parse::<u32>()
-                .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-            if alive {
-                continue;
+            if named && podcheck_host::sweep::owner_file_dead(&dir, OWNER_FILE) {
+                podcheck_host::process::kill_naming(&dir);
+                let _ = std::fs::remove_dir_all(&dir);
             }
-            kill_users_of(&dir);
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-    }
-}
-
-/// SIGKILLs every process whose command line names `dir` (an orphaned etcd).
-fn kill_users_of(dir: &Path) {
-    let needle = dir.to_string_lossy().into_owned();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&cmdline).contains(&needle)
-            && let Some(pid) = Pid::from_raw(pid)
-        {
-            let _ = kill_process(pid, Signal::KILL);
         }
     }
 }

@@ -22,7 +22,7 @@ use tonic::transport::Channel;
 use super::CriError;
 use super::client::{self, CriClient};
 use super::containerd::ContainerdProcess;
-use crate::kubelet::runtime::{
+use crate::runtime::{
     ContainerConfig, ContainerState, ExecResult, Provider, Runtime, RuntimeError, Sandbox,
     SandboxConfig,
 };

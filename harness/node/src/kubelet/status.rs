@@ -4,7 +4,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use super::runtime::ContainerState;
+use crate::runtime::ContainerState;
 
 /// What the kubelet saw of one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub fn pod_status(pod: &Pod, obs: &PodObservation, now: &str) -> Value {
             .iter()
             .find(|c| c.type_ == kind && c.status == status)
             .and_then(|c| c.last_transition_time.as_ref())
-            .map(|t| crate::apiserver::object::timestamp(t.0))
+            .map(|t| crate::clock::timestamp(t.0))
             .unwrap_or_else(|| now.to_string());
         let mut c = json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": since});
         if let Some(r) = reason {

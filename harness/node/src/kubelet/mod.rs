@@ -1,9 +1,7 @@
 //! A kubelet for one simulated node: registers the Node, renews its Lease, and runs one
 //! worker per pod bound to it, driving the runtime and reporting status through the API.
 
-pub mod dns;
-pub mod images;
-pub mod runtime;
+pub mod pod_dns;
 pub mod status;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,8 +21,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::Recorder;
-use dns::ClusterDnsSettings;
-use runtime::{ContainerConfig, ContainerState, Runtime, Sandbox, SandboxConfig};
+use crate::runtime::{ContainerConfig, ContainerState, Runtime, Sandbox, SandboxConfig};
+use pod_dns::ClusterDnsSettings;
 use status::{ContainerObservation, PodObservation};
 
 /// How often the node's Lease is renewed (kubelet's default).
@@ -108,7 +106,7 @@ impl NodeConfig {
         self
     }
 
-    fn node_object(&self, runtime: &runtime::Provider) -> serde_json::Value {
+    fn node_object(&self, runtime: &crate::runtime::Provider) -> serde_json::Value {
         let now = now();
         let condition = |kind: &str, status: &str, reason: &str, message: &str| {
             json!({"type": kind, "status": status, "reason": reason, "message": message,
@@ -163,7 +161,7 @@ fn kernel_version() -> String {
 }
 
 fn now() -> String {
-    crate::apiserver::object::now()
+    crate::clock::now()
 }
 
 /// What every pod worker of a node shares.
@@ -430,7 +428,7 @@ async fn start(ctx: &NodeContext, pod: &Pod) -> Option<RunningPod> {
         namespace: ns.clone(),
         uid: pod.metadata.uid.clone().unwrap_or_default(),
         hostname: spec.hostname.clone().unwrap_or_else(|| name.clone()),
-        dns: dns::pod_dns(pod, &ctx.config.dns),
+        dns: pod_dns::pod_dns(pod, &ctx.config.dns),
         log_directory: format!(
             "/var/log/pods/{ns}_{name}_{}",
             pod.metadata.uid.clone().unwrap_or_default()

@@ -283,7 +283,7 @@ fn image_digest(image: &str) -> String {
 }
 
 fn now() -> String {
-    crate::apiserver::object::now()
+    crate::clock::now()
 }
 
 #[async_trait]

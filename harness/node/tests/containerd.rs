@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
-use podcheck_controlplane::cri::{ContainerdOptions, ContainerdProcess, CriRuntime};
-use podcheck_controlplane::kubelet::runtime::{
+use podcheck_node::cri::{ContainerdOptions, ContainerdProcess, CriRuntime};
+use podcheck_node::runtime::{
     ContainerConfig, ContainerState, DnsConfig, Provider, Runtime, RuntimeError, SandboxConfig,
 };
 
@@ -18,7 +18,7 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 /// `None` when everything the test needs is here; else why not.
 fn missing() -> Option<String> {
-    if let Err(e) = podcheck_controlplane::cri::usable() {
+    if let Err(e) = podcheck_node::cri::usable() {
         return Some(e);
     }
     for plugin in ["bridge", "host-local", "loopback"] {

@@ -18,8 +18,28 @@ use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-/// The directory holding the project's recipes (`fixtures/images` of this repository).
-pub const RECIPES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/images");
+/// The recipes of the images every real node has, compiled in (`fixtures/images` of the
+/// source tree), so that an installed podcheck needs no source tree: the sandbox image and
+/// busybox. Their sources are absolute host paths (`/bin/busybox`).
+pub const BUILTIN_RECIPES: [(&str, &str); 2] = [
+    ("pause", include_str!("../../../fixtures/images/pause.yaml")),
+    (
+        "busybox",
+        include_str!("../../../fixtures/images/busybox.yaml"),
+    ),
+];
+
+/// A built-in recipe by name (`pause`, `busybox`).
+pub fn builtin_recipe(name: &str) -> Result<ImageRecipe, ImageError> {
+    let (_, text) = BUILTIN_RECIPES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| ImageError::InvalidRecipe {
+            recipe: name.to_string(),
+            message: "no built-in recipe of that name".into(),
+        })?;
+    parse_recipe(text)
+}
 
 /// Media types of the OCI image spec.
 pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";

@@ -6,7 +6,7 @@
 //! so a network that sends it there (as podcheck's own bridge network's DNAT does) resolves
 //! in the pod.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use podcheck_protos::cri::v1::{VersionRequest, VersionResponse};
 use super::CriError;
 use super::client::{self, CriClient};
 use super::runtime::CriRuntime;
-use crate::kubelet::runtime::{DnsConfig, Provider, Runtime, SandboxConfig};
+use crate::runtime::{DnsConfig, Provider, Runtime, SandboxConfig};
 
 /// How long connecting to the socket may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -175,38 +175,6 @@ fn parse_via(routes: &str) -> Option<Ipv4Addr> {
         words.next()?;
         words.next()?.parse().ok()
     })
-}
-
-/// The node's runtime at `socket`, and the pod network it gives: where the cluster DNS
-/// server is given, it also answers on that network's gateway (port 53), where the DNS
-/// Service IP is routed from pods. A gateway that is not this host's own address only
-/// costs the in-pod lookups (logged).
-pub async fn node_runtime(
-    socket: &Path,
-    log_root: PathBuf,
-    dns: Option<&mut crate::dns::ClusterDns>,
-) -> Result<(CriRuntime, PodNetwork), CriError> {
-    let (runtime, version) = connect(socket, log_root).await?;
-    tracing::debug!(
-        socket = %socket.display(),
-        runtime = %version.runtime_name,
-        version = %version.runtime_version,
-        "using the CRI runtime at the socket"
-    );
-    let network = probe_pod_network(&runtime, crate::DNS_SERVICE_IP).await?;
-    if let Some(dns) = dns {
-        match network.gateway {
-            Some(gateway) => {
-                if let Err(e) = dns.listen_also(SocketAddr::from((gateway, 53))).await {
-                    tracing::warn!(%gateway, error = %crate::error_chain(&e), "the cluster DNS cannot listen on the pod network's gateway: lookups from pods may fail");
-                }
-            }
-            None => tracing::warn!(
-                "the runtime's pods have no route via a gateway to the DNS Service IP: lookups from pods may fail"
-            ),
-        }
-    }
-    Ok((runtime, network))
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use podcheck_controlplane::kubelet::images::{
+use podcheck_node::images::{
     self, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, ImageError, MEDIA_TYPE_LAYER_GZIP,
-    MEDIA_TYPE_MANIFEST, RECIPES_DIR,
+    MEDIA_TYPE_MANIFEST,
 };
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -33,7 +33,9 @@ fn have_busybox() -> bool {
 }
 
 fn recipe_path(name: &str) -> PathBuf {
-    Path::new(RECIPES_DIR).join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/images")
+        .join(name)
 }
 
 fn sha256(bytes: &[u8]) -> String {

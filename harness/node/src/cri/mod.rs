@@ -4,7 +4,7 @@
 //! socket, runc root, cgroup parent and logs all under one directory given by the caller),
 //! imports the pause and busybox images built from the recipes in `fixtures/images`, and on
 //! [`shutdown`](ContainerdProcess::shutdown) leaves no process, mount, cgroup or file behind.
-//! [`CriRuntime`] implements the kubelet's [`Runtime`](crate::kubelet::runtime::Runtime)
+//! [`CriRuntime`] implements the kubelet's [`Runtime`](crate::runtime::Runtime)
 //! trait with CRI calls to it; the network is whatever CNI configuration containerd finds
 //! in the directory the caller names.
 
@@ -21,8 +21,8 @@ pub use client::CriClient;
 pub use containerd::{ContainerdOptions, ContainerdProcess, usable};
 pub use runtime::CriRuntime;
 
-use crate::kubelet::images::ImageError;
-use crate::kubelet::runtime::RuntimeError;
+use crate::images::ImageError;
+use crate::runtime::RuntimeError;
 
 /// Everything that goes wrong starting, driving or stopping containerd.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +94,7 @@ impl From<CriError> for RuntimeError {
         match e {
             // containerd's own words, unwrapped: they become the kubelet's evidence.
             CriError::Call { message, .. } => RuntimeError::Failed(message),
-            other => RuntimeError::Failed(crate::error_chain(&other)),
+            other => RuntimeError::Failed(podcheck_host::error_chain(&other)),
         }
     }
 }

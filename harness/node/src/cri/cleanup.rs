@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process};
+use podcheck_host::process::{self, gone, processes, signal, wait_gone};
+use podcheck_host::sweep;
+use rustix::process::Signal;
 
 /// The shim's executable name, as it appears in its command line.
 const SHIM_NAME: &str = "containerd-shim-runc-v2";
@@ -26,8 +28,6 @@ const REAP_TIMEOUT: Duration = Duration::from_secs(5);
 /// removes the cgroups and `dir`. Bounded: each wait has a deadline.
 pub(super) fn clean_up(dir: &Path, socket: &Path, cgroup_parent: &str) {
     let socket_text = socket.to_string_lossy().into_owned();
-    let dir_text = dir.to_string_lossy().into_owned();
-    let under_dir = format!("{dir_text}/");
     let shims: Vec<i32> = processes()
         .filter(|(_, cmdline)| {
             cmdline.iter().any(|a| a.ends_with(SHIM_NAME))
@@ -45,16 +45,7 @@ pub(super) fn clean_up(dir: &Path, socket: &Path, cgroup_parent: &str) {
         killed.insert(*pid);
     }
     // Anything else naming the directory (an orphaned containerd, a ctr).
-    for (pid, cmdline) in processes() {
-        if pid != std::process::id() as i32
-            && cmdline
-                .iter()
-                .any(|a| a == &dir_text || a.contains(&under_dir))
-        {
-            signal(pid, Signal::KILL);
-            killed.insert(pid);
-        }
-    }
+    killed.extend(process::kill_naming(dir));
     if valid_cgroup_parent(cgroup_parent) {
         killed.extend(kill_cgroup_members(cgroup_parent));
     }
@@ -86,51 +77,6 @@ fn valid_cgroup_parent(parent: &str) -> bool {
         && parent.len() > CGROUP_PREFIX.len()
         && !parent[1..].contains('/')
         && !parent.contains("..")
-}
-
-fn signal(pid: i32, sig: Signal) {
-    if let Some(pid) = Pid::from_raw(pid) {
-        let _ = kill_process(pid, sig);
-    }
-}
-
-/// Every process with its command line (arguments split at NUL).
-fn processes() -> impl Iterator<Item = (i32, Vec<String>)> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
-            let raw = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let args = raw
-                .split(|b| *b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            Some((pid, args))
-        })
-}
-
-/// Whether the process is gone or a zombie.
-fn gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_none_or(|state| state == "Z" || state == "X"),
-    }
-}
-
-fn wait_gone(pids: &BTreeSet<i32>, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if pids.iter().all(|p| gone(*p)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// The paths of the unix sockets the processes hold open (from `/proc/net/unix`).
@@ -321,36 +267,6 @@ fn unmount_under(dir: &Path) {
     }
 }
 
-/// `PID STARTTIME` of this process (start time in clock ticks since boot, field 22 of
-/// `/proc/self/stat`), so a reused pid is not taken for the owner.
-pub(super) fn owner_stamp() -> String {
-    let pid = std::process::id();
-    match start_time(pid) {
-        Some(t) => format!("{pid} {t}\n"),
-        None => format!("{pid}\n"),
-    }
-}
-
-fn start_time(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    // Fields after the command name start at field 3 (state); start time is field 22.
-    rest.split_whitespace().nth(19).map(str::to_string)
-}
-
-/// Whether the owner recorded in the file is still running.
-fn owner_alive(stamp: &str) -> bool {
-    let mut parts = stamp.split_whitespace();
-    let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
-        return false;
-    };
-    match (parts.next(), start_time(pid)) {
-        (_, None) => false,
-        (Some(recorded), Some(now)) => recorded == now,
-        (None, Some(_)) => true,
-    }
-}
-
 /// How far up from a containerd's directory the sweep looks for leftovers.
 const SWEEP_LEVELS: usize = 3;
 
@@ -375,10 +291,7 @@ pub(super) fn sweep_stale(dir: &Path) {
             layer = layer.iter().flat_map(|d| subdirs(d)).collect();
         }
         for candidate in layer {
-            let Ok(stamp) = std::fs::read_to_string(candidate.join(OWNER_FILE)) else {
-                continue;
-            };
-            if owner_alive(&stamp) {
+            if !sweep::owner_file_dead(&candidate, OWNER_FILE) {
                 continue;
             }
             let cgroup_parent = std::fs::read_to_string(candidate.join(CGROUP_FILE))
@@ -415,6 +328,7 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use podcheck_host::owner::Owner;
 
     #[test]
     fn mountinfo_escapes() {
@@ -438,7 +352,10 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let dead = base.path().join("run-a/node-9/containerd");
         let alive = base.path().join("run-c/node-1/containerd");
-        for (dir, stamp) in [(&dead, "4194305 1".to_string()), (&alive, owner_stamp())] {
+        for (dir, stamp) in [
+            (&dead, "4194305 1".to_string()),
+            (&alive, Owner::this().stamp()),
+        ] {
             std::fs::create_dir_all(dir.join("root/sub")).unwrap();
             std::fs::write(dir.join(OWNER_FILE), stamp).unwrap();
         }
@@ -452,13 +369,5 @@ mod tests {
         );
         assert!(unrelated.exists(), "not emptied, so kept");
         assert!(alive.join("root/sub").exists(), "a live owner's is kept");
-    }
-
-    #[test]
-    fn owners() {
-        assert!(owner_alive(&owner_stamp()));
-        assert!(owner_alive(&format!("{}", std::process::id())));
-        assert!(!owner_alive(&format!("{} 1", std::process::id())));
-        assert!(!owner_alive("garbage"));
     }
 }

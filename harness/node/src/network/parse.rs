@@ -1,9 +1,11 @@
-//! Pure parsing and rendering for the node network: `ip -j` output, plugin banners, owner
-//! files, the conflist template and the nftables ruleset. No I/O here.
+//! Pure parsing and rendering for the node network: what `ip -j` says of the host (through
+//! podcheck-host's parser), plugin banners, the conflist template and the nftables ruleset.
+//! No I/O here.
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
+use podcheck_host::ip;
 use serde_json::Value;
 
 /// The prefix of the bridges (and so of the state dirs) podcheck makes.
@@ -46,80 +48,39 @@ pub(super) fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-fn json_array(json: &str, what: &str) -> Result<Vec<Value>, String> {
-    match serde_json::from_str::<Value>(json) {
-        Ok(Value::Array(items)) => Ok(items),
-        Ok(other) => Err(format!("{what}: expected a JSON array, got {other}")),
-        Err(e) => Err(format!("{what}: {e}")),
-    }
-}
-
 /// The IPv4 destinations of `ip -j -4 route show table all`, except `default` (which
 /// overlaps everything and says nothing about which addresses are in use). A destination
 /// without a prefix length is a host (/32).
 pub(super) fn route_destinations(json: &str) -> Result<Vec<Ipv4Net>, String> {
-    let mut out = Vec::new();
-    for route in json_array(json, "ip route")? {
-        let Some(dst) = route.get("dst").and_then(Value::as_str) else {
-            continue;
-        };
-        if dst == "default" {
-            continue;
-        }
-        let net = match dst.parse::<Ipv4Net>() {
-            Ok(net) => net.trunc(),
-            Err(_) => match dst.parse::<Ipv4Addr>() {
-                Ok(ip) => Ipv4Net::from(ip),
-                // Not IPv4 (the caller asked for -4, but a family-less dump is tolerated).
-                Err(_) => continue,
-            },
-        };
-        out.push(net);
-    }
-    Ok(out)
+    Ok(ip::routes(json)?
+        .into_iter()
+        .filter_map(|r| match r.dst? {
+            IpNet::V4(net) => Some(net),
+            // Not IPv4 (the caller asked for -4, but a family-less dump is tolerated).
+            IpNet::V6(_) => None,
+        })
+        .collect())
 }
 
 /// Every interface's IPv4 addresses in `ip -j addr show` output, as `(ifname, addr/len)`.
-fn inet_addresses(json: &str) -> Result<Vec<(String, Ipv4Addr, u8)>, String> {
-    let mut out = Vec::new();
-    for link in json_array(json, "ip addr")? {
-        let name = link
-            .get("ifname")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let Some(infos) = link.get("addr_info").and_then(Value::as_array) else {
-            continue;
-        };
-        for info in infos {
-            if info.get("family").and_then(Value::as_str) != Some("inet") {
-                continue;
-            }
-            let local = info.get("local").and_then(Value::as_str);
-            let len = info.get("prefixlen").and_then(Value::as_u64);
-            let (Some(local), Some(len)) = (local, len) else {
-                return Err(format!(
-                    "ip addr: an inet address of {name} without local/prefixlen"
-                ));
-            };
-            let ip = local
-                .parse::<Ipv4Addr>()
-                .map_err(|e| format!("ip addr: {local}: {e}"))?;
-            let len = u8::try_from(len)
-                .ok()
-                .filter(|l| *l <= 32)
-                .ok_or_else(|| format!("ip addr: prefix length {len} of {local}"))?;
-            out.push((name.clone(), ip, len));
-        }
-    }
-    Ok(out)
+fn inet_addresses(json: &str) -> Result<Vec<(String, Ipv4Net)>, String> {
+    Ok(ip::interfaces(json)?
+        .into_iter()
+        .flat_map(|i| {
+            let name = i.name;
+            i.addresses.into_iter().filter_map(move |a| match a {
+                IpNet::V4(net) => Some((name.clone(), net)),
+                IpNet::V6(_) => None,
+            })
+        })
+        .collect())
 }
 
 /// The networks of every IPv4 address on the host (`ip -j -4 addr show`).
 pub(super) fn address_networks(json: &str) -> Result<Vec<Ipv4Net>, String> {
     Ok(inet_addresses(json)?
         .into_iter()
-        .map(|(_, ip, len)| Ipv4Net::new(ip, len).expect("checked length").trunc())
+        .map(|(_, net)| net.trunc())
         .collect())
 }
 
@@ -128,17 +89,8 @@ pub(super) fn address_networks(json: &str) -> Result<Vec<Ipv4Net>, String> {
 pub fn interface_addresses(json: &str) -> Result<Vec<(String, String)>, String> {
     Ok(inet_addresses(json)?
         .into_iter()
-        .filter(|(name, _, _)| name != "lo")
-        .map(|(name, ip, len)| (name, format!("{ip}/{len}")))
-        .collect())
-}
-
-/// The interface names in `ip -j link show` output.
-pub(super) fn link_names(json: &str) -> Result<Vec<String>, String> {
-    Ok(json_array(json, "ip link")?
-        .iter()
-        .filter_map(|l| l.get("ifname").and_then(Value::as_str))
-        .map(str::to_string)
+        .filter(|(name, _)| name != "lo")
+        .map(|(name, net)| (name, net.to_string()))
         .collect())
 }
 
@@ -187,32 +139,6 @@ pub(super) fn newest_supported_version(json: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Field 22 (`starttime`) of `/proc/PID/stat`: with the pid, it names a process for good.
-pub(super) fn stat_start_time(stat: &str) -> Option<u64> {
-    // The command name (field 2) is in parentheses and may hold spaces and parentheses.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// The owner file's contents: `PID STARTTIME`.
-pub(super) fn owner_line(pid: u32, start_time: Option<u64>) -> String {
-    match start_time {
-        Some(t) => format!("{pid} {t}\n"),
-        None => format!("{pid}\n"),
-    }
-}
-
-/// Parses an owner file; the start time is optional (then only the pid is compared).
-pub(super) fn parse_owner(contents: &str) -> Option<(u32, Option<u64>)> {
-    let mut words = contents.split_whitespace();
-    let pid = words.next()?.parse().ok()?;
-    let start = match words.next() {
-        Some(w) => Some(w.parse().ok()?),
-        None => None,
-    };
-    Some((pid, start))
-}
-
 /// Fills `{{name}}` placeholders with JSON-escaped values and checks that the result is
 /// JSON with no placeholder left.
 pub(super) fn render_template(template: &str, vars: &[(&str, &str)]) -> Result<String, String> {
@@ -229,30 +155,49 @@ pub(super) fn render_template(template: &str, vars: &[(&str, &str)]) -> Result<S
     Ok(out)
 }
 
-/// The plugins a conflist (or its template: placeholders sit inside strings, so it is
-/// JSON already) names: each plugin's `type` in order, then each `ipam.type` not named yet.
-pub fn conflist_plugins(conflist: &str) -> Result<Vec<String>, String> {
-    let value: Value = serde_json::from_str(conflist).map_err(|e| format!("not JSON: {e}"))?;
-    let plugins = value
+/// The plugin types of a conflist, in order (those without a `type` are left out).
+pub fn plugin_types(conflist: &Value) -> Vec<String> {
+    plugins(conflist)
+        .filter_map(|p| p.get("type").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The IPAM types the conflist's plugins delegate to, each once, in order.
+pub fn ipam_types(conflist: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in plugins(conflist).filter_map(|p| p.pointer("/ipam/type").and_then(Value::as_str)) {
+        if !out.iter().any(|o| o == t) {
+            out.push(t.to_string());
+        }
+    }
+    out
+}
+
+fn plugins(conflist: &Value) -> impl Iterator<Item = &Value> {
+    conflist
         .get("plugins")
         .and_then(Value::as_array)
-        .filter(|p| !p.is_empty())
-        .ok_or("a conflist needs a non-empty `plugins` list")?;
-    let mut out: Vec<String> = Vec::new();
-    for plugin in plugins {
-        let kind = plugin
-            .get("type")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or("every plugin of a conflist needs a `type`")?;
-        out.push(kind.to_string());
+        .into_iter()
+        .flatten()
+}
+
+/// The plugins a conflist (or its template: placeholders sit inside strings, so it is
+/// JSON already) needs, checked: each plugin's `type` in order, then each `ipam.type` not
+/// named yet.
+pub fn conflist_plugins(conflist: &str) -> Result<Vec<String>, String> {
+    let value: Value = serde_json::from_str(conflist).map_err(|e| format!("not JSON: {e}"))?;
+    let listed = plugins(&value).count();
+    if listed == 0 {
+        return Err("a conflist needs a non-empty `plugins` list".into());
     }
-    for plugin in plugins {
-        if let Some(ipam) = plugin.pointer("/ipam/type").and_then(Value::as_str)
-            && !ipam.is_empty()
-            && !out.iter().any(|p| p == ipam)
-        {
-            out.push(ipam.to_string());
+    let mut out = plugin_types(&value);
+    if out.len() < listed || out.iter().any(String::is_empty) {
+        return Err("every plugin of a conflist needs a `type`".into());
+    }
+    for ipam in ipam_types(&value) {
+        if !ipam.is_empty() && !out.contains(&ipam) {
+            out.push(ipam);
         }
     }
     if let Some(bad) = out.iter().find(|p| p.contains('/') || p.starts_with('.')) {
@@ -371,12 +316,6 @@ mod tests {
     }
 
     #[test]
-    fn link_names_are_listed() {
-        let links = r#"[{"ifindex":1,"ifname":"lo"},{"ifindex":5,"ifname":"pcbr3","master":"x"}]"#;
-        assert_eq!(link_names(links).unwrap(), vec!["lo", "pcbr3"]);
-    }
-
-    #[test]
     fn overlap_is_symmetric_containment() {
         assert!(overlaps(net("10.244.3.0/24"), net("10.244.0.0/16")));
         assert!(overlaps(net("10.244.0.0/16"), net("10.244.3.0/24")));
@@ -449,19 +388,6 @@ mod tests {
             Some("1.0.0".into())
         );
         assert_eq!(newest_supported_version("{}"), None);
-    }
-
-    #[test]
-    fn owners_round_trip_and_start_times_are_field_22() {
-        assert_eq!(parse_owner(&owner_line(42, Some(7))), Some((42, Some(7))));
-        assert_eq!(parse_owner(&owner_line(42, None)), Some((42, None)));
-        assert_eq!(parse_owner("x"), None);
-        assert_eq!(parse_owner("42 x"), None);
-        assert_eq!(parse_owner(""), None);
-        let stat = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 \
-                    5 3 0 0 20 0 1 0 987654 1000000 200 18446744073709551615";
-        assert_eq!(stat_start_time(stat), Some(987654));
-        assert_eq!(stat_start_time("1234 (short) S 1"), None);
     }
 
     #[test]

@@ -36,18 +36,23 @@ use std::time::{Duration, Instant};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::kubelet::runtime::Provider;
+use crate::runtime::Provider;
 
-use cmd::{COMMAND_TIMEOUT, check, find_tool, ip, is_executable, run_with, tool};
+use cmd::{COMMAND_TIMEOUT, check, ip};
 use parse::{
     address_networks, bridge_index, bridge_name, conflist_plugins, dpkg_owner, gateway_of,
-    link_names, newest_supported_version, nft_delete, nft_ruleset, nth_subnet, overlaps,
-    owner_line, parse_owner, plugin_banner_version, render_template, route_destinations,
-    stat_start_time, table_name,
+    newest_supported_version, nft_delete, nft_ruleset, nth_subnet, overlaps, plugin_banner_version,
+    render_template, route_destinations, table_name,
 };
+use podcheck_host::HostError;
+use podcheck_host::command::{find_tool, is_executable, tool};
+use podcheck_host::owner::Owner;
 
-pub use parse::{conflist_plugins as plugins_of_conflist, interface_addresses};
+pub use parse::{interface_addresses, ipam_types, plugin_types};
 
+/// The cluster DNS Service's ClusterIP in podcheck's own clusters (as in kubeadm's): pods
+/// reach it through the bridge's DNAT to the DNS server on the gateway.
+pub const DNS_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 /// Where Debian's `containernetworking-plugins` installs the plugins.
 pub const DEFAULT_CNI_BIN_DIR: &str = "/usr/lib/cni";
 /// The lock files of claimed /24s, one per subnet (`10.244.X.0`).
@@ -62,12 +67,49 @@ pub const NETWORK_NAME: &str = "podcheck";
 /// its plugins, e.g. `ptp+host-local`).
 pub const PROVIDER_NAME: &str = "bridge+host-local";
 
-/// The pod network's CNI configuration: a conflist template podcheck fills in per node (see
-/// `fixtures/cni/README.md` for its placeholders) and the dir of the plugins it names.
+/// The built-in network's conflist template (`fixtures/cni/bridge.conflist`), compiled in so
+/// that an installed podcheck needs no source tree.
+pub const BUILTIN_CONFLIST: &str = include_str!("../../../../fixtures/cni/bridge.conflist");
+
+/// A conflist template (see `fixtures/cni/README.md` for its placeholders): the built-in
+/// one, or a user's file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConflistTemplate {
+    Builtin,
+    File(PathBuf),
+}
+
+impl ConflistTemplate {
+    /// The template's text.
+    pub async fn read(&self) -> std::io::Result<String> {
+        match self {
+            ConflistTemplate::Builtin => Ok(BUILTIN_CONFLIST.to_string()),
+            ConflistTemplate::File(path) => tokio::fs::read_to_string(path).await,
+        }
+    }
+}
+
+impl std::fmt::Display for ConflistTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConflistTemplate::Builtin => f.write_str("the built-in bridge.conflist"),
+            ConflistTemplate::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+impl From<PathBuf> for ConflistTemplate {
+    fn from(path: PathBuf) -> Self {
+        ConflistTemplate::File(path)
+    }
+}
+
+/// The pod network's CNI configuration: a conflist template podcheck fills in per node and
+/// the dir of the plugins it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CniConfig {
-    /// The conflist template (`fixtures/cni/bridge.conflist` by default).
-    pub conflist: PathBuf,
+    /// The conflist template (the built-in `bridge.conflist` by default).
+    pub conflist: ConflistTemplate,
     /// Where the plugins are ([`DEFAULT_CNI_BIN_DIR`] by default).
     pub bin_dir: PathBuf,
 }
@@ -76,7 +118,7 @@ impl CniConfig {
     /// The built-in network: `bridge` + `host-local` from `/usr/lib/cni`.
     pub fn builtin() -> CniConfig {
         CniConfig {
-            conflist: builtin_conflist(),
+            conflist: ConflistTemplate::Builtin,
             bin_dir: PathBuf::from(DEFAULT_CNI_BIN_DIR),
         }
     }
@@ -86,11 +128,6 @@ impl Default for CniConfig {
     fn default() -> Self {
         CniConfig::builtin()
     }
-}
-
-/// `fixtures/cni/bridge.conflist` of this source tree.
-pub fn builtin_conflist() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cni/bridge.conflist")
 }
 
 /// The plugins a pod network needs (`loopback` is what containerd runs for `lo`).
@@ -134,23 +171,9 @@ pub enum NetworkError {
         #[source]
         source: std::io::Error,
     },
-    /// A tool could not be started.
-    #[error("could not run {command}")]
-    Spawn {
-        command: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A tool ran and failed.
-    #[error("{command} failed ({status}): {stderr}")]
-    Command {
-        command: String,
-        status: String,
-        stderr: String,
-    },
-    /// A tool did not finish in time (it was killed).
-    #[error("{command} did not finish within {after:?}")]
-    Timeout { command: String, after: Duration },
+    /// A tool could not be started, failed or did not finish in time.
+    #[error(transparent)]
+    Host(#[from] HostError),
     /// A tool's output was not what it should be.
     #[error("could not read {what}: {message}")]
     Parse { what: String, message: String },
@@ -182,18 +205,18 @@ pub struct NodeNetworkOptions {
     pub dns_service_ip: Ipv4Addr,
     /// Where the CNI plugins are (`/usr/lib/cni`).
     pub cni_bin_dir: PathBuf,
-    /// The conflist template (`fixtures/cni/bridge.conflist`).
-    pub template: PathBuf,
+    /// The conflist template.
+    pub template: ConflistTemplate,
 }
 
 impl NodeNetworkOptions {
     /// Options with the usual Service CIDR, DNS Service IP and plugin dir.
-    pub fn new(dir: impl Into<PathBuf>, template: impl Into<PathBuf>) -> Self {
+    pub fn new(dir: impl Into<PathBuf>, template: impl Into<ConflistTemplate>) -> Self {
         NodeNetworkOptions {
             dir: dir.into(),
             service_cidr: Ipv4Net::new(Ipv4Addr::new(10, 96, 0, 0), 12)
                 .expect("12 is a valid prefix length"),
-            dns_service_ip: crate::DNS_SERVICE_IP,
+            dns_service_ip: DNS_SERVICE_IP,
             cni_bin_dir: PathBuf::from(DEFAULT_CNI_BIN_DIR),
             template: template.into(),
         }
@@ -386,11 +409,15 @@ fn remove_file(path: &Path) -> Result<(), NetworkError> {
 /// the bridge. A missing bridge is not an error.
 async fn delete_bridge(bridge: &str) -> Result<(), NetworkError> {
     let ports = match ip(&["-j", "link", "show", "master", bridge]).await {
-        Ok(json) => link_names(&json).map_err(|message| NetworkError::Parse {
-            what: format!("the ports of {bridge}"),
-            message,
-        })?,
-        Err(NetworkError::Command { stderr, .. }) if stderr.contains("does not exist") => {
+        Ok(json) => {
+            podcheck_host::ip::link_names(&json).map_err(|message| NetworkError::Parse {
+                what: format!("the ports of {bridge}"),
+                message,
+            })?
+        }
+        Err(NetworkError::Host(HostError::Failed { stderr, .. }))
+            if stderr.contains("does not exist") =>
+        {
             return Ok(());
         }
         Err(e) => return Err(e),
@@ -398,29 +425,12 @@ async fn delete_bridge(bridge: &str) -> Result<(), NetworkError> {
     for port in ports.iter().map(String::as_str).chain([bridge]) {
         match ip(&["link", "del", "dev", port]).await {
             Ok(_) => {}
-            Err(NetworkError::Command { stderr, .. }) if stderr.contains("Cannot find device") => {}
+            Err(NetworkError::Host(HostError::Failed { stderr, .. }))
+                if stderr.contains("Cannot find device") => {}
             Err(e) => return Err(e),
         }
     }
     Ok(())
-}
-
-/// Whether the process an owner file names still runs (the same process: pid and start
-/// time, so a reused pid does not count).
-fn owner_alive(contents: Option<&str>) -> bool {
-    let Some((pid, start)) = contents.and_then(parse_owner) else {
-        return false;
-    };
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    start.is_none_or(|start| stat_start_time(&stat) == Some(start))
-}
-
-fn own_start_time() -> Option<u64> {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| stat_start_time(&s))
 }
 
 /// Removes the node networks of podcheck processes that are gone: for every state dir
@@ -452,7 +462,12 @@ pub async fn sweep_stale() -> Result<Vec<String>, NetworkError> {
         };
         let dir = entry.path();
         let owner = std::fs::read_to_string(dir.join(OWNER_FILE)).ok();
-        if owner_alive(owner.as_deref()) {
+        // A state dir without an owner it names is a dead run's too (the lock was free).
+        if owner
+            .as_deref()
+            .and_then(Owner::parse)
+            .is_some_and(|o| o.alive())
+        {
             continue;
         }
         let state = State::read(&dir, index);
@@ -555,7 +570,7 @@ pub async fn plugin_version(cni_bin_dir: &Path, plugin: &str) -> String {
     }
     let mut banner = tokio::process::Command::new(&bridge);
     banner.env_remove("CNI_COMMAND");
-    let from_banner = run_with(banner, None, COMMAND_TIMEOUT)
+    let from_banner = podcheck_host::command::run(banner, None, COMMAND_TIMEOUT)
         .await
         .ok()
         .and_then(|o| plugin_banner_version(&format!("{}\n{}", o.stdout, o.stderr)));
@@ -653,14 +668,16 @@ impl NodeNetwork {
     /// dead podcheck processes first. On failure, whatever was made is removed again.
     pub async fn setup(opts: NodeNetworkOptions) -> Result<NodeNetwork, NetworkError> {
         let began = Instant::now();
-        let template = tokio::fs::read_to_string(&opts.template)
+        let template = opts
+            .template
+            .read()
             .await
             .map_err(|e| NetworkError::Template {
-                path: opts.template.display().to_string(),
+                path: opts.template.to_string(),
                 message: e.to_string(),
             })?;
         let plugins = conflist_plugins(&template).map_err(|message| NetworkError::Template {
-            path: opts.template.display().to_string(),
+            path: opts.template.to_string(),
             message,
         })?;
         let mut required: Vec<&str> = plugins.iter().map(String::as_str).collect();
@@ -702,7 +719,7 @@ impl NodeNetwork {
         };
         let mut in_use = route_destinations(&routes).map_err(parse_err("the host's routes"))?;
         in_use.extend(address_networks(&addresses).map_err(parse_err("the host's addresses"))?);
-        let links: HashSet<String> = link_names(&links)
+        let links: HashSet<String> = podcheck_host::ip::link_names(&links)
             .map_err(parse_err("the host's links"))?
             .into_iter()
             .collect();
@@ -777,9 +794,9 @@ impl NodeNetwork {
         remove_all(&self.state_dir)?;
         std::fs::create_dir(&self.state_dir)
             .map_err(io_error(format!("creating {}", self.state_dir.display())))?;
-        let owner = self.state_dir.join(OWNER_FILE);
-        std::fs::write(&owner, owner_line(std::process::id(), own_start_time()))
-            .map_err(io_error(format!("writing {}", owner.display())))?;
+        podcheck_host::sweep::write_owner_file(&self.state_dir, OWNER_FILE).map_err(io_error(
+            format!("writing {}", self.state_dir.join(OWNER_FILE).display()),
+        ))?;
         let state_file = self.state_dir.join(STATE_FILE);
         let json = serde_json::to_vec_pretty(state).expect("the state serializes");
         std::fs::write(&state_file, json)
@@ -831,7 +848,7 @@ impl NodeNetwork {
             ],
         )
         .map_err(|message| NetworkError::Template {
-            path: opts.template.display().to_string(),
+            path: opts.template.to_string(),
             message,
         })?;
         std::fs::create_dir_all(&self.conf_dir)

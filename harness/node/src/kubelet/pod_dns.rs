@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::runtime::DnsConfig;
+use crate::runtime::DnsConfig;
 
 /// The kubelet's cluster DNS settings (`--cluster-dns`, `--cluster-domain`, `--resolv-conf`).
 #[derive(Debug, Clone, PartialEq, Eq)]

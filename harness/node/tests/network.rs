@@ -22,7 +22,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
-use podcheck_controlplane::network::{
+use podcheck_node::network::{
     self, CONFLIST_NAME, DEFAULT_CNI_BIN_DIR, NETWORK_NAME, NodeNetwork, NodeNetworkOptions,
 };
 use serde_json::{Value, json};
@@ -126,7 +126,7 @@ fn options(dir: &Path) -> NodeNetworkOptions {
         service_cidr: "10.96.0.0/12".parse().unwrap(),
         dns_service_ip: Ipv4Addr::new(10, 96, 0, 10),
         cni_bin_dir: PathBuf::from(DEFAULT_CNI_BIN_DIR),
-        template: template(),
+        template: template().into(),
     }
 }
 

@@ -21,12 +21,13 @@ use podcheck_protos::cri::v1::{
 use tonic::transport::Channel;
 
 use super::CriError;
-use super::cleanup::{CGROUP_FILE, CGROUP_PREFIX, OWNER_FILE, clean_up, owner_stamp, sweep_stale};
+use super::cleanup::{CGROUP_FILE, CGROUP_PREFIX, OWNER_FILE, clean_up, sweep_stale};
 use super::client::{self, CriClient};
 use super::runtime::CriRuntime;
-use crate::error_chain;
-use crate::kubelet::images::{self, BuiltImage, ImageArchive, ImageRecipe};
-use crate::kubelet::runtime::Provider;
+use crate::images::{self, BuiltImage, ImageArchive, ImageRecipe};
+use crate::runtime::Provider;
+use podcheck_host::error_chain;
+use podcheck_host::owner::Owner;
 
 /// Where Debian's `containerd` puts the daemon.
 pub const DEFAULT_CONTAINERD_BINARY: &str = "/usr/bin/containerd";
@@ -233,7 +234,7 @@ impl ContainerdProcess {
             child: None,
             armed: true,
         };
-        write_file(&opts.dir.join(OWNER_FILE), &owner_stamp())?;
+        write_file(&opts.dir.join(OWNER_FILE), &Owner::this().stamp())?;
         write_file(&opts.dir.join(CGROUP_FILE), &cgroup_parent)?;
         let dir = opts.dir.clone();
         let socket = guard.socket.clone();
@@ -245,9 +246,8 @@ impl ContainerdProcess {
         std::fs::create_dir_all(&opts.cni_conf_dir)
             .map_err(|e| CriError::io(format!("creating {}", opts.cni_conf_dir.display()), e))?;
 
-        let recipes = Path::new(images::RECIPES_DIR);
-        let pause = images::load_recipe(recipes.join("pause.yaml"))?;
-        let busybox = images::load_recipe(recipes.join("busybox.yaml"))?;
+        let pause = images::builtin_recipe("pause")?;
+        let busybox = images::builtin_recipe("busybox")?;
         let sandbox_image = pause.reference.clone();
         let images_dir = dir.join("images");
         let build = tokio::task::spawn_blocking(move || {
@@ -502,7 +502,7 @@ impl ContainerdProcess {
         }
         self.torn_down = true;
         if let Some(mut child) = self.child.take() {
-            crate::daemon::terminate(&mut child, STOP_GRACE);
+            podcheck_host::process::terminate(&mut child, STOP_GRACE);
         }
         clean_up(&self.dir, &self.socket, &self.cgroup_parent);
         self._proxy_sink = None;
@@ -530,7 +530,7 @@ impl Drop for Partial {
             return;
         }
         if let Some(mut child) = self.child.take() {
-            crate::daemon::terminate(&mut child, STOP_GRACE);
+            podcheck_host::process::terminate(&mut child, STOP_GRACE);
         }
         clean_up(&self.dir, &self.socket, &self.cgroup_parent);
     }
