@@ -1,0 +1,376 @@
+//! cniAttach: the pod got an IP in its node's podCIDR that no other running pod has, held by
+//! the sandbox's network namespace and reachable from the node.
+
+use k8s_openapi::api::core::v1::Pod;
+
+use super::{api, failed, from, node_of, phase_of, result, unavailable};
+use crate::observation::{Observation, Probe};
+use crate::result::{Source, StageResult};
+use crate::stage::Stage;
+
+fn pod_ip(p: &Pod) -> Option<&str> {
+    p.status
+        .as_ref()?
+        .pod_ip
+        .as_deref()
+        .filter(|ip| !ip.is_empty())
+}
+
+fn in_cidr(ip: &str, cidr: &str) -> Option<bool> {
+    let ip: std::net::IpAddr = ip.parse().ok()?;
+    let net: ipnet::IpNet = cidr.parse().ok()?;
+    Some(net.contains(&ip))
+}
+
+fn finished(p: &Pod) -> bool {
+    matches!(phase_of(p), Some("Succeeded" | "Failed"))
+}
+
+fn host_network(p: &Pod) -> bool {
+    p.spec
+        .as_ref()
+        .and_then(|sp| sp.host_network)
+        .unwrap_or(false)
+}
+
+pub(super) fn cni_attach(obs: &Observation) -> StageResult {
+    let Some(s) = obs.sightings.iter().find(|s| pod_ip(&s.pod).is_some()) else {
+        let r = result(
+            Stage::CniAttach,
+            false,
+            "no pod IP".into(),
+            None,
+            vec![api(obs, "status.podIP never set", None)],
+        );
+        return failed(
+            r,
+            "the pod never got an IP",
+            "the runtime calls the CNI plugins while it creates the sandbox: check the CNI configuration and the sandbox events",
+        );
+    };
+    let ip = pod_ip(&s.pod).unwrap_or_default().to_string();
+    let node = node_of(&s.pod).unwrap_or_default().to_string();
+    let mut evidence = vec![api(
+        obs,
+        format!("status.podIP = {ip} on {node}"),
+        Some(s.at_ms),
+    )];
+    let mut problems: Vec<(String, &str)> = Vec::new();
+    if host_network(&s.pod) {
+        // A hostNetwork pod has the node's address: no plugin ran, no range applies.
+        evidence.push(api(obs, "hostNetwork pod: it uses the node's network, so the podCIDR and uniqueness do not apply", None));
+    } else {
+        let cidr = obs
+            .nodes
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(node.as_str()))
+            .and_then(|n| n.spec.as_ref()?.pod_cidr.clone());
+        match cidr.as_deref().map(|c| (c, in_cidr(&ip, c))) {
+            Some((c, Some(true))) => {
+                evidence.push(api(obs, format!("{ip} lies in {node}'s podCIDR {c}"), None))
+            }
+            Some((c, _)) => problems.push((
+                format!("{ip} is outside {node}'s podCIDR {c}"),
+                "the IPAM plugin hands out addresses from another range than the node's podCIDR",
+            )),
+            None => evidence.push(api(
+                obs,
+                format!("{node} has no podCIDR; the range was not checked"),
+                None,
+            )),
+        }
+        // Finished pods keep their last podIP while the address is reused: not a clash.
+        let twins: Vec<String> = obs
+            .pods
+            .iter()
+            .filter(|p| {
+                p.metadata.uid != s.pod.metadata.uid
+                    && pod_ip(p) == Some(ip.as_str())
+                    && !host_network(p)
+                    && !finished(p)
+            })
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        if twins.is_empty() {
+            evidence.push(api(obs, format!("no other running pod has {ip}"), None));
+        } else {
+            problems.push((
+                format!("{ip} is also the IP of {}", twins.join(", ")),
+                "IPAM handed out the same address twice",
+            ));
+        }
+    }
+    match &obs.netns {
+        _ if host_network(&s.pod) => {}
+        Probe::Seen(n) => {
+            let has = n
+                .addresses
+                .iter()
+                .any(|(_, a)| a.split('/').next() == Some(ip.as_str()));
+            let ifs: Vec<String> = n
+                .addresses
+                .iter()
+                .map(|(i, a)| format!("{i} {a}"))
+                .collect();
+            evidence.push(from(
+                Source::Netns,
+                &n.provider,
+                format!("the sandbox's netns holds {}", ifs.join(", ")),
+                n.at_ms,
+            ));
+            if !has {
+                problems.push((format!("the sandbox's network namespace does not hold {ip}"), "the reported IP is not configured in the pod: the plugin's result and the namespace disagree"));
+            }
+            match &n.reach {
+                Some(Ok(how)) => evidence.push(from(
+                    Source::Netns,
+                    &n.provider,
+                    format!("the node reaches {ip}: {how}"),
+                    n.at_ms,
+                )),
+                Some(Err(why)) => problems.push((
+                    format!("the node cannot reach {ip}: {why}"),
+                    "the plugin must connect the pod to the node (bridge, veth, routes)",
+                )),
+                None => {}
+            }
+        }
+        Probe::Unavailable(why) => evidence.push(unavailable(Source::Netns, why)),
+    }
+    let r = result(
+        Stage::CniAttach,
+        true,
+        format!("IP {ip}"),
+        Some(s.at_ms),
+        evidence,
+    );
+    with_problems(r, problems)
+}
+
+/// Fails `r` with every problem found, first one's hint.
+fn with_problems(r: StageResult, problems: Vec<(String, &str)>) -> StageResult {
+    match problems.first() {
+        None => r,
+        Some((_, hint)) => {
+            let hint = hint.to_string();
+            let messages: Vec<String> = problems.into_iter().map(|(m, _)| m).collect();
+            failed(r, messages.join("; "), hint)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+    use crate::evaluate::test_support::*;
+    use crate::result::StageStatus;
+
+    #[rstest]
+    #[case::in_pod_cidr_and_unique(|_: &mut Observation| {}, StageStatus::Passed, None, None)]
+    #[case::outside_pod_cidr(
+        |o: &mut Observation| {
+            set_pod_ip(o, "10.244.1.5");
+            if let Probe::Seen(n) = &mut o.netns {
+                n.addresses[1].1 = "10.244.1.5/24".into();
+            }
+        },
+        StageStatus::Failed,
+        Some("10.244.1.5 is outside node-1's podCIDR 10.244.0.0/24"),
+        Some("the IPAM plugin hands out addresses from another range")
+    )]
+    #[case::duplicate_ip(
+        |o: &mut Observation| o.pods.push(other_pod("twin", POD_IP)),
+        StageStatus::Failed,
+        Some("10.244.0.5 is also the IP of twin"),
+        Some("IPAM handed out the same address twice")
+    )]
+    #[case::same_ip_as_a_host_network_pod(
+        |o: &mut Observation| {
+            let mut host = other_pod("node-exporter", POD_IP);
+            if let Some(spec) = host.spec.as_mut() {
+                spec.host_network = Some(true);
+            }
+            o.pods.push(host);
+        },
+        StageStatus::Passed,
+        None,
+        None
+    )]
+    #[case::no_ip(
+        |o: &mut Observation| each_web(o, |p| {
+            if let Some(st) = p.status.as_mut() {
+                st.pod_ip = None;
+            }
+        }),
+        StageStatus::Failed,
+        Some("the pod never got an IP"),
+        Some("check the CNI configuration and the sandbox events")
+    )]
+    #[case::empty_ip(
+        |o: &mut Observation| set_pod_ip(o, ""),
+        StageStatus::Failed,
+        Some("the pod never got an IP"),
+        None
+    )]
+    #[case::netns_without_the_ip(
+        |o: &mut Observation| {
+            if let Probe::Seen(n) = &mut o.netns {
+                n.addresses.retain(|(i, _)| i == "lo");
+            }
+        },
+        StageStatus::Failed,
+        Some("the sandbox's network namespace does not hold 10.244.0.5"),
+        Some("the plugin's result and the namespace disagree")
+    )]
+    #[case::node_cannot_reach_the_pod(
+        |o: &mut Observation| {
+            if let Probe::Seen(n) = &mut o.netns {
+                n.reach = Some(Err("no answer within 1 s".into()));
+            }
+        },
+        StageStatus::Failed,
+        Some("the node cannot reach 10.244.0.5: no answer within 1 s"),
+        Some("the plugin must connect the pod to the node")
+    )]
+    #[case::reach_not_probed(
+        |o: &mut Observation| {
+            if let Probe::Seen(n) = &mut o.netns {
+                n.reach = None;
+            }
+        },
+        StageStatus::Passed,
+        None,
+        None
+    )]
+    #[case::netns_probe_unavailable(
+        |o: &mut Observation| o.netns = Probe::Unavailable("no access to the node".into()),
+        StageStatus::Passed,
+        None,
+        None
+    )]
+    #[case::node_without_pod_cidr(
+        |o: &mut Observation| {
+            if let Some(spec) = o.nodes[0].spec.as_mut() {
+                spec.pod_cidr = None;
+            }
+        },
+        StageStatus::Passed,
+        None,
+        None
+    )]
+    fn cni_attach_verdicts(
+        #[case] vary: fn(&mut Observation),
+        #[case] status: StageStatus,
+        #[case] message: Option<&str>,
+        #[case] hint: Option<&str>,
+    ) {
+        assert_varied(
+            &Case::new().build(),
+            Stage::CniAttach,
+            vary,
+            status,
+            message,
+            hint,
+        );
+    }
+
+    #[test]
+    fn cni_attach_cites_the_range_the_uniqueness_and_the_netns() {
+        let r = verdict(&Case::new().build(), &running(), Stage::CniAttach);
+        assert_eq!(r.observed, "IP 10.244.0.5");
+        assert_eq!(r.at_ms, Some(120.0));
+        evidence(&r, Source::Api, "status.podIP = 10.244.0.5 on node-1");
+        evidence(
+            &r,
+            Source::Api,
+            "10.244.0.5 lies in node-1's podCIDR 10.244.0.0/24",
+        );
+        evidence(&r, Source::Api, "no other running pod has 10.244.0.5");
+        let netns = evidence(
+            &r,
+            Source::Netns,
+            "the sandbox's netns holds lo 127.0.0.1/8, eth0 10.244.0.5/24",
+        );
+        assert_eq!(netns.provider, "ptp 1.6");
+    }
+
+    #[test]
+    fn cni_attach_says_when_the_range_was_not_checked() {
+        let mut obs = running();
+        if let Some(spec) = obs.nodes[0].spec.as_mut() {
+            spec.pod_cidr = None;
+        }
+        let r = verdict(&Case::new().build(), &obs, Stage::CniAttach);
+        evidence(
+            &r,
+            Source::Api,
+            "node-1 has no podCIDR; the range was not checked",
+        );
+    }
+
+    #[rstest]
+    #[case("10.244.0.5", "10.244.0.0/24", Some(true))]
+    #[case("10.244.0.255", "10.244.0.0/24", Some(true))]
+    #[case("10.244.1.0", "10.244.0.0/24", Some(false))]
+    #[case("10.244.3.7", "10.244.0.0/16", Some(true))]
+    #[case("192.168.0.1", "0.0.0.0/0", Some(true))]
+    #[case("10.244.0.5", "10.244.0.5/32", Some(true))]
+    #[case("10.244.0.6", "10.244.0.5/32", Some(false))]
+    #[case("10.244.0.5", "10.244.0.0/33", None)]
+    #[case("10.244.0.5", "10.244.0.0", None)]
+    #[case("not-an-ip", "10.244.0.0/24", None)]
+    fn in_cidr_table(#[case] ip: &str, #[case] cidr: &str, #[case] want: Option<bool>) {
+        assert_eq!(in_cidr(ip, cidr), want);
+    }
+
+    #[test]
+    fn a_host_network_pod_is_not_held_to_the_pod_cidr() {
+        let mut o = running();
+        each_web(&mut o, |p| {
+            p.spec.as_mut().unwrap().host_network = Some(true)
+        });
+        set_pod_ip(&mut o, "172.18.0.2");
+        let r = verdict(&Case::new().build(), &o, Stage::CniAttach);
+        assert_eq!(r.status, StageStatus::Passed, "{r:?}");
+        evidence(&r, Source::Api, "hostNetwork pod");
+    }
+
+    #[test]
+    fn ipv6_pod_ips_are_checked_against_ipv6_ranges() {
+        let mut o = running();
+        set_pod_ip(&mut o, "fd00:10:244::5");
+        o.netns = Probe::Unavailable("not inspected".into());
+        for n in &mut o.nodes {
+            n.spec.as_mut().unwrap().pod_cidr = Some("fd00:10:244::/64".into());
+        }
+        let r = verdict(&Case::new().build(), &o, Stage::CniAttach);
+        assert_eq!(r.status, StageStatus::Passed, "{r:?}");
+    }
+
+    #[test]
+    fn a_finished_pod_with_the_same_ip_is_no_clash() {
+        let mut o = running();
+        let mut done = other_pod("old", "10.244.0.5");
+        done.status.as_mut().unwrap().phase = Some("Succeeded".into());
+        o.pods.push(done);
+        assert_eq!(
+            verdict(&Case::new().build(), &o, Stage::CniAttach).status,
+            StageStatus::Passed
+        );
+    }
+
+    #[test]
+    fn every_cni_problem_is_reported() {
+        let mut o = running();
+        set_pod_ip(&mut o, "10.9.0.5");
+        o.pods.push(other_pod("twin", "10.9.0.5"));
+        let r = verdict(&Case::new().build(), &o, Stage::CniAttach);
+        let m = r.message.unwrap();
+        assert!(
+            m.contains("outside") && m.contains("also the IP of twin"),
+            "{m}"
+        );
+    }
+}

@@ -1,0 +1,367 @@
+//! dns: the pod's resolv.conf is the cluster DNS's (nameserver, search path, ndots) when its
+//! dnsPolicy asks for it, and every lookup the case names answers as expected.
+
+use super::{api, failed, from, result, unavailable};
+use crate::observation::{Observation, Probe};
+use crate::result::{Source, StageResult};
+use crate::stage::Stage;
+
+/// Whether the kubelet gives the pod the cluster DNS: ClusterFirst (unless on the host
+/// network, where it means Default) and ClusterFirstWithHostNet.
+fn uses_cluster_dns(obs: &Observation) -> bool {
+    let spec = obs.sightings.first().and_then(|s| s.pod.spec.as_ref());
+    let host = spec.and_then(|s| s.host_network).unwrap_or(false);
+    match spec
+        .and_then(|s| s.dns_policy.as_deref())
+        .unwrap_or("ClusterFirst")
+    {
+        "ClusterFirstWithHostNet" => true,
+        "ClusterFirst" => !host,
+        _ => false,
+    }
+}
+
+pub(super) fn dns(obs: &Observation) -> StageResult {
+    let d = match &obs.dns {
+        Probe::Seen(d) => d,
+        Probe::Unavailable(why) => {
+            let r = result(
+                Stage::Dns,
+                false,
+                "not checked".into(),
+                None,
+                vec![unavailable(Source::Dns, why)],
+            );
+            return failed(
+                r,
+                format!("DNS could not be checked from inside the pod: {why}"),
+                "the dns stage needs pods/exec on the target (and a running container)",
+            );
+        }
+    };
+    let mut evidence = Vec::new();
+    let mut problems: Vec<(String, String)> = Vec::new();
+    match &d.resolv_conf {
+        Ok(text) => {
+            evidence.push(api(
+                obs,
+                format!("{}: {}", d.resolv_source, text.trim().replace('\n', "; ")),
+                Some(d.at_ms),
+            ));
+            if uses_cluster_dns(obs) {
+                let conf = crate::resolv::ResolvConf::parse(text);
+                let zone = &obs.cluster_domain;
+                let want_search = [
+                    format!("{}.svc.{zone}", obs.namespace),
+                    format!("svc.{zone}"),
+                    zone.clone(),
+                ];
+                if let Some(dns_ip) = &obs.cluster_dns_ip
+                    && !conf.nameservers.contains(dns_ip)
+                {
+                    problems.push((
+                        format!(
+                            "resolv.conf names {:?}, not the cluster DNS {dns_ip}",
+                            conf.nameservers
+                        ),
+                        "the kubelet's --cluster-dns does not match the cluster DNS Service".into(),
+                    ));
+                }
+                if conf.search.len() < 3 || conf.search[..3] != want_search {
+                    problems.push((format!("search path {:?}, expected it to start with {:?}", conf.search, want_search), "the kubelet builds the search path from the namespace and --cluster-domain".into()));
+                }
+                if conf.ndots != 5 {
+                    problems.push((
+                        format!("ndots is {}, expected 5", conf.ndots),
+                        "ClusterFirst pods get options ndots:5".into(),
+                    ));
+                }
+            }
+        }
+        Err(e) => problems.push((
+            format!("could not read /etc/resolv.conf in the pod: {e}"),
+            "exec into the container failed".into(),
+        )),
+    }
+    for l in &d.lookups {
+        let tried = l.tried.join(", ");
+        match (&l.answer, &l.expected) {
+            (Ok(ips), Some(want)) if ips.contains(want) => evidence.push(from(
+                Source::Dns,
+                &d.provider,
+                format!(
+                    "{} → {} (tried {tried}) via {}",
+                    l.name,
+                    fmt_ips(ips),
+                    d.server
+                ),
+                d.at_ms,
+            )),
+            (Ok(ips), Some(want)) => {
+                evidence.push(from(
+                    Source::Dns,
+                    &d.provider,
+                    format!("{} → {} (tried {tried})", l.name, fmt_ips(ips)),
+                    d.at_ms,
+                ));
+                problems.push((
+                    format!("{} resolved to {}, expected {want}", l.name, fmt_ips(ips)),
+                    "the DNS server's record disagrees with the Service".into(),
+                ));
+            }
+            (Err(e), Some(want)) => {
+                evidence.push(from(
+                    Source::Dns,
+                    &d.provider,
+                    format!("{} → {e} (tried {tried})", l.name),
+                    d.at_ms,
+                ));
+                problems.push((
+                    format!("{} did not resolve (expected {want}): {e}", l.name),
+                    "is the cluster DNS serving the Service's namespace and zone?".into(),
+                ));
+            }
+            (Err(e), None) => evidence.push(from(
+                Source::Dns,
+                &d.provider,
+                format!("{} → {e}, as expected (tried {tried})", l.name),
+                d.at_ms,
+            )),
+            (Ok(ips), None) => {
+                evidence.push(from(
+                    Source::Dns,
+                    &d.provider,
+                    format!("{} → {} (tried {tried})", l.name, fmt_ips(ips)),
+                    d.at_ms,
+                ));
+                problems.push((
+                    format!(
+                        "{} resolved to {}, but the case expects it not to resolve",
+                        l.name,
+                        fmt_ips(ips)
+                    ),
+                    "the DNS server answers for a name that should not exist".into(),
+                ));
+            }
+        }
+    }
+    let observed = if problems.is_empty() {
+        format!("{} lookup(s) answered as expected", d.lookups.len())
+    } else {
+        format!("{} problem(s)", problems.len())
+    };
+    let r = result(
+        Stage::Dns,
+        problems.is_empty(),
+        observed,
+        Some(d.at_ms),
+        evidence,
+    );
+    match problems.into_iter().next() {
+        Some((m, h)) => failed(r, m, h),
+        None => r,
+    }
+}
+
+fn fmt_ips(ips: &[std::net::IpAddr]) -> String {
+    ips.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+    use crate::evaluate::test_support::*;
+    use crate::result::StageStatus;
+
+    #[rstest]
+    #[case::cluster_first_and_lookups_as_expected(|_: &mut Observation| {}, StageStatus::Passed, None, None)]
+    #[case::search_line_after_nameserver(
+        |o: &mut Observation| dns_read(o).resolv_conf = Ok(
+            "nameserver 10.96.0.10\nsearch team.svc.cluster.local svc.cluster.local cluster.local example.org\noptions ndots:5 timeout:2\n".into()
+        ),
+        StageStatus::Passed,
+        None,
+        None
+    )]
+    #[case::wrong_nameserver(
+        |o: &mut Observation| dns_read(o).resolv_conf = Ok(RESOLV_CONF.replace("10.96.0.10", "8.8.8.8")),
+        StageStatus::Failed,
+        Some(r#"resolv.conf names ["8.8.8.8"], not the cluster DNS 10.96.0.10"#),
+        Some("--cluster-dns")
+    )]
+    #[case::wrong_search(
+        |o: &mut Observation| dns_read(o).resolv_conf = Ok(RESOLV_CONF.replace("team.svc", "default.svc")),
+        StageStatus::Failed,
+        Some(r#"search path ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"], expected it to start with ["team.svc.cluster.local", "svc.cluster.local", "cluster.local"]"#),
+        Some("--cluster-domain")
+    )]
+    #[case::short_search(
+        |o: &mut Observation| dns_read(o).resolv_conf = Ok(RESOLV_CONF.replace(" cluster.local\n", "\n")),
+        StageStatus::Failed,
+        Some("search path"),
+        None
+    )]
+    #[case::ndots_1(
+        |o: &mut Observation| dns_read(o).resolv_conf = Ok(RESOLV_CONF.replace("ndots:5", "ndots:1")),
+        StageStatus::Failed,
+        Some("ndots is 1, expected 5"),
+        Some("ClusterFirst pods get options ndots:5")
+    )]
+    #[case::no_options(
+        |o: &mut Observation| dns_read(o).resolv_conf = Ok(RESOLV_CONF.replace("options ndots:5\n", "")),
+        StageStatus::Failed,
+        Some("ndots is 1, expected 5"),
+        None
+    )]
+    #[case::resolv_conf_unreadable(
+        |o: &mut Observation| dns_read(o).resolv_conf = Err("exec: container not running".into()),
+        StageStatus::Failed,
+        Some("could not read /etc/resolv.conf in the pod: exec: container not running"),
+        Some("exec into the container failed")
+    )]
+    #[case::lookup_answers_another_ip(
+        |o: &mut Observation| dns_read(o).lookups[0] = lookup("kubernetes.default", Ok("10.96.0.99"), Some(KUBERNETES_IP)),
+        StageStatus::Failed,
+        Some("kubernetes.default resolved to 10.96.0.99, expected 10.96.0.1"),
+        Some("the DNS server's record disagrees with the Service")
+    )]
+    #[case::lookup_does_not_resolve(
+        |o: &mut Observation| dns_read(o).lookups[0] = lookup("kubernetes.default", Err("NXDOMAIN"), Some(KUBERNETES_IP)),
+        StageStatus::Failed,
+        Some("kubernetes.default did not resolve (expected 10.96.0.1): NXDOMAIN"),
+        Some("is the cluster DNS serving")
+    )]
+    #[case::name_expected_not_to_resolve_resolves(
+        |o: &mut Observation| dns_read(o).lookups[1] = lookup("nothing-here", Ok("10.0.0.1"), None),
+        StageStatus::Failed,
+        Some("nothing-here resolved to 10.0.0.1, but the case expects it not to resolve"),
+        Some("answers for a name that should not exist")
+    )]
+    #[case::probe_unavailable(
+        |o: &mut Observation| o.dns = Probe::Unavailable("pods/exec is forbidden".into()),
+        StageStatus::Failed,
+        Some("DNS could not be checked from inside the pod: pods/exec is forbidden"),
+        Some("needs pods/exec")
+    )]
+    #[case::no_cluster_dns_service(
+        |o: &mut Observation| {
+            o.cluster_dns_ip = None;
+            dns_read(o).resolv_conf = Ok(RESOLV_CONF.replace("10.96.0.10", "10.0.0.53"));
+        },
+        StageStatus::Passed,
+        None,
+        None
+    )]
+    #[case::dns_policy_default_is_not_held_to_cluster_first(
+        |o: &mut Observation| {
+            each_web(o, |p| {
+                if let Some(spec) = p.spec.as_mut() {
+                    spec.dns_policy = Some("Default".into());
+                }
+            });
+            dns_read(o).resolv_conf = Ok("nameserver 1.1.1.1\n".into());
+        },
+        StageStatus::Passed,
+        None,
+        None
+    )]
+    fn dns_verdicts(
+        #[case] vary: fn(&mut Observation),
+        #[case] status: StageStatus,
+        #[case] message: Option<&str>,
+        #[case] hint: Option<&str>,
+    ) {
+        assert_varied(
+            &Case::new().build(),
+            Stage::Dns,
+            vary,
+            status,
+            message,
+            hint,
+        );
+    }
+
+    #[test]
+    fn dns_cites_resolv_conf_and_every_lookup() {
+        let r = verdict(&Case::new().build(), &running(), Stage::Dns);
+        assert_eq!(r.observed, "2 lookup(s) answered as expected");
+        assert_eq!(r.at_ms, Some(140.0));
+        evidence(
+            &r,
+            Source::Api,
+            "pods/exec cat /etc/resolv.conf: search team.svc.cluster.local svc.cluster.local cluster.local; nameserver 10.96.0.10; options ndots:5",
+        );
+        let found = evidence(
+            &r,
+            Source::Dns,
+            "kubernetes.default → 10.96.0.1 (tried kubernetes.default.team.svc.cluster.local., kubernetes.default.) via 10.96.0.10",
+        );
+        assert_eq!(found.provider, "coredns 1.12.0");
+        evidence(&r, Source::Dns, "nothing-here → NXDOMAIN, as expected");
+    }
+
+    #[test]
+    fn dns_counts_every_problem_and_reports_the_first() {
+        let mut obs = running();
+        dns_read(&mut obs).resolv_conf = Ok("nameserver 8.8.8.8\nsearch example.org\n".into());
+        let r = verdict(&Case::new().build(), &obs, Stage::Dns);
+        assert_eq!(r.observed, "3 problem(s)");
+        assert_verdict(
+            &r,
+            StageStatus::Failed,
+            Some("not the cluster DNS 10.96.0.10"),
+            None,
+        );
+    }
+
+    #[rstest]
+    #[case::host_network_cluster_first_means_default(
+        Some("ClusterFirst"),
+        true,
+        "nameserver 1.1.1.1\n",
+        StageStatus::Passed
+    )]
+    #[case::cluster_first_with_host_net_gets_cluster_dns(
+        Some("ClusterFirstWithHostNet"),
+        true,
+        "nameserver 1.1.1.1\n",
+        StageStatus::Failed
+    )]
+    #[case::default_policy_is_not_checked(
+        Some("Default"),
+        false,
+        "nameserver 1.1.1.1\n",
+        StageStatus::Passed
+    )]
+    fn dns_policy_decides_what_resolv_conf_must_say(
+        #[case] policy: Option<&str>,
+        #[case] host: bool,
+        #[case] resolv: &str,
+        #[case] status: StageStatus,
+    ) {
+        let mut o = running();
+        each_web(&mut o, |p| {
+            let spec = p.spec.as_mut().unwrap();
+            spec.dns_policy = policy.map(str::to_string);
+            spec.host_network = Some(host);
+        });
+        dns_read(&mut o).resolv_conf = Ok(resolv.to_string());
+        assert_eq!(verdict(&Case::new().build(), &o, Stage::Dns).status, status);
+    }
+
+    #[test]
+    fn a_name_that_should_not_resolve_but_does_leaves_evidence() {
+        let mut o = running();
+        dns_read(&mut o)
+            .lookups
+            .push(lookup("ghost", Ok("10.96.0.99"), None));
+        let r = verdict(&Case::new().build(), &o, Stage::Dns);
+        assert_eq!(r.status, StageStatus::Failed);
+        evidence(&r, Source::Dns, "ghost → 10.96.0.99");
+    }
+}
