@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::registry::{DeleteOptions, ListOptions, PatchType, Registry};
 use super::request::{self, ApiPath, ResourceRequest, Verb};
-use super::resources::{self, Resource};
+use super::resources::{self, Resource, Served};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, success};
 use super::table::{self, IncludeObject};
@@ -323,22 +323,23 @@ async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Respo
             new
         });
     }
-    if r.group == "authorization.k8s.io" {
-        let review = access_review(&ctx, r.plural, parse_body(&body)?).await?;
+    if let Served::AccessReview { own } = r.strategy.served_as() {
+        let review = access_review(&ctx, own, parse_body(&body)?).await?;
         return Ok(json_response(StatusCode::CREATED, &review));
     }
     let writes = !matches!(req.verb, Verb::Get | Verb::List | Verb::Watch);
     let result = serve_resource(&ctx, r, &req, body).await;
-    if writes && r.group == super::rbac::GROUP {
+    if writes && r.strategy.changes_authorization() {
         ctx.state.authorizer.invalidate();
     }
     result
 }
 
-/// SelfSubjectAccessReview and SubjectAccessReview: the authorizer's answer for a subject.
-async fn access_review(ctx: &Ctx<'_>, plural: &str, mut review: Value) -> Result<Value, ApiError> {
+/// SelfSubjectAccessReview (`own`: about the requester) and SubjectAccessReview: the
+/// authorizer's answer for a subject.
+async fn access_review(ctx: &Ctx<'_>, own: bool, mut review: Value) -> Result<Value, ApiError> {
     let spec = review.get("spec").cloned().unwrap_or_default();
-    let subject = if plural == "selfsubjectaccessreviews" {
+    let subject = if own {
         ctx.identity.clone()
     } else {
         let user = spec.get("user").and_then(Value::as_str).unwrap_or_default();
@@ -511,7 +512,7 @@ async fn serve_resource(
                 token_request(ctx, ns.unwrap_or_default(), name, parse_body(&body)?).await?;
             Ok(json_response(StatusCode::CREATED, &review))
         }
-        (Verb::Create, None) if r.plural == "bindings" => {
+        (Verb::Create, None) if r.strategy.served_as() == Served::Binding => {
             let binding = parse_body(&body)?;
             let pod = super::object::name(&binding)
                 .ok_or_else(|| ApiError::bad_request("a binding needs metadata.name"))?
@@ -552,7 +553,7 @@ async fn serve_resource(
                 opts.grace_period_seconds = Some(g);
             }
             let obj = registry.delete(r, ns, name, &opts).await?;
-            if r.plural == "namespaces" {
+            if r.strategy.terminates() {
                 spawn_namespace_finalizer(ctx.state, name);
             }
             Ok(json_response(StatusCode::OK, &obj))
@@ -618,13 +619,7 @@ fn render(r: &Resource, obj: Value, table: Option<IncludeObject>, list: bool) ->
             .to_string();
         (vec![obj], rv)
     };
-    let mut t = table::table(
-        r.plural,
-        &items,
-        include,
-        &rv,
-        k8s_openapi::jiff::Timestamp::now(),
-    );
+    let mut t = table::table(r, &items, include, &rv, k8s_openapi::jiff::Timestamp::now());
     if let Some(c) = continue_token {
         t["metadata"]["continue"] = c;
     }

@@ -1,8 +1,6 @@
 //! The apiserver: the Kubernetes REST API as JSON over HTTPS on loopback.
 
-mod admission;
 pub mod exec;
-mod fields;
 pub mod http;
 pub mod logs;
 pub mod object;

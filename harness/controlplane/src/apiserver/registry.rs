@@ -7,20 +7,15 @@ use std::sync::Arc;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::admission;
-use super::fields;
 use super::object::{self, meta_mut};
-use super::resources::{self, Resource};
+use super::resources::{self, Resource, Served};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
-use super::strategic_merge::{self, MergeSchema};
+use super::strategic_merge;
 use crate::store::{KeyValue, Revision, Store, StoreError};
 
 /// How many times a write retries after losing a compare-and-swap race it did not ask for.
 const MAX_UPDATE_RETRIES: usize = 32;
-
-/// The service CIDR's addresses, from 10.96.0.1 (the `kubernetes` Service) upwards.
-const SERVICE_NET: [u8; 3] = [10, 96, 0];
 
 /// Selection and paging of a list or watch.
 #[derive(Debug, Clone, Default)]
@@ -74,16 +69,22 @@ impl DeleteOptions {
 /// The registry behind the apiserver.
 pub struct Registry {
     pub store: Arc<dyn Store>,
-    /// Serialises ClusterIP allocation, which reads all Services then writes one.
-    service_ips: tokio::sync::Mutex<()>,
+    /// Serialises allocation from a pool all objects of a kind share (Service ClusterIPs):
+    /// it reads every object, then writes one.
+    allocation: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Registry {
             store,
-            service_ips: tokio::sync::Mutex::new(()),
+            allocation: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Held while a strategy allocates from a shared pool and stores what it allocated.
+    pub(crate) async fn allocating(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.allocation.lock().await
     }
 
     fn namespace_of<'a>(r: &Resource, ns: Option<&'a str>) -> Option<&'a str> {
@@ -204,7 +205,7 @@ impl Registry {
         meta.remove("deletionTimestamp");
         meta.remove("deletionGracePeriodSeconds");
         meta.remove("managedFields");
-        if r.plural != "events" {
+        if r.strategy.has_generation() {
             meta.insert("generation".into(), json!(1));
         }
         match ns {
@@ -218,58 +219,17 @@ impl Registry {
         obj["kind"] = json!(r.kind);
         obj["apiVersion"] = json!(r.api_version());
 
-        let mut causes = Vec::new();
-        match r.plural {
-            "pods" => {
-                admission::default_pod(&mut obj);
-                causes = admission::validate_pod(&obj);
-            }
-            "namespaces" => {
-                admission::validate_name(&obj, &mut causes);
-                if let Some(n) = object::name(&obj)
-                    && !object::is_dns1123_label(n)
-                {
-                    causes.push(super::status::cause(
-                        "FieldValueInvalid",
-                        "metadata.name",
-                        format!("Invalid value: \"{n}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"),
-                    ));
-                }
-                admission::default_namespace(&mut obj);
-            }
-            "services" => causes = admission::validate_service(&obj),
-            "endpointslices" => causes = admission::validate_endpoint_slice(&obj),
-            _ if r.group == super::rbac::GROUP => {
-                admission::validate_path_segment_name(&obj, &mut causes)
-            }
-            _ => admission::validate_name(&obj, &mut causes),
-        }
+        r.strategy.prepare_for_create(&mut obj);
+        let causes = r.strategy.validate(&obj);
         let name = object::name(&obj).unwrap_or_default().to_string();
         if !causes.is_empty() {
             return Err(ApiError::invalid(r, &name, causes));
         }
-        if r.plural == "services" {
-            return self.create_service(r, ns, &name, obj).await;
-        }
-        let created = self.store_new(r, ns, &name, &obj).await?;
-        if r.plural == "namespaces" {
-            // The ServiceAccount controller's part: every namespace has `default`.
-            let accounts = resources::lookup("", "v1", "serviceaccounts").expect("served");
-            match Box::pin(self.create(
-                accounts,
-                Some(&name),
-                json!({"metadata": {"name": "default"}}),
-            ))
-            .await
-            {
-                Ok(_) | Err(ApiError { code: 409, .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(created)
+        r.strategy.store(self, r, ns, &name, obj).await
     }
 
-    async fn store_new(
+    /// Writes a new object at its key (what most kinds' strategies store with).
+    pub(crate) async fn store_new(
         &self,
         r: &Resource,
         ns: Option<&str>,
@@ -282,64 +242,6 @@ impl Registry {
             Err(StoreError::AlreadyExists { .. }) => Err(ApiError::already_exists(r, name)),
             Err(e) => Err(e.into()),
         }
-    }
-
-    async fn create_service(
-        &self,
-        r: &Resource,
-        ns: Option<&str>,
-        name: &str,
-        mut obj: Value,
-    ) -> Result<Value, ApiError> {
-        let _allocating = self.service_ips.lock().await;
-        let requested = object::str_at(&obj, "/spec/clusterIP").map(str::to_string);
-        let ip = match requested.as_deref() {
-            Some("None") => None,
-            Some(ip) if !ip.is_empty() => {
-                if self.used_cluster_ips().await?.contains(&ip.to_string()) {
-                    return Err(ApiError::invalid(
-                        r,
-                        name,
-                        vec![super::status::cause(
-                            "FieldValueInvalid",
-                            "spec.clusterIPs",
-                            format!(
-                                "Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"
-                            ),
-                        )],
-                    ));
-                }
-                Some(ip.to_string())
-            }
-            _ => Some(self.next_cluster_ip().await?),
-        };
-        admission::default_service(&mut obj, ip);
-        self.store_new(r, ns, name, &obj).await
-    }
-
-    async fn used_cluster_ips(&self) -> Result<Vec<String>, ApiError> {
-        let listing = self.store.list("/registry/services/", None).await?;
-        Ok(listing
-            .items
-            .iter()
-            .filter_map(|kv| {
-                let svc = object::decode(kv);
-                object::str_at(&svc, "/spec/clusterIP").map(str::to_string)
-            })
-            .collect())
-    }
-
-    async fn next_cluster_ip(&self) -> Result<String, ApiError> {
-        let used = self.used_cluster_ips().await?;
-        // .1 is the kubernetes Service's and .10 the cluster DNS's, as in kubeadm clusters.
-        (2u16..=u16::MAX)
-            .filter(|i| *i != 10)
-            .map(|i| {
-                let [a, b, c] = SERVICE_NET;
-                format!("{a}.{b}.{}.{}", u16::from(c) + i / 256, i % 256)
-            })
-            .find(|ip| !used.contains(ip) && !ip.ends_with(".0") && !ip.ends_with(".255"))
-            .ok_or_else(|| ApiError::internal("the service IP range is exhausted"))
     }
 
     async fn check_namespace_open(&self, ns: &str) -> Result<(), ApiError> {
@@ -375,7 +277,7 @@ impl Registry {
             if next == current {
                 return Ok(current);
             }
-            if finalized(&next) {
+            if finalized(r, &next) {
                 return self.remove(r, &key, name, Some(kv.mod_revision)).await;
             }
             match self
@@ -475,16 +377,12 @@ impl Registry {
         if pinned.is_some_and(|p| p != kv.mod_revision) {
             return Err(ApiError::stale(r, name));
         }
-        let grace = match r.plural {
-            "pods" => pod_grace_period(&current, opts),
-            "namespaces" => Some(0),
-            _ => None,
-        };
+        let grace = r.strategy.grace_period(&current, opts);
         let has_finalizers = current
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_some_and(|f| !f.is_empty());
-        let terminating = r.plural == "namespaces";
+        let terminating = r.strategy.terminates();
         if grace.is_some_and(|g| g > 0) || has_finalizers || terminating {
             let grace = grace.unwrap_or(0);
             return self
@@ -590,7 +488,7 @@ impl Registry {
             let mut remaining = 0;
             for r in resources::RESOURCES
                 .iter()
-                .filter(|r| r.namespaced && r.plural != "bindings")
+                .filter(|r| r.namespaced && r.strategy.served_as() == Served::Stored)
             {
                 let listing = self.store.list(&r.key(Some(ns), None), None).await?;
                 for kv in &listing.items {
@@ -632,33 +530,15 @@ impl Registry {
 }
 
 /// Whether an object that waits on finalizers has lost its last one and can go.
-fn finalized(obj: &Value) -> bool {
+fn finalized(r: &Resource, obj: &Value) -> bool {
     let deleting = obj
         .pointer("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null());
-    let kind = obj.get("kind").and_then(Value::as_str);
     let finalizers_left = obj
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
-    // Pods and namespaces are removed by their own controllers, not by this rule.
-    deleting && !finalizers_left && !matches!(kind, Some("Pod" | "Namespace"))
-}
-
-fn pod_grace_period(pod: &Value, opts: &DeleteOptions) -> Option<i64> {
-    let unbound = object::str_at(pod, "/spec/nodeName").is_none_or(str::is_empty);
-    let finished = matches!(
-        object::str_at(pod, "/status/phase"),
-        Some("Succeeded" | "Failed")
-    );
-    if unbound || finished {
-        return Some(0);
-    }
-    let spec_grace = pod
-        .pointer("/spec/terminationGracePeriodSeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(30);
-    Some(opts.grace_period_seconds.unwrap_or(spec_grace).max(0))
+    deleting && !finalizers_left && !r.strategy.removed_by_controller()
 }
 
 /// Replaces or appends a condition by type in `status.conditions`.
@@ -680,7 +560,8 @@ pub fn set_condition(obj: &mut Value, condition: Value) {
     }
 }
 
-/// The update strategy: what a write may change, per resource and subresource.
+/// The update rules every kind shares (what a status write may change, what belongs to the
+/// server), then the kind's own defaulting and validation.
 fn prepare_update(
     r: &Resource,
     sub: Option<&str>,
@@ -731,43 +612,14 @@ fn prepare_update(
             }
         }
     }
-    if r.plural == "pods" {
-        admission::default_pod_spec(&mut new);
-        if let Some(causes) = Some(admission::validate_pod(&new)).filter(|c| !c.is_empty()) {
-            return Err(ApiError::invalid(
-                r,
-                object::name(old).unwrap_or(""),
-                causes,
-            ));
-        }
-        // A bound pod stays on its node.
-        let old_node = old.pointer("/spec/nodeName");
-        if old_node.is_some_and(|n| !n.is_null()) && new.pointer("/spec/nodeName") != old_node {
-            return Err(ApiError::invalid(
-                r,
-                object::name(old).unwrap_or(""),
-                vec![super::status::cause(
-                    "FieldValueForbidden",
-                    "spec.nodeName",
-                    admission::POD_UPDATE_FORBIDDEN,
-                )],
-            ));
-        }
-        let (old_spec, new_spec) = (
-            old.get("spec").cloned().unwrap_or_default(),
-            new.get("spec").cloned().unwrap_or_default(),
-        );
-        if admission::pod_update_forbidden(&old_spec, &new_spec) {
-            return Err(ApiError::invalid(
-                r,
-                object::name(old).unwrap_or(""),
-                vec![super::status::cause(
-                    "FieldValueForbidden",
-                    "spec",
-                    admission::POD_UPDATE_FORBIDDEN,
-                )],
-            ));
-        }
+    r.strategy.prepare_for_update(&mut new);
+    let causes = r.strategy.validate_update(old, &new);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(
+            r,
+            object::name(old).unwrap_or(""),
+            causes,
+        ));
     }
     if new.get("spec") != old.get("spec")
         && let Some(g) = old.pointer("/metadata/generation").and_then(Value::as_i64)
@@ -803,15 +655,8 @@ fn apply_patch(
                 )
             })
         }
-        PatchType::Strategic => {
-            let schema = match r.plural {
-                "pods" => MergeSchema::pod(),
-                "nodes" => MergeSchema::node(),
-                _ => MergeSchema::generic(),
-            };
-            strategic_merge::apply(doc, patch, schema)
-                .map_err(|e| ApiError::bad_request(e.to_string()))
-        }
+        PatchType::Strategic => strategic_merge::apply(doc, patch, r.strategy.merge_schema())
+            .map_err(|e| ApiError::bad_request(e.to_string())),
     }
 }
 
@@ -837,7 +682,7 @@ fn check_type(r: &Resource, obj: &Value) -> Result<(), ApiError> {
 fn check_fields(r: &Resource, selector: &FieldSelector) -> Result<(), ApiError> {
     let probe = json!({});
     for req in selector.requirements() {
-        if fields::field(r.plural, &probe, &req.field).is_err() {
+        if r.field(&probe, &req.field).is_err() {
             return Err(ApiError::bad_request(format!(
                 "field label not supported: {}",
                 req.field
@@ -850,9 +695,7 @@ fn check_fields(r: &Resource, selector: &FieldSelector) -> Result<(), ApiError> 
 /// Whether `obj` matches the label and field selectors of `opts`.
 pub fn matches(r: &Resource, obj: &Value, opts: &ListOptions) -> bool {
     opts.labels.matches(&object::labels(obj))
-        && opts
-            .fields
-            .matches(|f| fields::field(r.plural, obj, f).ok().flatten())
+        && opts.fields.matches(|f| r.field(obj, f).ok().flatten())
 }
 
 pub fn parse_rv(rv: &str) -> Result<Revision, ApiError> {

@@ -76,7 +76,7 @@ pub async fn start(
                 Some(include) if kind != "BOOKMARK" && kind != "ERROR" => {
                     let rv = object::resource_version(obj).unwrap_or("").to_string();
                     table::table(
-                        r.plural,
+                        r,
                         std::slice::from_ref(obj),
                         include,
                         &rv,
