@@ -71,7 +71,7 @@ fn failures(result: &SuiteResult) -> String {
             case.name, case.verdict, case.error
         ));
         for c in case
-            .checks
+            .checks()
             .iter()
             .filter(|c| c.status == StageStatus::Failed)
         {
@@ -108,7 +108,7 @@ fn bridges(result: &SuiteResult) -> Vec<String> {
     let mut out: Vec<String> = result
         .cases
         .iter()
-        .flat_map(|c| &c.checks)
+        .flat_map(|c| c.checks())
         .filter_map(|c| {
             let at = c.observed.find("host side: pcbr")?;
             let word = &c.observed[at + "host side: ".len()..];
@@ -209,18 +209,22 @@ async fn the_suite_passes_with_bridge_and_ptp() {
         ] {
             let c = case(&result, &format!("{name}-{net}"));
             assert!(
-                c.checks.iter().any(|k| k.status == StageStatus::Passed),
+                c.checks().iter().any(|k| k.status == StageStatus::Passed),
                 "{} passed nothing: {:?}",
                 c.name,
-                c.checks
+                c.checks()
             );
         }
         // Debian's plugins list CNI 1.0.0 at most: STATUS and GC are not theirs.
         let status = case(&result, &format!("status-{net}"));
-        assert_eq!(status.checks[0].status, StageStatus::Skipped, "{status:?}");
+        assert_eq!(
+            status.checks()[0].status,
+            StageStatus::Skipped,
+            "{status:?}"
+        );
         let add = case(&result, &format!("add-{net}"));
         let addresses = add
-            .checks
+            .checks()
             .iter()
             .find(|c| c.name == "add.netns-addresses")
             .unwrap();
@@ -232,14 +236,14 @@ async fn the_suite_passes_with_bridge_and_ptp() {
         );
         let distinct = case(&result, &format!("distinct-addresses-{net}"));
         let d = distinct
-            .checks
+            .checks()
             .iter()
             .find(|c| c.name == "distinctAddresses.distinct")
             .unwrap();
         assert!(d.observed.starts_with("50 distinct addresses"), "{d:?}");
         assert!(
             distinct
-                .checks
+                .checks()
                 .iter()
                 .any(|c| c.name == "distinctAddresses.released")
         );
@@ -270,7 +274,7 @@ async fn a_broken_conflist_fails_add_with_evidence() {
     let add = case(&result, "add-broken");
     assert_eq!(add.verdict, Verdict::Failed, "{add:?}");
     let valid = add
-        .checks
+        .checks()
         .iter()
         .find(|c| c.name == "add.result-valid")
         .unwrap();
@@ -280,7 +284,7 @@ async fn a_broken_conflist_fails_add_with_evidence() {
         "the result itself is valid: {valid:?}"
     );
     let check = add
-        .checks
+        .checks()
         .iter()
         .find(|c| c.name == "add.netns-addresses")
         .expect("add.netns-addresses");
@@ -438,19 +442,19 @@ async fn a_1_1_plugin_gets_status_and_gc_and_both_versions() {
     ] {
         let c = case(&result, name);
         assert!(
-            c.checks.iter().all(|k| k.status == StageStatus::Passed),
+            c.checks().iter().all(|k| k.status == StageStatus::Passed),
             "{name}: {:?}",
-            c.checks
+            c.checks()
         );
     }
     let gc = case(&result, "gc-ptp11");
     assert!(
-        gc.checks.iter().any(|c| c.name == "gc.releases-unlisted"),
+        gc.checks().iter().any(|c| c.name == "gc.releases-unlisted"),
         "{gc:?}"
     );
     let version = case(&result, "version-ptp11");
     let v11 = version
-        .checks
+        .checks()
         .iter()
         .find(|c| c.name == "version.1.1.0")
         .unwrap();
@@ -510,7 +514,7 @@ async fn a_chained_conflist_passes() {
         result.components
     );
     let add = case(&result, "add-ptp-tuning");
-    let succeeded = &add.checks[0];
+    let succeeded = &add.checks()[0];
     assert_eq!(succeeded.evidence.len(), 2, "{succeeded:?}");
     assert!(
         succeeded.evidence[1]
@@ -521,7 +525,7 @@ async fn a_chained_conflist_passes() {
     let check = case(&result, "check-ptp-tuning");
     assert!(
         check
-            .checks
+            .checks()
             .iter()
             .any(|c| c.name == "check.succeeds" && c.evidence.len() == 2),
         "{check:?}"

@@ -61,7 +61,7 @@ fn real_or_skip() -> bool {
 fn failures(result: &SuiteResult) -> String {
     let mut out = String::new();
     for case in &result.cases {
-        for check in &case.checks {
+        for check in case.checks() {
             if check.status == StageStatus::Failed {
                 out.push_str(&format!(
                     "{} / {}: {} (evidence: {:?})\n",
@@ -182,7 +182,7 @@ async fn the_builtin_suite_passes_against_podchecks_containerd_and_leaves_nothin
     let names: BTreeSet<&str> = result
         .cases
         .iter()
-        .flat_map(|c| &c.checks)
+        .flat_map(|c| c.checks())
         .map(|c| c.name.as_str())
         .collect();
     for want in [
@@ -208,13 +208,13 @@ async fn the_builtin_suite_passes_against_podchecks_containerd_and_leaves_nothin
         assert!(names.contains(want), "no check {want} in {names:?}");
     }
     let ip = case(&result, "sandbox-dns-hostname")
-        .checks
+        .checks()
         .iter()
         .find(|c| c.name == "podSandboxStatus.ip")
         .unwrap();
     assert_eq!(ip.observed, "an IP in the node's subnet", "{ip:?}");
     assert!(ip.evidence[0].detail.contains("network.ip \"10."), "{ip:?}");
-    let evidence = &case(&result, "version").checks[0].evidence[0];
+    let evidence = &case(&result, "version").checks()[0].evidence[0];
     assert!(
         evidence.real && evidence.provider.starts_with("containerd "),
         "{evidence:?}"
@@ -275,7 +275,7 @@ spec:
     let version = case(&result, "version");
     assert_eq!(version.verdict, Verdict::Failed);
     let failed: Vec<&str> = version
-        .checks
+        .checks()
         .iter()
         .filter(|c| c.status == StageStatus::Failed)
         .map(|c| c.name.as_str())
@@ -284,7 +284,7 @@ spec:
     let exits = case(&result, "exits");
     assert_eq!(exits.verdict, Verdict::Failed);
     let exit3 = exits
-        .checks
+        .checks()
         .iter()
         .find(|c| c.name == "execSync.exit-3.exit-code")
         .unwrap();
@@ -295,14 +295,14 @@ spec:
         "{exit3:?}"
     );
     let echo = exits
-        .checks
+        .checks()
         .iter()
         .find(|c| c.name == "execSync.echo.stdout")
         .unwrap();
     assert_eq!(echo.status, StageStatus::Passed, "{echo:?}");
     let slow = case(&result, "too-slow");
     assert_eq!(slow.verdict, Verdict::Failed);
-    let deadline = slow.checks.last().unwrap();
+    let deadline = slow.checks().last().unwrap();
     assert_eq!(deadline.name, "case.deadline", "{slow:?}");
     assert!(deadline.expected.contains("1ms"), "{deadline:?}");
     // The runtime did what was asked: this one passes.
@@ -335,8 +335,8 @@ async fn a_socket_that_is_not_a_cri_server_fails_every_case_by_name() {
     assert_eq!(result.cases.len(), suite.cases.len());
     for c in &result.cases {
         assert_eq!(c.verdict, Verdict::Failed, "{c:?}");
-        assert_eq!(c.checks.len(), 1, "{c:?}");
-        let check = &c.checks[0];
+        assert_eq!(c.checks().len(), 1, "{c:?}");
+        let check = &c.checks()[0];
         assert_eq!(check.name, "cri.connect");
         assert_eq!(check.status, StageStatus::Failed);
         assert!(
@@ -392,7 +392,7 @@ async fn the_builtin_suite_passes_against_a_runtime_given_by_its_socket() {
     );
     // Without podcheck's network at hand, the IP is checked for being one.
     let ip = case(&result, "sandbox-dns-hostname")
-        .checks
+        .checks()
         .iter()
         .find(|c| c.name == "podSandboxStatus.ip")
         .unwrap();

@@ -58,7 +58,7 @@ pub struct Summary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "SuiteDocument")]
 pub struct SuiteResult {
     pub name: String,
     /// The suite file, relative to where podcheck was run.
@@ -76,6 +76,51 @@ pub struct SuiteResult {
 
 fn pods_kind() -> String {
     "pods".into()
+}
+
+/// A suite as `results.json` holds it. A case with neither stages nor checks does not say
+/// which it is; the suite's kind does.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SuiteDocument {
+    name: String,
+    path: String,
+    #[serde(default = "pods_kind")]
+    kind: String,
+    #[serde(default)]
+    components: Vec<ComponentUnderTest>,
+    cases: Vec<CaseResult>,
+}
+
+impl TryFrom<SuiteDocument> for SuiteResult {
+    type Error = String;
+
+    fn try_from(doc: SuiteDocument) -> Result<SuiteResult, String> {
+        let pods = doc.kind == "pods";
+        let mut cases = doc.cases;
+        for case in &mut cases {
+            match &case.kind {
+                CaseKind::Pod { stages } if !pods && stages.is_empty() => {
+                    case.kind = CaseKind::Conformance { checks: vec![] };
+                }
+                CaseKind::Pod { .. } if pods => {}
+                CaseKind::Conformance { .. } if !pods => {}
+                CaseKind::Pod { .. } | CaseKind::Conformance { .. } => {
+                    return Err(format!(
+                        "suite {}: case {} does not match the suite's kind {}",
+                        doc.name, case.name, doc.kind
+                    ));
+                }
+            }
+        }
+        Ok(SuiteResult {
+            name: doc.name,
+            path: doc.path,
+            kind: doc.kind,
+            components: doc.components,
+            cases,
+        })
+    }
 }
 
 /// A component a suite validates, as it identified itself.
@@ -124,15 +169,75 @@ pub struct CaseResult {
     pub duration_ms: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// A pod case's stages (always present, empty for conformance cases).
-    #[serde(default)]
-    pub stages: Vec<StageResult>,
-    /// A conformance case's checks, in the order they ran (pod cases have stages instead).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub checks: Vec<CheckResult>,
+    /// A pod case's stages or a conformance case's checks (as `stages` and `checks`).
+    #[serde(flatten)]
+    pub kind: CaseKind,
     /// Everything observed, in the order it happened (ms from the create).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelineEntry>,
+}
+
+/// What a case was made of: a pod walked through the stages, or a component's checks.
+///
+/// In `results.json` both spell as they did before this type existed: `stages` is always
+/// present (an empty list for a conformance case), `checks` only when there are any.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaseKind {
+    /// A pod case: its stages (none when the case could not be set up).
+    Pod { stages: Vec<StageResult> },
+    /// A conformance case: its checks, in the order they ran (none when it could not run).
+    Conformance { checks: Vec<CheckResult> },
+}
+
+impl Serialize for CaseKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        const NONE: &[StageResult] = &[];
+        let mut s = serializer.serialize_struct("CaseKind", 2)?;
+        match self {
+            CaseKind::Pod { stages } => {
+                s.serialize_field("stages", stages)?;
+                s.skip_field("checks")?;
+            }
+            CaseKind::Conformance { checks } => {
+                s.serialize_field("stages", NONE)?;
+                if checks.is_empty() {
+                    s.skip_field("checks")?;
+                } else {
+                    s.serialize_field("checks", checks)?;
+                }
+            }
+        }
+        s.end()
+    }
+}
+
+/// The two lists as `results.json` holds them.
+#[derive(Deserialize)]
+struct CaseLists {
+    #[serde(default)]
+    stages: Vec<StageResult>,
+    #[serde(default)]
+    checks: Vec<CheckResult>,
+}
+
+impl<'de> Deserialize<'de> for CaseKind {
+    /// Checks make a conformance case; a case with neither list reads as a pod case, which a
+    /// conformance suite's [`SuiteResult`] turns back into a conformance case.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let lists = CaseLists::deserialize(deserializer)?;
+        match (lists.stages.is_empty(), lists.checks.is_empty()) {
+            (_, true) => Ok(CaseKind::Pod {
+                stages: lists.stages,
+            }),
+            (true, false) => Ok(CaseKind::Conformance {
+                checks: lists.checks,
+            }),
+            (false, false) => Err(serde::de::Error::custom(
+                "a case has stages (a pod case) or checks (a conformance case), not both",
+            )),
+        }
+    }
 }
 
 /// One observation: a watch event on the pod, or an Event about it.
@@ -235,7 +340,23 @@ pub struct Evidence {
 
 impl CaseResult {
     pub fn stage(&self, stage: Stage) -> Option<&StageResult> {
-        self.stages.iter().find(|s| s.stage == stage)
+        self.stages().iter().find(|s| s.stage == stage)
+    }
+
+    /// A pod case's stages; none for a conformance case.
+    pub fn stages(&self) -> &[StageResult] {
+        match &self.kind {
+            CaseKind::Pod { stages } => stages,
+            CaseKind::Conformance { .. } => &[],
+        }
+    }
+
+    /// A conformance case's checks; none for a pod case.
+    pub fn checks(&self) -> &[CheckResult] {
+        match &self.kind {
+            CaseKind::Pod { .. } => &[],
+            CaseKind::Conformance { checks } => checks,
+        }
     }
 
     /// A conformance case: passed when every check passed; no checks is an error (nothing
@@ -264,8 +385,7 @@ impl CaseResult {
             verdict,
             duration_ms,
             error,
-            stages: vec![],
-            checks,
+            kind: CaseKind::Conformance { checks },
             timeline: vec![],
         }
     }
@@ -326,5 +446,173 @@ impl RunResults {
             }
         }
         self.summary = s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn case(kind: CaseKind) -> CaseResult {
+        CaseResult {
+            name: "c".into(),
+            description: String::new(),
+            tags: vec![],
+            namespace: String::new(),
+            pod: String::new(),
+            identity: String::new(),
+            verdict: Verdict::Passed,
+            duration_ms: 2.5,
+            error: None,
+            kind,
+            timeline: vec![],
+        }
+    }
+
+    fn auth_passed() -> StageResult {
+        StageResult {
+            stage: Stage::Auth,
+            status: StageStatus::Passed,
+            expected: "pass".into(),
+            observed: "201".into(),
+            at_ms: None,
+            duration_ms: None,
+            evidence: vec![],
+            message: None,
+            hint: None,
+        }
+    }
+
+    fn pod_case() -> CaseResult {
+        case(CaseKind::Pod {
+            stages: vec![auth_passed()],
+        })
+    }
+
+    fn conformance_case() -> CaseResult {
+        CaseResult::conformance(
+            "c",
+            "",
+            vec![CheckResult::passed(
+                "add.succeeds",
+                "exit 0",
+                "exit 0",
+                vec![],
+            )],
+            2.5,
+            None,
+        )
+    }
+
+    fn suite(kind: &str, cases: Vec<CaseResult>) -> SuiteResult {
+        SuiteResult {
+            name: "s".into(),
+            path: "s.yaml".into(),
+            kind: kind.into(),
+            components: vec![],
+            cases,
+        }
+    }
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned>(value: &T) -> T {
+        serde_json::from_str(&serde_json::to_string(value).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_pod_case_has_stages_and_no_checks() {
+        assert_eq!(
+            serde_json::to_value(pod_case()).unwrap(),
+            json!({
+                "name": "c",
+                "verdict": "passed",
+                "durationMs": 2.5,
+                "stages": [{
+                    "stage": "auth",
+                    "status": "passed",
+                    "expected": "pass",
+                    "observed": "201",
+                    "evidence": []
+                }]
+            })
+        );
+    }
+
+    #[test]
+    fn a_conformance_case_has_checks_and_empty_stages() {
+        assert_eq!(
+            serde_json::to_value(conformance_case()).unwrap(),
+            json!({
+                "name": "c",
+                "verdict": "passed",
+                "durationMs": 2.5,
+                "stages": [],
+                "checks": [{
+                    "name": "add.succeeds",
+                    "status": "passed",
+                    "expected": "exit 0",
+                    "observed": "exit 0",
+                    "evidence": []
+                }]
+            })
+        );
+    }
+
+    #[test]
+    fn cases_without_stages_or_checks_keep_stages_present() {
+        let expected = json!({
+            "name": "c",
+            "verdict": "error",
+            "durationMs": 0.0,
+            "error": "setup failed",
+            "stages": []
+        });
+        let failed = CaseResult::conformance("c", "", vec![], 0.0, Some("setup failed".into()));
+        assert_eq!(serde_json::to_value(&failed).unwrap(), expected);
+        let pod = CaseResult {
+            verdict: Verdict::Error,
+            duration_ms: 0.0,
+            error: Some("setup failed".into()),
+            ..case(CaseKind::Pod { stages: vec![] })
+        };
+        assert_eq!(serde_json::to_value(&pod).unwrap(), expected);
+    }
+
+    #[test]
+    fn each_kind_of_case_round_trips() {
+        assert_eq!(round_trip(&pod_case()), pod_case());
+        assert_eq!(round_trip(&conformance_case()), conformance_case());
+        let pods = suite(
+            "pods",
+            vec![pod_case(), case(CaseKind::Pod { stages: vec![] })],
+        );
+        assert_eq!(round_trip(&pods), pods);
+    }
+
+    #[test]
+    fn a_conformance_case_without_checks_reads_back_by_its_suites_kind() {
+        let failed = CaseResult::conformance("c", "", vec![], 0.0, Some("no plugin".into()));
+        let cni = suite("cni", vec![conformance_case(), failed]);
+        let back = round_trip(&cni);
+        assert_eq!(back, cni);
+        assert!(matches!(
+            back.cases[1].kind,
+            CaseKind::Conformance { ref checks } if checks.is_empty()
+        ));
+    }
+
+    #[test]
+    fn a_mix_of_stages_and_checks_is_rejected() {
+        let mut both = serde_json::to_value(pod_case()).unwrap();
+        both["checks"] = serde_json::to_value(conformance_case().checks()).unwrap();
+        let err = serde_json::from_value::<CaseResult>(both).unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+
+        let wrong_suite = serde_json::to_value(suite("pods", vec![conformance_case()])).unwrap();
+        let err = serde_json::from_value::<SuiteResult>(wrong_suite).unwrap_err();
+        assert!(err.to_string().contains("suite's kind pods"), "{err}");
+        let wrong_suite = serde_json::to_value(suite("cri", vec![pod_case()])).unwrap();
+        assert!(serde_json::from_value::<SuiteResult>(wrong_suite).is_err());
     }
 }

@@ -1,14 +1,19 @@
 //! Snapshots: a suite's results with the volatile parts normalised (times, addresses,
-//! revisions, node names), so that a later run differs only where a verdict changed.
+//! revisions, generated names, and node names the suite did not declare), so that a later
+//! run differs only where a verdict changed.
 
-use crate::result::{StageStatus, SuiteResult, Verdict};
+use crate::result::{CaseKind, CheckResult, StageResult, StageStatus, SuiteResult, Verdict};
 
 /// The first line of every snapshot file.
 pub const HEADER: &str =
     "# podcheck snapshot v1: verdicts with times, addresses, revisions and node names normalised";
 
 /// The snapshot text of a suite's results.
-pub fn render(suite: &SuiteResult) -> String {
+///
+/// `declared_nodes` are the node names the suite declared for the target it ran on: the same
+/// in every run, so they are kept and a pod bound to the wrong one shows. Any other `node-N`
+/// is the target's own and becomes `<node>`.
+pub fn render(suite: &SuiteResult, declared_nodes: &[String]) -> String {
     let mut out = format!("{HEADER}\nsuite: {}\n", suite.name);
     let mut cases: Vec<_> = suite.cases.iter().collect();
     cases.sort_by(|a, b| a.name.cmp(&b.name));
@@ -20,47 +25,62 @@ pub fn render(suite: &SuiteResult) -> String {
         };
         out.push_str(&format!("\ncase {}: {verdict}\n", case.name));
         if let Some(e) = &case.error {
-            out.push_str(&format!("  error: {}\n", normalise(e)));
+            out.push_str(&format!("  error: {}\n", normalise(e, declared_nodes)));
         }
-        for s in &case.stages {
-            let status = match s.status {
-                StageStatus::Passed => "passed",
-                StageStatus::Failed => "FAILED",
-                StageStatus::Skipped => "skipped",
-            };
-            out.push_str(&format!(
-                "  {:<13} {status:<8} expected {} | observed {}\n",
-                s.stage.name(),
-                normalise(&s.expected),
-                normalise(&s.observed)
-            ));
-            if s.status == StageStatus::Failed
-                && let Some(m) = &s.message
-            {
-                out.push_str(&format!("  {:<13} why: {}\n", "", normalise(m)));
-            }
-        }
-        // A check's observation names versions and identifiers of the component under
-        // test; what it requires and whether it held are what a snapshot should pin.
-        for c in &case.checks {
-            let status = match c.status {
-                StageStatus::Passed => "passed",
-                StageStatus::Failed => "FAILED",
-                StageStatus::Skipped => "skipped",
-            };
-            out.push_str(&format!(
-                "  {status:<8} {} | expected {}\n",
-                c.name,
-                normalise(&c.expected)
-            ));
+        match &case.kind {
+            CaseKind::Pod { stages } => stage_lines(&mut out, stages, declared_nodes),
+            CaseKind::Conformance { checks } => check_lines(&mut out, checks, declared_nodes),
         }
     }
     out
 }
 
-/// Replaces what changes from run to run: IPv4 addresses, `node-N` names, numbers with units
-/// of time, and long hex or numeric identifiers.
-pub fn normalise(text: &str) -> String {
+fn status_word(status: StageStatus) -> &'static str {
+    match status {
+        StageStatus::Passed => "passed",
+        StageStatus::Failed => "FAILED",
+        StageStatus::Skipped => "skipped",
+    }
+}
+
+fn stage_lines(out: &mut String, stages: &[StageResult], declared_nodes: &[String]) {
+    for s in stages {
+        out.push_str(&format!(
+            "  {:<13} {:<8} expected {} | observed {}\n",
+            s.stage.name(),
+            status_word(s.status),
+            normalise(&s.expected, declared_nodes),
+            normalise(&s.observed, declared_nodes)
+        ));
+        if s.status == StageStatus::Failed
+            && let Some(m) = &s.message
+        {
+            out.push_str(&format!(
+                "  {:<13} why: {}\n",
+                "",
+                normalise(m, declared_nodes)
+            ));
+        }
+    }
+}
+
+/// A check's observation names versions and identifiers of the component under test; what
+/// it requires and whether it held are what a snapshot should pin.
+fn check_lines(out: &mut String, checks: &[CheckResult], declared_nodes: &[String]) {
+    for c in checks {
+        out.push_str(&format!(
+            "  {:<8} {} | expected {}\n",
+            status_word(c.status),
+            c.name,
+            normalise(&c.expected, declared_nodes)
+        ));
+    }
+}
+
+/// Replaces what changes from run to run: IPv4 addresses, `node-N` names other than
+/// `declared_nodes`, numbers with units of time, store revisions, long numeric identifiers
+/// and the namespaces a run makes.
+pub fn normalise(text: &str, declared_nodes: &[String]) -> String {
     let mut previous = "";
     let words: Vec<String> = text
         .split(' ')
@@ -71,7 +91,7 @@ pub fn normalise(text: &str) -> String {
                 {
                     "<rev>".to_string()
                 } else {
-                    normalise_word(w)
+                    normalise_word(w, declared_nodes)
                 };
             previous = w;
             out
@@ -80,7 +100,7 @@ pub fn normalise(text: &str) -> String {
     words.join(" ")
 }
 
-fn normalise_word(word: &str) -> String {
+fn normalise_word(word: &str, declared_nodes: &[String]) -> String {
     let core = word.trim_matches(|c: char| {
         matches!(
             c,
@@ -89,7 +109,9 @@ fn normalise_word(word: &str) -> String {
     });
     let (start, _) = word.split_at(word.find(core).unwrap_or(0));
     let end = &word[start.len() + core.len()..];
-    let replaced = if is_ipv4(core) {
+    let replaced = if declared_nodes.iter().any(|n| n == core) {
+        core.to_string()
+    } else if is_ipv4(core) {
         "<ip>".to_string()
     } else if let Some(n) = core.strip_prefix("node-")
         && !n.is_empty()
@@ -169,22 +191,110 @@ pub fn compare(stored: Option<&str>, current: &str) -> Comparison {
 mod tests {
     use super::*;
 
+    use crate::result::{CaseResult, StageResult};
+    use crate::stage::Stage;
+
+    fn nodes(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
     #[test]
     fn volatile_words_are_normalised() {
         assert_eq!(
-            normalise("IP 10.244.0.5 on node-2, at 12.5ms (revision 1234)"),
+            normalise("IP 10.244.0.5 on node-2, at 12.5ms (revision 1234)", &[]),
             "IP <ip> on <node>, at <ms> (revision <n>)"
         );
-        assert_eq!(normalise("bound to gpu-node"), "bound to gpu-node");
+        assert_eq!(normalise("bound to gpu-node", &[]), "bound to gpu-node");
         assert_eq!(
-            normalise("in the namespace \"pc-auth-user-is-forbidden-3-c3fdd\""),
+            normalise(
+                "in the namespace \"pc-auth-user-is-forbidden-3-c3fdd\"",
+                &[]
+            ),
             "in the namespace \"<namespace>\""
         );
         assert_eq!(
-            normalise("PTR web-0.headless.pc-dns-records-0-740b9.svc.cluster.local."),
+            normalise(
+                "PTR web-0.headless.pc-dns-records-0-740b9.svc.cluster.local.",
+                &[]
+            ),
             "PTR web-0.headless.<namespace>.svc.cluster.local."
         );
-        assert_eq!(normalise("pc-web-1"), "pc-web-1");
+        assert_eq!(normalise("pc-web-1", &[]), "pc-web-1");
+    }
+
+    #[test]
+    fn declared_node_names_are_kept_and_others_normalised() {
+        let declared = nodes(&["node-1", "node-2"]);
+        assert_eq!(
+            normalise(
+                "bound to node-2; node-7 is not the suite's, nor 10.0.0.1",
+                &declared
+            ),
+            "bound to node-2; <node> is not the suite's, nor <ip>"
+        );
+        assert_eq!(normalise("(node-1)", &declared), "(node-1)");
+    }
+
+    fn bound_to(node: &str) -> SuiteResult {
+        let binding = StageResult {
+            stage: Stage::Binding,
+            status: StageStatus::Passed,
+            expected: "bound to node-1".into(),
+            observed: format!("bound to {node}"),
+            at_ms: Some(3.0),
+            duration_ms: Some(1.0),
+            evidence: vec![],
+            message: None,
+            hint: None,
+        };
+        SuiteResult {
+            name: "scheduler".into(),
+            path: "suites/scheduler/suite.yaml".into(),
+            kind: "pods".into(),
+            components: vec![],
+            cases: vec![CaseResult {
+                name: "node-selector".into(),
+                description: String::new(),
+                tags: vec![],
+                namespace: "pc-scheduler-node-selector-0-1a2b3".into(),
+                pod: "selector".into(),
+                identity: "system:admin".into(),
+                verdict: Verdict::Passed,
+                duration_ms: 3.0,
+                error: None,
+                kind: CaseKind::Pod {
+                    stages: vec![binding],
+                },
+                timeline: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn a_pod_on_the_wrong_declared_node_changes_the_snapshot() {
+        let declared = nodes(&["node-1", "node-2"]);
+        let stored = render(&bound_to("node-1"), &declared);
+        assert!(
+            stored.contains("expected bound to node-1 | observed bound to node-1"),
+            "{stored}"
+        );
+        match compare(Some(&stored), &render(&bound_to("node-2"), &declared)) {
+            Comparison::Differs(d) => assert!(d.contains("+  binding"), "{d}"),
+            other => panic!("the wrong node went unnoticed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_declared_nodes_node_names_are_the_targets() {
+        let stored = render(&bound_to("node-1"), &[]);
+        assert!(
+            stored.contains("expected bound to <node> | observed bound to <node>"),
+            "{stored}"
+        );
+        assert_eq!(
+            compare(Some(&stored), &render(&bound_to("node-2"), &[])),
+            Comparison::Matches
+        );
     }
 
     #[test]

@@ -590,7 +590,8 @@ async fn run(args: RunArgs) -> ExitCode {
         SnapshotArg::Update => SnapshotMode::Update,
         SnapshotArg::Ignore => SnapshotMode::Ignore,
     };
-    let snapshot_failed = match output::snapshots(&results, mode, filtered, ci) {
+    let nodes = output::declared_nodes(&suites, &opts.target);
+    let snapshot_failed = match output::snapshots(&results, &nodes, mode, filtered, ci) {
         Ok(outcomes) => {
             for o in &outcomes {
                 match o {
@@ -675,7 +676,7 @@ async fn run_all(
                 case: case.name.clone(),
                 verdict: case.verdict,
                 failed_stages: case
-                    .checks
+                    .checks()
                     .iter()
                     .filter(|c| c.status == podcheck_core::result::StageStatus::Failed)
                     .map(|c| c.name.clone())
@@ -706,7 +707,7 @@ fn print_summary(results: &podcheck_core::result::RunResults) {
         }
         for case in &suite.cases {
             let mut cells: Vec<String> = case
-                .stages
+                .stages()
                 .iter()
                 .map(|s| match s.status {
                     StageStatus::Passed => format!("✓{}", s.stage.name()),
@@ -715,12 +716,12 @@ fn print_summary(results: &podcheck_core::result::RunResults) {
                 })
                 .collect();
             let passed = case
-                .checks
+                .checks()
                 .iter()
                 .filter(|c| c.status == StageStatus::Passed)
                 .count();
-            if !case.checks.is_empty() {
-                cells.push(format!("{passed}/{} checks", case.checks.len()));
+            if !case.checks().is_empty() {
+                cells.push(format!("{passed}/{} checks", case.checks().len()));
             }
             let verdict = match case.verdict {
                 Verdict::Passed => "passed",
@@ -737,7 +738,7 @@ fn print_summary(results: &podcheck_core::result::RunResults) {
                 println!("      error: {e}");
             }
             for s in case
-                .stages
+                .stages()
                 .iter()
                 .filter(|s| s.status == StageStatus::Failed)
             {
@@ -751,7 +752,7 @@ fn print_summary(results: &podcheck_core::result::RunResults) {
                 }
             }
             for c in case
-                .checks
+                .checks()
                 .iter()
                 .filter(|c| c.status == StageStatus::Failed)
             {

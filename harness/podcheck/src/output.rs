@@ -1,13 +1,15 @@
 //! What a run writes: the reports in the report directory, and the snapshots beside the
 //! suites.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use podcheck_core::conformance::AnySuite;
 use podcheck_core::report;
 use podcheck_core::result::RunResults;
 use podcheck_core::snapshot::{self, Comparison};
 
-use crate::Error;
+use crate::{Error, TargetChoice};
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {
     std::fs::write(path, text).map_err(|source| Error::Write {
@@ -78,9 +80,30 @@ pub fn snapshot_path(suite_path: &Path) -> PathBuf {
     suite_path.with_extension("snap")
 }
 
-/// Compares or writes each suite's snapshot. `filtered` runs are not compared.
+/// The node names each pod suite declared, by suite path (as its results name it). On the
+/// embedded target they are the nodes pods land on, the same in every run; a kubeconfig
+/// cluster's nodes are its own, so there a suite declares none.
+pub fn declared_nodes(suites: &[AnySuite], target: &TargetChoice) -> BTreeMap<String, Vec<String>> {
+    if matches!(target, TargetChoice::Kubeconfig(_)) {
+        return BTreeMap::new();
+    }
+    suites
+        .iter()
+        .filter_map(|s| match s {
+            AnySuite::Pods(s) => Some((
+                s.path.display().to_string(),
+                s.nodes.iter().map(|n| n.name.clone()).collect(),
+            )),
+            AnySuite::Cni(_) | AnySuite::Cri(_) | AnySuite::Dns(_) => None,
+        })
+        .collect()
+}
+
+/// Compares or writes each suite's snapshot, keeping the node names in `declared_nodes` (see
+/// [`declared_nodes`]). `filtered` runs are not compared.
 pub fn snapshots(
     results: &RunResults,
+    declared_nodes: &BTreeMap<String, Vec<String>>,
     mode: SnapshotMode,
     filtered: bool,
     ci: bool,
@@ -98,7 +121,10 @@ pub fn snapshots(
             )));
             continue;
         }
-        let current = snapshot::render(suite);
+        let nodes = declared_nodes
+            .get(&suite.path)
+            .map_or(&[][..], Vec::as_slice);
+        let current = snapshot::render(suite, nodes);
         let pending = path.with_extension("snap.pending");
         if mode == SnapshotMode::Update {
             write(&path, &current)?;

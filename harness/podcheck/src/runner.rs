@@ -7,7 +7,7 @@ use futures::StreamExt;
 use podcheck_core::evaluate::evaluate;
 use podcheck_core::load::{CaseSpec, Suite};
 use podcheck_core::result::{
-    CaseResult, RESULTS_SCHEMA, RunResults, StageStatus, SuiteResult, TargetInfo, Verdict,
+    CaseKind, CaseResult, RESULTS_SCHEMA, RunResults, StageStatus, SuiteResult, TargetInfo, Verdict,
 };
 
 use crate::observer;
@@ -96,7 +96,7 @@ pub async fn run(
                             case: r.name.clone(),
                             verdict: r.verdict,
                             failed_stages: r
-                                .stages
+                                .stages()
                                 .iter()
                                 .filter(|s| s.status == StageStatus::Failed)
                                 .map(|s| s.stage.name().to_string())
@@ -202,18 +202,15 @@ async fn run_case(target: &Target, suite: &Suite, case: &CaseSpec, index: usize)
         verdict: Verdict::Passed,
         duration_ms: 0.0,
         error: None,
-        stages: Vec::new(),
-        checks: Vec::new(),
+        kind: CaseKind::Pod { stages: Vec::new() },
         timeline: Vec::new(),
     };
     match observed {
         Ok(obs) => {
-            result.stages = evaluate(case, &obs);
+            let stages = evaluate(case, &obs);
+            let failed = stages.iter().any(|s| s.status == StageStatus::Failed);
+            result.kind = CaseKind::Pod { stages };
             result.timeline = obs.timeline();
-            let failed = result
-                .stages
-                .iter()
-                .any(|s| s.status == StageStatus::Failed);
             result.verdict = if failed {
                 Verdict::Failed
             } else {

@@ -41,7 +41,7 @@ fn failures(result: &SuiteResult) -> String {
     let mut out = String::new();
     for case in result.cases.iter().filter(|c| c.verdict != Verdict::Passed) {
         for check in case
-            .checks
+            .checks()
             .iter()
             .filter(|c| c.status == StageStatus::Failed)
         {
@@ -131,7 +131,7 @@ async fn a_wrong_answer_fails_with_the_checks_name() {
         .cases
         .iter()
         .flat_map(|c| {
-            c.checks
+            c.checks()
                 .iter()
                 .filter(|k| k.status == StageStatus::Failed)
                 .map(|k| (c.name.as_str(), k.name.as_str()))
@@ -144,7 +144,7 @@ async fn a_wrong_answer_fails_with_the_checks_name() {
         .find(|c| c.name == "a-cluster-ip")
         .unwrap();
     assert_eq!(case.verdict, Verdict::Failed);
-    let check = case.checks.iter().find(|k| k.name == "answers").unwrap();
+    let check = case.checks().iter().find(|k| k.name == "answers").unwrap();
     assert!(
         check
             .message
@@ -216,7 +216,7 @@ async fn a_silent_server_fails_every_case_within_the_timeout() {
         result
             .cases
             .iter()
-            .any(|c| c.checks.iter().any(|k| k.name == "deadline")),
+            .any(|c| c.checks().iter().any(|k| k.name == "deadline")),
         "{}",
         failures(&result)
     );

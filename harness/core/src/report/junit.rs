@@ -12,7 +12,8 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{ReportError, evidence_line};
 use crate::result::{
-    CaseResult, CheckResult, Evidence, RunResults, StageResult, StageStatus, SuiteResult, Verdict,
+    CaseKind, CaseResult, CheckResult, Evidence, RunResults, StageResult, StageStatus, SuiteResult,
+    Verdict,
 };
 
 /// Renders the run as a JUnit XML document named `podcheck`.
@@ -65,18 +66,23 @@ fn test_suite(results: &RunResults, suite: &SuiteResult) -> Result<TestSuite, Re
 
 fn test_cases(suite: &SuiteResult, case: &CaseResult) -> Result<Vec<TestCase>, ReportError> {
     let classname = format!("{}.{}", suite.name, case.name);
-    let mut stages: Vec<&StageResult> = case.stages.iter().collect();
-    stages.sort_by_key(|s| s.stage);
-
-    let mut out = Vec::with_capacity(stages.len() + case.checks.len() + 1);
-    for stage in &stages {
-        out.push(stage_case(&classname, case, stage)?);
-    }
-    for check in &case.checks {
-        out.push(check_case(&classname, case, check)?);
-    }
-    let recorded_failure = stages.iter().any(|s| s.status == StageStatus::Failed)
-        || case.checks.iter().any(|c| c.status == StageStatus::Failed);
+    let mut out = Vec::new();
+    let recorded_failure = match &case.kind {
+        CaseKind::Pod { stages } => {
+            let mut stages: Vec<&StageResult> = stages.iter().collect();
+            stages.sort_by_key(|s| s.stage);
+            for stage in &stages {
+                out.push(stage_case(&classname, case, stage)?);
+            }
+            stages.iter().any(|s| s.status == StageStatus::Failed)
+        }
+        CaseKind::Conformance { checks } => {
+            for check in checks {
+                out.push(check_case(&classname, case, check)?);
+            }
+            checks.iter().any(|c| c.status == StageStatus::Failed)
+        }
+    };
 
     match case.verdict {
         Verdict::Error => {
@@ -405,7 +411,10 @@ mod tests {
     #[test]
     fn invalid_durations_are_errors() {
         let mut results = fixture();
-        results.suites[0].cases[0].stages[3].duration_ms = Some(-5.0);
+        let CaseKind::Pod { stages } = &mut results.suites[0].cases[0].kind else {
+            panic!("busybox-runs is a pod case");
+        };
+        stages[3].duration_ms = Some(-5.0);
         let err = render(&results).unwrap_err();
         assert_eq!(
             err.to_string(),

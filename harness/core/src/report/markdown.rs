@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 
 use super::{evidence_line, format_ms, provider_label};
 use crate::result::{
-    CaseResult, CheckResult, Evidence, RunResults, StageResult, StageStatus, SuiteResult, Summary,
-    Verdict,
+    CaseKind, CaseResult, CheckResult, Evidence, RunResults, StageResult, StageStatus, SuiteResult,
+    Summary, Verdict,
 };
 use crate::stage::Stage;
 
@@ -104,12 +104,12 @@ fn check_table(out: &mut String, suite: &SuiteResult) {
     out.push_str("| Case | Checks | Failed checks | Verdict |\n|---|---|---|---|\n");
     for case in &suite.cases {
         let passed = case
-            .checks
+            .checks()
             .iter()
             .filter(|c| c.status == StageStatus::Passed)
             .count();
         let failed: Vec<String> = case
-            .checks
+            .checks()
             .iter()
             .filter(|c| c.status == StageStatus::Failed)
             .map(|c| inline(&c.name))
@@ -118,7 +118,7 @@ fn check_table(out: &mut String, suite: &SuiteResult) {
             out,
             "| {} | {passed}/{} | {} | {} |",
             cell(&case.name),
-            case.checks.len(),
+            case.checks().len(),
             failed.join(", "),
             verdict_cell(case.verdict),
         );
@@ -165,28 +165,34 @@ fn failures(out: &mut String, suites: &[SuiteResult]) {
 
     for suite in suites {
         for case in &suite.cases {
-            let mut stages: Vec<&StageResult> = case
-                .stages
-                .iter()
-                .filter(|s| s.status == StageStatus::Failed)
-                .collect();
-            stages.sort_by_key(|s| s.stage);
-            for stage in &stages {
-                heading(out, case, stage.stage.name(), suite);
-                stage_failure(out, stage);
-            }
-            let checks: Vec<&CheckResult> = case
-                .checks
-                .iter()
-                .filter(|c| c.status == StageStatus::Failed)
-                .collect();
-            for check in &checks {
-                heading(out, case, &check.name, suite);
-                check_failure(out, check);
-            }
+            let recorded_failure = match &case.kind {
+                CaseKind::Pod { stages } => {
+                    let mut failed: Vec<&StageResult> = stages
+                        .iter()
+                        .filter(|s| s.status == StageStatus::Failed)
+                        .collect();
+                    failed.sort_by_key(|s| s.stage);
+                    for stage in &failed {
+                        heading(out, case, stage.stage.name(), suite);
+                        stage_failure(out, stage);
+                    }
+                    !failed.is_empty()
+                }
+                CaseKind::Conformance { checks } => {
+                    let failed: Vec<&CheckResult> = checks
+                        .iter()
+                        .filter(|c| c.status == StageStatus::Failed)
+                        .collect();
+                    for check in &failed {
+                        heading(out, case, &check.name, suite);
+                        check_failure(out, check);
+                    }
+                    !failed.is_empty()
+                }
+            };
             let (what, fallback) = match case.verdict {
                 Verdict::Error => ("setup", "the case could not be run"),
-                Verdict::Failed if stages.is_empty() && checks.is_empty() => (
+                Verdict::Failed if !recorded_failure => (
                     "verdict",
                     "the case failed, but no stage recorded a failure",
                 ),

@@ -83,8 +83,8 @@ pub(crate) fn provider_label(p: &Provider) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::result::{
-        CaseResult, RESULTS_SCHEMA, RunResults, StageResult, StageStatus, SuiteResult, Summary,
-        TargetInfo, Verdict,
+        CaseKind, CaseResult, RESULTS_SCHEMA, RunResults, StageResult, StageStatus, SuiteResult,
+        Summary, TargetInfo, Verdict,
     };
     use crate::stage::Stage;
 
@@ -140,8 +140,7 @@ pub(crate) mod tests {
             verdict,
             duration_ms: stages.iter().filter_map(|s| s.at_ms).fold(0.0, f64::max),
             error: None,
-            stages,
-            checks: vec![],
+            kind: CaseKind::Pod { stages },
             timeline: vec![],
         }
     }
