@@ -90,7 +90,9 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>, into: &mut Vec<
     let Some(mut pipe) = pipe else {
         return;
     };
-    let mut chunk = [0u8; 8192];
+    // On the heap: an array here would sit in every future that awaits a command, and
+    // debug builds copy those futures across the stack.
+    let mut chunk = vec![0u8; 8192];
     while let Ok(n) = pipe.read(&mut chunk).await {
         if n == 0 {
             break;
