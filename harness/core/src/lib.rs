@@ -11,6 +11,8 @@ pub mod explain;
 pub mod load;
 pub mod observation;
 pub mod oracle;
+pub mod path;
+pub mod recording;
 pub mod report;
 pub mod resolv;
 pub mod result;

@@ -25,7 +25,8 @@ pub struct CreateOutcome {
 #[derive(Debug, Clone)]
 pub struct PodSighting {
     pub at_ms: f64,
-    /// `ADDED`, `MODIFIED`, `DELETED`.
+    /// `ADDED`, `MODIFIED`, `DELETED`, or `RELISTED` (read by the list that followed an
+    /// expired watch: see [`WatchGap`]).
     pub kind: String,
     pub pod: Pod,
 }
@@ -137,6 +138,47 @@ pub struct BatchPod {
     pub node: Option<String>,
 }
 
+/// Which of the observer's watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WatchName {
+    /// The case's pod.
+    Pod,
+    /// The core/v1 Events about the pod.
+    Events,
+    /// Every pod of the namespace (a batch: when each copy was bound).
+    Batch,
+}
+
+impl std::fmt::Display for WatchName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WatchName::Pod => "the pod",
+            WatchName::Events => "the pod's Events",
+            WatchName::Batch => "the namespace's pods",
+        })
+    }
+}
+
+/// A time a watch was not open: what happened in it was seen late (resumed from the last
+/// resourceVersion) or only as a later state (`relisted`), never in between.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchGap {
+    pub watch: WatchName,
+    /// When the watch broke.
+    pub from_ms: f64,
+    /// When it was watching again; None if it never was before recording stopped.
+    #[serde(default)]
+    pub until_ms: Option<f64>,
+    /// Why it broke (the error, or the server closing it early).
+    pub reason: String,
+    /// Whether its resourceVersion had expired (410 Gone), so the state was read again
+    /// by a list and the changes in between are lost.
+    #[serde(default)]
+    pub relisted: bool,
+}
+
 /// Everything the observer recorded of one case.
 #[derive(Debug, Clone)]
 pub struct Observation {
@@ -147,6 +189,8 @@ pub struct Observation {
     /// The watch on the case's pod, opened before the create.
     pub sightings: Vec<PodSighting>,
     pub events: Vec<EventSighting>,
+    /// When a watch was not open (none in a run without watch errors).
+    pub watch_gaps: Vec<WatchGap>,
     /// Nodes and all pods, read after binding (for the feasibility oracle and IP uniqueness).
     pub nodes: Vec<Node>,
     pub pods: Vec<Pod>,
@@ -229,6 +273,20 @@ impl Observation {
                     "event {kind} {} from {}: {}",
                     e.reason, e.component, e.message
                 ),
+            });
+        }
+        for g in &self.watch_gaps {
+            let resumed = match g.until_ms {
+                Some(until) if g.relisted => format!(
+                    "; relisted after {:.1} ms (changes in between are lost)",
+                    until - g.from_ms
+                ),
+                Some(until) => format!("; resumed after {:.1} ms", until - g.from_ms),
+                None => "; not resumed".into(),
+            };
+            entries.push(crate::result::TimelineEntry {
+                at_ms: round(g.from_ms),
+                what: format!("watch on {} broke: {}{resumed}", g.watch, g.reason),
             });
         }
         entries.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));

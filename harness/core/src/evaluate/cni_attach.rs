@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::{api, failed, from, node_of, phase_of, result, unavailable};
+use super::{api, failed, from, node_of, result, unavailable};
 use crate::observation::{Observation, Probe};
 use crate::result::{Source, StageResult};
 use crate::stage::Stage;
@@ -23,7 +23,7 @@ fn in_cidr(ip: &str, cidr: &str) -> Option<bool> {
 }
 
 fn finished(p: &Pod) -> bool {
-    matches!(phase_of(p), Some("Succeeded" | "Failed"))
+    crate::path::finished(p)
 }
 
 fn host_network(p: &Pod) -> bool {

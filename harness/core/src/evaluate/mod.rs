@@ -79,10 +79,7 @@ fn skip_requested(case: &CaseSpec, stage: Stage) -> Option<String> {
 /// Whether the pod's path ends after `stage`, and why (the reason later stages show).
 fn ends_path(case: &CaseSpec, stage: Stage, obs: &Observation, r: &StageResult) -> Option<String> {
     match stage {
-        Stage::Auth if obs.create.code != 201 => Some(format!(
-            "the pod was not created: the apiserver answered {}",
-            obs.create.code
-        )),
+        Stage::Auth => crate::path::denied(&obs.create).map(|end| end.to_string()),
         Stage::Binding
             if matches!(
                 case.expect.binding,

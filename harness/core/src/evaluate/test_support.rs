@@ -279,6 +279,7 @@ pub(super) fn running() -> Observation {
             event(70.0, "Created", "kubelet", "Created container: app"),
             event(80.0, "Started", "kubelet", "Started container app"),
         ],
+        watch_gaps: Vec::new(),
         nodes: vec![
             a_node("node-1", "10.244.0.0/24"),
             a_node("node-2", "10.244.1.0/24"),

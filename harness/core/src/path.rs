@@ -1,0 +1,296 @@
+//! Where the pod's path ends, and how: the one decision the observer stops waiting on and
+//! the verdicts skip later stages on. Pure predicates over pods, Events and the create.
+//!
+//! Semantics kept from the observer this came out of:
+//! - every sighting counts, not only the last: a pod once seen Running, finished or stuck
+//!   has ended its path even if a later sighting shows something else;
+//! - a container waiting for one of [`STUCK_REASONS`], or a `FailedCreatePodSandBox`
+//!   Event, ends the path at the first sighting of it, although a kubelet retries both
+//!   (`ErrImagePull` becomes `ImagePullBackOff` and is pulled again after a back-off of
+//!   10 s and more). The evidence of the failure is in; what a retry does within the
+//!   event grace (see [`Wait`]) is still recorded, and a retry that reaches Running
+//!   makes the end [`PathEnd::Running`].
+
+use std::fmt;
+
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::load::CaseSpec;
+use crate::observation::{CreateOutcome, EventSighting, PodSighting};
+use crate::suite::BindingExpectation;
+
+/// Waiting reasons that retrying does not cure within a case.
+pub const STUCK_REASONS: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// The Events of a pod's start; a path that ended is complete once all have been seen.
+const START_EVENTS: [&str; 4] = ["Scheduled", "Pulled", "Created", "Started"];
+
+/// How the pod's path ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathEnd {
+    /// The apiserver did not admit the pod.
+    Denied { code: u16 },
+    /// The case expects the pod left to its own scheduler: a scheduler touched it
+    /// (`touched`), or the window passed.
+    LeftAlone { touched: bool },
+    /// `PodScheduled=False` (Unschedulable) and a `FailedScheduling` Event, as the case
+    /// expects.
+    Unschedulable,
+    /// Running, with Ready and ContainersReady True.
+    Running,
+    /// Phase Succeeded or Failed.
+    Finished { phase: String },
+    /// A container waits for one of [`STUCK_REASONS`].
+    Stuck { container: String, reason: String },
+    /// The runtime refused the sandbox.
+    SandboxRefused { message: String },
+}
+
+impl fmt::Display for PathEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathEnd::Denied { code } => {
+                write!(f, "the pod was not created: the apiserver answered {code}")
+            }
+            PathEnd::LeftAlone { touched: true } => {
+                write!(f, "a scheduler touched the pod it was to leave alone")
+            }
+            PathEnd::LeftAlone { touched: false } => {
+                write!(f, "the pod was left alone for the whole window")
+            }
+            PathEnd::Unschedulable => write!(f, "the pod stays unscheduled"),
+            PathEnd::Running => write!(f, "the pod is Running and Ready"),
+            PathEnd::Finished { phase } => write!(f, "the pod finished: phase {phase}"),
+            PathEnd::Stuck { container, reason } => {
+                write!(f, "container {container} is stuck waiting: {reason}")
+            }
+            PathEnd::SandboxRefused { message } => {
+                write!(f, "the runtime refused the sandbox: {message}")
+            }
+        }
+    }
+}
+
+/// What the case expects of the pod's path, as far as its end is concerned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Course {
+    /// To run (every binding expectation but the two below).
+    Run,
+    /// To stay unscheduled.
+    Unschedulable,
+    /// To be left alone for this many milliseconds.
+    LeftAlone { window_ms: f64 },
+}
+
+impl Course {
+    pub fn of(case: &CaseSpec) -> Course {
+        match &case.expect.binding {
+            Some(BindingExpectation::Unschedulable(_)) => Course::Unschedulable,
+            Some(BindingExpectation::LeftAlone(d)) => Course::LeftAlone {
+                window_ms: d.0.as_secs_f64() * 1e3,
+            },
+            _ => Course::Run,
+        }
+    }
+}
+
+/// Where the path stands at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathState {
+    /// None while the path goes on.
+    pub end: Option<PathEnd>,
+    /// Whether the Events that trail the end are in (the start Events for [`Course::Run`]).
+    pub events_in: bool,
+}
+
+/// Where the path stands, `now_ms` after the create, from what was seen so far.
+pub fn state(
+    course: Course,
+    create: &CreateOutcome,
+    sightings: &[PodSighting],
+    events: &[EventSighting],
+    now_ms: f64,
+) -> PathState {
+    if let Some(end) = denied(create) {
+        return PathState {
+            end: Some(end),
+            events_in: true,
+        };
+    }
+    let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
+    match course {
+        Course::LeftAlone { window_ms } => {
+            // Until the window passes, unless a scheduler touches the pod first.
+            let touched = sightings.iter().any(|s| touched_by_scheduler(&s.pod))
+                || reasons
+                    .iter()
+                    .any(|r| matches!(*r, "Scheduled" | "FailedScheduling"));
+            PathState {
+                end: (touched || now_ms >= window_ms).then_some(PathEnd::LeftAlone { touched }),
+                events_in: true,
+            }
+        }
+        Course::Unschedulable => {
+            let condition = sightings.iter().any(|s| unschedulable(&s.pod));
+            PathState {
+                end: (condition && reasons.contains(&"FailedScheduling"))
+                    .then_some(PathEnd::Unschedulable),
+                events_in: true,
+            }
+        }
+        Course::Run => PathState {
+            end: run_end(sightings, events),
+            events_in: START_EVENTS.iter().all(|x| reasons.contains(x)),
+        },
+    }
+}
+
+/// The end of a pod that is to run: Running, finished, or a failure that waiting longer
+/// does not cure, in that order when several were seen.
+fn run_end(sightings: &[PodSighting], events: &[EventSighting]) -> Option<PathEnd> {
+    if sightings.iter().any(|s| ready(&s.pod)) {
+        return Some(PathEnd::Running);
+    }
+    if let Some(phase) = sightings
+        .iter()
+        .find(|s| finished(&s.pod))
+        .and_then(|s| s.pod.status.as_ref()?.phase.clone())
+    {
+        return Some(PathEnd::Finished { phase });
+    }
+    if let Some((container, reason)) = sightings.iter().find_map(|s| stuck(&s.pod)) {
+        return Some(PathEnd::Stuck {
+            container: container.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+    events
+        .iter()
+        .find(|e| e.reason == "FailedCreatePodSandBox")
+        .map(|e| PathEnd::SandboxRefused {
+            message: e.message.clone(),
+        })
+}
+
+/// The path ends at the create when the apiserver did not admit the pod.
+pub fn denied(create: &CreateOutcome) -> Option<PathEnd> {
+    (create.code != 201).then_some(PathEnd::Denied { code: create.code })
+}
+
+fn phase(p: &Pod) -> Option<&str> {
+    p.status.as_ref().and_then(|s| s.phase.as_deref())
+}
+
+fn condition_true(p: &Pod, kind: &str) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == kind && c.status == "True"))
+}
+
+/// Running, with Ready and ContainersReady True.
+pub fn ready(p: &Pod) -> bool {
+    phase(p) == Some("Running")
+        && condition_true(p, "Ready")
+        && condition_true(p, "ContainersReady")
+}
+
+/// Phase Succeeded or Failed.
+pub fn finished(p: &Pod) -> bool {
+    matches!(phase(p), Some("Succeeded" | "Failed"))
+}
+
+/// The first container waiting for one of [`STUCK_REASONS`], and the reason.
+pub fn stuck(p: &Pod) -> Option<(&str, &str)> {
+    p.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find_map(|c| {
+            let reason = c.state.as_ref()?.waiting.as_ref()?.reason.as_deref()?;
+            STUCK_REASONS
+                .contains(&reason)
+                .then_some((c.name.as_str(), reason))
+        })
+}
+
+/// `PodScheduled=False` with reason Unschedulable.
+pub fn unschedulable(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.type_ == "PodScheduled"
+                    && c.status == "False"
+                    && c.reason.as_deref() == Some("Unschedulable")
+            })
+        })
+}
+
+/// A node name set (even an empty one), or any PodScheduled condition.
+fn touched_by_scheduler(p: &Pod) -> bool {
+    p.spec
+        .as_ref()
+        .and_then(|sp| sp.node_name.as_ref())
+        .is_some()
+        || p.status
+            .as_ref()
+            .and_then(|st| st.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "PodScheduled"))
+}
+
+/// When to stop waiting for the path's end: as soon as it ended with its Events in, else
+/// a grace after it ended (Events trail the state they report), else at the deadline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wait {
+    deadline_ms: f64,
+    grace_ms: f64,
+    grace_until_ms: Option<f64>,
+}
+
+/// What the waiter does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStep {
+    Continue,
+    Stop { timed_out: bool },
+}
+
+impl Wait {
+    pub fn new(deadline_ms: f64, grace_ms: f64) -> Self {
+        Wait {
+            deadline_ms,
+            grace_ms,
+            grace_until_ms: None,
+        }
+    }
+
+    pub fn step(&mut self, path: &PathState, now_ms: f64) -> WaitStep {
+        if path.end.is_some() {
+            if path.events_in {
+                return WaitStep::Stop { timed_out: false };
+            }
+            let until = *self.grace_until_ms.get_or_insert(now_ms + self.grace_ms);
+            if now_ms >= until {
+                return WaitStep::Stop { timed_out: false };
+            }
+        }
+        if now_ms >= self.deadline_ms {
+            return WaitStep::Stop { timed_out: true };
+        }
+        WaitStep::Continue
+    }
+}
+
+#[cfg(test)]
+#[path = "path_tests.rs"]
+mod tests;
