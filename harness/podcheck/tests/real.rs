@@ -10,27 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{Up, podcheck, text, workspace};
-
-/// Whether every component can be real here; fails the test otherwise, unless
-/// `PODCHECK_SKIP_REAL=1`.
-fn real_or_skip() -> bool {
-    let doctor = podcheck()
-        .args(["doctor", "--require-real", "store,runtime,network,dns"])
-        .output()
-        .unwrap();
-    if doctor.status.success() {
-        return true;
-    }
-    assert_eq!(
-        std::env::var("PODCHECK_SKIP_REAL").as_deref(),
-        Ok("1"),
-        "real components are missing (install etcd-server containerd runc \
-         containernetworking-plugins, as .ci/run does, or set PODCHECK_SKIP_REAL=1):\n{}",
-        text(&doctor)
-    );
-    false
-}
+use support::{Up, podcheck, real_or_skip, text, workspace};
 
 /// What a podcheck process made on the host, seen while it ran.
 #[derive(Debug, Default, Clone)]

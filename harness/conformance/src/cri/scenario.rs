@@ -18,12 +18,11 @@ use podcheck_node::cri::client::{self, CriClient};
 use podcheck_protos::cri::v1 as cri;
 use podcheck_protos::cri::v1::{
     ContainerFilter, ContainerMetadata, ContainerStateValue, ContainerStatusRequest,
-    CreateContainerRequest, ExecSyncRequest, ImageSpec, ImageStatusRequest, LinuxContainerConfig,
+    CreateContainerRequest, ExecSyncRequest, ImageStatusRequest, LinuxContainerConfig,
     LinuxContainerSecurityContext, LinuxPodSandboxConfig, LinuxSandboxSecurityContext,
-    ListContainersRequest, ListPodSandboxRequest, NamespaceMode, NamespaceOption, PodSandboxConfig,
-    PodSandboxFilter, PodSandboxMetadata, PodSandboxStateValue, PodSandboxStatusRequest,
-    RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
-    StopContainerRequest, StopPodSandboxRequest,
+    ListContainersRequest, ListPodSandboxRequest, PodSandboxConfig, PodSandboxFilter,
+    PodSandboxMetadata, PodSandboxStateValue, PodSandboxStatusRequest, RemoveContainerRequest,
+    RunPodSandboxRequest, StartContainerRequest, StopContainerRequest,
 };
 
 use super::environment::{self, RuntimeUnderTest};
@@ -306,7 +305,7 @@ impl Case<'_> {
             linux: Some(LinuxPodSandboxConfig {
                 cgroup_parent: self.ctx.runtime.cgroup_parent().to_string(),
                 security_context: Some(LinuxSandboxSecurityContext {
-                    namespace_options: Some(namespace_options()),
+                    namespace_options: Some(client::pod_namespaces()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -378,7 +377,7 @@ impl Case<'_> {
             .call(
                 "ImageStatus",
                 c.images().image_status(c.request(ImageStatusRequest {
-                    image: Some(image_spec(&image)),
+                    image: Some(client::image_spec(&image)),
                     verbose: false,
                 })),
             )
@@ -431,7 +430,7 @@ impl Case<'_> {
                 name: name.to_string(),
                 attempt: 0,
             }),
-            image: Some(image_spec(self.ctx.image)),
+            image: Some(client::image_spec(self.ctx.image)),
             command: command.to_vec(),
             labels: HashMap::from([
                 (RUN_LABEL.to_string(), self.ctx.run_id.to_string()),
@@ -440,7 +439,7 @@ impl Case<'_> {
             ]),
             linux: Some(LinuxContainerConfig {
                 security_context: Some(LinuxContainerSecurityContext {
-                    namespace_options: Some(namespace_options()),
+                    namespace_options: Some(client::pod_namespaces()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -1391,33 +1390,11 @@ async fn remove_container_call(c: &CriClient, id: &str) -> Result<(), CriError> 
 }
 
 async fn stop_sandbox_call(c: &CriClient, id: &str) -> Result<(), CriError> {
-    client::call(
-        "StopPodSandbox",
-        SLOW_CALL_TIMEOUT,
-        c.runtime().stop_pod_sandbox(client::request(
-            StopPodSandboxRequest {
-                pod_sandbox_id: id.to_string(),
-            },
-            SLOW_CALL_TIMEOUT,
-        )),
-    )
-    .await
-    .map(|_| ())
+    c.stop_sandbox(id, SLOW_CALL_TIMEOUT).await
 }
 
 async fn remove_sandbox_call(c: &CriClient, id: &str) -> Result<(), CriError> {
-    client::call(
-        "RemovePodSandbox",
-        SLOW_CALL_TIMEOUT,
-        c.runtime().remove_pod_sandbox(client::request(
-            RemovePodSandboxRequest {
-                pod_sandbox_id: id.to_string(),
-            },
-            SLOW_CALL_TIMEOUT,
-        )),
-    )
-    .await
-    .map(|_| ())
+    c.remove_sandbox(id, SLOW_CALL_TIMEOUT).await
 }
 
 /// Cleanup: best effort, failures only logged.
@@ -1439,23 +1416,6 @@ async fn remove_sandbox(c: &CriClient, id: &str) {
 }
 
 // --- pure helpers ----------------------------------------------------------------------
-
-fn image_spec(image: &str) -> ImageSpec {
-    ImageSpec {
-        image: image.to_string(),
-        ..Default::default()
-    }
-}
-
-/// As the kubelet asks: the pod's network and IPC, a PID namespace per container.
-fn namespace_options() -> NamespaceOption {
-    NamespaceOption {
-        network: NamespaceMode::Pod as i32,
-        pid: NamespaceMode::Container as i32,
-        ipc: NamespaceMode::Pod as i32,
-        ..Default::default()
-    }
-}
 
 /// The first 12 characters of an id, as crictl shows them.
 fn short(id: &str) -> &str {

@@ -7,6 +7,9 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 use podcheck_protos::cri::v1::image_service_client::ImageServiceClient;
 use podcheck_protos::cri::v1::runtime_service_client::RuntimeServiceClient;
+use podcheck_protos::cri::v1::{
+    ImageSpec, NamespaceMode, NamespaceOption, RemovePodSandboxRequest, StopPodSandboxRequest,
+};
 use tonic::transport::{Channel, Endpoint};
 
 use super::CriError;
@@ -114,5 +117,44 @@ impl CriClient {
         fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, CriError> {
         call(what, self.timeout, fut).await
+    }
+
+    /// StopPodSandbox, within `timeout` (stopping runs CNI DEL and kills the containers).
+    pub async fn stop_sandbox(&self, id: &str, timeout: Duration) -> Result<(), CriError> {
+        let request = StopPodSandboxRequest {
+            pod_sandbox_id: id.to_string(),
+        };
+        let mut runtime = self.runtime();
+        let stopped = runtime.stop_pod_sandbox(self::request(request, timeout));
+        call("StopPodSandbox", timeout, stopped).await.map(drop)
+    }
+
+    /// RemovePodSandbox, within `timeout`.
+    pub async fn remove_sandbox(&self, id: &str, timeout: Duration) -> Result<(), CriError> {
+        let request = RemovePodSandboxRequest {
+            pod_sandbox_id: id.to_string(),
+        };
+        let mut runtime = self.runtime();
+        let removed = runtime.remove_pod_sandbox(self::request(request, timeout));
+        call("RemovePodSandbox", timeout, removed).await.map(drop)
+    }
+}
+
+/// An image by reference, as the kubelet names it.
+pub fn image_spec(image: &str) -> ImageSpec {
+    ImageSpec {
+        image: image.to_string(),
+        ..Default::default()
+    }
+}
+
+/// Namespaces as the kubelet asks for them: the pod's network and IPC, a PID namespace per
+/// container.
+pub fn pod_namespaces() -> NamespaceOption {
+    NamespaceOption {
+        network: NamespaceMode::Pod as i32,
+        pid: NamespaceMode::Container as i32,
+        ipc: NamespaceMode::Pod as i32,
+        ..Default::default()
     }
 }

@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use podcheck_protos::cri::v1::{
-    ImageSpec, ImageStatusRequest, ListPodSandboxRequest, RemovePodSandboxRequest,
-    StopPodSandboxRequest, VersionRequest, VersionResponse,
+    ImageSpec, ImageStatusRequest, ListPodSandboxRequest, VersionRequest, VersionResponse,
 };
 use tonic::transport::Channel;
 
@@ -901,29 +900,13 @@ async fn remove_all_sandboxes(cri: &CriClient) {
     };
     let removals = sandboxes.into_iter().map(|sandbox| async move {
         let id = sandbox.id;
-        let stopped = cri
-            .call(
-                "StopPodSandbox",
-                cri.runtime()
-                    .stop_pod_sandbox(cri.request(StopPodSandboxRequest {
-                        pod_sandbox_id: id.clone(),
-                    })),
-            )
-            .await;
+        let stopped = cri.stop_sandbox(&id, cri.timeout()).await;
         if let Err(e) = stopped
             && !e.is_not_found()
         {
             tracing::warn!(sandbox = %id, error = %e, "stopping a sandbox at shutdown");
         }
-        let removed = cri
-            .call(
-                "RemovePodSandbox",
-                cri.runtime()
-                    .remove_pod_sandbox(cri.request(RemovePodSandboxRequest {
-                        pod_sandbox_id: id.clone(),
-                    })),
-            )
-            .await;
+        let removed = cri.remove_sandbox(&id, cri.timeout()).await;
         if let Err(e) = removed
             && !e.is_not_found()
         {

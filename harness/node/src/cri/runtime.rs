@@ -12,10 +12,9 @@ use podcheck_protos::cri::v1 as cri;
 use podcheck_protos::cri::v1::{
     ContainerMetadata, ContainerStatusRequest, CreateContainerRequest, ExecSyncRequest, ImageSpec,
     ImageStatusRequest, LinuxContainerConfig, LinuxContainerSecurityContext, LinuxPodSandboxConfig,
-    LinuxSandboxSecurityContext, ListPodSandboxRequest, NamespaceMode, NamespaceOption,
-    PodSandboxConfig, PodSandboxFilter, PodSandboxMetadata, PodSandboxState, PodSandboxStateValue,
-    PodSandboxStatusRequest, PullImageRequest, RemovePodSandboxRequest, RunPodSandboxRequest,
-    StartContainerRequest, StopPodSandboxRequest,
+    LinuxSandboxSecurityContext, ListPodSandboxRequest, PodSandboxConfig, PodSandboxFilter,
+    PodSandboxMetadata, PodSandboxState, PodSandboxStateValue, PodSandboxStatusRequest,
+    PullImageRequest, RunPodSandboxRequest, StartContainerRequest,
 };
 use tonic::transport::Channel;
 
@@ -128,7 +127,7 @@ impl CriRuntime {
                 self.cri
                     .images()
                     .image_status(self.cri.request(ImageStatusRequest {
-                        image: Some(image_spec(image)),
+                        image: Some(client::image_spec(image)),
                         verbose: false,
                     })),
             )
@@ -217,24 +216,6 @@ impl CriRuntime {
     }
 }
 
-fn image_spec(image: &str) -> ImageSpec {
-    ImageSpec {
-        image: image.to_string(),
-        ..Default::default()
-    }
-}
-
-/// Namespaces as the kubelet asks for them: the pod's network and IPC, a PID namespace per
-/// container.
-fn namespace_options() -> NamespaceOption {
-    NamespaceOption {
-        network: NamespaceMode::Pod as i32,
-        pid: NamespaceMode::Container as i32,
-        ipc: NamespaceMode::Pod as i32,
-        ..Default::default()
-    }
-}
-
 /// gRPC NotFound becomes the trait's own error; everything else keeps containerd's words.
 fn not_found_as(e: CriError, missing: impl FnOnce() -> RuntimeError) -> RuntimeError {
     if e.is_not_found() {
@@ -316,7 +297,7 @@ impl Runtime for CriRuntime {
             linux: Some(LinuxPodSandboxConfig {
                 cgroup_parent: self.cgroup_parent.clone(),
                 security_context: Some(LinuxSandboxSecurityContext {
-                    namespace_options: Some(namespace_options()),
+                    namespace_options: Some(client::pod_namespaces()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -370,7 +351,7 @@ impl Runtime for CriRuntime {
             PULL_TIMEOUT,
             self.cri.images().pull_image(client::request(
                 PullImageRequest {
-                    image: Some(image_spec(image)),
+                    image: Some(client::image_spec(image)),
                     auth: None,
                     sandbox_config: None,
                 },
@@ -433,7 +414,7 @@ impl Runtime for CriRuntime {
             log_path: format!("{}/0.log", config.name),
             linux: Some(LinuxContainerConfig {
                 security_context: Some(LinuxContainerSecurityContext {
-                    namespace_options: Some(namespace_options()),
+                    namespace_options: Some(client::pod_namespaces()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -545,17 +526,7 @@ impl Runtime for CriRuntime {
     }
 
     async fn stop_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
-        let stopped = client::call(
-            "StopPodSandbox",
-            SLOW_CALL_TIMEOUT,
-            self.cri.runtime().stop_pod_sandbox(client::request(
-                StopPodSandboxRequest {
-                    pod_sandbox_id: sandbox_id.to_string(),
-                },
-                SLOW_CALL_TIMEOUT,
-            )),
-        )
-        .await;
+        let stopped = self.cri.stop_sandbox(sandbox_id, SLOW_CALL_TIMEOUT).await;
         match stopped {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
@@ -564,17 +535,7 @@ impl Runtime for CriRuntime {
     }
 
     async fn remove_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError> {
-        let removed = client::call(
-            "RemovePodSandbox",
-            SLOW_CALL_TIMEOUT,
-            self.cri.runtime().remove_pod_sandbox(client::request(
-                RemovePodSandboxRequest {
-                    pod_sandbox_id: sandbox_id.to_string(),
-                },
-                SLOW_CALL_TIMEOUT,
-            )),
-        )
-        .await;
+        let removed = self.cri.remove_sandbox(sandbox_id, SLOW_CALL_TIMEOUT).await;
         match removed {
             Ok(_) => {}
             Err(e) if e.is_not_found() => {}

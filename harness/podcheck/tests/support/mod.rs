@@ -22,6 +22,26 @@ pub fn podcheck() -> Command {
     c
 }
 
+/// Whether every component can be real here; fails the test otherwise, unless
+/// `PODCHECK_SKIP_REAL=1`.
+pub fn real_or_skip() -> bool {
+    let doctor = podcheck()
+        .args(["doctor", "--require-real", "store,runtime,network,dns"])
+        .output()
+        .unwrap();
+    if doctor.status.success() {
+        return true;
+    }
+    assert_eq!(
+        std::env::var("PODCHECK_SKIP_REAL").as_deref(),
+        Ok("1"),
+        "real components are missing (install etcd-server containerd runc \
+         containernetworking-plugins, as .ci/run does, or set PODCHECK_SKIP_REAL=1):\n{}",
+        text(&doctor)
+    );
+    false
+}
+
 /// A process's stdout and stderr, for assertion messages.
 pub fn text(out: &Output) -> String {
     format!(
