@@ -11,7 +11,7 @@ use ipnet::Ipv4Net;
 
 /// Which implementation produced a piece of evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provider {
+pub struct Implementation {
     /// `sim`, `containerd`, `host-local`, ...
     pub name: String,
     /// Whether a real component (a process, a kernel object) did the work.
@@ -19,9 +19,9 @@ pub struct Provider {
     pub version: String,
 }
 
-impl Provider {
+impl Implementation {
     fn simulated(name: &str) -> Self {
-        Provider {
+        Implementation {
             name: name.into(),
             real: false,
             version: env!("CARGO_PKG_VERSION").into(),
@@ -124,7 +124,7 @@ pub struct ExecResult {
 /// creates the sandbox, as containerd calls CNI, so the sandbox comes back with its IP.
 #[async_trait]
 pub trait Runtime: Send + Sync + 'static {
-    fn provider(&self) -> Provider;
+    fn provider(&self) -> Implementation;
     /// The scheme of container IDs in pod status (`containerd://…`).
     fn id_scheme(&self) -> &str;
     async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<Sandbox, RuntimeError>;
@@ -150,7 +150,7 @@ pub trait Runtime: Send + Sync + 'static {
     /// Removes a stopped sandbox. Idempotent.
     async fn remove_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError>;
     /// The network provider the runtime calls for its sandboxes (CNI plugins, or simulated).
-    fn network_provider(&self) -> Provider;
+    fn network_provider(&self) -> Implementation;
     /// The container's log file in CRI format (`TIMESTAMP STREAM P|F LINE`), when the
     /// runtime writes one. Backs `pods/log`.
     async fn container_log(
@@ -175,7 +175,7 @@ pub trait Runtime: Send + Sync + 'static {
 /// A CNI network, as the runtime uses it.
 #[async_trait]
 pub trait Network: Send + Sync + 'static {
-    fn provider(&self) -> Provider;
+    fn provider(&self) -> Implementation;
     /// ADD: attaches the sandbox; returns its address.
     async fn add(&self, sandbox_id: &str) -> Result<IpAddr, RuntimeError>;
     /// DEL: detaches it and releases the address. Idempotent.
@@ -200,8 +200,8 @@ impl SimNetwork {
 
 #[async_trait]
 impl Network for SimNetwork {
-    fn provider(&self) -> Provider {
-        Provider::simulated("sim-ipam")
+    fn provider(&self) -> Implementation {
+        Implementation::simulated("sim-ipam")
     }
 
     async fn add(&self, sandbox_id: &str) -> Result<IpAddr, RuntimeError> {
@@ -288,15 +288,15 @@ fn now() -> String {
 
 #[async_trait]
 impl Runtime for SimRuntime {
-    fn provider(&self) -> Provider {
-        Provider::simulated("sim")
+    fn provider(&self) -> Implementation {
+        Implementation::simulated("sim")
     }
 
     fn id_scheme(&self) -> &str {
         "sim"
     }
 
-    fn network_provider(&self) -> Provider {
+    fn network_provider(&self) -> Implementation {
         self.network.provider()
     }
 

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use ipnet::Ipv4Net;
 use podcheck_node::cri::{ContainerdOptions, ContainerdProcess, CriRuntime};
 use podcheck_node::runtime::{
-    ContainerConfig, ContainerState, DnsConfig, Provider, Runtime, RuntimeError, SandboxConfig,
+    ContainerConfig, ContainerState, DnsConfig, Implementation, Runtime, RuntimeError,
+    SandboxConfig,
 };
 
 const CNI_BIN_DIR: &str = "/usr/lib/cni";
@@ -159,7 +160,7 @@ impl Node {
             timings.import_images,
             containerd.snapshotter()
         );
-        let runtime = containerd.runtime(Provider {
+        let runtime = containerd.runtime(Implementation {
             name: "bridge".into(),
             real: true,
             version: "cni".into(),
@@ -717,7 +718,7 @@ async fn sigkill_helper() {
         ContainerdProcess::start(ContainerdOptions::new(tmp.join("node-0"), tmp.join("cni")))
             .await
             .expect("containerd starts");
-    let rt = containerd.runtime(Provider {
+    let rt = containerd.runtime(Implementation {
         name: "bridge".into(),
         real: true,
         version: "cni".into(),

@@ -24,7 +24,7 @@ use super::cleanup::{CGROUP_FILE, CGROUP_PREFIX, OWNER_FILE, clean_up, sweep_sta
 use super::client::{self, CriClient};
 use super::runtime::CriRuntime;
 use crate::images::{self, BuiltImage, ImageArchive, ImageRecipe};
-use crate::runtime::Provider;
+use crate::runtime::Implementation;
 use podcheck_host::error_chain;
 use podcheck_host::owner::Owner;
 
@@ -468,7 +468,7 @@ impl ContainerdProcess {
 
     /// A CRI runtime on this containerd; `network` is the provider of the CNI plugins its
     /// configuration directory names.
-    pub fn runtime(&self, network: Provider) -> CriRuntime {
+    pub fn runtime(&self, network: Implementation) -> CriRuntime {
         CriRuntime::new(self, network)
     }
 

@@ -18,7 +18,7 @@ use podcheck_protos::cri::v1::{VersionRequest, VersionResponse};
 use super::CriError;
 use super::client::{self, CriClient};
 use super::runtime::CriRuntime;
-use crate::runtime::{DnsConfig, Provider, Runtime, SandboxConfig};
+use crate::runtime::{DnsConfig, Implementation, Runtime, SandboxConfig};
 
 /// How long connecting to the socket may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,7 +65,7 @@ pub async fn connect(
         String::new(),
         log_root,
         provider(&version),
-        Provider {
+        Implementation {
             name: format!("CNI of {}", name_of(&version)),
             real: true,
             version: String::new(),
@@ -75,8 +75,8 @@ pub async fn connect(
 }
 
 /// The provider a runtime's Version answer names: `containerd`, `1.6.20~ds1`.
-pub fn provider(version: &VersionResponse) -> Provider {
-    Provider {
+pub fn provider(version: &VersionResponse) -> Implementation {
+    Implementation {
         name: name_of(version),
         real: true,
         version: version.runtime_version.clone(),

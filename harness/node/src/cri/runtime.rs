@@ -22,7 +22,7 @@ use super::CriError;
 use super::client::{self, CriClient};
 use super::containerd::ContainerdProcess;
 use crate::runtime::{
-    ContainerConfig, ContainerState, ExecResult, Provider, Runtime, RuntimeError, Sandbox,
+    ContainerConfig, ContainerState, ExecResult, Implementation, Runtime, RuntimeError, Sandbox,
     SandboxConfig,
 };
 
@@ -48,8 +48,8 @@ pub struct CriRuntime {
     cri: CriClient,
     cgroup_parent: String,
     log_root: PathBuf,
-    provider: Provider,
-    network: Provider,
+    provider: Implementation,
+    network: Implementation,
     state: Mutex<Books>,
 }
 
@@ -65,12 +65,12 @@ struct Books {
 impl CriRuntime {
     /// A runtime on the containerd; `network` describes the CNI plugins its configuration
     /// directory names.
-    pub fn new(containerd: &ContainerdProcess, network: Provider) -> Self {
+    pub fn new(containerd: &ContainerdProcess, network: Implementation) -> Self {
         Self::with_channel(
             containerd.channel(),
             containerd.cgroup_parent().to_string(),
             containerd.log_root().to_path_buf(),
-            Provider {
+            Implementation {
                 name: "containerd".into(),
                 real: true,
                 version: containerd.provider_version(),
@@ -85,8 +85,8 @@ impl CriRuntime {
         channel: Channel,
         cgroup_parent: String,
         log_root: PathBuf,
-        provider: Provider,
-        network: Provider,
+        provider: Implementation,
+        network: Implementation,
     ) -> Self {
         CriRuntime {
             cri: CriClient::new(channel, CALL_TIMEOUT),
@@ -248,7 +248,7 @@ fn netns_from_info(info: &HashMap<String, String>) -> Option<PathBuf> {
 
 #[async_trait]
 impl Runtime for CriRuntime {
-    fn provider(&self) -> Provider {
+    fn provider(&self) -> Implementation {
         self.provider.clone()
     }
 
@@ -256,7 +256,7 @@ impl Runtime for CriRuntime {
         "containerd"
     }
 
-    fn network_provider(&self) -> Provider {
+    fn network_provider(&self) -> Implementation {
         self.network.clone()
     }
 

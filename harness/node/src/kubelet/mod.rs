@@ -106,7 +106,7 @@ impl NodeConfig {
         self
     }
 
-    fn node_object(&self, runtime: &crate::runtime::Provider) -> serde_json::Value {
+    fn node_object(&self, runtime: &crate::runtime::Implementation) -> serde_json::Value {
         let now = now();
         let condition = |kind: &str, status: &str, reason: &str, message: &str| {
             json!({"type": kind, "status": status, "reason": reason, "message": message,

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::Provider;
+use crate::runtime::Implementation;
 
 use cmd::{COMMAND_TIMEOUT, check, ip};
 use parse::{
@@ -656,7 +656,7 @@ pub struct NodeNetwork {
     cni_bin_dir: PathBuf,
     /// The plugins the conflist names, main plugins first.
     plugins: Vec<String>,
-    provider: Provider,
+    provider: Implementation,
     set_up_in: Duration,
     /// What to undo; `None` once torn down (or abandoned).
     held: Option<Leftover>,
@@ -755,7 +755,7 @@ impl NodeNetwork {
             state_dir: state_dir.clone(),
             cni_bin_dir: opts.cni_bin_dir.clone(),
             plugins: plugins.clone(),
-            provider: Provider {
+            provider: Implementation {
                 name: plugins.join("+"),
                 real: true,
                 version: String::new(),
@@ -922,7 +922,7 @@ impl NodeNetwork {
 
     /// The network's provider, named after its plugins (`bridge+host-local`), real, with
     /// the first plugin's version.
-    pub fn provider(&self) -> Provider {
+    pub fn provider(&self) -> Implementation {
         self.provider.clone()
     }
 
