@@ -7,7 +7,7 @@
 //! Runtime and network sit behind CRI- and CNI-shaped traits ([`kubelet::runtime`]).
 
 pub mod apiserver;
-pub mod dns;
+pub mod cluster_dns;
 pub mod identity;
 mod pki;
 pub mod providers;
@@ -74,7 +74,7 @@ pub enum Error {
     Store(#[source] store::StoreError),
     /// The cluster DNS server could not start.
     #[error("could not start the cluster DNS server")]
-    Dns(#[source] dns::DnsError),
+    Dns(#[source] cluster_dns::DnsError),
     /// A node's real runtime or pod network could not be set up.
     #[error("could not set up the real {what} of {node}: {message}")]
     RealNode {
@@ -146,7 +146,7 @@ pub struct Credential {
 /// also waits for them.
 pub struct ControlPlane {
     apiserver: Option<ApiServer>,
-    dns: Option<dns::ClusterDns>,
+    dns: Option<cluster_dns::ClusterDns>,
     store: Arc<dyn Store>,
     /// The etcd podcheck started, if any: stopped (and its data removed) at shutdown.
     etcd: Option<EtcdProcess>,
@@ -284,8 +284,8 @@ impl ControlPlane {
             pod_readers: pod_readers.subscribe(),
         };
         let directory = Arc::new(service_directory::ServiceDirectory::default());
-        let dns = dns::ClusterDns::start(
-            dns::DnsConfig {
+        let dns = cluster_dns::ClusterDns::start(
+            cluster_dns::DnsConfig {
                 zone: config.cluster_domain.clone(),
                 listen: config.dns_listen,
             },
@@ -664,7 +664,7 @@ async fn start_real_nodes(
     dir: &Path,
     nodes: &[NodeConfig],
     networks: Vec<network::NodeNetwork>,
-    mut dns: Option<&mut dns::ClusterDns>,
+    mut dns: Option<&mut cluster_dns::ClusterDns>,
 ) -> Result<Vec<RealNode>, Error> {
     for (node, net) in nodes.iter().zip(&networks) {
         if let Some(dns) = dns.as_deref_mut() {
@@ -732,7 +732,7 @@ async fn start_real_nodes(
 async fn external_node_runtime(
     socket: &Path,
     log_root: PathBuf,
-    dns: Option<&mut dns::ClusterDns>,
+    dns: Option<&mut cluster_dns::ClusterDns>,
 ) -> Result<(cri::CriRuntime, cri::external::PodNetwork), cri::CriError> {
     let (runtime, version) = cri::external::connect(socket, log_root).await?;
     tracing::debug!(

@@ -20,7 +20,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::dns::{ClusterRecords, Endpoint, ServicePort, ServiceRecord};
+use crate::cluster_dns::{ClusterRecords, Endpoint, ServicePort, ServiceRecord};
 
 /// The label that ties an EndpointSlice to its Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";

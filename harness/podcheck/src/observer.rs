@@ -5,7 +5,7 @@
 //! the pod's path ended and what the [`Observation`] holds. `run` reads top to bottom:
 //! watches ([`watch`]), the create, the wait for the path's end, the probes ([`probes`]).
 
-mod dns;
+mod lookups;
 mod probes;
 mod watch;
 

@@ -10,7 +10,7 @@ use podcheck_core::load::CaseSpec;
 use podcheck_core::observation::ApiRead;
 use podcheck_core::recording::{Moment, Observed};
 
-use super::dns::dns_probe;
+use super::lookups::dns_probe;
 use super::{Recorder, ms};
 use crate::target::Target;
 
