@@ -187,6 +187,30 @@ pub fn compare(stored: Option<&str>, current: &str) -> Comparison {
     }
 }
 
+/// What happened to one suite's snapshot in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotOutcome {
+    /// The stored snapshot matches this run.
+    Matches(std::path::PathBuf),
+    /// The snapshot was (re)written.
+    Written(std::path::PathBuf),
+    /// New or different, written as a pending file for review; fails the run.
+    Pending {
+        path: std::path::PathBuf,
+        pending: std::path::PathBuf,
+        diff: Option<String>,
+    },
+    /// Not compared (filtered run), and why.
+    Skipped(String),
+}
+
+impl SnapshotOutcome {
+    /// Whether this outcome fails the run (exit 1).
+    pub fn fails(&self) -> bool {
+        matches!(self, SnapshotOutcome::Pending { .. })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,16 @@
-//! podcheck, the harness: targets, the observer, the runner, and what a run writes.
+//! podcheck, the harness: targets, the observer, the runner, what a run writes, and the
+//! commands the binary dispatches to.
 //! The decisions (suites, verdicts, reports) live in `podcheck-core`; this crate does I/O.
 
+pub mod commands;
 pub mod conformance;
+pub mod error;
 pub mod observer;
 pub mod output;
+pub mod progress;
 pub mod runner;
 pub mod scheduler;
+pub mod suites;
 pub mod target;
 
 use std::path::PathBuf;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use podcheck_core::conformance::AnySuite;
 use podcheck_core::report;
 use podcheck_core::result::RunResults;
+pub use podcheck_core::snapshot::SnapshotOutcome;
 use podcheck_core::snapshot::{self, Comparison};
 
 use crate::{Error, TargetChoice};
@@ -52,27 +53,6 @@ pub enum SnapshotMode {
     Update,
     /// Leave snapshots alone.
     Ignore,
-}
-
-/// The outcome for one suite's snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SnapshotOutcome {
-    Matches(PathBuf),
-    Written(PathBuf),
-    /// New or different, written as a pending file for review; fails the run.
-    Pending {
-        path: PathBuf,
-        pending: PathBuf,
-        diff: Option<String>,
-    },
-    /// Not compared (filtered run).
-    Skipped(String),
-}
-
-impl SnapshotOutcome {
-    pub fn fails(&self) -> bool {
-        matches!(self, SnapshotOutcome::Pending { .. })
-    }
 }
 
 /// The snapshot file of a suite: beside it, `NAME.snap`.

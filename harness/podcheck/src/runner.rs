@@ -1,15 +1,17 @@
-//! Runs suites against a target: cases in parallel up to `--jobs`, each observed, evaluated,
-//! and cleaned up; the results of all of them.
+//! Runs suites against a target: pod suites' cases in parallel up to `--jobs`, each
+//! observed, evaluated, and cleaned up, then conformance suites; the results of all of them.
 
 use std::time::Instant;
 
 use futures::StreamExt;
+use podcheck_core::conformance::AnySuite;
 use podcheck_core::evaluate::evaluate;
 use podcheck_core::load::{CaseSpec, Suite};
 use podcheck_core::result::{
     CaseKind, CaseResult, RESULTS_SCHEMA, RunResults, StageStatus, SuiteResult, TargetInfo, Verdict,
 };
 
+use crate::conformance::{self, ConformanceOptions};
 use crate::observer;
 use crate::target::Target;
 use crate::{Error, TargetChoice};
@@ -35,6 +37,58 @@ pub struct RunOptions {
     pub jobs: usize,
     pub fail_fast: bool,
     pub run_id: String,
+}
+
+/// Pod suites through [`run`] (a target each), then conformance suites, in one result.
+pub async fn run_all(
+    suites: &[AnySuite],
+    opts: &RunOptions,
+    conformance_options: &ConformanceOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<RunResults, Error> {
+    let pods: Vec<Suite> = suites
+        .iter()
+        .filter_map(|s| match s {
+            AnySuite::Pods(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    let started = Instant::now();
+    let mut results = run(&pods, opts, progress).await?;
+    for suite in suites.iter().filter(|s| !matches!(s, AnySuite::Pods(_))) {
+        if opts.fail_fast && results.summary.failed + results.summary.errors > 0 {
+            break;
+        }
+        progress(Progress::SuiteStarted {
+            suite: suite.name().to_string(),
+            cases: suite.cases().len(),
+        });
+        let result =
+            conformance::run_suite(suite, &opts.target, conformance_options, &opts.run_id).await;
+        for case in &result.cases {
+            progress(Progress::CaseFinished {
+                suite: result.name.clone(),
+                case: case.name.clone(),
+                verdict: case.verdict,
+                failed_stages: case
+                    .checks()
+                    .iter()
+                    .filter(|c| c.status == StageStatus::Failed)
+                    .map(|c| c.name.clone())
+                    .collect(),
+            });
+        }
+        if results.target.kind.is_empty() {
+            results.target.kind = match opts.target {
+                TargetChoice::Local(_) => "local".into(),
+                TargetChoice::Kubeconfig(_) => "kubeconfig".into(),
+            };
+        }
+        results.suites.push(result);
+        results.summarize();
+    }
+    results.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok(results)
 }
 
 /// Runs every suite; a target that cannot be set up is an error, a failed case is data.

@@ -6,10 +6,12 @@
 //! - [`json`]: `results.json`, the versioned document itself.
 //! - [`junit`]: `junit.xml`, one testcase per case × stage so CI points at the stage that broke.
 //! - [`markdown`]: `summary.md`, a stage matrix and the failures, for a GitHub step summary.
+//! - [`terminal`]: what `podcheck run` prints.
 
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod terminal;
 
 use crate::result::{Evidence, Provider, Source};
 

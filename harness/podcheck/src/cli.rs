@@ -1,0 +1,314 @@
+//! The command line: clap types, and their conversion into the library's own (flags that
+//! do not fit together are usage errors here, before anything runs).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use podcheck::TargetChoice;
+use podcheck::commands::run::{self, RunRequest, SelectedSuites};
+use podcheck::commands::up::UpRequest;
+use podcheck::conformance::ConformanceOptions;
+use podcheck::error::UserError;
+use podcheck::output::SnapshotMode;
+use podcheck::target::{ProviderOptions, SchedulerOverride};
+use podcheck_conformance::cni::CniOverrides;
+use podcheck_controlplane::providers::{Component, RuntimeChoice, Selection, StoreChoice};
+use podcheck_core::load::ExternalScheduler;
+use podcheck_node::network::{CniConfig, ConflistTemplate};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "podcheck",
+    version,
+    about = "Walks a pod through the eight stages of pod creation and checks each one."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run suites and report each case's eight stages.
+    Run(RunArgs),
+    /// Check suites without running them.
+    Validate(PathsArg),
+    /// List the suites and their cases.
+    List(PathsArg),
+    /// Explain a stage: what happens, what podcheck checks, what commonly breaks.
+    Explain(ExplainArgs),
+    /// Print the JSON schema of suite files.
+    Schema,
+    /// Start the embedded control plane and serve it until Ctrl-C or SIGTERM.
+    Up(UpArgs),
+    /// Say which provider each component of the embedded target uses, real or simulated, and why.
+    Doctor(ProviderArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StoreArg {
+    /// etcd where it is installed, else memory.
+    Auto,
+    Memory,
+    Etcd,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RuntimeArg {
+    /// containerd + runc with the CNI plugins where installed and usable (root), else simulated.
+    Auto,
+    Sim,
+    Containerd,
+}
+
+/// How the embedded control plane's components are chosen.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProviderArgs {
+    /// The store of the embedded control plane.
+    #[arg(long, value_enum, default_value_t = StoreArg::Auto)]
+    store: StoreArg,
+    /// Use a running etcd (e.g. http://127.0.0.1:2379) instead of starting one.
+    #[arg(long)]
+    etcd_endpoint: Option<String>,
+    /// The container runtime (and with it the pod network) of the embedded nodes.
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Auto)]
+    runtime: RuntimeArg,
+    /// Components that must be real (comma-separated: store, runtime, network, dns); a
+    /// simulated one is an environment error (exit 3).
+    #[arg(long, value_delimiter = ',')]
+    require_real: Vec<String>,
+    /// A CNI conflist template for the real pod network instead of the built-in bridge one
+    /// (placeholders: see fixtures/cni/README.md); also the network a CNI suite checks.
+    #[arg(long, value_name = "PATH")]
+    cni_conflist: Option<PathBuf>,
+    /// Where the CNI plugins are (default /usr/lib/cni).
+    #[arg(long, value_name = "DIR")]
+    cni_bin_dir: Option<PathBuf>,
+    /// A CRI v1 runtime's socket (e.g. /run/containerd/containerd.sock): the node's
+    /// kubelet uses it, with its own CNI configuration, instead of starting containerd;
+    /// also the runtime a CRI suite checks.
+    #[arg(long, value_name = "PATH", conflicts_with = "runtime")]
+    cri_socket: Option<PathBuf>,
+    /// `none` runs no scheduler at all (pods stay Pending); `auto` runs the suite's own
+    /// (`spec.components.scheduler`), else the builtin one.
+    #[arg(long, value_enum, default_value_t = SchedulerArg::Auto)]
+    scheduler: SchedulerArg,
+    /// Your scheduler, run as a process with KUBECONFIG pointing at the embedded
+    /// apiserver (split on spaces: "PROGRAM ARGS…"); overrides the suite's.
+    #[arg(long, value_name = "COMMAND", conflicts_with = "scheduler")]
+    scheduler_command: Option<String>,
+    /// The schedulerName your scheduler serves; `default-scheduler` switches the builtin
+    /// scheduler off.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "scheduler_command",
+        default_value = "default-scheduler"
+    )]
+    scheduler_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchedulerArg {
+    /// The suite's own scheduler, else the builtin one.
+    Auto,
+    /// No scheduler: pods stay Pending.
+    None,
+}
+
+impl ProviderArgs {
+    /// The embedded target's providers, as `podcheck::target` takes them.
+    pub fn options(&self) -> Result<ProviderOptions, UserError> {
+        let store = match (&self.etcd_endpoint, self.store) {
+            (Some(e), _) => StoreChoice::Endpoint(e.clone()),
+            (None, StoreArg::Auto) => StoreChoice::Auto,
+            (None, StoreArg::Memory) => StoreChoice::Memory,
+            (None, StoreArg::Etcd) => StoreChoice::Etcd,
+        };
+        let require_real = self
+            .require_real
+            .iter()
+            .map(|n| {
+                Component::parse(n.trim())
+                    .ok_or_else(|| UserError::UnknownComponent { name: n.clone() })
+            })
+            .collect::<Result<_, _>>()?;
+        let runtime = match (&self.cri_socket, self.runtime) {
+            (Some(socket), _) => RuntimeChoice::cri_socket(socket.clone()),
+            (None, RuntimeArg::Auto) => RuntimeChoice::Auto,
+            (None, RuntimeArg::Sim) => RuntimeChoice::Sim,
+            (None, RuntimeArg::Containerd) => RuntimeChoice::Containerd,
+        };
+        let mut cni = CniConfig::builtin();
+        if let Some(conflist) = &self.cni_conflist {
+            cni.conflist = ConflistTemplate::File(conflist.clone());
+        }
+        if let Some(bin_dir) = &self.cni_bin_dir {
+            cni.bin_dir = bin_dir.clone();
+        }
+        Ok(ProviderOptions {
+            selection: Selection { store, runtime },
+            require_real,
+            cni,
+            scheduler: self.scheduler()?,
+        })
+    }
+
+    fn scheduler(&self) -> Result<SchedulerOverride, UserError> {
+        Ok(match (&self.scheduler_command, self.scheduler) {
+            (Some(command), _) => {
+                let command: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+                if command.is_empty() {
+                    return Err(UserError::EmptySchedulerCommand);
+                }
+                SchedulerOverride::External(ExternalScheduler {
+                    command,
+                    scheduler_name: self.scheduler_name.clone(),
+                })
+            }
+            (None, SchedulerArg::None) => SchedulerOverride::None,
+            (None, SchedulerArg::Auto) => SchedulerOverride::Suite,
+        })
+    }
+
+    /// Whether a flag asks for a scheduler setup only the embedded target has.
+    fn shapes_scheduler(&self) -> bool {
+        self.scheduler_command.is_some() || self.scheduler == SchedulerArg::None
+    }
+}
+
+impl RunArgs {
+    /// Loads the suites and applies `--case` and `--tag`.
+    pub fn selection(&self) -> Result<SelectedSuites, UserError> {
+        run::select(&self.suites.paths, &self.cases, &self.tags)
+    }
+
+    /// The run, as the library takes it.
+    pub fn request(self) -> Result<RunRequest, UserError> {
+        if self.kubeconfig.is_some() && self.providers.shapes_scheduler() {
+            return Err(UserError::SchedulerWithKubeconfig);
+        }
+        let target = match &self.kubeconfig {
+            Some(p) => TargetChoice::Kubeconfig(p.clone()),
+            None => match self.target {
+                TargetArg::Local => TargetChoice::Local(self.providers.options()?),
+            },
+        };
+        Ok(RunRequest {
+            target,
+            jobs: self.jobs,
+            fail_fast: self.fail_fast,
+            report_dir: self.report_dir,
+            snapshot: match self.snapshot {
+                SnapshotArg::Check => SnapshotMode::Check,
+                SnapshotArg::Update => SnapshotMode::Update,
+                SnapshotArg::Ignore => SnapshotMode::Ignore,
+            },
+            conformance: ConformanceOptions {
+                cni: CniOverrides {
+                    bin_dir: self.providers.cni_bin_dir.clone(),
+                    conflist: self.providers.cni_conflist.clone(),
+                },
+                cri_socket: self.providers.cri_socket.clone(),
+                dns_server: self.dns_server,
+            },
+        })
+    }
+}
+
+impl UpArgs {
+    /// What to serve, as the library takes it; an existing `--kubeconfig` is refused first.
+    pub fn request(self) -> Result<UpRequest, UserError> {
+        if let Some(path) = &self.kubeconfig
+            && path.exists()
+        {
+            return Err(UserError::KubeconfigExists {
+                path: path.display().to_string(),
+            });
+        }
+        Ok(UpRequest {
+            nodes: self.nodes,
+            kubeconfig: self.kubeconfig,
+            anonymous: self.anonymous,
+            providers: self.providers.options()?,
+        })
+    }
+}
+/// `explain STAGE`.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// One of: auth, etcdWrite, pending, binding, criLaunch, cniAttach, dns, statusUpdate.
+    pub stage: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PathsArg {
+    /// Suite files or directories to search for them.
+    #[arg(default_value = "suites")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TargetArg {
+    /// The embedded control plane, started for each suite.
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SnapshotArg {
+    Check,
+    Update,
+    Ignore,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    suites: PathsArg,
+    /// Where cases run.
+    #[arg(long, value_enum, default_value_t = TargetArg::Local, conflicts_with = "kubeconfig")]
+    target: TargetArg,
+    /// Run against the cluster of this kubeconfig instead of the embedded control plane.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Cases run in parallel, per suite.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// Only the cases with these names.
+    #[arg(long = "case")]
+    cases: Vec<String>,
+    /// Only the cases with these tags.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Stop at the first case that does not pass.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Where to write the reports. Default: reports/RUN-ID.
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
+    /// Compare with the snapshots beside the suites, rewrite them, or leave them alone.
+    #[arg(long, value_enum, default_value_t = SnapshotArg::Check)]
+    snapshot: SnapshotArg,
+    /// The DNS server a DNS suite queries (ADDRESS:PORT). Default: the embedded target's;
+    /// required with --kubeconfig.
+    #[arg(long, value_name = "ADDR")]
+    dns_server: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    providers: ProviderArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// How many simulated nodes (kubelets) to run.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=200))]
+    nodes: u8,
+    /// Where to write the admin kubeconfig (it must not exist yet; removed on exit).
+    /// Default: a file in a run directory of its own under the temp dir.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Serve requests without credentials as system:anonymous.
+    #[arg(long)]
+    anonymous: bool,
+    #[command(flatten)]
+    providers: ProviderArgs,
+}

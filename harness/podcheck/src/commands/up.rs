@@ -1,0 +1,120 @@
+//! `podcheck up`: the embedded control plane, served until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use podcheck_controlplane::{Config, ControlPlane, providers};
+
+use crate::error::UserError;
+use crate::scheduler::SchedulerProcess;
+use crate::target::{ProviderOptions, SchedulerOverride};
+
+/// What to serve.
+pub struct UpRequest {
+    /// Simulated nodes (kubelets), 1 to 200.
+    pub nodes: u8,
+    /// Where to write the admin kubeconfig (removed on exit); default: in a run directory.
+    pub kubeconfig: Option<PathBuf>,
+    /// Serve requests without credentials as system:anonymous.
+    pub anonymous: bool,
+    pub providers: ProviderOptions,
+}
+
+/// Starts the control plane (and the user's scheduler), prints how to reach it, and serves
+/// until signalled; then stops everything and removes the kubeconfig.
+pub async fn up(request: UpRequest, started: Instant) -> Result<(), UserError> {
+    let run_dir = tempfile::Builder::new()
+        .prefix("podcheck-up-")
+        .tempdir()
+        .map_err(UserError::RunDir)?;
+    let kubeconfig = request
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(|| run_dir.path().join("kubeconfig"));
+    let options = &request.providers;
+    let choices = providers::choose(&options.selection);
+    let missing = providers::missing_real(&choices, &options.require_real);
+    if !missing.is_empty() {
+        let why = missing
+            .iter()
+            .map(|c| (c.component.name().to_string(), c.why.clone()));
+        return Err(UserError::NotReal(why.collect()));
+    }
+    let external = match &options.scheduler {
+        SchedulerOverride::External(e) => Some(e.clone()),
+        SchedulerOverride::Suite | SchedulerOverride::None => None,
+    };
+    let config = Config {
+        nodes: request.nodes,
+        anonymous: request.anonymous,
+        store: options.selection.store.clone(),
+        runtime: options.selection.runtime.clone(),
+        cni: options.cni.clone(),
+        // The builtin scheduler serves default-scheduler unless the user's does, or none runs.
+        scheduler: options.scheduler != SchedulerOverride::None
+            && external
+                .as_ref()
+                .is_none_or(|e| e.scheduler_name != "default-scheduler"),
+        ..Config::default()
+    };
+    let cp = ControlPlane::start(config).await?;
+    let scheduler = match &external {
+        Some(e) => match SchedulerProcess::start(&cp, e).await {
+            Ok(p) => {
+                let version = match p.component.version.as_str() {
+                    "" => "no --version",
+                    v => v,
+                };
+                println!("scheduler: {} ({version})", p.component.name);
+                Some(p)
+            }
+            Err(e) => {
+                cp.shutdown().await;
+                return Err(e.into());
+            }
+        },
+        None => None,
+    };
+    if let Err(e) = cp.write_kubeconfig(&kubeconfig) {
+        cp.shutdown().await;
+        return Err(e.into());
+    }
+    print_endpoints(&cp, request.nodes, started, &kubeconfig);
+    super::signalled().await;
+    eprintln!("podcheck: stopping");
+    if let Some(p) = scheduler {
+        p.stop().await;
+    }
+    cp.shutdown().await;
+    if request.kubeconfig.is_some() {
+        let _ = std::fs::remove_file(&kubeconfig);
+    }
+    drop(run_dir);
+    Ok(())
+}
+
+/// What is up and how to reach it.
+fn print_endpoints(cp: &ControlPlane, nodes: u8, started: Instant, kubeconfig: &std::path::Path) {
+    let provider = cp.store().provider();
+    let runtime = cp
+        .nodes()
+        .next()
+        .map(|(_, r)| (r.provider().name, r.network_provider().name))
+        .unwrap_or_default();
+    println!(
+        "podcheck: control plane up in {} ms: {nodes} node(s), store {}, runtime {}, network {}",
+        started.elapsed().as_millis(),
+        provider.name,
+        runtime.0,
+        runtime.1,
+    );
+    println!("apiserver: {}", cp.server_url());
+    println!(
+        "dns: {} (udp and tcp), zone cluster.local; try: dig @{} -p {} kubernetes.default.svc.cluster.local",
+        cp.dns_addr(),
+        cp.dns_addr().ip(),
+        cp.dns_addr().port()
+    );
+    println!("export KUBECONFIG={}", kubeconfig.display());
+    println!("Press Ctrl-C to stop.");
+}

@@ -1,0 +1,169 @@
+//! What the user is told when a command does not succeed, and its exit code (the codes the
+//! README documents). Every `error: …` line the CLI prints comes from [`UserError::render`].
+
+use podcheck_core::load::SuiteError;
+use podcheck_host::error_chain;
+
+/// A command that did not succeed, for a reason the user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// Exit 1: a case or a snapshot did not meet its expectations (the run said which).
+    #[error("expectations failed")]
+    ExpectationsFailed,
+
+    /// Exit 2: the suite paths could not be read.
+    #[error("cannot read {paths}")]
+    ReadSuites {
+        paths: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Exit 2: the paths hold no suite file.
+    #[error("no suites found in {paths}")]
+    NoSuites { paths: String },
+    /// Exit 2: suite files with problems, each rendered as its own diagnostic.
+    #[error("{} suite file(s) with problems", .0.len())]
+    InvalidSuites(Vec<SuiteError>),
+    /// Exit 2: `--case` and `--tag` left no case to run.
+    #[error("no case matches the filters")]
+    NoCaseMatches,
+    /// Exit 2: a name in `--require-real` that is no component.
+    #[error("unknown component {name:?} in --require-real (store, runtime, network, dns)")]
+    UnknownComponent { name: String },
+    /// Exit 2: `--scheduler-command` with nothing in it.
+    #[error("--scheduler-command is empty")]
+    EmptySchedulerCommand,
+    /// Exit 2: scheduler flags, which shape the embedded control plane, with `--kubeconfig`.
+    #[error(
+        "--scheduler-command and --scheduler none shape the embedded control plane; \
+         a --kubeconfig cluster runs its own schedulers (deploy yours there, and name it in \
+         the pods' schedulerName)"
+    )]
+    SchedulerWithKubeconfig,
+    /// Exit 2: `podcheck explain` of a stage that does not exist.
+    #[error("unknown stage {stage:?}; the stages are: {known}")]
+    UnknownStage { stage: String, known: String },
+    /// Exit 2: `podcheck up --kubeconfig` names a file that exists.
+    #[error("{path} exists already; podcheck will not overwrite a kubeconfig")]
+    KubeconfigExists { path: String },
+
+    /// Exit 3: tokio could not start.
+    #[error("could not start the async runtime")]
+    AsyncRuntime(#[source] std::io::Error),
+    /// Exit 3: `podcheck up` could not make its run directory.
+    #[error("could not create a run directory")]
+    RunDir(#[source] std::io::Error),
+    /// Exit 3: the target, a scheduler, the reports or the snapshots failed.
+    #[error(transparent)]
+    Harness(#[from] crate::Error),
+    /// Exit 3: the embedded control plane could not start or write its kubeconfig.
+    #[error(transparent)]
+    ControlPlane(#[from] podcheck_controlplane::Error),
+    /// Exit 3: `podcheck up`: components required to be real are simulated here, with why.
+    #[error("{} component(s) not real here", .0.len())]
+    NotReal(Vec<(String, String)>),
+    /// Exit 3: `podcheck doctor`: components required to be real are simulated here.
+    #[error("required to be real but simulated here: {}", .0.join(", "))]
+    Simulated(Vec<String>),
+
+    /// Exit 130: SIGINT or SIGTERM during a run; what cleaning up achieved.
+    #[error("interrupted")]
+    Interrupted(Cleanup),
+}
+
+/// What an interrupted run's cleanup achieved.
+#[derive(Debug)]
+pub enum Cleanup {
+    /// The namespaces of the run that were deleted (none on the embedded target).
+    Deleted(usize),
+    Failed(crate::Error),
+    TimedOut,
+}
+
+impl UserError {
+    /// The exit code the README documents for this error.
+    pub fn exit_code(&self) -> u8 {
+        use UserError::*;
+        match self {
+            ExpectationsFailed => 1,
+            ReadSuites { .. }
+            | NoSuites { .. }
+            | InvalidSuites(_)
+            | NoCaseMatches
+            | UnknownComponent { .. }
+            | EmptySchedulerCommand
+            | SchedulerWithKubeconfig
+            | UnknownStage { .. }
+            | KubeconfigExists { .. } => 2,
+            AsyncRuntime(_) | RunDir(_) | Harness(_) | ControlPlane(_) | NotReal(_)
+            | Simulated(_) => 3,
+            Interrupted(_) => 130,
+        }
+    }
+
+    /// What stderr shows: `error: MESSAGE: SOURCE: …` lines, suite diagnostics as they are,
+    /// nothing for failed expectations (the run's summary said it).
+    pub fn render(&self) -> String {
+        match self {
+            UserError::ExpectationsFailed => String::new(),
+            UserError::InvalidSuites(problems) => {
+                problems.iter().map(|p| format!("{p}\n")).collect()
+            }
+            UserError::NotReal(missing) => missing
+                .iter()
+                .map(|(component, why)| format!("error: {component} is not real here: {why}\n"))
+                .collect(),
+            UserError::Interrupted(Cleanup::Deleted(0)) => String::new(),
+            UserError::Interrupted(Cleanup::Deleted(n)) => {
+                format!("podcheck: deleted {n} namespace(s) of this run\n")
+            }
+            UserError::Interrupted(Cleanup::Failed(e)) => {
+                format!("error: cleanup: {}\n", error_chain(e))
+            }
+            UserError::Interrupted(Cleanup::TimedOut) => {
+                "error: cleanup did not finish within 60 s\n".into()
+            }
+            other => format!("error: {}\n", error_chain(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_carry_their_source() {
+        let e = UserError::ReadSuites {
+            paths: "suites".into(),
+            source: std::io::Error::other("no such file"),
+        };
+        assert_eq!(e.render(), "error: cannot read suites: no such file\n");
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn not_real_is_one_line_per_component() {
+        let e = UserError::NotReal(vec![
+            ("store".into(), "no etcd".into()),
+            ("runtime".into(), "not root".into()),
+        ]);
+        assert_eq!(
+            e.render(),
+            "error: store is not real here: no etcd\nerror: runtime is not real here: not root\n"
+        );
+        assert_eq!(e.exit_code(), 3);
+    }
+
+    #[test]
+    fn failed_expectations_and_interruptions_keep_their_codes() {
+        assert_eq!(UserError::ExpectationsFailed.render(), "");
+        assert_eq!(UserError::ExpectationsFailed.exit_code(), 1);
+        let interrupted = UserError::Interrupted(Cleanup::TimedOut);
+        assert_eq!(interrupted.exit_code(), 130);
+        assert_eq!(
+            interrupted.render(),
+            "error: cleanup did not finish within 60 s\n"
+        );
+    }
+}

@@ -1,0 +1,66 @@
+//! Finds suite files on disk and loads them, of every kind.
+
+use std::path::{Path, PathBuf};
+
+use podcheck_core::conformance::AnySuite;
+use podcheck_core::load;
+
+use crate::error::UserError;
+
+/// Loads every suite in `paths` (files, or directories searched recursively); any problem
+/// in any file fails the whole load, with every file's diagnostics.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<AnySuite>, UserError> {
+    let read = |p: &Path| std::fs::read_to_string(p);
+    let files =
+        load::suite_files(paths, &list_tree, &read).map_err(|source| UserError::ReadSuites {
+            paths: shown(paths),
+            source,
+        })?;
+    if files.is_empty() {
+        return Err(UserError::NoSuites {
+            paths: shown(paths),
+        });
+    }
+    let mut suites = Vec::new();
+    let mut problems = Vec::new();
+    for f in files {
+        match podcheck_core::conformance::load_any(&f, &read) {
+            Ok(s) => suites.push(s),
+            Err(e) => problems.push(e),
+        }
+    }
+    if problems.is_empty() {
+        Ok(suites)
+    } else {
+        Err(UserError::InvalidSuites(problems))
+    }
+}
+
+/// Every file under a directory, recursively.
+fn list_tree(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        ));
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn shown(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
