@@ -260,3 +260,6 @@ where
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
