@@ -11,7 +11,6 @@ pub mod dns;
 pub mod identity;
 mod pki;
 pub mod providers;
-mod quantity;
 pub mod scheduler;
 mod service_directory;
 pub mod store;

@@ -11,6 +11,7 @@ pub mod explain;
 pub mod load;
 pub mod observation;
 pub mod oracle;
+pub mod quantity;
 pub mod report;
 pub mod resolv;
 pub mod result;
