@@ -5,6 +5,7 @@
 //! The observer that talks to clusters lives in the `podcheck` crate.
 
 pub mod conformance;
+pub mod dns_name;
 pub mod duration;
 pub mod evaluate;
 pub mod explain;
