@@ -6,20 +6,22 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, Toleration,
 };
+use podcheck_core::quantity::scheduler_units;
 
-/// What a pod asks for, or what a node has left: CPU in cores, memory in bytes, pod slots.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// What a pod asks for, or what a node has left, in kube-scheduler's integer units:
+/// millicores, bytes, pod slots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resources {
-    pub cpu: f64,
-    pub memory: f64,
-    pub pods: f64,
+    pub milli_cpu: i128,
+    pub memory: i128,
+    pub pods: i128,
 }
 
 impl Resources {
     pub fn add(&mut self, other: Resources) {
-        self.cpu += other.cpu;
-        self.memory += other.memory;
-        self.pods += other.pods;
+        self.milli_cpu = self.milli_cpu.saturating_add(other.milli_cpu);
+        self.memory = self.memory.saturating_add(other.memory);
+        self.pods = self.pods.saturating_add(other.pods);
     }
 }
 
@@ -35,26 +37,26 @@ pub fn requests(pod: &Pod) -> Resources {
                 .as_ref()
                 .and_then(|r| r.requests.as_ref())
                 .and_then(|r| r.get(name))
-                .and_then(|q| parse_quantity(&q.0))
-                .unwrap_or(0.0)
+                .and_then(|q| scheduler_units(name, q))
+                .unwrap_or(0)
         };
         (get("cpu"), get("memory"))
     };
-    let (mut cpu, mut memory) = (0.0, 0.0);
+    let (mut milli_cpu, mut memory) = (0i128, 0i128);
     for c in &spec.containers {
         let (c, m) = of(c);
-        cpu += c;
-        memory += m;
+        milli_cpu = milli_cpu.saturating_add(c);
+        memory = memory.saturating_add(m);
     }
     for c in spec.init_containers.iter().flatten() {
         let (c, m) = of(c);
-        cpu = f64::max(cpu, c);
-        memory = f64::max(memory, m);
+        milli_cpu = milli_cpu.max(c);
+        memory = memory.max(m);
     }
     Resources {
-        cpu,
+        milli_cpu,
         memory,
-        pods: 1.0,
+        pods: 1,
     }
 }
 
@@ -66,40 +68,14 @@ pub fn allocatable(node: &Node) -> Resources {
         .or_else(|| status.and_then(|s| s.capacity.as_ref()));
     let get = |name: &str| {
         map.and_then(|m| m.get(name))
-            .and_then(|q| parse_quantity(&q.0))
-            .unwrap_or(0.0)
+            .and_then(|q| scheduler_units(name, q))
+            .unwrap_or(0)
     };
     Resources {
-        cpu: get("cpu"),
+        milli_cpu: get("cpu"),
         memory: get("memory"),
         pods: get("pods"),
     }
-}
-
-/// A Kubernetes quantity (`500m`, `2`, `128Mi`, `1G`, `1e3`) in base units.
-pub fn parse_quantity(q: &str) -> Option<f64> {
-    const SUFFIXES: [(&str, f64); 13] = [
-        ("Ki", 1024.0),
-        ("Mi", 1024.0 * 1024.0),
-        ("Gi", 1024.0 * 1024.0 * 1024.0),
-        ("Ti", 1024.0 * 1024.0 * 1024.0 * 1024.0),
-        ("Pi", 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0),
-        ("Ei", 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0),
-        ("n", 1e-9),
-        ("u", 1e-6),
-        ("m", 1e-3),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-    ];
-    let q = q.trim();
-    for (suffix, factor) in SUFFIXES {
-        if let Some(number) = q.strip_suffix(suffix) {
-            return number.parse::<f64>().ok().map(|n| n * factor);
-        }
-    }
-    q.parse().ok()
 }
 
 /// Why a node cannot take the pod, in kube-scheduler's words (so that messages compare),
@@ -146,7 +122,7 @@ pub fn filter(pod: &Pod, node: &Node, free: Resources) -> Result<(), String> {
     if want.pods > free.pods {
         return Err("Too many pods".into());
     }
-    if want.cpu > free.cpu {
+    if want.milli_cpu > free.milli_cpu {
         return Err("Insufficient cpu".into());
     }
     if want.memory > free.memory {
@@ -231,14 +207,17 @@ pub fn preferred_affinity(pod: &Pod, node: &Node) -> i32 {
 pub fn least_allocated(pod: &Pod, node: &Node, free: Resources) -> f64 {
     let total = allocatable(node);
     let want = requests(pod);
-    let share = |free: f64, want: f64, total: f64| {
-        if total <= 0.0 {
+    // Floats are fine here: a score only ranks nodes.
+    let share = |free: i128, want: i128, total: i128| {
+        if total <= 0 {
             0.0
         } else {
-            ((free - want) / total).clamp(0.0, 1.0)
+            ((free as f64 - want as f64) / total as f64).clamp(0.0, 1.0)
         }
     };
-    (share(free.cpu, want.cpu, total.cpu) + share(free.memory, want.memory, total.memory)) * 50.0
+    (share(free.milli_cpu, want.milli_cpu, total.milli_cpu)
+        + share(free.memory, want.memory, total.memory))
+        * 50.0
 }
 
 /// `0/3 nodes are available: 1 node(s) …, 2 node(s) ….`, as kube-scheduler words it.
@@ -262,6 +241,7 @@ pub fn unschedulable_message(nodes: usize, reasons: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use serde_json::json;
 
     fn node(v: serde_json::Value) -> Node {
@@ -290,18 +270,19 @@ mod tests {
     }
 
     const FREE: Resources = Resources {
-        cpu: 4.0,
-        memory: 8.0 * 1024.0 * 1024.0 * 1024.0,
-        pods: 110.0,
+        milli_cpu: 4000,
+        memory: 8 * 1024 * 1024 * 1024,
+        pods: 110,
     };
 
     #[test]
     fn quantities() {
-        assert_eq!(parse_quantity("500m"), Some(0.5));
-        assert_eq!(parse_quantity("2"), Some(2.0));
-        assert_eq!(parse_quantity("1Gi"), Some(1073741824.0));
-        assert_eq!(parse_quantity("1e3"), Some(1000.0));
-        assert_eq!(parse_quantity("x"), None);
+        let units = |resource: &str, q: &str| scheduler_units(resource, &Quantity(q.into()));
+        assert_eq!(units("cpu", "500m"), Some(500));
+        assert_eq!(units("cpu", "2"), Some(2000));
+        assert_eq!(units("memory", "1Gi"), Some(1_073_741_824));
+        assert_eq!(units("memory", "1e3"), Some(1000));
+        assert_eq!(units("memory", "x"), None);
     }
 
     #[test]

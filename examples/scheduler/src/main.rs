@@ -186,9 +186,9 @@ impl Scheduler {
                 let total = filter::allocatable(n);
                 let u = used.get(&name).copied().unwrap_or_default();
                 let free = Resources {
-                    cpu: total.cpu - u.cpu,
-                    memory: total.memory - u.memory,
-                    pods: total.pods - u.pods,
+                    milli_cpu: total.milli_cpu.saturating_sub(u.milli_cpu),
+                    memory: total.memory.saturating_sub(u.memory),
+                    pods: total.pods.saturating_sub(u.pods),
                 };
                 (name, free)
             })

@@ -11,7 +11,6 @@ pub mod cluster_dns;
 pub mod identity;
 mod pki;
 pub mod providers;
-mod quantity;
 pub mod scheduler;
 mod service_directory;
 pub mod store;
@@ -34,7 +33,7 @@ use apiserver::http::ApiState;
 use apiserver::registry::Registry;
 use apiserver::resources;
 use identity::{Identity, TokenAuthenticator};
-use kubelet::pod_dns::{ClusterDnsSettings, parse_resolv_conf};
+use kubelet::pod_dns::ClusterDnsSettings;
 use kubelet::{NodeConfig, NodeSpec};
 use podcheck_host::error_chain;
 use podcheck_host::run_dir::{RUN_ROOT, unique_name};
@@ -197,8 +196,10 @@ impl ControlPlane {
             scheduler_cred.identity.clone(),
         );
         let node_configs: Vec<NodeConfig> = {
-            let host =
-                parse_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+            let host = podcheck_core::resolv::ResolvConf::parse(
+                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )
+            .into();
             let dns = ClusterDnsSettings {
                 servers: vec![DNS_SERVICE_IP.to_string()],
                 domain: config.cluster_domain.clone(),

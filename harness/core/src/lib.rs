@@ -5,6 +5,7 @@
 //! The observer that talks to clusters lives in the `podcheck` crate.
 
 pub mod conformance;
+pub mod dns_name;
 pub mod duration;
 pub mod evaluate;
 pub mod explain;
@@ -12,6 +13,7 @@ pub mod load;
 pub mod observation;
 pub mod oracle;
 pub mod path;
+pub mod quantity;
 pub mod recording;
 pub mod report;
 pub mod resolv;

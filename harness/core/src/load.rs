@@ -347,21 +347,13 @@ pub(crate) fn read_source(path: &Path, read: ReadFile<'_>) -> Result<(String, St
 }
 
 /// Reads and checks the suite at `path`.
+pub(crate) use crate::dns_name::is_label;
+
 pub fn load(path: &Path, read: ReadFile<'_>) -> Result<Suite, SuiteError> {
     let (file, source) = read_source(path, read)?;
     let parsed: SuiteFile = serde_saphyr::from_str(&source)
         .map_err(|e| SuiteError(vec![syntax_problem(&file, &source, &e)]))?;
     check(path, &file, &source, parsed, read)
-}
-
-pub(crate) fn is_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
 }
 
 fn check(

@@ -19,6 +19,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use crate::quantity::scheduler_units;
+
 /// Annotation naming the node a pod's author asked for.
 ///
 /// Once bound, `spec.nodeName` is the scheduler's *result*, and nothing in the bound pod
@@ -133,16 +135,6 @@ pub fn feasible(pod: &Pod, node: &Node, pods_on_node: &[Pod]) -> Result<(), Vec<
     } else {
         Err(violations)
     }
-}
-
-/// Parses a Kubernetes resource quantity ("100m", "1.5", "128Mi", "1G", "2e3") into a value
-/// in base units (millicores are 0.001 of a core), or None.
-///
-/// Like the apiserver, it resolves to nanounits, rounding finer fractions up; values whose
-/// nanounits overflow an `i128` (beyond about 10^29 base units) give None.
-#[must_use]
-pub fn quantity(q: &str) -> Option<f64> {
-    parse_nanos(q).map(|nanos| nanos as f64 / 1e9)
 }
 
 // --- NodeName ---------------------------------------------------------------------------
@@ -376,8 +368,11 @@ fn check_resources(pod: &Pod, node: &Node, pods_on_node: &[Pod], out: &mut Vec<V
         if requested <= 0 || name == PODS {
             continue;
         }
-        let free =
-            allocatable.get(name).copied().unwrap_or(0) - used.get(name).copied().unwrap_or(0);
+        let free = allocatable
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(used.get(name).copied().unwrap_or(0));
         if requested > free {
             out.push(Violation::InsufficientResource {
                 resource: name.clone(),
@@ -453,23 +448,15 @@ fn container_requests(c: &Container) -> Resources {
 
 fn to_resources(list: &BTreeMap<String, Quantity>) -> Resources {
     list.iter()
-        .filter_map(|(name, q)| Some((name.clone(), units(name, &q.0)?)))
+        .filter_map(|(name, q)| Some((name.clone(), scheduler_units(name, q)?)))
         .collect()
 }
 
 fn add(into: &mut Resources, other: &Resources) {
     for (name, v) in other {
-        *into.entry(name.clone()).or_default() += v;
+        let sum = into.entry(name.clone()).or_default();
+        *sum = sum.saturating_add(*v);
     }
-}
-
-fn units(resource: &str, q: &str) -> Option<i128> {
-    let per_unit = if resource == CPU {
-        1_000_000
-    } else {
-        1_000_000_000
-    };
-    Some(ceil_div(parse_nanos(q)?, per_unit))
 }
 
 /// Exact suffixes for rendering amounts, largest first, binary before decimal.
@@ -502,72 +489,6 @@ fn human(resource: &str, v: i128) -> String {
         .iter()
         .find(|(_, factor)| v != 0 && v % factor == 0)
         .map_or_else(|| v.to_string(), |(s, factor)| format!("{}{s}", v / factor))
-}
-
-// --- Quantities -------------------------------------------------------------------------
-
-/// Parses `<sign><digits>[.<digits>]<suffix>` (suffix: n u m "" k M G T P E, Ki..Ei, or
-/// `e`/`E` and a signed integer exponent) into nanounits, rounding up.
-fn parse_nanos(q: &str) -> Option<i128> {
-    let (negative, rest) = match q.as_bytes().first()? {
-        b'-' => (true, &q[1..]),
-        b'+' => (false, &q[1..]),
-        _ => (false, q),
-    };
-    let end = rest
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(rest.len());
-    let (number, suffix) = rest.split_at(end);
-    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-    if int.is_empty() && frac.is_empty() || frac.contains('.') {
-        return None;
-    }
-    let mut mantissa: i128 = 0;
-    for d in int.bytes().chain(frac.bytes()) {
-        mantissa = mantissa
-            .checked_mul(10)?
-            .checked_add(i128::from(d - b'0'))?;
-    }
-    let (exp10, exp2): (i64, u32) = match suffix {
-        "" => (0, 0),
-        "n" => (-9, 0),
-        "u" => (-6, 0),
-        "m" => (-3, 0),
-        "k" => (3, 0),
-        "M" => (6, 0),
-        "G" => (9, 0),
-        "T" => (12, 0),
-        "P" => (15, 0),
-        "E" => (18, 0),
-        "Ki" => (0, 10),
-        "Mi" => (0, 20),
-        "Gi" => (0, 30),
-        "Ti" => (0, 40),
-        "Pi" => (0, 50),
-        "Ei" => (0, 60),
-        s if s.starts_with(['e', 'E']) => (s[1..].parse().ok()?, 0),
-        _ => return None,
-    };
-    let value = mantissa.checked_mul(2i128.checked_pow(exp2)?)?;
-    let scale = exp10 + 9 - i64::try_from(frac.len()).ok()?;
-    let magnitude = if scale >= 0 {
-        value.checked_mul(10i128.checked_pow(u32::try_from(scale).ok()?)?)?
-    } else {
-        match u32::try_from(-scale)
-            .ok()
-            .and_then(|s| 10i128.checked_pow(s))
-        {
-            Some(divisor) => ceil_div(value, divisor),
-            // Finer than anything an i128 divisor can express: one nanounit, if anything.
-            None => i128::from(value > 0),
-        }
-    };
-    Some(if negative { -magnitude } else { magnitude })
-}
-
-fn ceil_div(n: i128, d: i128) -> i128 {
-    let q = n / d;
-    if n % d > 0 { q + 1 } else { q }
 }
 
 #[cfg(test)]
@@ -1072,47 +993,6 @@ mod tests {
         let mut v = serde_json::to_value(&*p).expect("pod serialises");
         merge(&mut v, patch);
         *p = serde_json::from_value(v).expect("patched pod");
-    }
-
-    #[rstest]
-    #[case("1", Some(1.0))]
-    #[case("0", Some(0.0))]
-    #[case("100m", Some(0.1))]
-    #[case("1500m", Some(1.5))]
-    #[case("1.5", Some(1.5))]
-    #[case(".5", Some(0.5))]
-    #[case("5.", Some(5.0))]
-    #[case("+2", Some(2.0))]
-    #[case("-2", Some(-2.0))]
-    #[case("250n", Some(0.000_000_25))]
-    #[case("3u", Some(0.000_003))]
-    #[case("1k", Some(1e3))]
-    #[case("1M", Some(1e6))]
-    #[case("1G", Some(1e9))]
-    #[case("2T", Some(2e12))]
-    #[case("1P", Some(1e15))]
-    #[case("1E", Some(1e18))]
-    #[case("1Ki", Some(1024.0))]
-    #[case("128Mi", Some(134_217_728.0))]
-    #[case("1.5Gi", Some(1_610_612_736.0))]
-    #[case("1Ti", Some(1_099_511_627_776.0))]
-    #[case("1Ei", Some(1_152_921_504_606_846_976.0))]
-    #[case("2e3", Some(2000.0))]
-    #[case("2E3", Some(2000.0))]
-    #[case("1e-3", Some(0.001))]
-    #[case("1.5e+2", Some(150.0))]
-    #[case("", None)]
-    #[case("m", None)]
-    #[case(".", None)]
-    #[case("1.2.3", None)]
-    #[case("1e", None)]
-    #[case("1x", None)]
-    #[case("1KI", None)]
-    #[case("1 Gi", None)]
-    #[case("Gi", None)]
-    #[case("1e99", None)]
-    fn quantity_parsing(#[case] input: &str, #[case] expected: Option<f64>) {
-        assert_eq!(quantity(input), expected);
     }
 
     #[rstest]

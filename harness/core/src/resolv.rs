@@ -7,6 +7,8 @@ pub struct ResolvConf {
     pub nameservers: Vec<String>,
     pub search: Vec<String>,
     pub ndots: usize,
+    /// Every `options` word as written, in order (the kubelet passes a host's on to pods).
+    pub options: Vec<String>,
 }
 
 impl ResolvConf {
@@ -15,6 +17,7 @@ impl ResolvConf {
             nameservers: Vec::new(),
             search: Vec::new(),
             ndots: 1,
+            options: Vec::new(),
         };
         for line in text.lines() {
             let mut words = line.split_whitespace();
@@ -24,6 +27,7 @@ impl ResolvConf {
                 Some("search" | "domain") => conf.search = words.map(str::to_string).collect(),
                 Some("options") => {
                     for opt in words {
+                        conf.options.push(opt.to_string());
                         if let Some(n) = opt
                             .strip_prefix("ndots:")
                             .and_then(|n| n.parse::<usize>().ok())
@@ -164,6 +168,7 @@ mod tests {
         assert_eq!(c.nameservers, ["10.96.0.10"]);
         assert_eq!(c.search.len(), 3);
         assert_eq!(c.ndots, 5);
+        assert_eq!(c.options, ["ndots:5"]);
     }
 
     #[test]

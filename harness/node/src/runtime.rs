@@ -53,6 +53,17 @@ pub struct DnsConfig {
     pub options: Vec<String>,
 }
 
+/// A resolv.conf's servers, search path and options, for `dnsPolicy: Default` (the host's).
+impl From<podcheck_core::resolv::ResolvConf> for DnsConfig {
+    fn from(conf: podcheck_core::resolv::ResolvConf) -> Self {
+        DnsConfig {
+            servers: conf.nameservers,
+            searches: conf.search,
+            options: conf.options,
+        }
+    }
+}
+
 impl DnsConfig {
     /// The resolv.conf a runtime writes for this config.
     pub fn resolv_conf(&self) -> String {

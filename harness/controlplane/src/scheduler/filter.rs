@@ -7,21 +7,22 @@ use k8s_openapi::api::core::v1::{
     Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
 };
 
-use crate::quantity;
+use podcheck_core::quantity::scheduler_units;
 
-/// What a pod asks of a node.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// What a pod asks of a node, in kube-scheduler's integer units: millicores
+/// (`MilliValue`), bytes and pods (`Value`), so sums are exact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Requests {
-    pub cpu: f64,
-    pub memory: f64,
-    pub pods: f64,
+    pub milli_cpu: i128,
+    pub memory: i128,
+    pub pods: i128,
 }
 
 impl std::ops::AddAssign for Requests {
     fn add_assign(&mut self, o: Self) {
-        self.cpu += o.cpu;
-        self.memory += o.memory;
-        self.pods += o.pods;
+        self.milli_cpu = self.milli_cpu.saturating_add(o.milli_cpu);
+        self.memory = self.memory.saturating_add(o.memory);
+        self.pods = self.pods.saturating_add(o.pods);
     }
 }
 
@@ -30,7 +31,7 @@ impl std::ops::AddAssign for Requests {
 pub fn requests(pod: &Pod) -> Requests {
     let Some(spec) = pod.spec.as_ref() else {
         return Requests {
-            pods: 1.0,
+            pods: 1,
             ..Requests::default()
         };
     };
@@ -39,19 +40,22 @@ pub fn requests(pod: &Pod) -> Requests {
         r.and_then(|r| r.requests.as_ref())
             .and_then(|m| m.get(res))
             .or_else(|| r.and_then(|r| r.limits.as_ref()).and_then(|m| m.get(res)))
-            .and_then(|q| quantity::parse(&q.0))
-            .unwrap_or(0.0)
+            .and_then(|q| scheduler_units(res, q))
+            .unwrap_or(0)
     };
     let mut total = Requests {
-        pods: 1.0,
+        pods: 1,
         ..Requests::default()
     };
     for c in &spec.containers {
-        total.cpu += of(c, "cpu");
-        total.memory += of(c, "memory");
+        total += Requests {
+            milli_cpu: of(c, "cpu"),
+            memory: of(c, "memory"),
+            pods: 0,
+        };
     }
     for c in spec.init_containers.iter().flatten() {
-        total.cpu = total.cpu.max(of(c, "cpu"));
+        total.milli_cpu = total.milli_cpu.max(of(c, "cpu"));
         total.memory = total.memory.max(of(c, "memory"));
     }
     total
@@ -64,11 +68,11 @@ pub fn allocatable(node: &Node) -> Requests {
             .as_ref()
             .and_then(|s| s.allocatable.as_ref().or(s.capacity.as_ref()))
             .and_then(|m| m.get(res))
-            .and_then(|q| quantity::parse(&q.0))
-            .unwrap_or(0.0)
+            .and_then(|q| scheduler_units(res, q))
+            .unwrap_or(0)
     };
     Requests {
-        cpu: get("cpu"),
+        milli_cpu: get("cpu"),
         memory: get("memory"),
         pods: get("pods"),
     }
@@ -219,13 +223,14 @@ pub fn filter(pod: &Pod, node: &Node, used: Requests) -> Result<(), Reasons> {
     let want = requests(pod);
     let have = allocatable(node);
     let mut reasons = Vec::new();
-    if used.pods + want.pods > have.pods {
+    let after = |used: i128, want: i128| used.saturating_add(want);
+    if after(used.pods, want.pods) > have.pods {
         reasons.push("Too many pods".to_string());
     }
-    if want.cpu > 0.0 && used.cpu + want.cpu > have.cpu + 1e-9 {
+    if want.milli_cpu > 0 && after(used.milli_cpu, want.milli_cpu) > have.milli_cpu {
         reasons.push("Insufficient cpu".to_string());
     }
-    if want.memory > 0.0 && used.memory + want.memory > have.memory {
+    if want.memory > 0 && after(used.memory, want.memory) > have.memory {
         reasons.push("Insufficient memory".to_string());
     }
     if reasons.is_empty() {
@@ -239,21 +244,26 @@ pub fn filter(pod: &Pod, node: &Node, used: Requests) -> Result<(), Reasons> {
 pub fn score(pod: &Pod, node: &Node, used: Requests) -> f64 {
     let want = requests(pod);
     let have = allocatable(node);
-    let free = |used: f64, want: f64, have: f64| {
-        if have <= 0.0 {
+    // A share of the node, where floats are fine: scores only rank nodes.
+    let free = |used: i128, want: i128, have: i128| {
+        if have <= 0 {
             0.0
         } else {
-            ((have - used - want) / have).max(0.0)
+            ((have as f64 - used as f64 - want as f64) / have as f64).max(0.0)
         }
     };
     // Pods without requests count as kube-scheduler's defaults (100m CPU, 200MB memory).
-    let cpu = if want.cpu > 0.0 { want.cpu } else { 0.1 };
-    let mem = if want.memory > 0.0 {
+    let cpu = if want.milli_cpu > 0 {
+        want.milli_cpu
+    } else {
+        100
+    };
+    let mem = if want.memory > 0 {
         want.memory
     } else {
-        200.0 * 1024.0 * 1024.0
+        200 * 1024 * 1024
     };
-    50.0 * (free(used.cpu, cpu, have.cpu) + free(used.memory, mem, have.memory))
+    50.0 * (free(used.milli_cpu, cpu, have.milli_cpu) + free(used.memory, mem, have.memory))
         + preferred_affinity(pod, node)
 }
 
@@ -344,7 +354,7 @@ mod tests {
     #[test]
     fn too_many_pods() {
         let used = Requests {
-            pods: 110.0,
+            pods: 110,
             ..Requests::default()
         };
         assert_eq!(
@@ -370,14 +380,44 @@ mod tests {
         );
     }
 
+    fn requesting(name: &str, cpu: &str) -> Pod {
+        let mut p = pod(
+            json!({"containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": cpu}}}]}),
+        );
+        p.metadata.name = Some(name.into());
+        p
+    }
+
+    /// The builtin scheduler and the binding oracle count the same millicores (rounded up,
+    /// as `MilliValue`), so they agree at the boundary of a node with cpu `1`.
+    #[rstest]
+    #[case("500m", "0.5", true)]
+    #[case("501m", "0.5", false)]
+    #[case("0.5", "500m", true)]
+    #[case("1n", "999m", true)]
+    #[case("1n", "1", false)]
+    #[case("1e-1", "900m", true)]
+    fn builtin_scheduler_and_oracle_agree_at_the_boundary(
+        #[case] bound: &str,
+        #[case] wanted: &str,
+        #[case] fits: bool,
+    ) {
+        let n = node(json!({"status": {"allocatable": {"cpu": "1"}}}));
+        let (bound, wanted) = (requesting("bound", bound), requesting("wanted", wanted));
+        let builtin = filter(&wanted, &n, requests(&bound));
+        let oracle = podcheck_core::oracle::feasible(&wanted, &n, std::slice::from_ref(&bound));
+        assert_eq!(builtin.is_ok(), fits, "builtin: {builtin:?}");
+        assert_eq!(oracle.is_ok(), fits, "oracle: {oracle:?}");
+    }
+
     #[test]
     fn emptier_nodes_score_higher() {
         let p = pod(json!({}));
         let n = node(json!({}));
         let busy = Requests {
-            cpu: 1.5,
-            memory: 3.0 * 1024.0 * 1024.0 * 1024.0,
-            pods: 10.0,
+            milli_cpu: 1500,
+            memory: 3 * 1024 * 1024 * 1024,
+            pods: 10,
         };
         assert!(score(&p, &n, Requests::default()) > score(&p, &n, busy));
     }

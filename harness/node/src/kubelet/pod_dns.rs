@@ -67,24 +67,10 @@ pub fn pod_dns(pod: &Pod, cluster: &ClusterDnsSettings) -> DnsConfig {
     config
 }
 
-/// Parses a resolv.conf, for the host's resolver.
-pub fn parse_resolv_conf(text: &str) -> DnsConfig {
-    let mut config = DnsConfig::default();
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        match words.next() {
-            Some("nameserver") => config.servers.extend(words.next().map(str::to_string)),
-            Some("search" | "domain") => config.searches = words.map(str::to_string).collect(),
-            Some("options") => config.options.extend(words.map(str::to_string)),
-            _ => {}
-        }
-    }
-    config
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use podcheck_core::resolv::ResolvConf;
     use rstest::rstest;
     use serde_json::json;
 
@@ -92,7 +78,7 @@ mod tests {
         ClusterDnsSettings {
             servers: vec!["10.96.0.10".into()],
             domain: "cluster.local".into(),
-            host: parse_resolv_conf("nameserver 192.0.2.53\nsearch example.org\n"),
+            host: ResolvConf::parse("nameserver 192.0.2.53\nsearch example.org\n").into(),
         }
     }
 

@@ -40,12 +40,15 @@ impl Strategy for Namespaces {
         let mut causes = Vec::new();
         validate_name(ns, &mut causes);
         if let Some(n) = object::name(ns)
-            && !object::is_dns1123_label(n)
+            && !podcheck_core::dns_name::is_label(n)
         {
             causes.push(cause(
                 "FieldValueInvalid",
                 "metadata.name",
-                format!("Invalid value: \"{n}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"),
+                format!(
+                    "Invalid value: \"{n}\": {}",
+                    podcheck_core::dns_name::LABEL_MESSAGE
+                ),
             ));
         }
         causes

@@ -2,7 +2,6 @@
 //! DefaultTolerationSeconds admission plugins), validation (`validation.rs`), what an update
 //! may change, graceful deletion, field selectors and `kubectl get pods` columns.
 
-mod quantity;
 mod validation;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusCause;

@@ -5,14 +5,15 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusCause;
 use serde_json::Value;
 
-use crate::apiserver::object::{is_dns1123_label, is_dns1123_subdomain};
+use podcheck_core::dns_name;
+use podcheck_core::dns_name::regex_error;
+pub(super) use podcheck_core::dns_name::{
+    label_errors as dns1123_label_errors, max_len_error,
+    subdomain_errors as dns1123_subdomain_errors,
+};
+
 use crate::apiserver::status::cause;
 
-const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const QUALIFIED_NAME_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
@@ -74,19 +75,6 @@ pub(super) fn go_quote(s: &str) -> String {
 }
 
 /// apimachinery's `RegexError`: the message, examples and the regular expression.
-fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
-    let examples: String = examples
-        .iter()
-        .map(|e| format!("'{e}', "))
-        .collect::<Vec<_>>()
-        .join(" or ");
-    format!("{msg} (e.g. {examples}regex used for validation is '{fmt}')")
-}
-
-pub(super) fn max_len_error(length: usize) -> String {
-    format!("must be no more than {length} characters")
-}
-
 /// An integer field: None when unset, Err with the JSON text when it is not an integer.
 pub(super) fn int_field(value: Option<&Value>) -> Option<Result<i64, String>> {
     let value = value.filter(|v| !v.is_null())?;
@@ -122,63 +110,12 @@ pub(super) fn check_enum(
     }
 }
 
-fn matches_dns1123_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    b.first().is_some_and(alnum)
-        && b.last().is_some_and(alnum)
-        && b.iter().all(|c| alnum(c) || *c == b'-')
-}
-
-fn matches_dns1123_subdomain(s: &str) -> bool {
-    s.split('.').all(matches_dns1123_label)
-}
-
 fn matches_qualified_name(s: &str) -> bool {
     let b = s.as_bytes();
     b.first().is_some_and(u8::is_ascii_alphanumeric)
         && b.last().is_some_and(u8::is_ascii_alphanumeric)
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-}
-
-/// apimachinery's `IsDNS1123Label` messages.
-pub(super) fn dns1123_label_errors(s: &str) -> Vec<String> {
-    if is_dns1123_label(s) {
-        return Vec::new();
-    }
-    let mut errors = Vec::new();
-    if s.len() > 63 {
-        errors.push(max_len_error(63));
-    }
-    if !matches_dns1123_label(s) {
-        errors.push(if matches_dns1123_subdomain(s) {
-            "must not contain dots".to_string()
-        } else {
-            regex_error(
-                DNS1123_LABEL_MSG,
-                DNS1123_LABEL_FMT,
-                &["my-name", "123-abc"],
-            )
-        });
-    }
-    errors
-}
-
-/// apimachinery's `IsDNS1123Subdomain` messages.
-pub(super) fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
-    let mut errors = Vec::new();
-    if s.len() > 253 {
-        errors.push(max_len_error(253));
-    }
-    if !matches_dns1123_subdomain(s) {
-        errors.push(regex_error(
-            DNS1123_SUBDOMAIN_MSG,
-            DNS1123_SUBDOMAIN_FMT,
-            &["example.com"],
-        ));
-    }
-    errors
 }
 
 /// apimachinery's `IsQualifiedName` messages (label keys).
@@ -247,10 +184,10 @@ pub(super) fn validate_name(obj: &Value, causes: &mut Vec<StatusCause>) {
             "metadata.name",
             "Required value: name or generateName is required",
         )),
-        Some(n) if !is_dns1123_subdomain(n) => causes.push(cause(
+        Some(n) if !dns_name::is_subdomain(n) => causes.push(cause(
             "FieldValueInvalid",
             "metadata.name",
-            format!("Invalid value: \"{n}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"),
+            format!("Invalid value: \"{n}\": {}", dns_name::SUBDOMAIN_MESSAGE),
         )),
         Some(_) => {}
     }

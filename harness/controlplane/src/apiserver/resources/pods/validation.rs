@@ -8,7 +8,7 @@ use super::super::validation::{
     PORT_RANGE_MSG, check_enum, dns1123_label_errors, duplicate, go_quote, int_field, invalid,
     label_key_errors, label_value_errors, max_len_error, required, validate_name,
 };
-use super::quantity::Quantity;
+use podcheck_core::quantity::ExactQuantity;
 
 /// Pod validation as kube-apiserver's `ValidatePodCreate` does it for what a pod needs to
 /// run: metadata (name, namespace, labels), containers (names, images, ports, env,
@@ -345,15 +345,20 @@ fn validate_resources(resources: &Value, path: &str, causes: &mut Vec<StatusCaus
 }
 
 /// A requests or limits value: pushes the cause if it does not parse or is negative.
-fn quantity_field(value: &Value, field: &str, causes: &mut Vec<StatusCause>) -> Option<Quantity> {
+fn quantity_field(
+    value: &Value,
+    field: &str,
+    causes: &mut Vec<StatusCause>,
+) -> Option<ExactQuantity> {
     let text = match value {
-        Value::Null => return Some(Quantity::zero()),
+        Value::Null => return Some(ExactQuantity::zero()),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    match Quantity::parse(&text) {
+    // The JSON decoder trims spaces before `ParseQuantity`, as `UnmarshalJSON` does.
+    match ExactQuantity::parse(text.trim()) {
         Ok(q) => {
-            if q.negative {
+            if q.is_negative() {
                 causes.push(invalid(
                     field,
                     &go_quote(&q.canonical()),
@@ -363,7 +368,7 @@ fn quantity_field(value: &Value, field: &str, causes: &mut Vec<StatusCause>) -> 
             Some(q)
         }
         Err(error) => {
-            causes.push(invalid(field, &go_quote(&text), error));
+            causes.push(invalid(field, &go_quote(&text), &error.to_string()));
             None
         }
     }
