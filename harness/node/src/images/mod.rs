@@ -22,10 +22,10 @@ use sha2::{Digest as _, Sha256};
 /// source tree), so that an installed podcheck needs no source tree: the sandbox image and
 /// busybox. Their sources are absolute host paths (`/bin/busybox`).
 pub const BUILTIN_RECIPES: [(&str, &str); 2] = [
-    ("pause", include_str!("../../../fixtures/images/pause.yaml")),
+    ("pause", include_str!("../../../../fixtures/images/pause.yaml")),
     (
         "busybox",
-        include_str!("../../../fixtures/images/busybox.yaml"),
+        include_str!("../../../../fixtures/images/busybox.yaml"),
     ),
 ];
 
