@@ -18,11 +18,17 @@ use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+pub mod archive;
+pub mod catalog;
+
 /// The recipes of the images every real node has, compiled in (`fixtures/images` of the
 /// source tree), so that an installed podcheck needs no source tree: the sandbox image and
 /// busybox. Their sources are absolute host paths (`/bin/busybox`).
 pub const BUILTIN_RECIPES: [(&str, &str); 2] = [
-    ("pause", include_str!("../../../../fixtures/images/pause.yaml")),
+    (
+        "pause",
+        include_str!("../../../../fixtures/images/pause.yaml"),
+    ),
     (
         "busybox",
         include_str!("../../../../fixtures/images/busybox.yaml"),
@@ -107,6 +113,10 @@ pub enum ImageError {
         #[source]
         source: serde_json::Error,
     },
+    /// An image archive (`--image-archive`, a suite's `spec.images`) is not one podcheck can
+    /// serve: not a tar, no index, a missing blob, a digest that does not match, no name.
+    #[error("image archive {origin}: {message}")]
+    Archive { origin: String, message: String },
     /// The archive could not be written to its destination.
     #[error("cannot write image archive {}", path.display())]
     Write {
