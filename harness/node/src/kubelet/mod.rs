@@ -1,6 +1,7 @@
 //! A kubelet for one simulated node: registers the Node, renews its Lease, and runs one
 //! worker per pod bound to it, driving the runtime and reporting status through the API.
 
+pub mod image_pull;
 pub mod pod_dns;
 pub mod status;
 
@@ -22,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::Recorder;
 use crate::runtime::{ContainerConfig, ContainerState, Runtime, Sandbox, SandboxConfig};
+use image_pull::PullBackOff;
 use pod_dns::ClusterDnsSettings;
 use status::{ContainerObservation, PodObservation};
 
@@ -350,7 +352,9 @@ async fn pod_worker(
             }
             Some(_) => {}
         }
-        let watching = running.as_ref().is_some_and(RunningPod::has_running);
+        let watching = running
+            .as_ref()
+            .is_some_and(|r| r.has_running() || r.waits_for_images());
         tokio::select! {
             _ = shutdown.cancelled() => {
                 if let Some(r) = running.take() {
@@ -360,10 +364,12 @@ async fn pod_worker(
             }
             _ = relist.tick(), if watching => {
                 let pod = rx.borrow().clone();
-                if let (Some(r), Some(pod)) = (running.as_mut(), pod)
-                    && relist_containers(&ctx, r).await
-                {
-                    report(&ctx, &pod, &r.observation).await;
+                if let (Some(r), Some(pod)) = (running.as_mut(), pod) {
+                    let relisted = relist_containers(&ctx, r).await;
+                    let retried = retry_images(&ctx, &pod, r).await;
+                    if relisted || retried {
+                        report(&ctx, &pod, &r.observation).await;
+                    }
                 }
             }
             changed = rx.changed() => {
@@ -381,9 +387,17 @@ async fn pod_worker(
 struct RunningPod {
     sandbox: Sandbox,
     observation: PodObservation,
+    backoff: PullBackOff,
 }
 
 impl RunningPod {
+    fn waits_for_images(&self) -> bool {
+        self.observation
+            .containers
+            .iter()
+            .any(|c| c.container_id.is_none() && image_pull::waits_for_image(&c.waiting_reason))
+    }
+
     fn has_running(&self) -> bool {
         self.observation
             .containers
@@ -473,114 +487,109 @@ async fn start(ctx: &NodeContext, pod: &Pod) -> Option<RunningPod> {
     observation.pod_ip = Some(sandbox.ip.to_string());
     report(ctx, pod, &observation).await;
 
+    let mut backoff = PullBackOff::default();
     for (i, c) in spec.containers.iter().enumerate() {
-        let image = c.image.clone().unwrap_or_default();
-        let field = container_path(&c.name);
-        let policy = c.image_pull_policy.as_deref().unwrap_or("IfNotPresent");
-        let present = ctx.runtime.image_present(&image).await.unwrap_or(false);
-        let pulled = match (policy, present) {
-            ("Never", false) => Err(format!(
-                "Container image \"{image}\" is not present with pull policy of Never"
-            )),
-            ("Always", _) | (_, false) => {
-                ctx.recorder
-                    .pod_event(
-                        pod,
-                        false,
-                        "Pulling",
-                        &format!("Pulling image \"{image}\""),
-                        Some(&field),
-                    )
-                    .await;
-                let begun = std::time::Instant::now();
-                match ctx.runtime.pull_image(&image).await {
-                    Ok(id) => {
-                        let took = begun.elapsed().as_secs_f64();
-                        ctx.recorder.pod_event(pod, false, "Pulled", &format!("Successfully pulled image \"{image}\" in {took:.3}s ({took:.3}s including waiting)"), Some(&field)).await;
-                        Ok(id)
-                    }
-                    Err(e) => Err(format!("Failed to pull image \"{image}\": {e}")),
-                }
-            }
-            _ => {
-                ctx.recorder
-                    .pod_event(
-                        pod,
-                        false,
-                        "Pulled",
-                        &format!("Container image \"{image}\" already present on machine"),
-                        Some(&field),
-                    )
-                    .await;
-                ctx.runtime
-                    .image_id(&image)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-        };
-        let obs = &mut observation.containers[i];
-        match pulled {
-            Ok(id) => obs.image_id = Some(id),
-            Err(message) => {
-                ctx.recorder
-                    .pod_event(pod, true, "Failed", &message, Some(&field))
-                    .await;
-                obs.waiting_reason = "ErrImagePull".into();
-                obs.waiting_message = Some(message);
-                continue;
-            }
-        }
-        let container = ContainerConfig {
-            name: c.name.clone(),
-            image: image.clone(),
-            command: c.command.clone().unwrap_or_default(),
-            args: c.args.clone().unwrap_or_default(),
-        };
-        let created = ctx.runtime.create_container(&sandbox.id, &container).await;
-        let id = match created {
-            Ok(id) => id,
-            Err(e) => {
-                ctx.recorder
-                    .pod_event(pod, true, "Failed", &format!("Error: {e}"), Some(&field))
-                    .await;
-                obs.waiting_reason = "CreateContainerError".into();
-                obs.waiting_message = Some(e.to_string());
-                continue;
-            }
-        };
-        obs.container_id = Some(format!("{}://{id}", ctx.runtime.id_scheme()));
-        ctx.recorder
-            .pod_event(
-                pod,
-                false,
-                "Created",
-                &format!("Created container: {}", c.name),
-                Some(&field),
-            )
-            .await;
-        if let Err(e) = ctx.runtime.start_container(&id).await {
-            ctx.recorder
-                .pod_event(pod, true, "Failed", &format!("Error: {e}"), Some(&field))
-                .await;
-            observation.containers[i].waiting_reason = "RunContainerError".into();
-            continue;
-        }
-        ctx.recorder
-            .pod_event(
-                pod,
-                false,
-                "Started",
-                &format!("Started container {}", c.name),
-                Some(&field),
-            )
-            .await;
-        observation.containers[i].state = ctx.runtime.container_state(&id).await.ok();
+        start_container(
+            ctx,
+            pod,
+            &sandbox.id,
+            c,
+            &mut observation.containers[i],
+            &mut backoff,
+        )
+        .await;
     }
     report(ctx, pod, &observation).await;
     Some(RunningPod {
         sandbox,
         observation,
+        backoff,
     })
+}
+
+/// The container's image, then the container itself; what happened goes into `obs`.
+async fn start_container(
+    ctx: &NodeContext,
+    pod: &Pod,
+    sandbox_id: &str,
+    c: &k8s_openapi::api::core::v1::Container,
+    obs: &mut ContainerObservation,
+    backoff: &mut PullBackOff,
+) {
+    let field = container_path(&c.name);
+    match image_pull::ensure_image(ctx, pod, c, &field, backoff).await {
+        Ok(id) => obs.image_id = Some(id),
+        Err(failure) => {
+            obs.waiting_reason = failure.reason.into();
+            obs.waiting_message = Some(failure.message);
+            return;
+        }
+    }
+    let container = ContainerConfig {
+        name: c.name.clone(),
+        image: c.image.clone().unwrap_or_default(),
+        command: c.command.clone().unwrap_or_default(),
+        args: c.args.clone().unwrap_or_default(),
+    };
+    let id = match ctx.runtime.create_container(sandbox_id, &container).await {
+        Ok(id) => id,
+        Err(e) => {
+            ctx.recorder
+                .pod_event(pod, true, "Failed", &format!("Error: {e}"), Some(&field))
+                .await;
+            obs.waiting_reason = "CreateContainerError".into();
+            obs.waiting_message = Some(e.to_string());
+            return;
+        }
+    };
+    obs.waiting_message = None;
+    obs.container_id = Some(format!("{}://{id}", ctx.runtime.id_scheme()));
+    ctx.recorder
+        .pod_event(
+            pod,
+            false,
+            "Created",
+            &format!("Created container: {}", c.name),
+            Some(&field),
+        )
+        .await;
+    if let Err(e) = ctx.runtime.start_container(&id).await {
+        ctx.recorder
+            .pod_event(pod, true, "Failed", &format!("Error: {e}"), Some(&field))
+            .await;
+        obs.waiting_reason = "RunContainerError".into();
+        return;
+    }
+    ctx.recorder
+        .pod_event(
+            pod,
+            false,
+            "Started",
+            &format!("Started container {}", c.name),
+            Some(&field),
+        )
+        .await;
+    obs.state = ctx.runtime.container_state(&id).await.ok();
+}
+
+/// Containers that wait for their image are tried again at every sync: in back-off they
+/// report `ImagePullBackOff`, after it they pull again. True when a status changed.
+async fn retry_images(ctx: &NodeContext, pod: &Pod, r: &mut RunningPod) -> bool {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let mut changed = false;
+    for (c, obs) in spec
+        .containers
+        .iter()
+        .zip(r.observation.containers.iter_mut())
+    {
+        if !image_pull::waits_for_image(&obs.waiting_reason) || obs.container_id.is_some() {
+            continue;
+        }
+        let before = (obs.waiting_reason.clone(), obs.state.clone());
+        start_container(ctx, pod, &r.sandbox.id, c, obs, &mut r.backoff).await;
+        changed |= before != (obs.waiting_reason.clone(), obs.state.clone());
+    }
+    changed
 }
 
 /// Patches the pod's status with what was observed.

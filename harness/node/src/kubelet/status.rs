@@ -114,16 +114,16 @@ pub fn pod_status(pod: &Pod, obs: &PodObservation, now: &str) -> Value {
         .as_ref()
         .and_then(|s| s.restart_policy.as_deref())
         .unwrap_or("Always");
+    // As the kubelet's getPhase: when every container has exited, `Always` (and
+    // `OnFailure` after a failure) means they are restarting, so the pod is still Running.
     let phase = if all_ready {
         "Running"
-    } else if !obs.containers.is_empty()
-        && exited.len() == obs.containers.len()
-        && restart != "Always"
-    {
-        if exited.iter().all(|c| *c == 0) {
-            "Succeeded"
-        } else {
-            "Failed"
+    } else if !obs.containers.is_empty() && exited.len() == obs.containers.len() {
+        match (restart, exited.iter().all(|c| *c == 0)) {
+            ("Always", _) => "Running",
+            (_, true) => "Succeeded",
+            ("Never", false) => "Failed",
+            _ => "Running",
         }
     } else if obs.containers.iter().any(running) {
         "Running"
@@ -261,6 +261,28 @@ mod tests {
             finished_at: "t".into(),
         }));
         assert_eq!(pod_status(&p, &done, "t")["phase"], "Failed");
+    }
+
+    #[rstest::rstest]
+    #[case("Always", 0, "Running")]
+    #[case("Always", 1, "Running")]
+    #[case("OnFailure", 0, "Succeeded")]
+    #[case("OnFailure", 1, "Running")]
+    #[case("Never", 0, "Succeeded")]
+    #[case("Never", 1, "Failed")]
+    fn the_phase_of_exited_containers_follows_the_restart_policy(
+        #[case] policy: &str,
+        #[case] exit_code: i32,
+        #[case] phase: &str,
+    ) {
+        let mut p = pod();
+        p.spec.as_mut().unwrap().restart_policy = Some(policy.into());
+        let done = obs(Some(ContainerState::Exited {
+            exit_code,
+            reason: "Completed".into(),
+            finished_at: "t".into(),
+        }));
+        assert_eq!(pod_status(&p, &done, "t")["phase"], phase);
     }
 
     #[test]
