@@ -9,6 +9,7 @@
 pub mod apiserver;
 pub mod cluster_dns;
 pub mod identity;
+pub mod image_registry;
 mod pki;
 pub mod providers;
 pub mod scheduler;
@@ -33,10 +34,12 @@ use apiserver::http::ApiState;
 use apiserver::registry::Registry;
 use apiserver::resources;
 use identity::{Identity, TokenAuthenticator};
+use image_registry::ImageRegistry;
 use kubelet::pod_dns::ClusterDnsSettings;
 use kubelet::{NodeConfig, NodeSpec};
 use podcheck_host::error_chain;
 use podcheck_host::run_dir::{RUN_ROOT, unique_name};
+use podcheck_node::images::catalog::Catalog;
 use podcheck_node::runtime::{Runtime, SimNetwork, SimRuntime};
 use podcheck_node::{RUN_DIR_PREFIX, cri, kubelet, network};
 use providers::StoreChoice;
@@ -81,6 +84,9 @@ pub enum Error {
         what: &'static str,
         message: String,
     },
+    /// The image registry could not start, or an image archive could not be read.
+    #[error("could not set up the image registry: {0}")]
+    Images(String),
     /// The kubeconfig could not be written.
     #[error("could not write the kubeconfig to {path}")]
     Kubeconfig {
@@ -115,6 +121,9 @@ pub struct Config {
     /// The real pod network's CNI conflist template and plugin dir (the built-in
     /// `bridge` + `host-local` unless the user brings their own); unused when simulated.
     pub cni: network::CniConfig,
+    /// Image archives (OCI layout or `docker save` tars) whose images the nodes can pull,
+    /// beside the built-in ones (`--image-archive`).
+    pub image_archives: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -130,6 +139,7 @@ impl Default for Config {
             cluster_domain: "cluster.local".into(),
             dns_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             cni: network::CniConfig::builtin(),
+            image_archives: Vec::new(),
         }
     }
 }
@@ -156,6 +166,11 @@ pub struct ControlPlane {
     nodes: Vec<(NodeConfig, Arc<dyn Runtime>)>,
     /// The containerd and the bridge of each node with a real runtime.
     real_nodes: Vec<RealNode>,
+    /// The images the nodes can pull: served by `image_registry` to real nodes, known to
+    /// simulated ones.
+    images: Arc<Catalog>,
+    /// The registry on loopback the real nodes' containerds pull from.
+    image_registry: Option<ImageRegistry>,
     /// `/run/podcheck/cp-PID-…`: the real nodes' files; removed at shutdown.
     run_dir: Option<PathBuf>,
     components: JoinSet<()>,
@@ -223,6 +238,15 @@ impl ControlPlane {
             providers::RuntimeChoice::Auto => providers::real_runtime_usable().is_ok(),
             providers::RuntimeChoice::CriSocket(_) => false,
         };
+        // Real nodes pull the built-in images too; simulated ones only need their names.
+        let images = Arc::new(if real {
+            Catalog::builtin().map_err(|e| Error::Images(error_chain(&e)))?
+        } else {
+            Catalog::default()
+        });
+        for path in &config.image_archives {
+            add_image_archive(&images, path)?;
+        }
         let mut networks: Vec<network::NodeNetwork> = Vec::new();
         let run_dir = if real {
             let dir = real_run_dir()?;
@@ -279,6 +303,8 @@ impl ControlPlane {
             admin,
             nodes: Vec::new(),
             real_nodes: Vec::new(),
+            images: images.clone(),
+            image_registry: None,
             run_dir,
             components: JoinSet::new(),
             shutdown: shutdown.clone(),
@@ -296,10 +322,24 @@ impl ControlPlane {
         .map_err(Error::Dns)?;
         let dns_addr = dns.addr();
         cp.dns = Some(dns);
-        if let Some(dir) = cp.run_dir.clone() {
+        if let (Some(dir), true) = (cp.run_dir.clone(), real) {
             // From here on, a failure tears down what exists through `cp`'s drop.
-            cp.real_nodes =
-                start_real_nodes(&dir, &node_configs, networks, cp.dns.as_mut()).await?;
+            let registry = ImageRegistry::start(images.clone())
+                .await
+                .map_err(|source| Error::Bind {
+                    what: "image registry",
+                    source,
+                })?;
+            let registry_addr = registry.addr();
+            cp.image_registry = Some(registry);
+            cp.real_nodes = start_real_nodes(
+                &dir,
+                &node_configs,
+                networks,
+                cp.dns.as_mut(),
+                registry_addr,
+            )
+            .await?;
         }
         // `--cri-socket`: the first node's kubelet uses the user's runtime.
         let mut external: Option<Arc<dyn Runtime>> = match (&config.runtime, cp.run_dir.clone()) {
@@ -341,7 +381,8 @@ impl ControlPlane {
             let runtime: Arc<dyn Runtime> = match cp.real_nodes.get(i) {
                 Some(real) => real.runtime.clone(),
                 None => external.take().unwrap_or_else(|| {
-                    Arc::new(SimRuntime::new(Arc::new(SimNetwork::new(node.pod_cidr))))
+                    let network = Arc::new(SimNetwork::new(node.pod_cidr));
+                    Arc::new(SimRuntime::with_images(network, images.clone()))
                 }),
             };
             let client = cp.client_for(&cred.token).await?;
@@ -434,6 +475,22 @@ impl ControlPlane {
     /// The store, for probes that read raw keys (the `etcdWrite` evidence).
     pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
+    }
+
+    /// The images the nodes can pull.
+    pub fn images(&self) -> &Arc<Catalog> {
+        &self.images
+    }
+
+    /// Adds the images of an archive (a suite's `spec.images`); pulls see them at once.
+    pub fn add_image_archive(&self, path: &Path) -> Result<Vec<String>, Error> {
+        add_image_archive(&self.images, path)
+    }
+
+    /// The registry the real nodes pull from, if the nodes are real: its address and what
+    /// it served (the `criLaunch` evidence).
+    pub fn image_registry(&self) -> Option<&ImageRegistry> {
+        self.image_registry.as_ref()
     }
 
     /// The simulated nodes and the runtimes behind them, for runtime probes.
@@ -560,6 +617,9 @@ impl ControlPlane {
         // The kubelets have stopped their sandboxes; containerd removes what is left.
         let real: Vec<RealNode> = std::mem::take(&mut self.real_nodes);
         futures::future::join_all(real.into_iter().map(RealNode::shutdown)).await;
+        if let Some(registry) = self.image_registry.take() {
+            registry.shutdown().await;
+        }
         if let Some(dir) = self.run_dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -611,6 +671,15 @@ impl RealNode {
             }
         }
     }
+}
+
+/// Reads an image archive into the catalog.
+fn add_image_archive(images: &Catalog, path: &Path) -> Result<Vec<String>, Error> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::Images(format!("cannot read image archive {}: {e}", path.display())))?;
+    images
+        .add_archive(&bytes, &path.display().to_string())
+        .map_err(|e| Error::Images(error_chain(&e)))
 }
 
 /// Where the real nodes of this control plane keep their files: on tmpfs (`/run`), named
@@ -666,6 +735,7 @@ async fn start_real_nodes(
     nodes: &[NodeConfig],
     networks: Vec<network::NodeNetwork>,
     mut dns: Option<&mut cluster_dns::ClusterDns>,
+    registry: SocketAddr,
 ) -> Result<Vec<RealNode>, Error> {
     for (node, net) in nodes.iter().zip(&networks) {
         if let Some(dns) = dns.as_deref_mut() {
@@ -684,6 +754,7 @@ async fn start_real_nodes(
             net.conf_dir(),
         );
         opts.cni_bin_dir = net.cni_bin_dir().to_path_buf();
+        opts.registry = Some(registry);
         cri::containerd::ContainerdProcess::start(opts)
     }))
     .await;

@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use ipnet::Ipv4Net;
 
+use crate::images::catalog::{self, Catalog, MIRRORED_REGISTRIES};
+use crate::images::normalize_reference;
+
 /// Which implementation produced a piece of evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Implementation {
@@ -43,6 +46,10 @@ pub enum RuntimeError {
     Unsupported(String),
     #[error("runtime call failed: {0}")]
     Failed(String),
+    /// A CRI call the runtime answered with an error, in the words the kubelet reports
+    /// (gRPC's status text: `rpc error: code = NotFound desc = …`).
+    #[error("rpc error: code = {code} desc = {message}")]
+    Rpc { code: String, message: String },
 }
 
 /// DNS settings for the sandbox: what ends up in the containers' /etc/resolv.conf.
@@ -263,16 +270,49 @@ struct SimState {
 
 /// A runtime that runs nothing: it keeps the books a runtime keeps (sandboxes, containers,
 /// images) and calls its network like a real one. Its containers run until stopped.
+///
+/// Its pulls succeed for the images a real node of podcheck's could pull (the built-in
+/// images and those of the catalog) and fail for the others in containerd's words, so that a
+/// suite means the same on both runtimes.
 pub struct SimRuntime {
     network: Arc<dyn Network>,
+    images: Arc<Catalog>,
+    /// The built-in images' full references ([`catalog::builtin_references`]).
+    builtin: Vec<String>,
     state: Mutex<SimState>,
 }
 
 impl SimRuntime {
+    /// A runtime that knows the built-in images only.
     pub fn new(network: Arc<dyn Network>) -> Self {
+        Self::with_images(network, Arc::default())
+    }
+
+    /// A runtime that also knows the images of `images` (`--image-archive`).
+    pub fn with_images(network: Arc<dyn Network>, images: Arc<Catalog>) -> Self {
         SimRuntime {
             network,
+            images,
+            builtin: catalog::builtin_references(),
             state: Mutex::new(SimState::default()),
+        }
+    }
+
+    /// The image id a pull of `image` gets (`docker.io/library/busybox@sha256:…`, as the
+    /// CRI reports a repo digest), or containerd's error for an image no registry has.
+    fn resolve(&self, image: &str) -> Result<String, RuntimeError> {
+        let reference = normalize_reference(image).map_err(|message| RuntimeError::Rpc {
+            code: "InvalidArgument".into(),
+            message: format!("failed to pull and unpack image {image:?}: {message}"),
+        })?;
+        let full = reference.to_string();
+        let repository = format!("{}/{}", reference.domain, reference.path);
+        if self.builtin.contains(&full) {
+            return Ok(format!("{repository}@{}", image_digest(&full)));
+        }
+        match self.images.resolve(&full) {
+            Some(digest) => Ok(format!("{repository}@{digest}")),
+            None => Err(pull_not_found(&full, &reference.domain)),
         }
     }
 
@@ -283,6 +323,26 @@ impl SimRuntime {
 
 fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// What containerd says when the embedded registry has no such image, or when the image is
+/// on a registry podcheck's nodes cannot reach.
+fn pull_not_found(full: &str, domain: &str) -> RuntimeError {
+    if MIRRORED_REGISTRIES.contains(&domain) {
+        RuntimeError::Rpc {
+            code: "NotFound".into(),
+            message: format!(
+                "failed to pull and unpack image \"{full}\": failed to resolve reference \"{full}\": {full}: not found"
+            ),
+        }
+    } else {
+        RuntimeError::Rpc {
+            code: "Unknown".into(),
+            message: format!(
+                "failed to pull and unpack image \"{full}\": failed to resolve reference \"{full}\": {domain} is not a registry podcheck's nodes can reach (simulated)"
+            ),
+        }
+    }
 }
 
 fn image_digest(image: &str) -> String {
@@ -329,12 +389,18 @@ impl Runtime for SimRuntime {
     }
 
     async fn pull_image(&self, image: &str) -> Result<String, RuntimeError> {
+        let id = self.resolve(image)?;
         self.lock().images.insert(image.to_string());
-        Ok(image_digest(image))
+        Ok(id)
     }
 
     async fn image_id(&self, image: &str) -> Result<String, RuntimeError> {
-        Ok(image_digest(image))
+        if !self.lock().images.contains(image) {
+            return Err(RuntimeError::Failed(format!(
+                "image {image:?} is not present"
+            )));
+        }
+        self.resolve(image)
     }
 
     async fn create_container(

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use podcheck_protos::cri::v1::{
-    ImageSpec, ImageStatusRequest, ListPodSandboxRequest, VersionRequest, VersionResponse,
+    ImageSpec, ImageStatusRequest, ListPodSandboxRequest, PullImageRequest, VersionRequest,
+    VersionResponse,
 };
 use tonic::transport::Channel;
 
@@ -70,7 +71,13 @@ pub struct ContainerdOptions {
     pub cni_bin_dir: PathBuf,
     /// The containerd binary ([`DEFAULT_CONTAINERD_BINARY`]).
     pub binary: PathBuf,
+    /// podcheck's image registry on loopback. When given, containerd pulls every image of
+    /// [`MIRRORED_REGISTRIES`] from it (the sandbox image at start, the pods' images when the
+    /// kubelet asks) and nothing is imported; when absent, the built-in images are imported.
+    pub registry: Option<SocketAddr>,
 }
+
+pub use crate::images::catalog::MIRRORED_REGISTRIES;
 
 impl ContainerdOptions {
     /// Options with the Debian locations of containerd and the CNI plugins.
@@ -80,6 +87,7 @@ impl ContainerdOptions {
             cni_conf_dir: cni_conf_dir.into(),
             cni_bin_dir: DEFAULT_CNI_BIN_DIR.into(),
             binary: DEFAULT_CONTAINERD_BINARY.into(),
+            registry: None,
         }
     }
 }
@@ -93,7 +101,8 @@ pub struct StartTimings {
     pub ready: Duration,
     /// Building the image archives (overlapped with the daemon's start-up).
     pub build_images: Duration,
-    /// `ctr images import` of both images, until the CRI plugin saw the sandbox image.
+    /// `ctr images import` of both images, until the CRI plugin saw the sandbox image; or,
+    /// with a registry, the CRI pull of the sandbox image.
     pub import_images: Duration,
 }
 
@@ -249,9 +258,14 @@ impl ContainerdProcess {
         let busybox = images::builtin_recipe("busybox")?;
         let sandbox_image = pause.reference.clone();
         let images_dir = dir.join("images");
+        let imported = if opts.registry.is_some() {
+            Vec::new()
+        } else {
+            vec![("pause", pause), ("busybox", busybox)]
+        };
         let build = tokio::task::spawn_blocking(move || {
             let began = Instant::now();
-            let built = [("pause", pause), ("busybox", busybox)]
+            let built = imported
                 .into_iter()
                 .map(|(name, recipe)| write_image(&recipe, &images_dir.join(format!("{name}.tar"))))
                 .collect::<Result<Vec<_>, _>>();
@@ -278,7 +292,12 @@ impl ContainerdProcess {
                 .local_addr()
                 .map_err(|e| CriError::io("reading the reserved port", e))?
         );
+        let registry_config = match opts.registry {
+            Some(addr) => Some(write_hosts(&dir.join("certs.d"), addr)?),
+            None => None,
+        };
         let config = Config {
+            registry_config: registry_config.as_deref(),
             dir: &dir,
             socket: &socket,
             sandbox_image: &sandbox_image,
@@ -354,7 +373,12 @@ impl ContainerdProcess {
             }
         }
         let cri = CriClient::new(channel.clone(), CALL_TIMEOUT);
-        if let Err(e) = wait_image(&cri, &sandbox_image).await {
+        let present = if opts.registry.is_some() {
+            pull_sandbox_image(&cri, &sandbox_image).await
+        } else {
+            wait_image(&cri, &sandbox_image).await
+        };
+        if let Err(e) = present {
             return Err(start_failed(e, &log_path));
         }
         let import_took = import_began.elapsed();
@@ -627,8 +651,72 @@ fn probe_overlay(dir: &Path) -> Result<(), String> {
     result
 }
 
+/// Writes `DIR/<registry>/hosts.toml` for each of [`MIRRORED_REGISTRIES`], and returns
+/// `DIR`, containerd's `config_path`.
+fn write_hosts(dir: &Path, registry: SocketAddr) -> Result<PathBuf, CriError> {
+    for upstream in MIRRORED_REGISTRIES {
+        let host_dir = dir.join(upstream);
+        std::fs::create_dir_all(&host_dir)
+            .map_err(|e| CriError::io(format!("creating {}", host_dir.display()), e))?;
+        write_file(
+            &host_dir.join("hosts.toml"),
+            &hosts_toml(upstream, registry),
+        )?;
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// One registry's `hosts.toml`: pulls of `upstream/…` go to `http://REGISTRY/v2/upstream/…`.
+///
+/// The loopback registry is the `server` as well as the one `host`: were the upstream the
+/// server, containerd would fall back to it after the registry's 404, and the pull's error
+/// would be the unreachable upstream's instead of the registry's "not found". (containerd
+/// 1.6 also refuses a hosts.toml without a `host` table.) Requests to loopback bypass
+/// `HTTP(S)_PROXY`.
+fn hosts_toml(upstream: &str, registry: SocketAddr) -> String {
+    let server = toml_string(&format!("http://{registry}/v2/{upstream}"));
+    format!(
+        "# Written by podcheck: {upstream} is served by podcheck's registry on loopback.\n\
+         server = {server}\n\
+         override_path = true\n\
+         capabilities = [\"pull\", \"resolve\"]\n\
+         \n\
+         [host.{server}]\n\
+         \x20 capabilities = [\"pull\", \"resolve\"]\n\
+         \x20 override_path = true\n"
+    )
+}
+
+/// CRI PullImage of the sandbox image, as `kubeadm config images pull` does before a
+/// node's first pod.
+async fn pull_sandbox_image(cri: &CriClient, image: &str) -> Result<(), CriError> {
+    let pull = client::call(
+        "PullImage",
+        IMPORT_TIMEOUT,
+        cri.images().pull_image(client::request(
+            PullImageRequest {
+                image: Some(ImageSpec {
+                    image: image.to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            IMPORT_TIMEOUT,
+        )),
+    )
+    .await;
+    pull.map(|_| ()).map_err(|e| {
+        CriError::Start(format!(
+            "pulling the sandbox image {image} from podcheck's registry failed: {}",
+            error_chain(&e)
+        ))
+    })
+}
+
 /// The containerd configuration (version 2, for containerd 1.6).
 struct Config<'a> {
+    /// containerd's registry `config_path` (the `hosts.toml` directory), if any.
+    registry_config: Option<&'a Path>,
     dir: &'a Path,
     socket: &'a Path,
     sandbox_image: &'a str,
@@ -699,7 +787,7 @@ disabled_plugins = [
   bin_dir = {cni_bin}
   conf_dir = {cni_conf}
   max_conf_num = 1
-"#,
+{registry}"#,
             root = s(&self.dir.join("root")),
             state = s(&self.dir.join("state")),
             socket = s(self.socket),
@@ -710,6 +798,10 @@ disabled_plugins = [
             runc_root = s(&self.dir.join("runc")),
             cni_bin = s(self.cni_bin_dir),
             cni_conf = s(self.cni_conf_dir),
+            registry = match self.registry_config {
+                Some(dir) => format!("\n[{cri}.registry]\n  config_path = {}\n", s(dir)),
+                None => String::new(),
+            },
         )
     }
 }
@@ -929,6 +1021,7 @@ mod tests {
     #[test]
     fn config_has_what_the_cri_plugin_needs() {
         let config = Config {
+            registry_config: Some(Path::new("/run/podcheck/x/node-1/certs.d")),
             dir: Path::new("/run/podcheck/x/node-1"),
             socket: Path::new("/run/podcheck/x/node-1/containerd.sock"),
             sandbox_image: "registry.k8s.io/pause:3.9",
@@ -945,8 +1038,27 @@ mod tests {
             "Root = \"/run/podcheck/x/node-1/runc\"",
             "address = \"/run/podcheck/x/node-1/containerd.sock\"",
             "max_conf_num = 1",
+            "[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/run/podcheck/x/node-1/certs.d\"",
         ] {
             assert!(config.contains(want), "{want} missing from:\n{config}");
         }
+    }
+
+    #[test]
+    fn each_upstream_is_served_under_a_path_of_its_own() {
+        let hosts = hosts_toml("quay.io", SocketAddr::from((Ipv4Addr::LOCALHOST, 5000)));
+        assert!(
+            hosts.contains("server = \"http://127.0.0.1:5000/v2/quay.io\"\n"),
+            "{hosts}"
+        );
+        assert!(hosts.contains("override_path = true\n"), "{hosts}");
+        assert!(
+            hosts.contains("[host.\"http://127.0.0.1:5000/v2/quay.io\"]\n"),
+            "{hosts}"
+        );
+        assert!(
+            !hosts.contains("https://"),
+            "no upstream to fall back to\n{hosts}"
+        );
     }
 }

@@ -358,7 +358,15 @@ impl Runtime for CriRuntime {
                 PULL_TIMEOUT,
             )),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The kubelet reports a failed pull in gRPC's words, code and all.
+            CriError::Call { code, message, .. } => RuntimeError::Rpc {
+                code: format!("{code:?}"),
+                message,
+            },
+            other => other.into(),
+        })?;
         match self.image_id(image).await {
             Ok(id) => Ok(id),
             Err(_) => Ok(pulled.image_ref),
