@@ -54,7 +54,34 @@ pub struct Suite {
     pub identities: Vec<Identity>,
     /// The suite's own scheduler, to run against the embedded target.
     pub scheduler: Option<ExternalScheduler>,
+    /// Image archives for the embedded nodes (`spec.images`).
+    pub images: Vec<SuiteImage>,
     pub cases: Vec<CaseSpec>,
+}
+
+/// An image archive a suite names: its path, and where the suite names it, so that the
+/// edge that reads the archive can point at the line when it is not one.
+#[derive(Debug, Clone)]
+pub struct SuiteImage {
+    /// Resolved against the suite's directory.
+    pub path: PathBuf,
+    file: String,
+    source: std::sync::Arc<str>,
+    at: Location,
+}
+
+impl SuiteImage {
+    /// A diagnostic at the suite's mention of this archive.
+    pub fn problem(&self, message: String, help: Option<String>) -> SuiteError {
+        SuiteError(vec![problem(
+            &self.file,
+            &self.source,
+            &self.at,
+            message,
+            "this image archive",
+            help,
+        )])
+    }
 }
 
 /// A scheduler podcheck starts as a process (from the suite or `--scheduler-command`).
@@ -418,6 +445,18 @@ fn check(
             })
         }
     };
+    let shared_source: std::sync::Arc<str> = source.into();
+    let images = suite
+        .spec
+        .images
+        .iter()
+        .map(|i| SuiteImage {
+            path: dir.join(&i.value),
+            file: file.to_string(),
+            source: shared_source.clone(),
+            at: i.referenced,
+        })
+        .collect();
     let mut names = BTreeSet::new();
     let mut cases = Vec::new();
     for case in suite.spec.cases {
@@ -540,6 +579,7 @@ fn check(
             .collect(),
         identities,
         scheduler,
+        images,
         cases,
     })
 }
@@ -703,6 +743,19 @@ mod scheduler_tests {
         let sched = s.scheduler.unwrap();
         assert_eq!(sched.command, ["kube-scheduler"]);
         assert!(!sched.replaces_default());
+    }
+
+    #[test]
+    fn image_archives_are_relative_to_the_suite_and_located() {
+        let s = load_text(&suite("  images: [images/app.tar]\n", "")).unwrap();
+        assert_eq!(s.images[0].path, Path::new("suites/mine/images/app.tar"));
+        let e = s.images[0].problem("cannot read it".into(), None);
+        assert_eq!((e.0[0].line, e.0[0].column), (5, 12));
+        assert!(
+            e.0[0]
+                .rendered
+                .contains("suites/mine/suite.yaml:5:12: cannot read it")
+        );
     }
 
     #[test]

@@ -72,6 +72,12 @@ pub struct SuiteSpec {
     /// The user's own components that the suite validates (embedded target only).
     #[serde(default)]
     pub components: Components,
+    /// Image archives (an OCI image layout tar, or a `docker save` tar), relative to the
+    /// suite file, whose images the embedded nodes can pull beside the built-in ones
+    /// (embedded target only; `--image-archive` adds more).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub images: Vec<Spanned<String>>,
     pub cases: Vec<Case>,
 }
 

@@ -43,6 +43,18 @@ pub enum Command {
     Up(UpArgs),
     /// Say which provider each component of the embedded target uses, real or simulated, and why.
     Doctor(ProviderArgs),
+    /// List the images the embedded nodes can pull: the built-in ones and those of
+    /// `--image-archive`.
+    Images(ImagesArgs),
+}
+
+/// `images`.
+#[derive(Debug, clap::Args)]
+pub struct ImagesArgs {
+    /// An image archive to list too (an OCI image layout tar or a `docker save` tar);
+    /// repeatable.
+    #[arg(long = "image-archive", value_name = "PATH")]
+    pub image_archives: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -106,6 +118,10 @@ pub struct ProviderArgs {
         default_value = "default-scheduler"
     )]
     scheduler_name: String,
+    /// An image archive (an OCI image layout tar, or a `docker save` tar) whose images the
+    /// embedded nodes can pull, by the names it gives them; repeatable.
+    #[arg(long = "image-archive", value_name = "PATH")]
+    image_archives: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -139,6 +155,10 @@ impl ProviderArgs {
             (None, RuntimeArg::Sim) => RuntimeChoice::Sim,
             (None, RuntimeArg::Containerd) => RuntimeChoice::Containerd,
         };
+        for path in &self.image_archives {
+            podcheck::images::check_archive(path)
+                .map_err(|message| UserError::ImageArchive { message })?;
+        }
         let mut cni = CniConfig::builtin();
         if let Some(conflist) = &self.cni_conflist {
             cni.conflist = ConflistTemplate::File(conflist.clone());
@@ -151,6 +171,7 @@ impl ProviderArgs {
             require_real,
             cni,
             scheduler: self.scheduler()?,
+            image_archives: self.image_archives.clone(),
         })
     }
 

@@ -43,6 +43,9 @@ pub enum UserError {
     /// Exit 2: `podcheck explain` of a stage that does not exist.
     #[error("unknown stage {stage:?}; the stages are: {known}")]
     UnknownStage { stage: String, known: String },
+    /// Exit 2: an `--image-archive` that cannot be read or is not an image archive.
+    #[error("--image-archive {message}")]
+    ImageArchive { message: String },
     /// Exit 2: `podcheck up --kubeconfig` names a file that exists.
     #[error("{path} exists already; podcheck will not overwrite a kubeconfig")]
     KubeconfigExists { path: String },
@@ -94,6 +97,7 @@ impl UserError {
             | EmptySchedulerCommand
             | SchedulerWithKubeconfig
             | UnknownStage { .. }
+            | ImageArchive { .. }
             | KubeconfigExists { .. } => 2,
             AsyncRuntime(_) | RunDir(_) | Harness(_) | ControlPlane(_) | NotReal(_)
             | Simulated(_) => 3,

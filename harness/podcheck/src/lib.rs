@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod conformance;
 pub mod error;
+pub mod images;
 pub mod observer;
 pub mod output;
 pub mod progress;

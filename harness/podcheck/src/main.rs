@@ -39,6 +39,7 @@ fn dispatch(command: Command, started: Instant) -> Result<(), UserError> {
         Command::Validate(args) => commands::validate::validate(&args.paths),
         Command::List(args) => commands::list::list(&args.paths),
         Command::Doctor(args) => commands::doctor::doctor(&args.options()?),
+        Command::Images(args) => commands::images::images(&args.image_archives),
         Command::Run(args) => runtime()?.block_on(async {
             let selected = args.selection()?;
             commands::run::run(selected, args.request()?).await

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use podcheck_core::conformance::AnySuite;
-use podcheck_core::load;
+use podcheck_core::load::{self, SuiteError};
 
 use crate::error::UserError;
 
@@ -25,6 +25,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<AnySuite>, UserError> {
     let mut problems = Vec::new();
     for f in files {
         match podcheck_core::conformance::load_any(&f, &read) {
+            Ok(AnySuite::Pods(s)) => match check_images(&s) {
+                Ok(()) => suites.push(AnySuite::Pods(s)),
+                Err(e) => problems.push(e),
+            },
             Ok(s) => suites.push(s),
             Err(e) => problems.push(e),
         }
@@ -34,6 +38,20 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<AnySuite>, UserError> {
     } else {
         Err(UserError::InvalidSuites(problems))
     }
+}
+
+/// A suite's image archives are read now, so that one that is not an archive is a
+/// diagnostic at its line, before any cluster starts.
+fn check_images(suite: &podcheck_core::load::Suite) -> Result<(), SuiteError> {
+    for image in &suite.images {
+        crate::images::check_archive(&image.path).map_err(|message| {
+            image.problem(
+                message,
+                Some("name an OCI image layout tar (skopeo copy … oci-archive:FILE) or a docker save tar".into()),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Every file under a directory, recursively.

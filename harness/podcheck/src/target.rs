@@ -28,6 +28,8 @@ pub struct ProviderOptions {
     pub cni: podcheck_node::network::CniConfig,
     /// Which scheduler runs: the suite's choice unless the command line overrides it.
     pub scheduler: SchedulerOverride,
+    /// Image archives the nodes can pull from (`--image-archive`), beside the suite's.
+    pub image_archives: Vec<std::path::PathBuf>,
 }
 
 /// What the command line says about the scheduler of the embedded target.
@@ -145,6 +147,12 @@ impl Target {
             store: providers.selection.store.clone(),
             runtime: providers.selection.runtime.clone(),
             cni: providers.cni.clone(),
+            image_archives: providers
+                .image_archives
+                .iter()
+                .cloned()
+                .chain(suite.images.iter().map(|i| i.path.clone()))
+                .collect(),
             ..Config::default()
         })
         .await

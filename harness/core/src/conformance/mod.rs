@@ -117,6 +117,7 @@ impl Suite {
             require_real: Vec::new(),
             identities: Vec::new(),
             scheduler: None,
+            images: Vec::new(),
             cases: Vec::new(),
         }
     }

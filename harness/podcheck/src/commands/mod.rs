@@ -6,6 +6,7 @@
 
 pub mod doctor;
 pub mod explain;
+pub mod images;
 pub mod list;
 pub mod run;
 pub mod schema;

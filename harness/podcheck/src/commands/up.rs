@@ -50,6 +50,7 @@ pub async fn up(request: UpRequest, started: Instant) -> Result<(), UserError> {
         store: options.selection.store.clone(),
         runtime: options.selection.runtime.clone(),
         cni: options.cni.clone(),
+        image_archives: options.image_archives.clone(),
         // The builtin scheduler serves default-scheduler unless the user's does, or none runs.
         scheduler: options.scheduler != SchedulerOverride::None
             && external
@@ -115,6 +116,13 @@ fn print_endpoints(cp: &ControlPlane, nodes: u8, started: Instant, kubeconfig: &
         cp.dns_addr().ip(),
         cp.dns_addr().port()
     );
+    if let Some(registry) = cp.image_registry() {
+        println!(
+            "registry: http://{} serves {} for the nodes (podcheck images lists its images)",
+            registry.addr(),
+            podcheck_node::images::catalog::MIRRORED_REGISTRIES.join(", ")
+        );
+    }
     println!("export KUBECONFIG={}", kubeconfig.display());
     println!("Press Ctrl-C to stop.");
 }
