@@ -36,6 +36,18 @@ pub struct ServedManifest {
     pub at: Instant,
 }
 
+/// What a registry served, readable while it runs and after (cheap to clone).
+#[derive(Debug, Clone, Default)]
+pub struct ServedLog(Arc<Mutex<Vec<ServedManifest>>>);
+
+impl ServedLog {
+    /// The manifests served since `since`, oldest first.
+    pub fn since(&self, since: Instant) -> Vec<ServedManifest> {
+        let served = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        served.iter().filter(|s| s.at >= since).cloned().collect()
+    }
+}
+
 /// A running registry. Dropping it stops it.
 pub struct ImageRegistry {
     addr: SocketAddr,
@@ -100,8 +112,12 @@ impl ImageRegistry {
 
     /// The manifests served since `since`, oldest first.
     pub fn served_since(&self, since: Instant) -> Vec<ServedManifest> {
-        let served = self.served.lock().unwrap_or_else(|e| e.into_inner());
-        served.iter().filter(|s| s.at >= since).cloned().collect()
+        self.served_log().since(since)
+    }
+
+    /// The log of what it serves, for probes that outlive a borrow of the registry.
+    pub fn served_log(&self) -> ServedLog {
+        ServedLog(self.served.clone())
     }
 
     /// Stops serving and waits for the server task.

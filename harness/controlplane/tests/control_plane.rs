@@ -603,6 +603,72 @@ async fn exec_over_websocket_returns_stdout_and_the_exit_code() {
     cp.shutdown().await;
 }
 
+/// The real nodes pull from the control plane's registry and nowhere else: the image that
+/// runs is the manifest the registry served; an unknown image is the registry's "not found";
+/// an image of any other registry fails within a second, its only dial the dead proxy on
+/// loopback that containerd is given. Needs the real runtime, unless `PODCHECK_SKIP_REAL=1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_nodes_pull_from_the_registry_and_from_nowhere_else() {
+    use podcheck_controlplane::providers::{RuntimeChoice, real_runtime_usable};
+    use podcheck_node::runtime::RuntimeError;
+    if let Err(why) = real_runtime_usable() {
+        assert_eq!(
+            std::env::var("PODCHECK_SKIP_REAL").as_deref(),
+            Ok("1"),
+            "the real runtime is needed: {why} (as .ci/run installs it), or PODCHECK_SKIP_REAL=1"
+        );
+        return;
+    }
+    let cp = ControlPlane::start(Config {
+        runtime: RuntimeChoice::Containerd,
+        ..Config::default()
+    })
+    .await
+    .expect("control plane with containerd starts");
+    let registry = cp.image_registry().expect("real nodes have a registry");
+    assert!(registry.addr().ip().is_loopback());
+    let (_, runtime) = cp.nodes().next().unwrap();
+    let since = std::time::Instant::now();
+    let id = runtime.pull_image("busybox").await.unwrap();
+    let served = registry.served_since(since);
+    let got = served
+        .iter()
+        .find(|s| s.repository == "docker.io/library/busybox" && s.method == "GET")
+        .unwrap_or_else(|| panic!("the pull went to the registry: {served:?}"));
+    assert_eq!(id, format!("docker.io/library/busybox@{}", got.digest));
+    assert_eq!(
+        cp.images().resolve("busybox").as_deref(),
+        Some(got.digest.as_str())
+    );
+
+    let err = runtime.pull_image("nosuch:1.0").await.unwrap_err();
+    let RuntimeError::Rpc { code, message } = &err else {
+        panic!("not an rpc error: {err:?}");
+    };
+    assert_eq!(code, "NotFound");
+    assert!(
+        message.ends_with("docker.io/library/nosuch:1.0: not found"),
+        "{message}"
+    );
+
+    let began = std::time::Instant::now();
+    let err = runtime
+        .pull_image("example.com/elsewhere:1")
+        .await
+        .unwrap_err();
+    let took = began.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "failed after {took:?}: {err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("proxyconnect tcp: dial tcp 127.0.0.1:"),
+        "its only dial was to loopback: {message}"
+    );
+    cp.shutdown().await;
+}
+
 /// A user with no bindings is refused every verb on every served resource (403, in
 /// kube-apiserver's words), and nothing reaches the store: its revision does not move.
 #[tokio::test]

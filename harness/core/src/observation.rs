@@ -89,6 +89,16 @@ pub struct RuntimeRead {
     pub at_ms: f64,
 }
 
+/// What the embedded registry served for the pod's images: the manifests of the
+/// repositories its containers report, since the case began.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryRead {
+    pub provider: Provider,
+    /// (repository, the tag or digest asked for, the manifest digest served).
+    pub served: Vec<(String, String, String)>,
+    pub at_ms: f64,
+}
+
 /// What the pod's network namespace holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetnsRead {
@@ -203,6 +213,8 @@ pub struct Observation {
     pub api_after_create: Option<ApiRead>,
     pub api_after_running: Option<ApiRead>,
     pub runtime: Probe<RuntimeRead>,
+    /// What the registry served the pulls, where podcheck runs the registry.
+    pub registry: Probe<RegistryRead>,
     pub netns: Probe<NetnsRead>,
     pub dns: Probe<DnsRead>,
     /// The `kubernetes` Service's ClusterIP and the cluster DNS Service's.

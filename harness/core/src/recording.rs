@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Event, Node, Pod};
 
 use crate::observation::{
     ApiRead, BatchPod, CreateOutcome, DnsRead, EventSighting, NetnsRead, Observation, PodSighting,
-    Probe, RuntimeRead, SchedulerState, StoreRead, WatchGap, WatchName,
+    Probe, RegistryRead, RuntimeRead, SchedulerState, StoreRead, WatchGap, WatchName,
 };
 use crate::path::{self, Course, PathState};
 use crate::result::Provider;
@@ -93,6 +93,7 @@ pub enum Observed {
         read: ApiRead,
     },
     Runtime(Probe<RuntimeRead>),
+    Registry(Probe<RegistryRead>),
     Netns(Probe<NetnsRead>),
     Dns(Probe<DnsRead>),
     /// Nodes, all pods, and the two Service IPs, read once the path ended.
@@ -140,6 +141,7 @@ pub struct Recording {
     api_after_create: Option<ApiRead>,
     api_after_running: Option<ApiRead>,
     runtime: Probe<RuntimeRead>,
+    registry: Probe<RegistryRead>,
     netns: Probe<NetnsRead>,
     dns: Probe<DnsRead>,
     nodes: Vec<Node>,
@@ -170,6 +172,7 @@ impl Recording {
             api_after_create: None,
             api_after_running: None,
             runtime: Probe::Unavailable("no container was reported".into()),
+            registry: Probe::Unavailable("no image was reported".into()),
             netns: Probe::Unavailable(NEVER_RAN.into()),
             dns: Probe::Unavailable(NEVER_RAN.into()),
             nodes: Vec::new(),
@@ -244,6 +247,7 @@ impl Recording {
                 Moment::AfterRunning => self.api_after_running = Some(read),
             },
             Observed::Runtime(read) => self.runtime = read,
+            Observed::Registry(read) => self.registry = read,
             Observed::Netns(read) => self.netns = read,
             Observed::Dns(read) => self.dns = read,
             Observed::Cluster {
@@ -359,6 +363,17 @@ impl Recording {
     }
 
     /// The containers the last sighting reports with an ID: (name, ID without scheme).
+    /// The `imageID` of each container the pod reports one for.
+    pub fn reported_images(&self) -> Vec<String> {
+        self.last_pod()
+            .and_then(|p| p.status.as_ref()?.container_statuses.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.image_id)
+            .filter(|i| !i.is_empty())
+            .collect()
+    }
+
     pub fn reported_containers(&self) -> Vec<(String, String)> {
         self.last_pod()
             .and_then(|p| p.status.as_ref()?.container_statuses.clone())
@@ -410,6 +425,7 @@ impl Recording {
             api_after_create: self.api_after_create,
             api_after_running: self.api_after_running,
             runtime: self.runtime,
+            registry: self.registry,
             netns: self.netns,
             dns: self.dns,
             kubernetes_service_ip: self.kubernetes_service_ip,

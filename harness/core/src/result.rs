@@ -322,6 +322,8 @@ pub enum Source {
     Cni,
     /// A process the harness started (an external scheduler, a plugin's `--version`).
     Process,
+    /// The image registry the nodes pulled from (the embedded target's).
+    Registry,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

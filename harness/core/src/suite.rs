@@ -326,7 +326,7 @@ pub struct Expectations {
     pub etcd_write: Option<Expectation>,
     pub pending: Option<Expectation>,
     pub binding: Option<BindingExpectation>,
-    pub cri_launch: Option<Expectation>,
+    pub cri_launch: Option<CriLaunchExpectation>,
     pub cni_attach: Option<Expectation>,
     pub dns: Option<Expectation>,
     pub status_update: Option<Expectation>,
@@ -337,10 +337,9 @@ impl Expectations {
     fn generic(&self, stage: crate::stage::Stage) -> Option<&Expectation> {
         use crate::stage::Stage;
         match stage {
-            Stage::Auth | Stage::Binding => None,
+            Stage::Auth | Stage::Binding | Stage::CriLaunch => None,
             Stage::EtcdWrite => self.etcd_write.as_ref(),
             Stage::Pending => self.pending.as_ref(),
-            Stage::CriLaunch => self.cri_launch.as_ref(),
             Stage::CniAttach => self.cni_attach.as_ref(),
             Stage::Dns => self.dns.as_ref(),
             Stage::StatusUpdate => self.status_update.as_ref(),
@@ -357,6 +356,10 @@ impl Expectations {
             },
             Stage::Binding => match &self.binding {
                 Some(BindingExpectation::Skip(why)) => Some(why),
+                _ => None,
+            },
+            Stage::CriLaunch => match &self.cri_launch {
+                Some(CriLaunchExpectation::Skip(why)) => Some(why),
                 _ => None,
             },
             other => match self.generic(other) {
@@ -383,6 +386,11 @@ impl Expectations {
                 Some(BindingExpectation::LeftAlone(d)) => format!("left alone for {d}"),
                 Some(BindingExpectation::Skip(why)) => format!("skip: {why}"),
             },
+            Stage::CriLaunch => match &self.cri_launch {
+                None | Some(CriLaunchExpectation::Pass) => "pass".into(),
+                Some(CriLaunchExpectation::PullFails(m)) => format!("the image pull fails: {m}"),
+                Some(CriLaunchExpectation::Skip(why)) => format!("skip: {why}"),
+            },
             other => match self.generic(other) {
                 None | Some(Expectation::Pass) => "pass".to_string(),
                 Some(Expectation::Skip(why)) => format!("skip: {why}"),
@@ -397,6 +405,18 @@ impl Expectations {
 pub enum Expectation {
     Pass,
     /// Do not evaluate this stage, for the reason given.
+    Skip(String),
+}
+
+/// What the kubelet and the runtime should do with the pod's containers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CriLaunchExpectation {
+    /// Every container runs (the default).
+    Pass,
+    /// The image pull fails: a container waits in `ErrImagePull` or `ImagePullBackOff`
+    /// with this text in its message (the runtime's words, e.g. `not found`).
+    PullFails(String),
     Skip(String),
 }
 

@@ -79,7 +79,13 @@ fn the_built_in_pod_lifecycle_suite_loads() {
     assert_eq!(suite.path, path);
     assert!(suite.nodes.is_empty());
     assert!(suite.identities.is_empty());
-    assert_eq!(suite.cases.len(), 2);
+    assert_eq!(suite.cases.len(), 3);
+    assert_eq!(
+        suite.cases[2].expect.cri_launch,
+        Some(podcheck_core::suite::CriLaunchExpectation::PullFails(
+            "failed to resolve reference \"docker.io/library/nosuch:1.0\"".into()
+        ))
+    );
     let c = &suite.cases[0];
     assert_eq!(c.name, "busybox-runs");
     assert_eq!(c.tags, ["smoke"]);
@@ -235,7 +241,10 @@ fn a_suite_using_every_feature_loads() {
         c.expect.binding,
         Some(BindingExpectation::ScheduledTo("node-2".into()))
     );
-    assert_eq!(c.expect.cri_launch, Some(Expectation::Pass));
+    assert_eq!(
+        c.expect.cri_launch,
+        Some(podcheck_core::suite::CriLaunchExpectation::Pass)
+    );
     assert_eq!(c.expect.cni_attach, Some(Expectation::Pass));
     assert_eq!(
         c.expect.dns,

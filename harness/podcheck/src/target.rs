@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use podcheck_controlplane::image_registry::ServedLog;
 use podcheck_controlplane::providers::{self, Component};
 use podcheck_controlplane::store::Store;
 use podcheck_controlplane::{Config, ControlPlane};
 use podcheck_core::load::{ExternalScheduler, Suite};
-use podcheck_core::observation::{NetnsRead, Probe, RuntimeRead, StoreRead};
+use podcheck_core::observation::{NetnsRead, Probe, RegistryRead, RuntimeRead, StoreRead};
 use podcheck_core::result::{ComponentUnderTest, Provider, TargetInfo};
 use podcheck_node::kubelet::NodeSpec;
 use podcheck_node::network::{self, NodeNetwork};
@@ -56,6 +57,8 @@ pub trait Probes: Send + Sync {
         containers: &[(String, String)],
         t0: Instant,
     ) -> Probe<RuntimeRead>;
+    /// What the registry served since `t0` for these images (`imageID`s, `repo@digest`).
+    async fn registry(&self, images: &[String], t0: Instant) -> Probe<RegistryRead>;
     /// What the pod's network namespace holds, and whether the node reaches `pod_ip`.
     async fn netns(
         &self,
@@ -287,6 +290,7 @@ impl Target {
                     .collect(),
                 runtimes,
                 store_provider: providers_of(&store_provider),
+                registry: cp.image_registry().map(|r| r.served_log()),
             }),
             cluster_domain: "cluster.local".into(),
             run_id: String::new(),
@@ -456,6 +460,8 @@ struct EmbeddedProbes {
     /// The pod networks of nodes with a real runtime.
     networks: HashMap<String, Arc<NodeNetwork>>,
     store_provider: Provider,
+    /// What the registry of real nodes served.
+    registry: Option<ServedLog>,
 }
 
 #[async_trait]
@@ -504,6 +510,35 @@ impl Probes for EmbeddedProbes {
                 version: p.version,
             },
             containers: seen,
+            at_ms: ms(t0),
+        })
+    }
+
+    async fn registry(&self, images: &[String], t0: Instant) -> Probe<RegistryRead> {
+        let Some(log) = &self.registry else {
+            return Probe::Unavailable(
+                "podcheck runs no registry for these nodes (simulated, or the user's runtime)"
+                    .into(),
+            );
+        };
+        let repositories: Vec<&str> = images
+            .iter()
+            .map(|i| i.split_once('@').map_or(i.as_str(), |(r, _)| r))
+            .collect();
+        let served = log
+            .since(t0)
+            .into_iter()
+            .filter(|s| repositories.contains(&s.repository.as_str()))
+            .map(|s| (s.repository, s.reference, s.digest))
+            .collect();
+        Probe::Seen(RegistryRead {
+            provider: Provider {
+                component: "registry".into(),
+                name: "podcheck-registry".into(),
+                real: true,
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            served,
             at_ms: ms(t0),
         })
     }
@@ -585,6 +620,12 @@ impl Probes for NoProbes {
     async fn runtime(&self, _: &str, _: &[(String, String)], _: Instant) -> Probe<RuntimeRead> {
         Probe::Unavailable(
             "the runtimes of a kubeconfig target are not reachable from podcheck".into(),
+        )
+    }
+
+    async fn registry(&self, _: &[String], _: Instant) -> Probe<RegistryRead> {
+        Probe::Unavailable(
+            "the registries a kubeconfig target pulls from are not podcheck's".into(),
         )
     }
 

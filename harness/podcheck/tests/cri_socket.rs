@@ -141,6 +141,15 @@ async fn the_pod_lifecycle_suite_passes_on_a_runtime_given_by_its_socket() {
             .iter()
             .find(|s| s["stage"] == "criLaunch")
             .unwrap();
+        if case["name"] == "unknown-image-backs-off" {
+            // The runtime's words reach the verdict through the kubelet's status and events.
+            let all = cri.to_string();
+            assert!(
+                all.contains("ErrImagePull") && all.contains("failed to pull"),
+                "{cri}"
+            );
+            continue;
+        }
         assert!(
             cri["evidence"].as_array().unwrap().iter().any(
                 |e| e["real"] == true && e["provider"].as_str().unwrap().contains("containerd")
@@ -148,7 +157,11 @@ async fn the_pod_lifecycle_suite_passes_on_a_runtime_given_by_its_socket() {
             "{cri}"
         );
     }
-    for case in results["suites"][0]["cases"].as_array().unwrap() {
+    let cases = results["suites"][0]["cases"].as_array().unwrap();
+    for case in cases
+        .iter()
+        .filter(|c| c["name"] != "unknown-image-backs-off")
+    {
         let dns = case["stages"]
             .as_array()
             .unwrap()

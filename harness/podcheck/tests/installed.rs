@@ -68,7 +68,7 @@ fn an_installed_binary_runs_the_pod_lifecycle_suite_without_the_source_tree() {
         out.status.success(),
         "the installed podcheck failed:\n{said}"
     );
-    assert!(said.contains("2 passed, 0 failed"), "{said}");
+    assert!(said.contains("3 passed, 0 failed"), "{said}");
     assert!(said.contains("runtime containerd"), "{said}");
     assert!(
         said.contains("suite.snap: unchanged"),

@@ -232,6 +232,7 @@ fn pod_lifecycle_passes_on_real_components_and_leaves_nothing() {
         has("etcdWrite", "etcd");
         has("statusUpdate", "etcd");
         has("criLaunch", "containerd");
+        has("criLaunch", "podcheck-registry");
         has("cniAttach", "bridge");
         has("dns", "in-pod lookup");
         let cri = stage(&r, case, "criLaunch").to_string();
@@ -259,7 +260,6 @@ fn kubectl_logs_and_exec_reach_a_real_container_and_ctrl_c_leaves_nothing() {
         "echo",
         "--image",
         "busybox",
-        "--image-pull-policy=IfNotPresent",
         "--restart=Never",
         "--",
         "sh",
@@ -334,7 +334,6 @@ fn kubectl_logs_and_exec_reach_a_real_container_and_ctrl_c_leaves_nothing() {
         "once",
         "--image",
         "busybox",
-        "--image-pull-policy=IfNotPresent",
         "--restart=Never",
         "--",
         "sh",

@@ -1,12 +1,20 @@
 //! criLaunch: every container is reported running, the runtime runs each under the reported
-//! id, and the kubelet recorded Pulled, Created and Started.
+//! id, and the kubelet recorded Pulled, Created and Started — or, where the case expects
+//! it, the image pull fails in the runtime's words.
 
 use super::{api, failed, from, result, unavailable};
-use crate::observation::{Observation, Probe};
-use crate::result::{Source, StageResult};
-use crate::stage::Stage;
+use k8s_openapi::api::core::v1::ContainerStatus;
 
-pub(super) fn cri_launch(obs: &Observation) -> StageResult {
+use crate::load::CaseSpec;
+use crate::observation::{Observation, Probe};
+use crate::result::{Evidence, Source, StageResult};
+use crate::stage::Stage;
+use crate::suite::CriLaunchExpectation;
+
+pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
+    if let Some(CriLaunchExpectation::PullFails(words)) = &case.expect.cri_launch {
+        return pull_fails(obs, words);
+    }
     let running = obs.sightings.iter().find(|s| {
         let st = s
             .pod
@@ -117,6 +125,7 @@ pub(super) fn cri_launch(obs: &Observation) -> StageResult {
         }
         Probe::Unavailable(why) => evidence.push(unavailable(Source::Cri, why)),
     }
+    let unserved = pull_evidence(obs, &statuses, &mut evidence);
     let r = result(
         Stage::CriLaunch,
         true,
@@ -131,6 +140,13 @@ pub(super) fn cri_launch(obs: &Observation) -> StageResult {
             "the kubelet reports a container the runtime does not run: the status is not backed by the runtime",
         );
     }
+    if !unserved.is_empty() {
+        return failed(
+            r,
+            unserved.join("; "),
+            "the kubelet says it pulled the image, but the registry served another (or none): the imageID is not the image pulled",
+        );
+    }
     if !missing_events.is_empty() {
         return failed(
             r,
@@ -139,6 +155,148 @@ pub(super) fn cri_launch(obs: &Observation) -> StageResult {
         );
     }
     r
+}
+
+/// The case expects the pull to fail: a container waits for its image with `words` in the
+/// message, and the kubelet said so in a `Failed` event.
+fn pull_fails(obs: &Observation, words: &str) -> StageResult {
+    let waiting = obs.sightings.iter().find_map(|s| {
+        s.pod
+            .status
+            .as_ref()?
+            .container_statuses
+            .as_ref()?
+            .iter()
+            .find_map(|c| {
+                let w = c.state.as_ref()?.waiting.as_ref()?;
+                let reason = w.reason.as_deref()?;
+                let message = w.message.as_deref().unwrap_or_default();
+                matches!(reason, "ErrImagePull" | "ImagePullBackOff").then(|| {
+                    (
+                        s.at_ms,
+                        c.name.clone(),
+                        reason.to_string(),
+                        message.to_string(),
+                    )
+                })
+            })
+    });
+    let failed_pull = obs.events.iter().find(|e| {
+        e.warning && e.reason == "Failed" && e.message.starts_with("Failed to pull image")
+    });
+    let mut evidence = Vec::new();
+    if let Some((at, name, reason, message)) = &waiting {
+        evidence.push(api(
+            obs,
+            format!("container {name} waiting: {reason}: {message}"),
+            Some(*at),
+        ));
+    }
+    if let Some(e) = failed_pull {
+        evidence.push(api(
+            obs,
+            format!("event Failed from {}: {}", e.component, e.message),
+            Some(e.at_ms),
+        ));
+    }
+    let Some((at, name, reason, message)) = waiting else {
+        let r = result(
+            Stage::CriLaunch,
+            false,
+            "no container waits for its image".into(),
+            None,
+            evidence,
+        );
+        return failed(
+            r,
+            "the image pull did not fail",
+            "the case expects ErrImagePull or ImagePullBackOff: is the image in a registry the nodes reach?",
+        );
+    };
+    let r = result(
+        Stage::CriLaunch,
+        true,
+        format!("{name}: {reason}"),
+        Some(at),
+        evidence,
+    );
+    if !message.contains(words) {
+        return failed(
+            r,
+            format!("the pull failed, but not with {words:?}: {message}"),
+            "the runtime's error is not the one the case expects",
+        );
+    }
+    if failed_pull.is_none() {
+        return failed(
+            r,
+            "no Failed event for the pull",
+            "the kubelet records `Failed to pull image` when a pull fails",
+        );
+    }
+    r
+}
+
+/// The pull behind the containers' images: the kubelet's Pulling event, and the manifest the
+/// registry served, which must be the image each container reports (`imageID`) when the
+/// kubelet says it pulled one. Returns the containers whose image the registry did not serve.
+fn pull_evidence(
+    obs: &Observation,
+    statuses: &[ContainerStatus],
+    evidence: &mut Vec<Evidence>,
+) -> Vec<String> {
+    let mut unserved = Vec::new();
+    if let Some(e) = obs.events.iter().find(|e| e.reason == "Pulling") {
+        evidence.push(api(
+            obs,
+            format!("event Pulling from {}: {}", e.component, e.message),
+            Some(e.at_ms),
+        ));
+    }
+    let pulled = obs
+        .events
+        .iter()
+        .any(|e| e.reason == "Pulled" && e.message.starts_with("Successfully pulled"));
+    let registry = match &obs.registry {
+        Probe::Seen(r) => r,
+        Probe::Unavailable(why) => {
+            evidence.push(unavailable(Source::Registry, why));
+            return unserved;
+        }
+    };
+    for c in statuses {
+        let id = c.image_id.as_str();
+        let (repository, digest) = id.split_once('@').unwrap_or((id, ""));
+        let served: Vec<&(String, String, String)> = registry
+            .served
+            .iter()
+            .filter(|(r, _, d)| r == repository && d == digest)
+            .collect();
+        // The resolve names the tag; the fetch that follows, the digest.
+        let asked = served
+            .iter()
+            .find(|(_, reference, _)| !reference.starts_with("sha256:"))
+            .or(served.first());
+        match asked {
+            Some((r, reference, d)) => evidence.push(from(
+                Source::Registry,
+                &registry.provider,
+                format!("served {r}:{reference} as {d}, the imageID of {}", c.name),
+                registry.at_ms,
+            )),
+            None if pulled => unserved.push(format!(
+                "container {} reports image {id:?}, which the registry did not serve in this run",
+                c.name
+            )),
+            None => evidence.push(from(
+                Source::Registry,
+                &registry.provider,
+                format!("no pull of {repository} in this run: the node had the image"),
+                registry.at_ms,
+            )),
+        }
+    }
+    unserved
 }
 
 fn short(id: &str) -> &str {
@@ -154,6 +312,7 @@ mod tests {
     use crate::evaluate::test_support::*;
     use crate::observation::RuntimeRead;
     use crate::result::StageStatus;
+    use crate::suite::CriLaunchExpectation;
 
     fn never_running(o: &mut Observation) {
         let mut p = web(1);
@@ -217,6 +376,27 @@ mod tests {
         Some("no Pulled/Created/Started event(s)"),
         None
     )]
+    #[case::pulled_and_served(
+        |o: &mut Observation| pulled(o, "sha256:00"),
+        StageStatus::Passed,
+        None,
+        None
+    )]
+    #[case::pulled_but_not_served(
+        |o: &mut Observation| pulled(o, "sha256:ff"),
+        StageStatus::Failed,
+        Some("container app reports image \"docker.io/library/busybox@sha256:00\", which the registry did not serve in this run"),
+        Some("the imageID is not the image pulled")
+    )]
+    #[case::pulled_without_a_registry_probe(
+        |o: &mut Observation| {
+            pulled(o, "sha256:ff");
+            o.registry = Probe::Unavailable("no registry".into());
+        },
+        StageStatus::Passed,
+        None,
+        None
+    )]
     #[case::never_running(
         never_running,
         StageStatus::Failed,
@@ -269,6 +449,95 @@ mod tests {
             message,
             hint,
         );
+    }
+
+    /// The kubelet pulled the image, and the registry served `digest` for it.
+    fn pulled(o: &mut Observation, digest: &str) {
+        for e in &mut o.events {
+            if e.reason == "Pulled" {
+                e.message =
+                    "Successfully pulled image \"busybox\" in 0.1s (0.1s including waiting)".into();
+            }
+        }
+        o.events.push(event(
+            55.0,
+            "Pulling",
+            "kubelet",
+            "Pulling image \"busybox\"",
+        ));
+        if let Probe::Seen(r) = &mut o.registry {
+            r.served = vec![
+                (
+                    "docker.io/library/busybox".into(),
+                    "latest".into(),
+                    digest.into(),
+                ),
+                (
+                    "docker.io/library/busybox".into(),
+                    digest.into(),
+                    digest.into(),
+                ),
+            ];
+        }
+    }
+
+    #[test]
+    fn cri_launch_cites_the_registry_that_served_the_pull() {
+        let mut obs = running();
+        pulled(&mut obs, "sha256:00");
+        let r = verdict(&Case::new().build(), &obs, Stage::CriLaunch);
+        evidence(
+            &r,
+            Source::Api,
+            "event Pulling from kubelet: Pulling image \"busybox\"",
+        );
+        let e = evidence(
+            &r,
+            Source::Registry,
+            "served docker.io/library/busybox:latest as sha256:00, the imageID of app",
+        );
+        assert_eq!(e.provider, "podcheck-registry 0.1.0");
+        let r = verdict(&Case::new().build(), &running(), Stage::CriLaunch);
+        evidence(
+            &r,
+            Source::Registry,
+            "no pull of docker.io/library/busybox in this run: the node had the image",
+        );
+    }
+
+    #[test]
+    fn an_expected_pull_failure_passes_only_in_the_runtimes_words() {
+        let expecting = |words: &str| {
+            Case::new()
+                .cri_launch(CriLaunchExpectation::PullFails(words.into()))
+                .build()
+        };
+        let mut obs = running();
+        never_running(&mut obs);
+        let mut failed_pull = event(
+            85.0,
+            "Failed",
+            "kubelet",
+            "Failed to pull image \"busybox:nope\": rpc error: code = NotFound desc = … not found",
+        );
+        failed_pull.warning = true;
+        obs.events.push(failed_pull);
+        let r = verdict(&expecting("busybox:nope"), &obs, Stage::CriLaunch);
+        assert_eq!(r.status, StageStatus::Passed, "{r:#?}");
+        assert_eq!(r.observed, "app: ImagePullBackOff");
+        evidence(
+            &r,
+            Source::Api,
+            "event Failed from kubelet: Failed to pull image",
+        );
+        let r = verdict(&expecting("unauthorized"), &obs, Stage::CriLaunch);
+        assert_eq!(r.status, StageStatus::Failed);
+        assert!(r.message.unwrap().contains("not with \"unauthorized\""));
+        obs.events.retain(|e| e.reason != "Failed");
+        let r = verdict(&expecting("busybox:nope"), &obs, Stage::CriLaunch);
+        assert_eq!(r.message.as_deref(), Some("no Failed event for the pull"));
+        let r = verdict(&expecting("not found"), &running(), Stage::CriLaunch);
+        assert_eq!(r.message.as_deref(), Some("the image pull did not fail"));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::load::{CaseSpec, expected_words};
 use crate::observation::{Observation, PodSighting};
 use crate::result::{Evidence, Provider, Source, StageResult, StageStatus};
 use crate::stage::Stage;
-use crate::suite::BindingExpectation;
+use crate::suite::{BindingExpectation, CriLaunchExpectation};
 
 /// Evaluates all eight stages, in the seed's order.
 pub fn evaluate(case: &CaseSpec, obs: &Observation) -> Vec<StageResult> {
@@ -43,7 +43,7 @@ pub fn evaluate(case: &CaseSpec, obs: &Observation) -> Vec<StageResult> {
                 Stage::EtcdWrite => etcd_write::etcd_write(obs),
                 Stage::Pending => pending::pending(obs),
                 Stage::Binding => binding::binding(case, obs),
-                Stage::CriLaunch => cri_launch::cri_launch(obs),
+                Stage::CriLaunch => cri_launch::cri_launch(case, obs),
                 Stage::CniAttach => cni_attach::cni_attach(obs),
                 Stage::Dns => dns::dns(obs),
                 Stage::StatusUpdate => status_update::status_update(obs),
@@ -95,6 +95,14 @@ fn ends_path(case: &CaseSpec, stage: Stage, obs: &Observation, r: &StageResult) 
             Some("the pod is left to its own scheduler, as the case expects".into())
         }
         Stage::Binding if bound(obs).is_none() => Some("the pod was never bound to a node".into()),
+        Stage::CriLaunch
+            if matches!(
+                case.expect.cri_launch,
+                Some(CriLaunchExpectation::PullFails(_))
+            ) && r.status == StageStatus::Passed =>
+        {
+            Some("the pod waits for an image it cannot pull, as the case expects".into())
+        }
         _ => None,
     }
 }

@@ -14,11 +14,13 @@ use crate::duration::Duration;
 use crate::load::{CaseSpec, Identity};
 use crate::observation::{
     ApiRead, CreateOutcome, DnsRead, EventSighting, LookupRead, NetnsRead, Observation,
-    PodSighting, Probe, RuntimeRead, StoreRead,
+    PodSighting, Probe, RegistryRead, RuntimeRead, StoreRead,
 };
 use crate::result::{Evidence, Provider, Source, StageResult, StageStatus};
 use crate::stage::Stage;
-use crate::suite::{AuthExpectation, BindingExpectation, Expectation, Expectations};
+use crate::suite::{
+    AuthExpectation, BindingExpectation, CriLaunchExpectation, Expectation, Expectations,
+};
 
 // --- the case and the observation ------------------------------------------------------
 
@@ -62,6 +64,11 @@ impl Case {
         self
     }
 
+    pub(super) fn cri_launch(mut self, c: CriLaunchExpectation) -> Self {
+        self.0.expect.cri_launch = Some(c);
+        self
+    }
+
     pub(super) fn binding(mut self, b: BindingExpectation) -> Self {
         self.0.expect.binding = Some(b);
         self
@@ -73,11 +80,12 @@ impl Case {
         let slot = match stage {
             Stage::EtcdWrite => &mut e.etcd_write,
             Stage::Pending => &mut e.pending,
-            Stage::CriLaunch => &mut e.cri_launch,
             Stage::CniAttach => &mut e.cni_attach,
             Stage::Dns => &mut e.dns,
             Stage::StatusUpdate => &mut e.status_update,
-            Stage::Auth | Stage::Binding => panic!("{stage} has its own expectation type"),
+            Stage::Auth | Stage::Binding | Stage::CriLaunch => {
+                panic!("{stage} has its own expectation type")
+            }
         };
         *slot = Some(x);
         self
@@ -88,6 +96,7 @@ impl Case {
         match stage {
             Stage::Auth => self.auth(Some(AuthExpectation::Skip(why.into()))),
             Stage::Binding => self.binding(BindingExpectation::Skip(why.into())),
+            Stage::CriLaunch => self.cri_launch(CriLaunchExpectation::Skip(why.into())),
             _ => self.expect(stage, Expectation::Skip(why.into())),
         }
     }
@@ -298,6 +307,11 @@ pub(super) fn running() -> Observation {
             provider: provider("runtime", "containerd", "2.0.4"),
             containers: vec![("app".into(), CONTAINER_ID.into(), "running".into())],
             at_ms: 125.0,
+        }),
+        registry: Probe::Seen(RegistryRead {
+            provider: provider("registry", "podcheck-registry", "0.1.0"),
+            served: Vec::new(),
+            at_ms: 126.0,
         }),
         netns: Probe::Seen(NetnsRead {
             provider: provider("network", "ptp", "1.6"),

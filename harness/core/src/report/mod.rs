@@ -41,6 +41,7 @@ pub(crate) fn source_name(source: Source) -> &'static str {
         Source::Dns => "dns",
         Source::Cni => "cni",
         Source::Process => "process",
+        Source::Registry => "registry",
     }
 }
 

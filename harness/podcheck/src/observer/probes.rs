@@ -50,8 +50,14 @@ pub(super) async fn after_path(
     t0: Instant,
     recorder: &Recorder,
 ) {
-    let (runs, last, containers) =
-        recorder.read(|r| (r.runs(), r.last_pod().cloned(), r.reported_containers()));
+    let (runs, last, containers, images) = recorder.read(|r| {
+        (
+            r.runs(),
+            r.last_pod().cloned(),
+            r.reported_containers(),
+            r.reported_images(),
+        )
+    });
     if runs {
         let read = target.probes.store(pod.key, t0).await;
         recorder.apply(Observed::Store {
@@ -71,6 +77,10 @@ pub(super) async fn after_path(
     if !containers.is_empty() {
         let read = target.probes.runtime(&node, &containers, t0).await;
         recorder.apply(Observed::Runtime(read));
+    }
+    if !images.is_empty() {
+        let read = target.probes.registry(&images, t0).await;
+        recorder.apply(Observed::Registry(read));
     }
     if let Some(p) = last.as_ref().filter(|_| runs) {
         let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone());
