@@ -133,6 +133,9 @@ pub async fn run(
                 if suite.scheduler.is_some() {
                     tracing::warn!(suite = %suite.name, "the suite's scheduler runs on the embedded target only; the cluster's own schedulers are observed");
                 }
+                if !suite.images.is_empty() {
+                    tracing::warn!(suite = %suite.name, "the suite's image archives are served to the embedded target's nodes only; the cluster pulls from its own registries");
+                }
                 Target::kubeconfig(path).await?
             }
         };

@@ -196,7 +196,8 @@ fn overlay_available() -> bool {
 
 impl ContainerdProcess {
     /// Starts containerd in `opts.dir`, waits (up to 20 s) until its CRI plugin answers, and
-    /// imports the pause and busybox images. Leftovers of podcheck containerds whose owner
+    /// pulls the sandbox image from `opts.registry` (or, without one, imports the pause and
+    /// busybox images). Leftovers of podcheck containerds whose owner
     /// process is gone (in sibling directories, or in directories beside the parent) are
     /// removed first.
     ///
@@ -204,6 +205,12 @@ impl ContainerdProcess {
     /// signal), so no containerd outlives a killed podcheck: await this on a runtime worker
     /// or the main thread, never on a blocking-pool thread (those end when idle).
     pub async fn start(opts: ContainerdOptions) -> Result<Self, CriError> {
+        // Boxed: the start is a large future (images, config, the CRI waits), and callers
+        // nest it in theirs; on the heap it costs their stacks nothing.
+        Box::pin(Self::start_unboxed(opts)).await
+    }
+
+    async fn start_unboxed(opts: ContainerdOptions) -> Result<Self, CriError> {
         let began = Instant::now();
         for (what, path) in [
             ("containerd", opts.binary.as_path()),
