@@ -716,3 +716,40 @@ fn kubectl_auth_can_i_and_rbac_denials_read_as_on_a_real_cluster() {
         "Error from server (Forbidden): pods is forbidden: User \"system:serviceaccount:dev:default\" cannot list resource \"pods\" in API group \"\" in the namespace \"dev\""
     );
 }
+
+/// kube-apiserver serves requests without credentials as `system:anonymous` by default
+/// (kind and kubeadm leave it on), and RBAC then answers 403: `anonymous-is-rejected`
+/// expects a 401 and passes on both, as long as nothing reaches the store.
+#[test]
+fn a_request_without_credentials_is_denied_whether_anonymous_auth_is_on_or_off() {
+    for flags in [
+        &["--runtime", "sim"][..],
+        &["--runtime", "sim", "--anonymous"][..],
+    ] {
+        let up = Up::start(flags);
+        let reports = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+            .args(["run", "suites/auth", "--case", "anonymous-is-rejected"])
+            .args(["--snapshot", "ignore", "--kubeconfig"])
+            .arg(&up.kubeconfig)
+            .arg("--report-dir")
+            .arg(reports.path())
+            .current_dir(workspace())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flags:?}: {}", text(&out));
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(reports.path().join("results.json")).unwrap())
+                .unwrap();
+        let auth = &results["suites"][0]["cases"][0]["stages"][0];
+        let want = if flags.contains(&"--anonymous") {
+            "403"
+        } else {
+            "401"
+        };
+        assert!(
+            auth["observed"].as_str().unwrap().starts_with(want),
+            "{flags:?}: {auth}"
+        );
+    }
+}

@@ -56,7 +56,16 @@ pub(super) fn auth(case: &CaseSpec, obs: &Observation) -> StageResult {
             }
         }
         AuthExpectation::Denied(code) => {
-            if c.code != code {
+            let mut r = r;
+            if anonymous_forbidden(obs, code) {
+                // kube-apiserver's default (kind and kubeadm leave it on): a request without
+                // credentials is authenticated as system:anonymous, and RBAC refuses it.
+                r.evidence.push(api(
+                    obs,
+                    "anonymous auth is on: the request ran as system:anonymous and RBAC answered 403, which is the denial a 401 expects",
+                    Some(c.at_ms),
+                ));
+            } else if c.code != code {
                 return failed(
                     r,
                     format!(
@@ -109,6 +118,18 @@ pub(super) fn auth(case: &CaseSpec, obs: &Observation) -> StageResult {
             }
         }
     }
+}
+
+/// Whether a case that expects a request without credentials to be refused (401) met an
+/// apiserver with anonymous auth on: 403 for `system:anonymous`, as its Status says.
+fn anonymous_forbidden(obs: &Observation, expected: u16) -> bool {
+    let c = &obs.create;
+    expected == 401
+        && obs.identity == "none"
+        && c.code == 403
+        && c.message
+            .as_deref()
+            .is_some_and(|m| m.contains("\"system:anonymous\""))
 }
 
 /// Whether the pod reached the store after the create, and the evidence that says so.
@@ -345,6 +366,47 @@ mod tests {
         assert_eq!(store.provider, "etcd 3.5.21");
         assert!(store.real);
         assert_eq!(r.observed, "401 Unauthorized: Unauthorized");
+    }
+
+    #[test]
+    fn without_credentials_a_403_for_system_anonymous_is_the_denial_a_401_expects() {
+        let case = Case::new().auth(Some(AuthExpectation::Denied(401))).build();
+        let forbidden = rejected(
+            403,
+            "Forbidden",
+            "pods is forbidden: User \"system:anonymous\" cannot create resource \"pods\" in API group \"\" in the namespace \"team\"",
+        );
+        let mut obs = running();
+        obs.identity = "none".into();
+        obs.create = forbidden.clone();
+        with_stored(&mut obs, Stored::Absent);
+        let r = verdict(&case, &obs, Stage::Auth);
+        assert_verdict(&r, StageStatus::Passed, None, None);
+        evidence(&r, Source::Api, "anonymous auth is on");
+        // Still nothing may be stored.
+        with_stored(&mut obs, Stored::Present);
+        let r = verdict(&case, &obs, Stage::Auth);
+        assert_eq!(r.status, StageStatus::Failed);
+        // A named identity's 403 is no anonymous one; nor is another user's.
+        let mut named = running();
+        named.create = forbidden;
+        with_stored(&mut named, Stored::Absent);
+        assert_eq!(
+            verdict(&case, &named, Stage::Auth).status,
+            StageStatus::Failed
+        );
+        let mut other = running();
+        other.identity = "none".into();
+        other.create = rejected(
+            403,
+            "Forbidden",
+            "pods is forbidden: User \"mallory\" cannot",
+        );
+        with_stored(&mut other, Stored::Absent);
+        assert_eq!(
+            verdict(&case, &other, Stage::Auth).status,
+            StageStatus::Failed
+        );
     }
 
     #[test]
