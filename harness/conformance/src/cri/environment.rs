@@ -102,49 +102,45 @@ impl RuntimeUnderTest {
             what: format!("creating {}", dir.display()),
             source,
         })?;
-        let network = match NodeNetwork::setup(NodeNetworkOptions::new(
+        // From here on the guard removes what exists, also when this future is dropped
+        // half-way (a cancelled run).
+        let mut own = Own {
+            containerd: None,
+            network: None,
+            dir: dir.clone(),
+        };
+        let network = NodeNetwork::setup(NodeNetworkOptions::new(
             dir.join("net"),
             ConflistTemplate::Builtin,
         ))
         .await
-        {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(ConformanceError::Start {
-                    what: "the pod network".into(),
-                    message: error_chain(&e),
-                });
-            }
-        };
-        let containerd = match ContainerdProcess::start(ContainerdOptions::new(
-            dir.join("containerd"),
-            network.conf_dir(),
-        ))
-        .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = network.teardown().await;
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(ConformanceError::Start {
+        .map_err(|e| ConformanceError::Start {
+            what: "the pod network".into(),
+            message: error_chain(&e),
+        })?;
+        let conf_dir = network.conf_dir().to_path_buf();
+        let subnet = network.subnet();
+        own.network = Some(network);
+        let containerd =
+            ContainerdProcess::start(ContainerdOptions::new(dir.join("containerd"), conf_dir))
+                .await
+                .map_err(|e| ConformanceError::Start {
                     what: "podcheck's containerd".into(),
                     message: error_chain(&e),
-                });
-            }
-        };
-        Ok(RuntimeUnderTest {
+                })?;
+        let runtime = RuntimeUnderTest {
             name: OWN_NAME.into(),
             socket: containerd.socket().to_path_buf(),
             client: Ok(CriClient::new(containerd.channel(), CALL_TIMEOUT)),
             version: Some(containerd.version().clone()),
             cgroup_parent: containerd.cgroup_parent().to_string(),
-            subnet: Some(network.subnet()),
-            own: Some(Own {
-                containerd: Some(containerd),
-                network: Some(network),
-                dir,
-            }),
+            subnet: Some(subnet),
+            own: None,
+        };
+        own.containerd = Some(containerd);
+        Ok(RuntimeUnderTest {
+            own: Some(own),
+            ..runtime
         })
     }
 
