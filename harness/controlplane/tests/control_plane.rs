@@ -525,21 +525,17 @@ async fn a_thousand_conflicting_updates_lose_nothing() {
     cp.shutdown().await;
 }
 
-/// kube-rs `exec` over WebSocket against a real container (containerd): stdout, and the exit
-/// code in the `Status` of the error channel. Needs the real runtime; fails without it
-/// unless `PODCHECK_SKIP_REAL=1`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exec_over_websocket_returns_stdout_and_the_exit_code() {
-    use kube::api::AttachParams;
+/// A control plane on containerd, or `None` where the real runtime is missing and
+/// `PODCHECK_SKIP_REAL=1` says that is expected (without it, the test fails).
+async fn real_control_plane() -> Option<ControlPlane> {
     use podcheck_controlplane::providers::{RuntimeChoice, real_runtime_usable};
-    use tokio::io::AsyncReadExt;
     if let Err(why) = real_runtime_usable() {
         assert_eq!(
             std::env::var("PODCHECK_SKIP_REAL").as_deref(),
             Ok("1"),
             "the real runtime is needed: {why} (as .ci/run installs it), or PODCHECK_SKIP_REAL=1"
         );
-        return;
+        return None;
     }
     let cp = ControlPlane::start(Config {
         runtime: RuntimeChoice::Containerd,
@@ -547,6 +543,19 @@ async fn exec_over_websocket_returns_stdout_and_the_exit_code() {
     })
     .await
     .expect("control plane with containerd starts");
+    Some(cp)
+}
+
+/// kube-rs `exec` over WebSocket against a real container (containerd): stdout, and the exit
+/// code in the `Status` of the error channel. Needs the real runtime; fails without it
+/// unless `PODCHECK_SKIP_REAL=1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_over_websocket_returns_stdout_and_the_exit_code() {
+    use kube::api::AttachParams;
+    use tokio::io::AsyncReadExt;
+    let Some(cp) = real_control_plane().await else {
+        return;
+    };
     let pods: Api<Pod> = Api::namespaced(cp.client().await.unwrap(), "default");
     let sleeper: Pod = serde_json::from_value(json!({
         "metadata": {"name": "sleeper"},
@@ -609,22 +618,10 @@ async fn exec_over_websocket_returns_stdout_and_the_exit_code() {
 /// loopback that containerd is given. Needs the real runtime, unless `PODCHECK_SKIP_REAL=1`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_nodes_pull_from_the_registry_and_from_nowhere_else() {
-    use podcheck_controlplane::providers::{RuntimeChoice, real_runtime_usable};
     use podcheck_node::runtime::RuntimeError;
-    if let Err(why) = real_runtime_usable() {
-        assert_eq!(
-            std::env::var("PODCHECK_SKIP_REAL").as_deref(),
-            Ok("1"),
-            "the real runtime is needed: {why} (as .ci/run installs it), or PODCHECK_SKIP_REAL=1"
-        );
+    let Some(cp) = real_control_plane().await else {
         return;
-    }
-    let cp = ControlPlane::start(Config {
-        runtime: RuntimeChoice::Containerd,
-        ..Config::default()
-    })
-    .await
-    .expect("control plane with containerd starts");
+    };
     let registry = cp.image_registry().expect("real nodes have a registry");
     assert!(registry.addr().ip().is_loopback());
     let (_, runtime) = cp.nodes().next().unwrap();
