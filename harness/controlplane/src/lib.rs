@@ -238,15 +238,10 @@ impl ControlPlane {
             providers::RuntimeChoice::Auto => providers::real_runtime_usable().is_ok(),
             providers::RuntimeChoice::CriSocket(_) => false,
         };
-        // Real nodes pull the built-in images too; simulated ones only need their names.
-        let images = Arc::new(if real {
-            Catalog::builtin().map_err(|e| Error::Images(error_chain(&e)))?
-        } else {
-            Catalog::default()
-        });
-        for path in &config.image_archives {
-            add_image_archive(&images, path)?;
-        }
+        // Built on a blocking thread while the networks are set up: compressing the
+        // built-in images is the slow part of a real start.
+        let archives = config.image_archives.clone();
+        let images = tokio::task::spawn_blocking(move || node_images(real, &archives));
         let mut networks: Vec<network::NodeNetwork> = Vec::new();
         let run_dir = if real {
             let dir = real_run_dir()?;
@@ -260,6 +255,11 @@ impl ControlPlane {
         } else {
             None
         };
+        let images = Arc::new(
+            images
+                .await
+                .map_err(|e| Error::Images(format!("building the images failed: {e}")))??,
+        );
         let node_creds: Vec<Credential> = node_configs
             .iter()
             .map(|n| Credential {
@@ -671,6 +671,20 @@ impl RealNode {
             }
         }
     }
+}
+
+/// The images the nodes can pull: real nodes pull the built-in images too, simulated ones
+/// only need their names; then the user's archives.
+fn node_images(real: bool, archives: &[PathBuf]) -> Result<Catalog, Error> {
+    let images = if real {
+        Catalog::builtin().map_err(|e| Error::Images(error_chain(&e)))?
+    } else {
+        Catalog::default()
+    };
+    for path in archives {
+        add_image_archive(&images, path)?;
+    }
+    Ok(images)
 }
 
 /// Reads an image archive into the catalog.

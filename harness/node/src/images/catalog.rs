@@ -57,17 +57,11 @@ pub fn builtin_references() -> Vec<String> {
     static REFERENCES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     REFERENCES
         .get_or_init(|| {
-            let mut out = Vec::new();
-            for (name, _) in super::BUILTIN_RECIPES {
-                let Ok(recipe) = builtin_recipe(name) else {
-                    continue;
-                };
-                if let Some(tag) = version_tag(&recipe).filter(|_| name == "busybox") {
-                    out.push(retag(&recipe.reference, &tag));
-                }
-                out.push(recipe.reference);
-            }
-            out
+            super::BUILTIN_RECIPES
+                .iter()
+                .filter_map(|(name, _)| Some(builtin_names(name, &builtin_recipe(name).ok()?)))
+                .flatten()
+                .collect()
         })
         .clone()
 }
@@ -80,17 +74,9 @@ impl Catalog {
         for name in ["pause", "busybox"] {
             let recipe = builtin_recipe(name)?;
             let archive = build_archive(&recipe)?;
-            let mut images = read_archive(&archive.bytes, name)?;
-            // Only busybox's image is named after busybox's version; pause is pause 3.9.
-            if let Some(tag) = version_tag(&recipe).filter(|_| name == "busybox") {
-                for image in &mut images {
-                    let also = retag(&recipe.reference, &tag);
-                    if !image.names.contains(&also) {
-                        image.names.push(also);
-                    }
-                }
-            }
-            for image in images {
+            let names = builtin_names(name, &recipe);
+            for mut image in read_archive(&archive.bytes, name)? {
+                image.names = names.clone();
                 catalog.insert(image, BUILTIN_SOURCE);
             }
         }
@@ -237,6 +223,15 @@ impl Inner {
             .unwrap_or(0);
         blob.bytes.len() as u64 + named
     }
+}
+
+/// A built-in image's names: its recipe's reference, and for busybox also the tag of the
+/// host busybox's version (pause is pause 3.9 whatever busybox it runs).
+fn builtin_names(name: &str, recipe: &ImageRecipe) -> Vec<String> {
+    let version = (name == "busybox").then(|| version_tag(recipe)).flatten();
+    let mut names = vec![recipe.reference.clone()];
+    names.extend(version.map(|tag| retag(&recipe.reference, &tag)));
+    names
 }
 
 /// The tag of the version of the binary a recipe's applets run (`1.35.0` for Debian 12's
