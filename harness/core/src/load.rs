@@ -10,7 +10,7 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::duration::Duration;
 use crate::stage::Stage;
-use crate::suite::{DnsLookup, Expectations, NodeSpec, SuiteFile};
+use crate::suite::{CLUSTER_DOMAIN_VARIABLE, Expectations, LookupAddress, NodeSpec, SuiteFile};
 
 /// How a suite reads files: injected, so loading stays pure and testable.
 pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
@@ -119,9 +119,30 @@ pub struct CaseSpec {
     pub expect: Expectations,
     pub deadlines: BTreeMap<Stage, Duration>,
     pub timeout: Duration,
-    pub dns_lookups: Vec<DnsLookup>,
+    pub dns_lookups: Vec<Lookup>,
     /// How many copies of the pod to create at once (1: just the pod).
     pub replicas: u32,
+}
+
+/// A name a case resolves from the pod, and what it must resolve to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// As the suite wrote it, `$(CLUSTER_DOMAIN)` included.
+    pub name: String,
+    /// None: it must not resolve.
+    pub address: Option<LookupAddress>,
+}
+
+impl Lookup {
+    /// Whether the name holds `$(CLUSTER_DOMAIN)`.
+    pub fn needs_cluster_domain(&self) -> bool {
+        self.name.contains(CLUSTER_DOMAIN_VARIABLE)
+    }
+
+    /// The name with the cluster's domain filled in.
+    pub fn name_in(&self, cluster_domain: &str) -> String {
+        self.name.replace(CLUSTER_DOMAIN_VARIABLE, cluster_domain)
+    }
 }
 
 impl CaseSpec {
@@ -271,6 +292,13 @@ fn explain_parse_error(raw: &str) -> (String, &'static str, Option<String>) {
             format!("unknown value {value}"),
             "not allowed here",
             (!expected.is_empty()).then(|| format!("write one of: {expected}")),
+        );
+    }
+    if raw.starts_with(crate::suite::LOOKUP_ADDRESS_ERROR) {
+        return (
+            raw.to_string(),
+            "not an address",
+            Some("write an IP address, {service: NAME} (in the case's namespace) or {service: NAMESPACE/NAME}".into()),
         );
     }
     if raw.starts_with("invalid duration") {
@@ -531,6 +559,27 @@ fn check(
                 1
             }
         };
+        let mut dns_lookups = Vec::new();
+        for lookup in case.dns_lookups {
+            let name = &lookup.name;
+            let rest = name.value.replace(CLUSTER_DOMAIN_VARIABLE, "");
+            if rest.contains("$(") {
+                problems.push(problem(
+                    file,
+                    source,
+                    &name.referenced,
+                    format!("unknown variable in {:?}", name.value),
+                    "here",
+                    Some(format!(
+                        "the one variable a lookup name may hold is {CLUSTER_DOMAIN_VARIABLE}"
+                    )),
+                ));
+            }
+            dns_lookups.push(Lookup {
+                name: name.value.clone(),
+                address: lookup.address,
+            });
+        }
         let timeout = case.timeout.unwrap_or(suite_timeout);
         use crate::suite::BindingExpectation as B;
         match &case.expect.binding {
@@ -558,7 +607,7 @@ fn check(
             expect: case.expect,
             deadlines: case.deadlines,
             timeout,
-            dns_lookups: case.dns_lookups,
+            dns_lookups,
             replicas,
         });
     }

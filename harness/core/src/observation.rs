@@ -125,14 +125,50 @@ pub struct DnsRead {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LookupRead {
-    /// As the case wrote it.
+    /// As the case wrote it, with the cluster domain filled in.
     pub name: String,
-    /// The fully qualified names tried, in order, per the resolv.conf search rules.
-    pub tried: Vec<String>,
-    /// The addresses of the first name that answered, or what went wrong.
+    /// The fully qualified names tried, in the resolv.conf search order, each with its
+    /// answer: the first that answers with addresses ends the lookup.
+    pub attempts: Vec<LookupAttempt>,
+    /// What the case expects.
+    pub expected: ExpectedAnswer,
+}
+
+impl LookupRead {
+    /// The addresses of the first name that answered, or the last complaint.
+    pub fn answer(&self) -> Result<Vec<std::net::IpAddr>, String> {
+        let mut last = Err("no name was tried".to_string());
+        for a in &self.attempts {
+            match &a.answer {
+                Ok(ips) => return Ok(ips.clone()),
+                Err(e) => last = Err(e.clone()),
+            }
+        }
+        last
+    }
+}
+
+/// One fully qualified name a lookup tried, and what came back: addresses, or the
+/// resolver's complaint (`NXDOMAIN`, `SERVFAIL`, `timed out`, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupAttempt {
+    pub candidate: String,
     pub answer: Result<Vec<std::net::IpAddr>, String>,
-    /// What the case expects: an address, or None for "does not resolve".
-    pub expected: Option<std::net::IpAddr>,
+}
+
+/// What a lookup must resolve to, as read from the case and the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExpectedAnswer {
+    /// It must not resolve.
+    Nothing,
+    /// One of these addresses; `source` says where they come from (the case, or a
+    /// Service's ClusterIPs).
+    OneOf {
+        addresses: Vec<std::net::IpAddr>,
+        source: String,
+    },
+    /// The case names an address the observer could not read (why).
+    Unknown(String),
 }
 
 /// One copy of a batch (a case with `replicas` > 1; the case's own pod is the first).
@@ -220,7 +256,6 @@ pub struct Observation {
     /// The `kubernetes` Service's ClusterIP and the cluster DNS Service's.
     pub kubernetes_service_ip: Option<String>,
     pub cluster_dns_ip: Option<String>,
-    pub cluster_domain: String,
     /// The apiserver's name for API evidence.
     pub apiserver: Provider,
     /// How long the observer waited, and whether it stopped at the case deadline.

@@ -136,7 +136,6 @@ fn fold(inputs: Vec<Observed>) -> Recording {
         identity: "admin".into(),
         namespace: "team".into(),
         pod_name: "web".into(),
-        cluster_domain: "cluster.local".into(),
         apiserver: Provider {
             component: "apiserver".into(),
             name: "kube-apiserver".into(),

@@ -118,7 +118,6 @@ pub struct CaseFacts {
     pub identity: String,
     pub namespace: String,
     pub pod_name: String,
-    pub cluster_domain: String,
     pub apiserver: Provider,
 }
 
@@ -357,6 +356,22 @@ impl Recording {
             .all(|n| self.bound.contains_key(n))
     }
 
+    /// The nodes the case's pods were seen bound to: the pod's own, then each copy's.
+    pub fn bound_nodes(&self) -> Vec<String> {
+        let own = self
+            .sightings
+            .iter()
+            .find_map(|s| s.pod.spec.as_ref()?.node_name.clone())
+            .filter(|n| !n.is_empty());
+        let mut nodes: Vec<String> = own.into_iter().collect();
+        for (_, node) in self.bound.values() {
+            if !nodes.contains(node) {
+                nodes.push(node.clone());
+            }
+        }
+        nodes
+    }
+
     /// Whether the case has copies (a batch whose first create was admitted).
     pub fn has_copies(&self) -> bool {
         !self.copies.is_empty()
@@ -430,7 +445,6 @@ impl Recording {
             dns: self.dns,
             kubernetes_service_ip: self.kubernetes_service_ip,
             cluster_dns_ip: self.cluster_dns_ip,
-            cluster_domain: self.facts.cluster_domain,
             apiserver: self.facts.apiserver,
             observed_ms: self.observed_ms,
             timed_out: self.timed_out,

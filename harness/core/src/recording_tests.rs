@@ -12,7 +12,6 @@ fn facts() -> CaseFacts {
         identity: "admin".into(),
         namespace: "team".into(),
         pod_name: "web".into(),
-        cluster_domain: "cluster.local".into(),
         apiserver: Provider {
             component: "apiserver".into(),
             name: "kube-apiserver".into(),

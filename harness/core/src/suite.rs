@@ -311,11 +311,116 @@ enum PodSourceSchema {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DnsLookup {
     /// As a program in the pod would write it: search path and ndots apply.
-    pub name: String,
-    /// The address it must resolve to; absent means it must not resolve (NXDOMAIN).
+    /// `$(CLUSTER_DOMAIN)` stands for the cluster's domain, as the kubelet wrote it into the
+    /// pod's search path (`kubernetes.default.svc.$(CLUSTER_DOMAIN)`).
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// What it must resolve to: an address, or `{service: NAME}` (a Service of the case's
+    /// namespace) or `{service: NAMESPACE/NAME}` for that Service's ClusterIPs, read from
+    /// the cluster. Absent: it must not resolve (NXDOMAIN).
     #[serde(default)]
-    #[schemars(with = "Option<IpSchema>")]
-    pub address: Option<std::net::IpAddr>,
+    #[schemars(with = "Option<LookupAddressSchema>")]
+    pub address: Option<LookupAddress>,
+}
+
+/// The variable a lookup name may hold.
+pub const CLUSTER_DOMAIN_VARIABLE: &str = "$(CLUSTER_DOMAIN)";
+
+/// How errors in a lookup's `address` begin (the loader turns them into a located hint).
+pub const LOOKUP_ADDRESS_ERROR: &str = "not a lookup address";
+
+/// What a lookup must resolve to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupAddress {
+    Ip(std::net::IpAddr),
+    /// The ClusterIPs of a Service; no namespace means the case's.
+    Service {
+        namespace: Option<String>,
+        name: String,
+    },
+}
+
+impl std::fmt::Display for LookupAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupAddress::Ip(ip) => write!(f, "{ip}"),
+            LookupAddress::Service {
+                namespace: Some(ns),
+                name,
+            } => write!(f, "Service {ns}/{name}"),
+            LookupAddress::Service {
+                namespace: None,
+                name,
+            } => write!(f, "Service {name}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LookupAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = LookupAddress;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an IP address, or {service: NAME} or {service: NAMESPACE/NAME}")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                v.parse().map(LookupAddress::Ip).map_err(|_| {
+                    E::custom(format!(
+                        "{LOOKUP_ADDRESS_ERROR}: {v:?} is not an IP address"
+                    ))
+                })
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut service: Option<String> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "service" || service.is_some() {
+                        return Err(serde::de::Error::custom(format!(
+                            "{LOOKUP_ADDRESS_ERROR}: unknown or repeated field `{key}`"
+                        )));
+                    }
+                    service = Some(map.next_value()?);
+                }
+                let service = service.ok_or_else(|| serde::de::Error::missing_field("service"))?;
+                let (namespace, name) = match service.split_once('/') {
+                    Some((ns, name)) => (Some(ns.to_string()), name.to_string()),
+                    None => (None, service.clone()),
+                };
+                let label = crate::dns_name::is_label;
+                if !label(&name) || namespace.as_deref().is_some_and(|ns| !label(ns)) {
+                    return Err(serde::de::Error::custom(format!(
+                        "{LOOKUP_ADDRESS_ERROR}: {service:?} is not NAME or NAMESPACE/NAME"
+                    )));
+                }
+                Ok(LookupAddress::Service { namespace, name })
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// For the schema only: an address, or a Service whose ClusterIPs are the address.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum LookupAddressSchema {
+    Ip(IpSchema),
+    Service(ServiceAddressSchema),
+}
+
+/// For the schema only.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ServiceAddressSchema {
+    /// `NAME` (in the case's namespace) or `NAMESPACE/NAME`.
+    service: String,
 }
 
 /// What the stages should show; each absent stage must pass.

@@ -14,7 +14,9 @@ use podcheck_core::conformance::json_schema;
 use podcheck_core::duration::Duration;
 use podcheck_core::load::{self, CaseSpec, DEFAULT_TIMEOUT, Identity, Problem, Suite, SuiteError};
 use podcheck_core::stage::Stage;
-use podcheck_core::suite::{AuthExpectation, BindingExpectation, Expectation, TaintEffect};
+use podcheck_core::suite::{
+    AuthExpectation, BindingExpectation, Expectation, LookupAddress, TaintEffect,
+};
 use rstest::rstest;
 use serde_json::json;
 
@@ -66,8 +68,17 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-fn ip(s: &str) -> Option<IpAddr> {
-    Some(s.parse().expect("an IP address"))
+fn ip(s: &str) -> Option<LookupAddress> {
+    Some(LookupAddress::Ip(
+        s.parse::<IpAddr>().expect("an IP address"),
+    ))
+}
+
+fn service(namespace: Option<&str>, name: &str) -> Option<LookupAddress> {
+    Some(LookupAddress::Service {
+        namespace: namespace.map(str::to_string),
+        name: name.into(),
+    })
 }
 
 #[test]
@@ -111,13 +122,19 @@ fn the_built_in_pod_lifecycle_suite_loads() {
     let lookups: Vec<_> = c
         .dns_lookups
         .iter()
-        .map(|l| (l.name.as_str(), l.address))
+        .map(|l| (l.name.as_str(), l.address.clone()))
         .collect();
     assert_eq!(
         lookups,
         [
-            ("kubernetes.default.svc.cluster.local", ip("10.96.0.1")),
-            ("kube-dns.kube-system", ip("10.96.0.10")),
+            (
+                "kubernetes.default.svc.$(CLUSTER_DOMAIN)",
+                service(Some("default"), "kubernetes")
+            ),
+            (
+                "kube-dns.kube-system",
+                service(Some("kube-system"), "kube-dns")
+            ),
             ("no-such-service", None),
         ]
     );
@@ -270,13 +287,18 @@ fn a_suite_using_every_feature_loads() {
     let lookups: Vec<_> = c
         .dns_lookups
         .iter()
-        .map(|l| (l.name.as_str(), l.address))
+        .map(|l| (l.name.as_str(), l.address.clone()))
         .collect();
     assert_eq!(
         lookups,
         [
             ("web", ip("10.96.0.42")),
             ("kubernetes.default", ip("fd00::1")),
+            (
+                "kube-dns.kube-system.svc.$(CLUSTER_DOMAIN)",
+                service(Some("kube-system"), "kube-dns")
+            ),
+            ("web.$(CLUSTER_DOMAIN)", service(None, "web")),
             ("no-such-service", None),
         ]
     );
@@ -389,6 +411,8 @@ fn only_problem(err: &SuiteError) -> &Problem {
 #[case::wrong_kind("wrong-kind.yaml", 2, 7, "Pod")]
 #[case::syntax_error("syntax-error.yaml", 10, 11, "':'")]
 #[case::not_a_pod("not-a-pod.yaml", 8, 12, "ConfigMap")]
+#[case::bad_lookup_address("bad-lookup-address.yaml", 11, 20, "web.example.org")]
+#[case::unknown_lookup_variable("unknown-lookup-variable.yaml", 10, 17, "$(CLUSTER_DOMIAN)")]
 fn bad_suites_give_located_diagnostics(
     #[case] fixture: &str,
     #[case] line: u64,

@@ -76,7 +76,6 @@ pub struct Target {
     pub kubeconfig: Kubeconfig,
     pub info: TargetInfo,
     pub probes: Arc<dyn Probes>,
-    pub cluster_domain: String,
     /// Labels the run's namespaces.
     pub run_id: String,
     /// The user's components this target runs (an external scheduler), as they identified
@@ -292,7 +291,6 @@ impl Target {
                 store_provider: providers_of(&store_provider),
                 registry: cp.image_registry().map(|r| r.served_log()),
             }),
-            cluster_domain: "cluster.local".into(),
             run_id: String::new(),
             components,
             pods_scheduler: external
@@ -334,7 +332,6 @@ impl Target {
             kubeconfig,
             info,
             probes: Arc::new(NoProbes),
-            cluster_domain: "cluster.local".into(),
             run_id: String::new(),
             components: Vec::new(),
             pods_scheduler: None,

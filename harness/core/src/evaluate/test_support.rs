@@ -13,8 +13,8 @@ use super::evaluate;
 use crate::duration::Duration;
 use crate::load::{CaseSpec, Identity};
 use crate::observation::{
-    ApiRead, CreateOutcome, DnsRead, EventSighting, LookupRead, NetnsRead, Observation,
-    PodSighting, Probe, RegistryRead, RuntimeRead, StoreRead,
+    ApiRead, CreateOutcome, DnsRead, EventSighting, ExpectedAnswer, LookupAttempt, LookupRead,
+    NetnsRead, Observation, PodSighting, Probe, RegistryRead, RuntimeRead, StoreRead,
 };
 use crate::result::{Evidence, Provider, Source, StageResult, StageStatus};
 use crate::stage::Stage;
@@ -239,14 +239,25 @@ pub(super) fn store_read(
 pub(super) fn lookup(name: &str, answer: Result<&str, &str>, expected: Option<&str>) -> LookupRead {
     LookupRead {
         name: name.into(),
-        tried: vec![
-            format!("{name}.{NS}.svc.cluster.local."),
-            format!("{name}."),
+        attempts: vec![
+            LookupAttempt {
+                candidate: format!("{name}.{NS}.svc.cluster.local."),
+                answer: Err("NXDOMAIN".into()),
+            },
+            LookupAttempt {
+                candidate: format!("{name}."),
+                answer: answer
+                    .map(|ip| vec![ip.parse().expect("an IP")])
+                    .map_err(str::to_string),
+            },
         ],
-        answer: answer
-            .map(|ip| vec![ip.parse().expect("an IP")])
-            .map_err(str::to_string),
-        expected: expected.map(|ip| ip.parse().expect("an IP")),
+        expected: match expected {
+            Some(ip) => ExpectedAnswer::OneOf {
+                addresses: vec![ip.parse().expect("an IP")],
+                source: "the case's address".into(),
+            },
+            None => ExpectedAnswer::Nothing,
+        },
     }
 }
 
@@ -335,7 +346,6 @@ pub(super) fn running() -> Observation {
         }),
         kubernetes_service_ip: Some(KUBERNETES_IP.into()),
         cluster_dns_ip: Some(DNS_IP.into()),
-        cluster_domain: "cluster.local".into(),
         apiserver: provider("apiserver", "kube-apiserver", "v1.33.1"),
         observed_ms: 150.0,
         timed_out: false,

@@ -1,165 +1,55 @@
-//! DNS from the pod's point of view, through `pods/exec` (the pod's own resolver path) or,
-//! where the pod cannot run a lookup, from the observer with the pod's search rules.
+//! DNS from the pod's point of view: its resolv.conf read through `pods/exec`, then each
+//! name resolved as the pod's resolver would — inside the pod (busybox `nslookup`, one
+//! query per candidate of the search path, each with its own deadline) or, where the pod
+//! cannot run a lookup, from the observer with the pod's search rules.
 
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, AttachParams};
-use podcheck_core::load::CaseSpec;
-use podcheck_core::observation::{DnsRead, LookupRead, Probe};
-use podcheck_core::resolv::ResolvConf;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::Api;
+use podcheck_core::load::{CaseSpec, Lookup};
+use podcheck_core::observation::{DnsRead, ExpectedAnswer, LookupRead, Probe};
+use podcheck_core::resolv::{self, LookupPlan, QueryType, ResolvConf};
 use podcheck_core::result::Provider;
-use tokio::io::AsyncReadExt;
+use podcheck_core::suite::LookupAddress;
 
-use super::{PROBE_DEADLINE, ms};
+use super::exec::{Exec, InPod};
+use super::ms;
 use crate::target::Target;
 
-/// How a command run through `pods/exec` ended.
-#[derive(Debug)]
-enum Exec {
-    /// It ran: its stdout and exit code.
-    Ran { stdout: String, exit_code: i32 },
-    /// It could not be run (no exec on the target, the runtime cannot, a timeout…).
-    CouldNot(String),
-}
+/// How long one query may take: a candidate outside the cluster zone goes to the upstream
+/// resolvers, which may be slow or out of reach (an air-gapped cluster); the lookup goes on
+/// with the next candidate, as the pod's resolver would.
+const QUERY_DEADLINE: Duration = Duration::from_secs(8);
+/// How long reading resolv.conf may take.
+const READ_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Runs a command in the pod's first container through `pods/exec`.
-async fn exec_command(pods: &Api<Pod>, name: &str, command: &[&str]) -> Exec {
-    let run = async {
-        let mut attached = match pods
-            .exec(
-                name,
-                command.iter().copied(),
-                &AttachParams::default()
-                    .stdout(true)
-                    .stderr(false)
-                    .stdin(false),
-            )
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => return Exec::CouldNot(format!("pods/exec failed: {e}")),
-        };
-        let mut out = String::new();
-        if let Some(mut stdout) = attached.stdout()
-            && let Err(e) = stdout.read_to_string(&mut out).await
-        {
-            return Exec::CouldNot(e.to_string());
-        }
-        let status = match attached.take_status() {
-            Some(s) => s.await,
-            None => None,
-        };
-        let _ = attached.join().await;
-        match status {
-            Some(s) if s.status.as_deref() == Some("Failure") => {
-                let exit_code = (s.reason.as_deref() == Some("NonZeroExitCode"))
-                    .then(|| {
-                        s.details
-                            .as_ref()?
-                            .causes
-                            .as_ref()?
-                            .iter()
-                            .find(|c| c.reason.as_deref() == Some("ExitCode"))?
-                            .message
-                            .as_deref()?
-                            .parse::<i32>()
-                            .ok()
-                    })
-                    .flatten();
-                match exit_code {
-                    Some(exit_code) => Exec::Ran {
-                        stdout: out,
-                        exit_code,
-                    },
-                    None => Exec::CouldNot(format!(
-                        "{} ({})",
-                        s.message.unwrap_or_default(),
-                        s.reason.unwrap_or_default()
-                    )),
-                }
-            }
-            _ => Exec::Ran {
-                stdout: out,
-                exit_code: 0,
-            },
-        }
-    };
-    tokio::time::timeout(PROBE_DEADLINE, run)
-        .await
-        .unwrap_or_else(|_| {
-            Exec::CouldNot(format!("exec did not finish within {PROBE_DEADLINE:?}"))
-        })
-}
-
-/// Runs a command that must succeed; its stdout, or why not.
-async fn exec(pods: &Api<Pod>, name: &str, command: &[&str]) -> Result<String, String> {
-    match exec_command(pods, name, command).await {
-        Exec::Ran {
-            stdout,
-            exit_code: 0,
-        } => Ok(stdout),
-        Exec::Ran { exit_code, .. } => Err(format!(
-            "command terminated with non-zero exit code {exit_code}"
-        )),
-        Exec::CouldNot(why) => Err(why),
-    }
-}
-
-/// Resolves each name from inside the pod with busybox `nslookup`, one fully qualified
-/// candidate at a time in the resolv.conf search order (busybox applies neither `ndots`
-/// nor the search list faithfully), all in one exec. None when the pod cannot run it.
-async fn lookup_in_pod(
-    pods: &Api<Pod>,
-    pod: &str,
-    names: &[Vec<String>],
-) -> Option<Vec<(Result<Vec<std::net::IpAddr>, String>, Vec<String>)>> {
-    let script = podcheck_core::resolv::nslookup_script(names);
-    let stdout = match exec_command(pods, pod, &["sh", "-c", &script]).await {
-        Exec::CouldNot(why) => {
-            tracing::debug!(%why, "no in-pod lookup");
-            return None;
-        }
-        Exec::Ran { stdout, .. } => stdout,
-    };
-    let attempts = podcheck_core::resolv::parse_nslookup_script(&stdout);
-    let answers = (0..names.len())
-        .map(|i| {
-            let mut tried = Vec::new();
-            let mut answer = Err("nslookup did not run".to_string());
-            for a in attempts.iter().filter(|a| a.name_index == i) {
-                tried.push(a.candidate.clone());
-                answer = podcheck_core::resolv::parse_nslookup(&a.output, a.exit_code);
-                if answer.is_ok() {
-                    break;
-                }
-            }
-            (answer, tried)
-        })
-        .collect();
-    Some(answers)
+/// The Services DNS depends on, as read once the pod runs.
+pub(super) struct DnsFacts<'a> {
+    /// `default/kubernetes`, which every pod must resolve.
+    pub kubernetes: Option<&'a Service>,
+    pub admin: &'a kube::Client,
+    pub namespace: &'a str,
 }
 
 /// DNS from the pod's point of view: its resolv.conf read from inside, then each name
 /// resolved with the resolv.conf search rules against the cluster DNS.
 pub(super) async fn dns_probe(
     target: &Target,
-    pods: &Api<Pod>,
-    pod: &str,
+    in_pod: &InPod<'_>,
     case: &CaseSpec,
-    kubernetes_ip: Option<&str>,
+    facts: &DnsFacts<'_>,
     kube_dns: Option<&Service>,
-    t0: Instant,
+    t0: std::time::Instant,
 ) -> Probe<DnsRead> {
-    let resolv_conf = exec(pods, pod, &["cat", "/etc/resolv.conf"]).await;
-    let mut wanted: Vec<(String, Option<std::net::IpAddr>)> = Vec::new();
-    if let Some(ip) = kubernetes_ip.and_then(|ip| ip.parse().ok()) {
-        wanted.push(("kubernetes.default".into(), Some(ip)));
-    }
-    wanted.extend(case.dns_lookups.iter().map(|l| (l.name.clone(), l.address)));
+    const SOURCE: &str = "pods/exec cat /etc/resolv.conf";
+    let resolv_conf = in_pod
+        .output(&["cat", "/etc/resolv.conf"], READ_DEADLINE)
+        .await;
     let Ok(text) = &resolv_conf else {
         return Probe::Seen(DnsRead {
-            resolv_source: "pods/exec cat /etc/resolv.conf".into(),
+            resolv_source: SOURCE.into(),
             resolv_conf: resolv_conf.clone(),
             server: String::new(),
             provider: dns_provider(target),
@@ -168,39 +58,23 @@ pub(super) async fn dns_probe(
         });
     };
     let conf = ResolvConf::parse(text);
-    // From inside the pod first: the pod's own resolver path, through the pod's network.
-    let candidates: Vec<Vec<String>> = wanted.iter().map(|(n, _)| conf.candidates(n)).collect();
-    let in_pod: Option<Vec<LookupRead>> =
-        lookup_in_pod(pods, pod, &candidates).await.map(|answers| {
-            wanted
-                .iter()
-                .zip(answers)
-                .map(|((name, expected), (answer, tried))| LookupRead {
-                    name: name.clone(),
-                    tried,
-                    answer,
-                    expected: *expected,
-                })
-                .collect()
-        });
-    if let Some(in_pod) = in_pod {
+    let zone = conf.cluster_domain(facts.namespace);
+    let wanted = wanted(case, facts, zone.as_deref()).await;
+    let nameserver = conf.nameservers.first().cloned().unwrap_or_default();
+    // Inside the pod first: the pod's own resolver path, through the pod's network.
+    if let Some(lookups) = resolve_in_pod(in_pod, &conf, &wanted).await {
+        let server = dns_provider(target);
         return Probe::Seen(DnsRead {
-            resolv_source: "pods/exec cat /etc/resolv.conf".into(),
+            resolv_source: SOURCE.into(),
             resolv_conf,
-            server: format!(
-                "{} from inside the pod (busybox nslookup via pods/exec)",
-                conf.nameservers.first().cloned().unwrap_or_default()
-            ),
-            provider: {
-                let server = dns_provider(target);
-                Provider {
-                    component: "dns".into(),
-                    name: format!("in-pod lookup (busybox nslookup) → {}", server.name),
-                    real: true,
-                    version: server.version,
-                }
+            server: format!("{nameserver} from inside the pod (busybox nslookup via pods/exec)"),
+            provider: Provider {
+                component: "dns".into(),
+                name: format!("in-pod lookup (busybox nslookup) → {}", server.name),
+                real: true,
+                version: server.version,
             },
-            lookups: in_pod,
+            lookups,
             at_ms: ms(t0),
         });
     }
@@ -217,30 +91,166 @@ pub(super) async fn dns_probe(
         .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
         .filter(|a| a.ip().is_loopback());
     let Some(endpoint) = endpoint else {
-        return Probe::Unavailable("the cluster DNS is not reachable from the observer, and in-pod lookups need a real runtime".into());
+        return Probe::Unavailable(
+            "the cluster DNS is not reachable from the observer, and in-pod lookups need a real runtime"
+                .into(),
+        );
     };
     let mut lookups = Vec::new();
-    for (name, expected) in wanted {
-        let tried = conf.candidates(&name);
-        let answer = resolve(endpoint, &tried).await;
-        lookups.push(LookupRead {
-            name,
-            tried: answer.1,
-            answer: answer.0,
-            expected,
-        });
+    for w in wanted {
+        let mut plan = w.plan(&conf);
+        while let Some((name, qtype)) = plan.next_query() {
+            let answer = resolve(endpoint, name, qtype).await;
+            plan.record(answer);
+        }
+        lookups.push(w.read(plan));
     }
     Probe::Seen(DnsRead {
-        resolv_source: "pods/exec cat /etc/resolv.conf".into(),
+        resolv_source: SOURCE.into(),
         resolv_conf,
-        server: format!(
-            "{endpoint} (behind {})",
-            conf.nameservers.first().cloned().unwrap_or_default()
-        ),
+        server: format!("{endpoint} (behind {nameserver})"),
         provider: dns_provider(target),
         lookups,
         at_ms: ms(t0),
     })
+}
+
+/// A name to look up, with what it must resolve to.
+struct Wanted {
+    name: String,
+    expected: ExpectedAnswer,
+}
+
+impl Wanted {
+    /// The queries a resolver in the pod makes for it; none when its address is unknown.
+    fn plan(&self, conf: &ResolvConf) -> LookupPlan {
+        let (candidates, types) = match &self.expected {
+            ExpectedAnswer::Unknown(_) => (Vec::new(), Vec::new()),
+            ExpectedAnswer::Nothing => (conf.candidates(&self.name), resolv::query_types(&[])),
+            ExpectedAnswer::OneOf { addresses, .. } => {
+                (conf.candidates(&self.name), resolv::query_types(addresses))
+            }
+        };
+        LookupPlan::new(candidates, types)
+    }
+
+    fn read(self, plan: LookupPlan) -> LookupRead {
+        LookupRead {
+            name: self.name,
+            attempts: plan.attempts(),
+            expected: self.expected,
+        }
+    }
+}
+
+/// `kubernetes.default` (every pod must resolve it to the `kubernetes` Service) and the
+/// case's own names, with the cluster domain filled in and each Service read.
+async fn wanted(case: &CaseSpec, facts: &DnsFacts<'_>, zone: Option<&str>) -> Vec<Wanted> {
+    let mut wanted = vec![Wanted {
+        name: "kubernetes.default".into(),
+        expected: match facts.kubernetes {
+            Some(s) => service_answer(s, "default/kubernetes"),
+            None => ExpectedAnswer::Unknown("the cluster has no Service default/kubernetes".into()),
+        },
+    }];
+    for lookup in &case.dns_lookups {
+        wanted.push(case_lookup(lookup, facts, zone).await);
+    }
+    wanted
+}
+
+async fn case_lookup(lookup: &Lookup, facts: &DnsFacts<'_>, zone: Option<&str>) -> Wanted {
+    let name = match zone {
+        Some(z) => lookup.name_in(z),
+        None if lookup.needs_cluster_domain() => {
+            return Wanted {
+                name: lookup.name.clone(),
+                expected: ExpectedAnswer::Unknown(
+                    "the cluster domain is unknown: the pod's search path does not name it".into(),
+                ),
+            };
+        }
+        None => lookup.name.clone(),
+    };
+    let expected = match &lookup.address {
+        None => ExpectedAnswer::Nothing,
+        Some(LookupAddress::Ip(ip)) => ExpectedAnswer::OneOf {
+            addresses: vec![*ip],
+            source: "the case's address".into(),
+        },
+        Some(LookupAddress::Service { namespace, name }) => {
+            let ns = namespace.as_deref().unwrap_or(facts.namespace);
+            let services: Api<Service> = Api::namespaced(facts.admin.clone(), ns);
+            match services.get_opt(name).await {
+                Ok(Some(s)) => service_answer(&s, &format!("{ns}/{name}")),
+                Ok(None) => ExpectedAnswer::Unknown(format!("there is no Service {ns}/{name}")),
+                Err(e) => {
+                    ExpectedAnswer::Unknown(format!("Service {ns}/{name} could not be read: {e}"))
+                }
+            }
+        }
+    };
+    Wanted { name, expected }
+}
+
+/// What a Service's name must resolve to: its ClusterIPs.
+fn service_answer(s: &Service, name: &str) -> ExpectedAnswer {
+    let spec = s.spec.as_ref();
+    let ips: Vec<String> = spec
+        .and_then(|sp| sp.cluster_ips.clone())
+        .or_else(|| spec.and_then(|sp| sp.cluster_ip.clone()).map(|ip| vec![ip]))
+        .unwrap_or_default();
+    if ips.iter().any(|ip| ip == "None") {
+        return ExpectedAnswer::Unknown(format!(
+            "Service {name} is headless: its name resolves to its endpoints, not to a ClusterIP"
+        ));
+    }
+    let addresses: Vec<IpAddr> = ips.iter().filter_map(|ip| ip.parse().ok()).collect();
+    if addresses.is_empty() {
+        return ExpectedAnswer::Unknown(format!("Service {name} has no ClusterIP"));
+    }
+    ExpectedAnswer::OneOf {
+        addresses,
+        source: format!("the ClusterIP of Service {name}"),
+    }
+}
+
+/// Every lookup, query by query, inside the pod; None when the pod cannot run nslookup
+/// (the simulated runtime runs no process).
+async fn resolve_in_pod(
+    in_pod: &InPod<'_>,
+    conf: &ResolvConf,
+    wanted: &[Wanted],
+) -> Option<Vec<LookupRead>> {
+    let mut reads = Vec::new();
+    let mut ran_once = false;
+    for w in wanted {
+        let mut plan = w.plan(conf);
+        while let Some((name, qtype)) = plan.next_query() {
+            let command = resolv::nslookup_command(name, qtype);
+            let command: Vec<&str> = command.iter().map(String::as_str).collect();
+            let answer = match in_pod.run(&command, QUERY_DEADLINE).await {
+                Exec::Ran { stdout, exit_code } => {
+                    ran_once = true;
+                    resolv::parse_nslookup(&stdout, exit_code)
+                }
+                Exec::CouldNot(why) if !ran_once => {
+                    tracing::debug!(%why, "no in-pod lookup");
+                    return None;
+                }
+                Exec::CouldNot(why) => Err(why),
+            };
+            plan.record(answer);
+        }
+        reads.push(
+            Wanted {
+                name: w.name.clone(),
+                expected: w.expected.clone(),
+            }
+            .read(plan),
+        );
+    }
+    Some(reads)
 }
 
 fn dns_provider(target: &Target) -> Provider {
@@ -258,11 +268,12 @@ fn dns_provider(target: &Target) -> Provider {
         })
 }
 
-/// Tries the candidates in order until one answers; NXDOMAIN moves on to the next.
+/// One query from the observer, as the pod's resolver would send it.
 async fn resolve(
     server: std::net::SocketAddr,
-    candidates: &[String],
-) -> (Result<Vec<std::net::IpAddr>, String>, Vec<String>) {
+    name: &str,
+    qtype: QueryType,
+) -> Result<Vec<IpAddr>, String> {
     use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
     use hickory_resolver::net::runtime::TokioRuntimeProvider;
     let mut ns = NameServerConfig::udp(server.ip());
@@ -275,34 +286,31 @@ async fn resolve(
     opts.timeout = Duration::from_secs(2);
     opts.use_hosts_file = ResolveHosts::Never;
     opts.ndots = 0;
-    let resolver = match hickory_resolver::TokioResolver::builder_with_config(
+    let resolver = hickory_resolver::TokioResolver::builder_with_config(
         ResolverConfig::from_name_servers(vec![ns]),
         TokioRuntimeProvider::default(),
     )
     .with_options(opts)
     .build()
-    {
-        Ok(r) => r,
-        Err(e) => return (Err(format!("resolver: {e}")), Vec::new()),
+    .map_err(|e| format!("resolver: {e}"))?;
+    let record_type = match qtype {
+        QueryType::A => hickory_resolver::proto::rr::RecordType::A,
+        QueryType::Aaaa => hickory_resolver::proto::rr::RecordType::AAAA,
     };
-    let mut tried = Vec::new();
-    let mut last = "no candidates".to_string();
-    for name in candidates {
-        tried.push(name.clone());
-        let lookup = tokio::time::timeout(PROBE_DEADLINE, resolver.lookup_ip(name.as_str())).await;
-        match lookup {
-            Ok(Ok(ips)) => return (Ok(ips.iter().collect()), tried),
-            Ok(Err(e)) => {
-                last = if e.is_nx_domain() {
-                    "NXDOMAIN".into()
-                } else if e.to_string().contains("Refused") {
-                    "REFUSED".into()
-                } else {
-                    e.to_string()
-                }
-            }
-            Err(_) => last = "timed out".into(),
-        }
+    let lookup = async {
+        resolver.lookup(name, record_type).await.map(|l| {
+            l.answers()
+                .iter()
+                .filter_map(|r| r.data.ip_addr())
+                .collect::<Vec<IpAddr>>()
+        })
+    };
+    match tokio::time::timeout(QUERY_DEADLINE, lookup).await {
+        Ok(Ok(ips)) => Ok(ips),
+        Ok(Err(e)) if e.is_nx_domain() => Err("NXDOMAIN".into()),
+        Ok(Err(e)) if e.is_no_records_found() => Err("No answer".into()),
+        Ok(Err(e)) if e.to_string().contains("Refused") => Err("REFUSED".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".into()),
     }
-    (Err(last), tried)
 }

@@ -10,13 +10,15 @@ use podcheck_core::load::CaseSpec;
 use podcheck_core::observation::ApiRead;
 use podcheck_core::recording::{Moment, Observed};
 
-use super::lookups::dns_probe;
+use super::exec::InPod;
+use super::lookups::{DnsFacts, dns_probe};
 use super::{Recorder, ms};
 use crate::target::Target;
 
 /// The pod as the case's namespace holds it: its store key, and the admin's API on it.
 pub(super) struct PodAt<'a> {
     pub pods: &'a Api<Pod>,
+    pub namespace: &'a str,
     pub name: &'a str,
     pub key: &'a str,
 }
@@ -41,8 +43,9 @@ pub(super) async fn after_create(
 }
 
 /// Everything read once the path ended: the store and the API again, the runtime, the
-/// network namespace and DNS when the pod runs, and the cluster's nodes, pods and
-/// Services.
+/// network namespace and DNS when the pod runs, and the cluster around the pod — its nodes,
+/// the pods on them or with its IP, the two Services DNS depends on — read by name and
+/// field selector, never by listing the whole cluster.
 pub(super) async fn after_path(
     target: &Target,
     case: &CaseSpec,
@@ -50,12 +53,13 @@ pub(super) async fn after_path(
     t0: Instant,
     recorder: &Recorder,
 ) {
-    let (runs, last, containers, images) = recorder.read(|r| {
+    let (runs, last, containers, images, nodes) = recorder.read(|r| {
         (
             r.runs(),
             r.last_pod().cloned(),
             r.reported_containers(),
             r.reported_images(),
+            r.bound_nodes(),
         )
     });
     if runs {
@@ -82,74 +86,129 @@ pub(super) async fn after_path(
         let read = target.probes.registry(&images, t0).await;
         recorder.apply(Observed::Registry(read));
     }
+    let ip = last
+        .as_ref()
+        .and_then(|p| p.status.as_ref()?.pod_ip.clone())
+        .filter(|ip| !ip.is_empty());
     if let Some(p) = last.as_ref().filter(|_| runs) {
-        let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone());
         let uid = p.metadata.uid.clone().unwrap_or_default();
         let read = target.probes.netns(&node, &uid, ip.as_deref(), t0).await;
         recorder.apply(Observed::Netns(read));
     }
-    let services = ClusterServices::list(&target.admin).await;
+    let services = ClusterServices::read(&target.admin).await;
     if runs {
+        let in_pod = InPod {
+            pods: pod.pods,
+            pod: pod.name,
+            container: &first_container(case),
+        };
+        let facts = DnsFacts {
+            kubernetes: services.kubernetes.as_ref(),
+            admin: &target.admin,
+            namespace: pod.namespace,
+        };
         let read = dns_probe(
             target,
-            pod.pods,
-            pod.name,
+            &in_pod,
             case,
-            services.kubernetes_ip.as_deref(),
+            &facts,
             services.kube_dns.as_ref(),
             t0,
         )
         .await;
         recorder.apply(Observed::Dns(read));
     }
-    let nodes = list_all::<Node>(&target.admin).await;
-    let pods = list_all::<Pod>(&target.admin).await;
+    let (nodes, pods) = around(&target.admin, pod.namespace, &nodes, ip.as_deref()).await;
     recorder.apply(Observed::Cluster {
         nodes,
         pods,
-        kubernetes_service_ip: services.kubernetes_ip,
+        kubernetes_service_ip: services.kubernetes.and_then(|s| s.spec?.cluster_ip),
         cluster_dns_ip: services.kube_dns.and_then(|s| s.spec?.cluster_ip),
     });
 }
 
+/// The first container of the case's pod: where commands run.
+fn first_container(case: &CaseSpec) -> String {
+    case.pod
+        .pointer("/spec/containers/0/name")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The cluster around the case's pod, as the verdicts need it: the nodes its pods were
+/// bound to; the pods of its namespace, of those nodes (for the oracle's resource fit) and
+/// with its IP (for uniqueness).
+async fn around(
+    admin: &kube::Client,
+    namespace: &str,
+    nodes: &[String],
+    ip: Option<&str>,
+) -> (Vec<Node>, Vec<Pod>) {
+    let node_api: Api<Node> = Api::all(admin.clone());
+    let mut found = Vec::new();
+    for name in nodes {
+        if let Ok(Some(n)) = node_api.get_opt(name).await {
+            found.push(n);
+        }
+    }
+    let all: Api<Pod> = Api::all(admin.clone());
+    let mut pods = list_paged(&Api::namespaced(admin.clone(), namespace), None).await;
+    for name in nodes {
+        pods.extend(list_paged(&all, Some(format!("spec.nodeName={name}"))).await);
+    }
+    if let Some(ip) = ip {
+        pods.extend(list_paged(&all, Some(format!("status.podIP={ip}"))).await);
+    }
+    let mut seen = std::collections::HashSet::new();
+    pods.retain(|p| seen.insert(p.metadata.uid.clone()));
+    (found, pods)
+}
+
 /// The two Services a pod's DNS depends on.
 struct ClusterServices {
-    /// The `kubernetes` Service's ClusterIP.
-    kubernetes_ip: Option<String>,
-    /// The cluster DNS Service (`kube-system/kube-dns`).
+    /// `default/kubernetes`.
+    kubernetes: Option<Service>,
+    /// The cluster DNS Service (`kube-system/kube-dns`, the name kubeadm, kind and most
+    /// distributions give CoreDNS's Service).
     kube_dns: Option<Service>,
 }
 
 impl ClusterServices {
-    async fn list(admin: &kube::Client) -> Self {
-        let services = list_all::<Service>(admin).await;
-        let find = |ns: &str, name: &str| {
-            services
-                .iter()
-                .find(|s| {
-                    s.metadata.namespace.as_deref() == Some(ns)
-                        && s.metadata.name.as_deref() == Some(name)
-                })
-                .cloned()
+    async fn read(admin: &kube::Client) -> Self {
+        let get = |ns: &str, name: &str| {
+            let api: Api<Service> = Api::namespaced(admin.clone(), ns);
+            let name = name.to_string();
+            async move { api.get_opt(&name).await.ok().flatten() }
         };
         ClusterServices {
-            kubernetes_ip: find("default", "kubernetes").and_then(|s| s.spec?.cluster_ip),
-            kube_dns: find("kube-system", "kube-dns"),
+            kubernetes: get("default", "kubernetes").await,
+            kube_dns: get("kube-system", "kube-dns").await,
         }
     }
 }
 
-/// Every object of a kind, or none when the list fails (the verdicts say what is missing).
-async fn list_all<K>(admin: &kube::Client) -> Vec<K>
+/// Every object a selector names, 500 a page; what was read before an error otherwise
+/// (the verdicts say what is missing).
+async fn list_paged<K>(api: &Api<K>, fields: Option<String>) -> Vec<K>
 where
     K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug,
-    K::DynamicType: Default,
 {
-    Api::<K>::all(admin.clone())
-        .list(&ListParams::default())
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default()
+    let mut params = ListParams::default().limit(500);
+    if let Some(f) = &fields {
+        params = params.fields(f);
+    }
+    let mut items = Vec::new();
+    loop {
+        let Ok(page) = api.list(&params).await else {
+            return items;
+        };
+        items.extend(page.items);
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return items,
+        }
+    }
 }
 
 async fn api_read(pods: &Api<Pod>, name: &str, t0: Instant) -> ApiRead {

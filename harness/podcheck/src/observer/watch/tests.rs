@@ -216,7 +216,6 @@ fn facts() -> CaseFacts {
         identity: "admin".into(),
         namespace: NS.into(),
         pod_name: POD.into(),
-        cluster_domain: "cluster.local".into(),
         apiserver: Provider {
             component: "apiserver".into(),
             name: "fake".into(),
