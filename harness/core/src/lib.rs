@@ -13,6 +13,7 @@ pub mod load;
 pub mod observation;
 pub mod oracle;
 pub mod path;
+pub mod pod_network;
 pub mod quantity;
 pub mod recording;
 pub mod report;

@@ -21,6 +21,20 @@ pub struct CreateOutcome {
     pub at_ms: f64,
 }
 
+/// How long the case's identity waited, before the create, for its RBAC grant to be live:
+/// authorizers serve RBAC from caches, so a binding made in the case's setup takes effect
+/// a moment later (upstream's e2e tests wait for it the same way).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantWait {
+    /// What was asked (`create pods in NS`).
+    pub asked: String,
+    /// The SelfSubjectAccessReview's last answer.
+    pub allowed: bool,
+    pub waited_ms: f64,
+    /// How many reviews were sent.
+    pub reviews: u32,
+}
+
 /// The pod as one watch event showed it.
 #[derive(Debug, Clone)]
 pub struct PodSighting {
@@ -229,6 +243,8 @@ pub struct WatchGap {
 #[derive(Debug, Clone)]
 pub struct Observation {
     pub identity: String,
+    /// The wait for the identity's RBAC grant, where the case expects its create allowed.
+    pub grant: Option<GrantWait>,
     pub namespace: String,
     pub pod_name: String,
     pub create: CreateOutcome,
@@ -253,6 +269,8 @@ pub struct Observation {
     pub registry: Probe<RegistryRead>,
     pub netns: Probe<NetnsRead>,
     pub dns: Probe<DnsRead>,
+    /// The pod networks the cluster declares (kubeadm's podSubnet, Calico's IPPools).
+    pub pod_networks: Vec<crate::pod_network::PodNetwork>,
     /// The `kubernetes` Service's ClusterIP and the cluster DNS Service's.
     pub kubernetes_service_ip: Option<String>,
     pub cluster_dns_ip: Option<String>,

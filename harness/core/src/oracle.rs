@@ -29,8 +29,6 @@ use crate::quantity::scheduler_units;
 pub const REQUESTED_NODE_ANNOTATION: &str = "podcheck.dev/requested-node";
 
 const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
-const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
-const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 const NO_SCHEDULE: &str = "NoSchedule";
 const NO_EXECUTE: &str = "NoExecute";
 const CPU: &str = "cpu";
@@ -178,14 +176,9 @@ fn check_taints(pod: &Pod, node: &Node, out: &mut Vec<Violation>) {
         .as_ref()
         .and_then(|s| s.taints.as_deref())
         .unwrap_or_default();
-    // The lifecycle controller may not have caught up with the Ready condition yet, so the
-    // taints it implies are added unless the node already carries them.
-    let implied: Vec<Taint> = readiness_taints(node)
-        .into_iter()
-        .filter(|i| !set.iter().any(|t| t.key == i.key && t.effect == i.effect))
-        .collect();
-
-    for t in set.iter().chain(&implied) {
+    // Only the node's taints count: kube-scheduler does not read the Ready condition; the
+    // node lifecycle controller turns it into `node.kubernetes.io/not-ready` taints.
+    for t in set {
         if t.effect != NO_SCHEDULE && t.effect != NO_EXECUTE {
             continue; // PreferNoSchedule only lowers a node's score.
         }
@@ -201,27 +194,6 @@ fn check_taints(pod: &Pod, node: &Node, out: &mut Vec<Violation>) {
             });
         }
     }
-}
-
-/// The taints the node lifecycle controller and kubelet put on a node whose Ready condition
-/// is not True: `not-ready` when False or not reported yet, `unreachable` when Unknown. Both
-/// effects, because every pod gets default NoExecute tolerations for them and only the
-/// NoSchedule one keeps new pods off.
-fn readiness_taints(node: &Node) -> Vec<Taint> {
-    let ready = node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_deref())
-        .unwrap_or_default()
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| c.status.as_str());
-    let key = match ready {
-        Some("True") => return Vec::new(),
-        Some("Unknown") => TAINT_UNREACHABLE,
-        _ => TAINT_NOT_READY,
-    };
-    vec![taint(key, NO_SCHEDULE), taint(key, NO_EXECUTE)]
 }
 
 fn taint(key: &str, effect: &str) -> Taint {
@@ -724,46 +696,26 @@ mod tests {
         );
     }
 
-    /// Every pod carries these after the DefaultTolerationSeconds admission plugin.
-    fn default_tolerations() -> Value {
-        json!([
-            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-        ])
-    }
-
+    /// kube-scheduler reads taints, not the Ready condition: a NotReady node the lifecycle
+    /// controller has not tainted yet is feasible to it, and so to the oracle.
     #[rstest]
-    #[case::ready_false(json!([{"type": "Ready", "status": "False"}]), TAINT_NOT_READY)]
-    #[case::ready_unknown(json!([{"type": "Ready", "status": "Unknown"}]), TAINT_UNREACHABLE)]
-    #[case::never_reported(json!([{"type": "MemoryPressure", "status": "False"}]), TAINT_NOT_READY)]
-    fn not_ready_node(#[case] conditions: Value, #[case] key: &str) {
+    #[case::ready_false(json!([{"type": "Ready", "status": "False"}]))]
+    #[case::ready_unknown(json!([{"type": "Ready", "status": "Unknown"}]))]
+    #[case::never_reported(json!([{"type": "MemoryPressure", "status": "False"}]))]
+    fn readiness_alone_is_not_a_taint(#[case] conditions: Value) {
         let n = node(json!({"status": {"conditions": conditions}}));
-        let p = pod(json!({"spec": {"tolerations": default_tolerations()}}));
-        assert_eq!(check(&p, &n), vec![taint_v(key, "", "NoSchedule")]);
-
-        let bare = pod(json!({}));
-        assert_eq!(
-            check(&bare, &n),
-            vec![
-                taint_v(key, "", "NoSchedule"),
-                taint_v(key, "", "NoExecute")
-            ]
-        );
-
-        let tolerant = pod(json!({"spec": {"tolerations": [{"key": key, "operator": "Exists"}]}}));
-        assert_eq!(check(&tolerant, &n), vec![]);
+        assert_eq!(check(&pod(json!({})), &n), vec![]);
     }
 
     #[test]
-    fn not_ready_taint_already_set_is_reported_once() {
+    fn the_not_ready_taint_the_controller_sets_is_a_taint() {
         let n = node(json!({
-            "spec": {"taints": [{"key": TAINT_NOT_READY, "effect": "NoSchedule"}]},
+            "spec": {"taints": [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]},
             "status": {"conditions": [{"type": "Ready", "status": "False"}]},
         }));
-        let p = pod(json!({"spec": {"tolerations": default_tolerations()}}));
         assert_eq!(
-            check(&p, &n),
-            vec![taint_v(TAINT_NOT_READY, "", "NoSchedule")]
+            check(&pod(json!({})), &n),
+            vec![taint_v("node.kubernetes.io/not-ready", "", "NoSchedule")]
         );
     }
 
@@ -945,11 +897,7 @@ mod tests {
         let n = node(json!({"status": null}));
         assert_eq!(
             check(&pod(json!({})), &n),
-            vec![
-                taint_v(TAINT_NOT_READY, "", "NoSchedule"),
-                taint_v(TAINT_NOT_READY, "", "NoExecute"),
-                Violation::TooManyPods { allowed: 0 },
-            ]
+            vec![Violation::TooManyPods { allowed: 0 }]
         );
     }
 

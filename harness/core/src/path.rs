@@ -1,15 +1,16 @@
 //! Where the pod's path ends, and how: the one decision the observer stops waiting on and
 //! the verdicts skip later stages on. Pure predicates over pods, Events and the create.
 //!
-//! Semantics kept from the observer this came out of:
 //! - every sighting counts, not only the last: a pod once seen Running, finished or stuck
 //!   has ended its path even if a later sighting shows something else;
-//! - a container waiting for one of [`STUCK_REASONS`], or a `FailedCreatePodSandBox`
-//!   Event, ends the path at the first sighting of it, although a kubelet retries both
-//!   (`ErrImagePull` becomes `ImagePullBackOff` and is pulled again after a back-off of
-//!   10 s and more). The evidence of the failure is in; what a retry does within the
-//!   event grace (see [`Wait`]) is still recorded, and a retry that reaches Running
-//!   makes the end [`PathEnd::Running`].
+//! - failures the kubelet retries do not end the path: a refused sandbox
+//!   (`FailedCreatePodSandBox`: the CNI not ready yet on a fresh node), a failed pull
+//!   (`ErrImagePull`, `ImagePullBackOff`: a registry's 429), a container that could not be
+//!   created or started. A real kubelet tries again on its next sync, with back-off, so the
+//!   observer waits until the pod runs or the case's deadline passes, and the verdicts show
+//!   every attempt;
+//! - only what no retry cures within a case ends it: [`STUCK_REASONS`];
+//! - a case that expects the pull to fail ends when the pull failed ([`Course::PullFails`]).
 
 use std::fmt;
 
@@ -17,18 +18,14 @@ use k8s_openapi::api::core::v1::Pod;
 
 use crate::load::CaseSpec;
 use crate::observation::{CreateOutcome, EventSighting, PodSighting};
-use crate::suite::BindingExpectation;
+use crate::suite::{BindingExpectation, CriLaunchExpectation};
 
-/// Waiting reasons that retrying does not cure within a case.
-pub const STUCK_REASONS: &[&str] = &[
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "ErrImageNeverPull",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "RunContainerError",
-];
+/// Waiting reasons that no retry cures within a case: the image may not be pulled, or its
+/// name is not one (only a new pod spec changes either).
+pub const STUCK_REASONS: &[&str] = &["ErrImageNeverPull", "InvalidImageName"];
+
+/// Waiting reasons of a failed pull, which the kubelet retries with back-off.
+pub const PULL_FAILURES: &[&str] = &["ErrImagePull", "ImagePullBackOff"];
 
 /// The Events of a pod's start; a path that ended is complete once all have been seen.
 const START_EVENTS: [&str; 4] = ["Scheduled", "Pulled", "Created", "Started"];
@@ -50,8 +47,8 @@ pub enum PathEnd {
     Finished { phase: String },
     /// A container waits for one of [`STUCK_REASONS`].
     Stuck { container: String, reason: String },
-    /// The runtime refused the sandbox.
-    SandboxRefused { message: String },
+    /// A container waits for an image it could not pull, as the case expects.
+    PullFailed { container: String, reason: String },
 }
 
 impl fmt::Display for PathEnd {
@@ -72,8 +69,11 @@ impl fmt::Display for PathEnd {
             PathEnd::Stuck { container, reason } => {
                 write!(f, "container {container} is stuck waiting: {reason}")
             }
-            PathEnd::SandboxRefused { message } => {
-                write!(f, "the runtime refused the sandbox: {message}")
+            PathEnd::PullFailed { container, reason } => {
+                write!(
+                    f,
+                    "container {container} could not pull its image: {reason}"
+                )
             }
         }
     }
@@ -88,6 +88,8 @@ pub enum Course {
     Unschedulable,
     /// To be left alone for this many milliseconds.
     LeftAlone { window_ms: f64 },
+    /// To be bound, and then wait for an image it cannot pull.
+    PullFails,
 }
 
 impl Course {
@@ -97,6 +99,13 @@ impl Course {
             Some(BindingExpectation::LeftAlone(d)) => Course::LeftAlone {
                 window_ms: d.0.as_secs_f64() * 1e3,
             },
+            _ if matches!(
+                case.expect.cri_launch,
+                Some(CriLaunchExpectation::PullFails(_))
+            ) =>
+            {
+                Course::PullFails
+            }
             _ => Course::Run,
         }
     }
@@ -147,15 +156,30 @@ pub fn state(
             }
         }
         Course::Run => PathState {
-            end: run_end(sightings, events),
+            end: run_end(sightings),
             events_in: START_EVENTS.iter().all(|x| reasons.contains(x)),
+        },
+        Course::PullFails => PathState {
+            end: run_end(sightings).or_else(|| {
+                sightings.iter().find_map(|s| {
+                    let (container, reason) = waiting_for(&s.pod, PULL_FAILURES)?;
+                    Some(PathEnd::PullFailed {
+                        container: container.to_string(),
+                        reason: reason.to_string(),
+                    })
+                })
+            }),
+            // The kubelet's `Failed to pull image` Event trails the status.
+            events_in: events
+                .iter()
+                .any(|e| e.reason == "Failed" && e.message.starts_with("Failed to pull image")),
         },
     }
 }
 
 /// The end of a pod that is to run: Running, finished, or a failure that waiting longer
 /// does not cure, in that order when several were seen.
-fn run_end(sightings: &[PodSighting], events: &[EventSighting]) -> Option<PathEnd> {
+fn run_end(sightings: &[PodSighting]) -> Option<PathEnd> {
     if sightings.iter().any(|s| ready(&s.pod)) {
         return Some(PathEnd::Running);
     }
@@ -166,18 +190,13 @@ fn run_end(sightings: &[PodSighting], events: &[EventSighting]) -> Option<PathEn
     {
         return Some(PathEnd::Finished { phase });
     }
-    if let Some((container, reason)) = sightings.iter().find_map(|s| stuck(&s.pod)) {
-        return Some(PathEnd::Stuck {
+    sightings.iter().find_map(|s| {
+        let (container, reason) = stuck(&s.pod)?;
+        Some(PathEnd::Stuck {
             container: container.to_string(),
             reason: reason.to_string(),
-        });
-    }
-    events
-        .iter()
-        .find(|e| e.reason == "FailedCreatePodSandBox")
-        .map(|e| PathEnd::SandboxRefused {
-            message: e.message.clone(),
         })
+    })
 }
 
 /// The path ends at the create when the apiserver did not admit the pod.
@@ -210,6 +229,11 @@ pub fn finished(p: &Pod) -> bool {
 
 /// The first container waiting for one of [`STUCK_REASONS`], and the reason.
 pub fn stuck(p: &Pod) -> Option<(&str, &str)> {
+    waiting_for(p, STUCK_REASONS)
+}
+
+/// The first container waiting for one of `reasons`, and the reason.
+fn waiting_for<'a>(p: &'a Pod, reasons: &[&str]) -> Option<(&'a str, &'a str)> {
     p.status
         .as_ref()?
         .container_statuses
@@ -217,7 +241,7 @@ pub fn stuck(p: &Pod) -> Option<(&str, &str)> {
         .iter()
         .find_map(|c| {
             let reason = c.state.as_ref()?.waiting.as_ref()?.reason.as_deref()?;
-            STUCK_REASONS
+            reasons
                 .contains(&reason)
                 .then_some((c.name.as_str(), reason))
         })

@@ -136,6 +136,7 @@ fn fold(inputs: Vec<Observed>) -> Recording {
         identity: "admin".into(),
         namespace: "team".into(),
         pod_name: "web".into(),
+        pod_networks: Vec::new(),
         apiserver: Provider {
             component: "apiserver".into(),
             name: "kube-apiserver".into(),
@@ -179,12 +180,12 @@ fn stuck_on(reason: &str) -> Option<PathEnd> {
     false
 )]
 #[case::denied(vec![created(403)], Some(PathEnd::Denied { code: 403 }), true)]
+// The kubelet retries a refused sandbox (the CNI not ready yet): not an end.
 #[case::sandbox_refused(
     vec![created(201), pending(10.0), bound(40.0), event(50.0, "s1", "FailedCreatePodSandBox", true)],
-    Some(PathEnd::SandboxRefused { message: "FailedCreatePodSandBox message".into() }),
+    None,
     false
 )]
-// The kubelet retries the sandbox; a retry that runs makes the end Running.
 #[case::sandbox_refused_then_running(
     cat(vec![
         vec![created(201), pending(10.0), bound(40.0), event(50.0, "s1", "FailedCreatePodSandBox", true)],
@@ -194,13 +195,12 @@ fn stuck_on(reason: &str) -> Option<PathEnd> {
     Some(PathEnd::Running),
     true
 )]
+// A failed pull is pulled again after a back-off (a registry's 429): not an end either.
 #[case::err_image_pull(
     vec![created(201), pending(10.0), bound(40.0), waiting(60.0, 3, "ErrImagePull")],
-    stuck_on("ErrImagePull"),
+    None,
     false
 )]
-// The path ended at ErrImagePull already; a pull that succeeds in the grace is still
-// recorded and makes the end Running.
 #[case::err_image_pull_then_running(
     cat(vec![
         vec![created(201), pending(10.0), bound(40.0), waiting(60.0, 3, "ErrImagePull")],
@@ -216,22 +216,28 @@ fn stuck_on(reason: &str) -> Option<PathEnd> {
         waiting(60.0, 3, "ErrImagePull"),
         waiting(400.0, 4, "ImagePullBackOff"),
     ],
-    stuck_on("ErrImagePull"),
+    None,
     false
 )]
-#[case::back_off_after_a_gap(
+#[case::create_container_error(
+    vec![created(201), pending(10.0), bound(40.0), waiting(60.0, 3, "CreateContainerError")],
+    None,
+    false
+)]
+// What no retry cures ends the path, also when first seen after a watch gap.
+#[case::never_pull_after_a_gap(
     vec![
         created(201), pending(10.0), bound(40.0),
         Observed::WatchBroke { watch: WatchName::Pod, at_ms: 50.0, reason: "connection reset".into() },
         Observed::WatchResumed { watch: WatchName::Pod, at_ms: 800.0, relisted: true },
-        seen(800.0, Change::Relisted, pod(4, "Pending", Some("node-1"), &["PodScheduled"], Some("ImagePullBackOff"))),
+        seen(800.0, Change::Relisted, pod(4, "Pending", Some("node-1"), &["PodScheduled"], Some("ErrImageNeverPull"))),
     ],
-    stuck_on("ImagePullBackOff"),
+    stuck_on("ErrImageNeverPull"),
     false
 )]
-#[case::create_container_config_error(
-    vec![created(201), pending(10.0), bound(40.0), waiting(60.0, 3, "CreateContainerConfigError")],
-    stuck_on("CreateContainerConfigError"),
+#[case::invalid_image_name(
+    vec![created(201), pending(10.0), bound(40.0), waiting(60.0, 3, "InvalidImageName")],
+    stuck_on("InvalidImageName"),
     false
 )]
 // Not a reason to stop: the kubelet is still at it.
@@ -331,6 +337,50 @@ fn a_pod_that_is_to_be_left_alone(
             events_in: true
         }
     );
+}
+
+fn failed_pull_event(at_ms: f64) -> Observed {
+    let event: Event = serde_json::from_value(json!({
+        "metadata": {"name": "web.p1", "uid": "p1"},
+        "involvedObject": {"name": "web"},
+        "reason": "Failed",
+        "message": "Failed to pull image \"nosuch:1.0\": not found",
+        "type": "Warning",
+        "source": {"component": "kubelet"},
+    }))
+    .expect("an Event");
+    Observed::Event {
+        at_ms,
+        change: Change::Added,
+        event,
+    }
+}
+
+#[rstest]
+#[case::pull_failed_with_its_event(
+    vec![created(201), pending(10.0), bound(40.0), waiting(60.0, 3, "ErrImagePull"), failed_pull_event(61.0)],
+    Some(PathEnd::PullFailed { container: "app".into(), reason: "ErrImagePull".into() }),
+    true
+)]
+#[case::pull_failed_event_still_out(
+    vec![created(201), pending(10.0), bound(40.0), waiting(60.0, 3, "ImagePullBackOff")],
+    Some(PathEnd::PullFailed { container: "app".into(), reason: "ImagePullBackOff".into() }),
+    false
+)]
+#[case::still_pulling(vec![created(201), pending(10.0), bound(40.0)], None, false)]
+// It ran after all: the verdict says the pull did not fail.
+#[case::ran(
+    cat(vec![vec![created(201), pending(10.0), bound(40.0), running(120.0)], started()]),
+    Some(PathEnd::Running),
+    false
+)]
+fn a_pod_whose_pull_is_to_fail(
+    #[case] inputs: Vec<Observed>,
+    #[case] end: Option<PathEnd>,
+    #[case] events_in: bool,
+) {
+    let state = fold(inputs).path(Course::PullFails, 1000.0);
+    assert_eq!(state, PathState { end, events_in });
 }
 
 #[test]

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 
 use crate::observation::{
-    ApiRead, BatchPod, CreateOutcome, DnsRead, EventSighting, NetnsRead, Observation, PodSighting,
-    Probe, RegistryRead, RuntimeRead, SchedulerState, StoreRead, WatchGap, WatchName,
+    ApiRead, BatchPod, CreateOutcome, DnsRead, EventSighting, GrantWait, NetnsRead, Observation,
+    PodSighting, Probe, RegistryRead, RuntimeRead, SchedulerState, StoreRead, WatchGap, WatchName,
 };
 use crate::path::{self, Course, PathState};
 use crate::result::Provider;
@@ -76,6 +76,8 @@ pub enum Observed {
         at_ms: f64,
         relisted: bool,
     },
+    /// The identity's RBAC grant, as found before the create.
+    Grant(GrantWait),
     /// The apiserver's answer to the case's create.
     Created(CreateOutcome),
     /// The create of one more copy of a batch: when it was sent, the answer's code.
@@ -119,12 +121,15 @@ pub struct CaseFacts {
     pub namespace: String,
     pub pod_name: String,
     pub apiserver: Provider,
+    /// The pod networks the cluster declares, read with the target's facts.
+    pub pod_networks: Vec<crate::pod_network::PodNetwork>,
 }
 
 /// The recording so far.
 #[derive(Debug, Clone)]
 pub struct Recording {
     facts: CaseFacts,
+    grant: Option<GrantWait>,
     create: CreateOutcome,
     sightings: Vec<PodSighting>,
     events: Vec<EventSighting>,
@@ -159,6 +164,7 @@ impl Recording {
     pub fn new(facts: CaseFacts) -> Self {
         Recording {
             facts,
+            grant: None,
             create: CreateOutcome::default(),
             sightings: Vec::new(),
             events: Vec::new(),
@@ -231,6 +237,7 @@ impl Recording {
                     gap.relisted = relisted;
                 }
             }
+            Observed::Grant(grant) => self.grant = Some(grant),
             Observed::Created(create) => self.create = create,
             Observed::CopyCreated {
                 name,
@@ -426,6 +433,7 @@ impl Recording {
         };
         Observation {
             identity: self.facts.identity,
+            grant: self.grant,
             namespace: self.facts.namespace,
             pod_name: self.facts.pod_name,
             create: self.create,
@@ -443,6 +451,7 @@ impl Recording {
             registry: self.registry,
             netns: self.netns,
             dns: self.dns,
+            pod_networks: self.facts.pod_networks,
             kubernetes_service_ip: self.kubernetes_service_ip,
             cluster_dns_ip: self.cluster_dns_ip,
             apiserver: self.facts.apiserver,

@@ -12,6 +12,7 @@ fn facts() -> CaseFacts {
         identity: "admin".into(),
         namespace: "team".into(),
         pod_name: "web".into(),
+        pod_networks: Vec::new(),
         apiserver: Provider {
             component: "apiserver".into(),
             name: "kube-apiserver".into(),

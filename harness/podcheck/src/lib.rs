@@ -2,6 +2,7 @@
 //! commands the binary dispatches to.
 //! The decisions (suites, verdicts, reports) live in `podcheck-core`; this crate does I/O.
 
+pub mod cluster_facts;
 pub mod commands;
 pub mod conformance;
 pub mod error;

@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::discovery::{ApiResource, pinned_kind};
 use podcheck_core::load::CaseSpec;
-use podcheck_core::observation::{CreateOutcome, Observation};
+use podcheck_core::observation::{CreateOutcome, GrantWait, Observation};
 use podcheck_core::path::{Course, Wait, WaitStep};
 use podcheck_core::recording::{CaseFacts, Observed, Recording};
 use podcheck_core::result::Provider;
@@ -72,26 +72,64 @@ pub async fn observe(
     }
 }
 
-/// Deletes the case's namespace and waits (bounded) until it is gone.
-pub async fn cleanup(target: &Target, ns: &str) -> Result<(), String> {
+/// How long the case's pods get to stop when podcheck cleans up: as `kubectl delete --now`.
+/// Their own grace period (30 s by default) would make every case wait it out where PID 1
+/// ignores SIGTERM, as `sleep` does.
+const CLEANUP_GRACE_SECONDS: i64 = 1;
+
+/// Starts deleting what the case made: its pods, with a short grace period, then its
+/// namespace. Returns at once; [`gone`] waits for the namespace to disappear.
+pub async fn start_cleanup(target: &Target, ns: &str) -> Result<(), String> {
+    let pods: Api<Pod> = Api::namespaced(target.admin.clone(), ns);
+    let short = DeleteParams {
+        grace_period_seconds: Some(CLEANUP_GRACE_SECONDS as u32),
+        ..DeleteParams::background()
+    };
+    let names = pods
+        .list_metadata(&kube::api::ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    for p in names {
+        if let Some(name) = p.metadata.name
+            && p.metadata.deletion_timestamp.is_none()
+            && let Err(e) = pods.delete(&name, &short).await
+            && !matches!(&e, kube::Error::Api(s) if s.code == 404)
+        {
+            tracing::debug!(pod = %name, error = %e, "could not delete the case's pod");
+        }
+    }
     let namespaces: Api<Namespace> = Api::all(target.admin.clone());
     match namespaces.delete(ns, &DeleteParams::background()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-        Err(e) => return Err(format!("deleting namespace {ns}: {e}")),
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(format!("deleting namespace {ns}: {e}")),
     }
-    let gone = tokio::time::timeout(CLEANUP_DEADLINE, async {
+}
+
+/// Waits, until `deadline`, for the namespace to be gone.
+pub async fn gone(target: &Target, ns: &str, deadline: Instant) -> Result<(), String> {
+    let namespaces: Api<Namespace> = Api::all(target.admin.clone());
+    let wait = tokio::time::timeout_at(deadline.into(), async {
+        let mut pause = Duration::from_millis(10);
         loop {
             if let Err(kube::Error::Api(s)) = namespaces.get(ns).await
                 && s.code == 404
             {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
         }
-    })
-    .await;
-    gone.map_err(|_| format!("namespace {ns} was still terminating after {CLEANUP_DEADLINE:?}"))
+    });
+    wait.await
+        .map_err(|_| format!("namespace {ns} was still terminating when the suite ended"))
+}
+
+/// Deletes the case's namespace and waits (bounded) until it is gone.
+pub async fn cleanup(target: &Target, ns: &str) -> Result<(), String> {
+    start_cleanup(target, ns).await?;
+    gone(target, ns, Instant::now() + CLEANUP_DEADLINE).await
 }
 
 /// The label that marks a case namespace with its run, so an interrupted run can clean up.
@@ -233,6 +271,10 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
         .map_err(|e| SetupError(e.to_string()))?;
     let pod: Pod = serde_json::from_value(case.pod.clone())
         .map_err(|e| SetupError(format!("the pod does not decode as a Pod: {e}")))?;
+    if awaits_grant(case) {
+        let grant = wait_for_grant(&as_identity, ns, GRANT_DEADLINE.min(case.timeout.0)).await;
+        recorder.apply(Observed::Grant(grant));
+    }
     let as_identity = Api::<Pod>::namespaced(as_identity, ns);
 
     let t0 = recorder.restart_clock();
@@ -269,12 +311,73 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
     Ok(recorder.finish())
 }
 
+/// How long an identity's RBAC grant may take to become live.
+const GRANT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Whether the case creates its pod as a user or ServiceAccount that should be allowed: then
+/// the observer waits for the grant first, as upstream's e2e tests do
+/// (`WaitForNamedAuthorizationUpdate`), so that the authorizer's cache is not mistaken for
+/// the apiserver's answer.
+fn awaits_grant(case: &CaseSpec) -> bool {
+    use podcheck_core::load::Identity;
+    use podcheck_core::suite::AuthExpectation;
+    matches!(
+        case.identity,
+        Identity::User { .. } | Identity::ServiceAccount { .. }
+    ) && matches!(case.expect.auth, None | Some(AuthExpectation::Allowed))
+}
+
+/// Asks, as the identity, whether it may create pods in `ns` until the answer is yes or the
+/// deadline passes.
+async fn wait_for_grant(client: &kube::Client, ns: &str, deadline: Duration) -> GrantWait {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(ns.to_string()),
+                verb: Some("create".into()),
+                resource: Some("pods".into()),
+                ..ResourceAttributes::default()
+            }),
+            ..SelfSubjectAccessReviewSpec::default()
+        },
+        ..SelfSubjectAccessReview::default()
+    };
+    let started = Instant::now();
+    let mut grant = GrantWait {
+        asked: format!("create pods in {ns}"),
+        allowed: false,
+        waited_ms: 0.0,
+        reviews: 0,
+    };
+    let mut pause = Duration::from_millis(20);
+    loop {
+        grant.reviews += 1;
+        grant.allowed = reviews
+            .create(&PostParams::default(), &review)
+            .await
+            .ok()
+            .and_then(|r| r.status)
+            .is_some_and(|s| s.allowed);
+        grant.waited_ms = ms(started);
+        if grant.allowed || started.elapsed() + pause > deadline {
+            return grant;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}
+
 /// What the Observation says of the case whatever happens.
 fn facts(target: &Target, case: &CaseSpec, ns: &str, pod_name: &str) -> CaseFacts {
     CaseFacts {
         identity: case.identity.label(),
         namespace: ns.to_string(),
         pod_name: pod_name.to_string(),
+        pod_networks: target.pod_networks.clone(),
         apiserver: target
             .info
             .providers

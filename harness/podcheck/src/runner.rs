@@ -16,6 +16,9 @@ use crate::observer;
 use crate::target::Target;
 use crate::{Error, TargetChoice};
 
+/// How long a suite's end waits for its cases' namespaces to be gone.
+const CLEANUP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the runner reports as it goes (the CLI turns these into progress output).
 #[derive(Debug, Clone)]
 pub enum Progress {
@@ -174,6 +177,20 @@ pub async fn run(
             }
         }
         done.sort_by_key(|(i, _)| *i);
+        // The cases' namespaces were deleted as each case ended; wait for them once, here,
+        // so that no case waits for another's cleanup.
+        let deadline = Instant::now() + CLEANUP_DEADLINE;
+        let namespaces: Vec<String> = done.iter().map(|(_, r)| r.namespace.clone()).collect();
+        let waits = namespaces
+            .iter()
+            .map(|ns| observer::gone(&target, ns, deadline));
+        for ((_, r), gone) in done.iter_mut().zip(futures::future::join_all(waits).await) {
+            if let Err(e) = gone
+                && r.error.is_none()
+            {
+                r.error = Some(format!("cleanup: {e}"));
+            }
+        }
         results.suites.push(SuiteResult {
             name: suite.name.clone(),
             path: suite.path.display().to_string(),
@@ -248,7 +265,7 @@ async fn run_case(target: &Target, suite: &Suite, case: &CaseSpec, index: usize)
         _ => case,
     };
     let observed = observer::observe(target, case, &ns).await;
-    let cleanup = observer::cleanup(target, &ns).await;
+    let cleanup = observer::start_cleanup(target, &ns).await;
     let mut result = CaseResult {
         name: case.name.clone(),
         description: case.description.clone(),

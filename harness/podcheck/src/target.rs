@@ -76,6 +76,8 @@ pub struct Target {
     pub kubeconfig: Kubeconfig,
     pub info: TargetInfo,
     pub probes: Arc<dyn Probes>,
+    /// The pod networks the cluster declares, read once through the API.
+    pub pod_networks: Vec<podcheck_core::pod_network::PodNetwork>,
     /// Labels the run's namespaces.
     pub run_id: String,
     /// The user's components this target runs (an external scheduler), as they identified
@@ -160,6 +162,7 @@ impl Target {
         .await
         .map_err(Error::ControlPlane)?;
         let admin = cp.client().await.map_err(Error::ControlPlane)?;
+        let pod_networks = crate::cluster_facts::pod_networks(&admin).await;
         let scheduler = match &external {
             Some(e) => match crate::scheduler::SchedulerProcess::start(&cp, e).await {
                 Ok(p) => Some(p),
@@ -291,6 +294,7 @@ impl Target {
                 store_provider: providers_of(&store_provider),
                 registry: cp.image_registry().map(|r| r.served_log()),
             }),
+            pod_networks,
             run_id: String::new(),
             components,
             pods_scheduler: external
@@ -306,6 +310,7 @@ impl Target {
     pub async fn kubeconfig(path: &std::path::Path) -> Result<Target, Error> {
         let kubeconfig = Kubeconfig::read_from(path)
             .map_err(|e| Error::Kubeconfig(path.display().to_string(), e.to_string()))?;
+        current_user(&kubeconfig).map_err(|e| Error::Kubeconfig(path.display().to_string(), e))?;
         let config =
             kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &KubeConfigOptions::default())
                 .await
@@ -316,6 +321,7 @@ impl Target {
             .apiserver_version()
             .await
             .map_err(|e| Error::Connect(e.to_string()))?;
+        let pod_networks = crate::cluster_facts::pod_networks(&admin).await;
         let info = TargetInfo {
             kind: "kubeconfig".into(),
             server,
@@ -332,6 +338,7 @@ impl Target {
             kubeconfig,
             info,
             probes: Arc::new(NoProbes),
+            pod_networks,
             run_id: String::new(),
             components: Vec::new(),
             pods_scheduler: None,
@@ -377,19 +384,10 @@ impl Target {
             }
             _ => None,
         };
-        let current = kc.current_context.clone().unwrap_or_default();
-        let user = kc
-            .contexts
-            .iter()
-            .find(|c| c.name == current)
-            .and_then(|c| c.context.as_ref()?.user.clone())
-            .unwrap_or_default();
-        if let Some(auth) = kc
-            .auth_infos
-            .iter_mut()
-            .find(|a| a.name == user)
-            .and_then(|a| a.auth_info.as_mut())
-        {
+        let user = current_user(&kc).map_err(Error::Connect)?.to_string();
+        // The user exists (checked above); an entry without settings acts with none.
+        if let Some(named) = kc.auth_infos.iter_mut().find(|a| a.name == user) {
+            let auth = named.auth_info.get_or_insert_with(Default::default);
             match identity {
                 Identity::Admin => {}
                 Identity::Anonymous => *auth = kube::config::AuthInfo::default(),
@@ -433,6 +431,34 @@ impl Target {
             cp.shutdown().await;
         }
     }
+}
+
+/// The user of the kubeconfig's current context. A context without a user, or one that
+/// names a user the file does not hold, would silently run as nobody — and every identity
+/// derived from it (impersonation) as nobody too — so it is an error.
+fn current_user(kc: &Kubeconfig) -> Result<&str, String> {
+    let current = kc
+        .current_context
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or("it sets no current-context")?;
+    let context = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == current)
+        .and_then(|c| c.context.as_ref())
+        .ok_or_else(|| format!("its current-context {current:?} is not among its contexts"))?;
+    let user = context
+        .user
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| format!("context {current:?} names no user"))?;
+    if !kc.auth_infos.iter().any(|a| a.name == user) {
+        return Err(format!(
+            "context {current:?} names user {user:?}, which is not among its users"
+        ));
+    }
+    Ok(user)
 }
 
 async fn client_from(kc: Kubeconfig) -> Result<kube::Client, Error> {
@@ -630,5 +656,42 @@ impl Probes for NoProbes {
         Probe::Unavailable(
             "the nodes of a kubeconfig target are not reachable from podcheck".into(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kubeconfig(yaml: &str) -> Kubeconfig {
+        Kubeconfig::from_yaml(yaml).expect("a kubeconfig")
+    }
+
+    const BASE: &str = "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n";
+
+    #[test]
+    fn the_current_user_must_exist() {
+        let ok = kubeconfig(&format!(
+            "{BASE}contexts: [{{name: x, context: {{cluster: c, user: admin}}}}]\ncurrent-context: x\nusers: [{{name: admin, user: {{token: t}}}}]\n"
+        ));
+        assert_eq!(current_user(&ok), Ok("admin"));
+        let missing = kubeconfig(&format!(
+            "{BASE}contexts: [{{name: x, context: {{cluster: c, user: admin}}}}]\ncurrent-context: x\nusers: [{{name: someone-else, user: {{token: t}}}}]\n"
+        ));
+        assert_eq!(
+            current_user(&missing),
+            Err("context \"x\" names user \"admin\", which is not among its users".into())
+        );
+        let no_context = kubeconfig(&format!("{BASE}contexts: []\ncurrent-context: x\n"));
+        assert!(
+            current_user(&no_context)
+                .unwrap_err()
+                .contains("is not among its contexts")
+        );
+        let unset = kubeconfig(BASE);
+        assert_eq!(
+            current_user(&unset),
+            Err("it sets no current-context".into())
+        );
     }
 }

@@ -21,6 +21,17 @@ pub(super) fn auth(case: &CaseSpec, obs: &Observation) -> StageResult {
         format!("POST pods as {} → {status_words}", obs.identity),
         Some(c.at_ms),
     )];
+    if let Some(g) = &obs.grant {
+        let how = if g.allowed { "live" } else { "still not live" };
+        evidence.push(api(
+            obs,
+            format!(
+                "RBAC grant to {} {how} after {:.0} ms ({} SelfSubjectAccessReview(s) as {} before the create)",
+                g.asked, g.waited_ms, g.reviews, obs.identity
+            ),
+            None,
+        ));
+    }
     let stored = stored_after_create(obs);
     match (&stored, c.code) {
         (Some((true, ev)), _) | (Some((false, ev)), _) => evidence.push(ev.clone()),

@@ -5,6 +5,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::{api, failed, from, node_of, result, unavailable};
 use crate::observation::{Observation, Probe};
+use crate::pod_network::{RangeVerdict, range_verdict};
 use crate::result::{Source, StageResult};
 use crate::stage::Stage;
 
@@ -16,10 +17,34 @@ fn pod_ip(p: &Pod) -> Option<&str> {
         .filter(|ip| !ip.is_empty())
 }
 
-fn in_cidr(ip: &str, cidr: &str) -> Option<bool> {
-    let ip: std::net::IpAddr = ip.parse().ok()?;
-    let net: ipnet::IpNet = cidr.parse().ok()?;
-    Some(net.contains(&ip))
+/// The range `ip` is held to on `node`: see [`crate::pod_network`].
+fn range(obs: &Observation, pod: &Pod, ip: &str, node: &str) -> RangeVerdict {
+    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
+        return RangeVerdict::Outside {
+            why: "any range: it is not an IP address".into(),
+        };
+    };
+    let spec = obs
+        .nodes
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(node))
+        .and_then(|n| n.spec.as_ref());
+    let pod_cidrs: Vec<ipnet::IpNet> = spec
+        .and_then(|s| s.pod_cidrs.clone())
+        .filter(|c| !c.is_empty())
+        .or_else(|| spec.and_then(|s| s.pod_cidr.clone()).map(|c| vec![c]))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    let neighbours: Vec<std::net::IpAddr> = obs
+        .pods
+        .iter()
+        .filter(|p| p.metadata.uid != pod.metadata.uid)
+        .filter(|p| node_of(p) == Some(node) && !host_network(p) && !finished(p))
+        .filter_map(|p| pod_ip(p)?.parse().ok())
+        .collect();
+    range_verdict(ip, node, &pod_cidrs, &obs.pod_networks, &neighbours)
 }
 
 fn finished(p: &Pod) -> bool {
@@ -60,24 +85,14 @@ pub(super) fn cni_attach(obs: &Observation) -> StageResult {
         // A hostNetwork pod has the node's address: no plugin ran, no range applies.
         evidence.push(api(obs, "hostNetwork pod: it uses the node's network, so the podCIDR and uniqueness do not apply", None));
     } else {
-        let cidr = obs
-            .nodes
-            .iter()
-            .find(|n| n.metadata.name.as_deref() == Some(node.as_str()))
-            .and_then(|n| n.spec.as_ref()?.pod_cidr.clone());
-        match cidr.as_deref().map(|c| (c, in_cidr(&ip, c))) {
-            Some((c, Some(true))) => {
-                evidence.push(api(obs, format!("{ip} lies in {node}'s podCIDR {c}"), None))
-            }
-            Some((c, _)) => problems.push((
-                format!("{ip} is outside {node}'s podCIDR {c}"),
-                "the IPAM plugin hands out addresses from another range than the node's podCIDR",
-            )),
-            None => evidence.push(api(
-                obs,
-                format!("{node} has no podCIDR; the range was not checked"),
-                None,
-            )),
+        let range = range(obs, &s.pod, &ip, &node);
+        if range.ok() {
+            evidence.push(api(obs, range.words(&ip, &node), None));
+        } else {
+            problems.push((
+                range.words(&ip, &node),
+                "the IPAM plugin hands out addresses from another range than the one it allocates the node's pods from",
+            ));
         }
         // Finished pods keep their last podIP while the address is reused: not a clash.
         let twins: Vec<String> = obs
@@ -301,28 +316,14 @@ mod tests {
         let mut obs = running();
         if let Some(spec) = obs.nodes[0].spec.as_mut() {
             spec.pod_cidr = None;
+            spec.pod_cidrs = None;
         }
         let r = verdict(&Case::new().build(), &obs, Stage::CniAttach);
         evidence(
             &r,
             Source::Api,
-            "node-1 has no podCIDR; the range was not checked",
+            "node-1 has no podCIDR and no pod network holds 10.244.0.5; the range was not checked",
         );
-    }
-
-    #[rstest]
-    #[case("10.244.0.5", "10.244.0.0/24", Some(true))]
-    #[case("10.244.0.255", "10.244.0.0/24", Some(true))]
-    #[case("10.244.1.0", "10.244.0.0/24", Some(false))]
-    #[case("10.244.3.7", "10.244.0.0/16", Some(true))]
-    #[case("192.168.0.1", "0.0.0.0/0", Some(true))]
-    #[case("10.244.0.5", "10.244.0.5/32", Some(true))]
-    #[case("10.244.0.6", "10.244.0.5/32", Some(false))]
-    #[case("10.244.0.5", "10.244.0.0/33", None)]
-    #[case("10.244.0.5", "10.244.0.0", None)]
-    #[case("not-an-ip", "10.244.0.0/24", None)]
-    fn in_cidr_table(#[case] ip: &str, #[case] cidr: &str, #[case] want: Option<bool>) {
-        assert_eq!(in_cidr(ip, cidr), want);
     }
 
     #[test]
@@ -347,6 +348,31 @@ mod tests {
         }
         let r = verdict(&Case::new().build(), &o, Stage::CniAttach);
         assert_eq!(r.status, StageStatus::Passed, "{r:?}");
+    }
+
+    /// Calico's IPAM hands out /26 blocks of its IPPool, not the node's podCIDR: a pod IP in
+    /// the cluster's pod network passes, and says why the podCIDR does not apply.
+    #[test]
+    fn an_ip_from_a_pod_network_of_the_cni_own_passes() {
+        let mut o = running();
+        o.pods.retain(|p| p.metadata.name.as_deref() == Some("web"));
+        set_pod_ip(&mut o, "192.168.35.70");
+        o.netns = Probe::Unavailable("not inspected".into());
+        o.pod_networks = vec![crate::pod_network::PodNetwork {
+            cidr: "192.168.0.0/16".parse().unwrap(),
+            source: "Calico IPPool default-ipv4-ippool".into(),
+        }];
+        let r = verdict(&Case::new().build(), &o, Stage::CniAttach);
+        assert_eq!(r.status, StageStatus::Passed, "{r:?}");
+        evidence(
+            &r,
+            Source::Api,
+            "192.168.35.70 lies outside node-1's podCIDR 10.244.0.0/24 but in the pod network 192.168.0.0/16 (Calico IPPool default-ipv4-ippool)",
+        );
+        // A neighbour on the podCIDR shows this CNI allocates from it after all.
+        o.pods.push(other_pod("neighbour", "10.244.0.9"));
+        let r = verdict(&Case::new().build(), &o, Stage::CniAttach);
+        assert_eq!(r.status, StageStatus::Failed, "{r:?}");
     }
 
     #[test]

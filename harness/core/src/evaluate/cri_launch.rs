@@ -48,16 +48,18 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
                 ))
             })
             .collect();
+        let mut evidence = vec![api(
+            obs,
+            format!("containerStatuses never all running; waiting: {waiting:?}"),
+            None,
+        )];
+        evidence.extend(failed_attempts(obs, f64::INFINITY));
         let r = result(
             Stage::CriLaunch,
             false,
             "containers not running".into(),
             None,
-            vec![api(
-                obs,
-                format!("containerStatuses never all running; waiting: {waiting:?}"),
-                None,
-            )],
+            evidence,
         );
         let failed_event = obs.events.iter().find(|e| {
             e.warning
@@ -79,11 +81,12 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
         .iter()
         .map(|c| format!("{}={}", c.name, c.container_id.clone().unwrap_or_default()))
         .collect();
-    let mut evidence = vec![api(
+    let mut evidence = failed_attempts(obs, s.at_ms);
+    evidence.push(api(
         obs,
         format!("containerStatuses running: {}", ids.join(", ")),
         Some(s.at_ms),
-    )];
+    ));
     let mut missing_events = Vec::new();
     for reason in ["Pulled", "Created", "Started"] {
         match obs.events.iter().find(|e| e.reason == reason) {
@@ -155,6 +158,33 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
         );
     }
     r
+}
+
+/// The kubelet's attempts that failed before `until`: a refused sandbox, a failed pull or
+/// container. A real kubelet retries each on its next sync, so they are evidence of the
+/// path, not its end.
+fn failed_attempts(obs: &Observation, until: f64) -> Vec<Evidence> {
+    obs.events
+        .iter()
+        .filter(|e| {
+            e.warning
+                && e.at_ms <= until
+                && matches!(
+                    e.reason.as_str(),
+                    "FailedCreatePodSandBox" | "Failed" | "BackOff"
+                )
+        })
+        .map(|e| {
+            api(
+                obs,
+                format!(
+                    "attempt failed, the kubelet retries: {} from {}: {}",
+                    e.reason, e.component, e.message
+                ),
+                Some(e.at_ms),
+            )
+        })
+        .collect()
 }
 
 /// The case expects the pull to fail: a container waits for its image with `words` in the
@@ -557,6 +587,53 @@ mod tests {
         assert_eq!(cri.provider, "containerd 2.0.4");
         assert!(cri.real);
         assert_eq!(cri.at_ms, Some(125.0));
+    }
+
+    /// A fresh node refuses the first sandbox (CNI not ready yet) and a registry answers
+    /// 429 once: the kubelet retries both, the stage passes and shows each attempt.
+    #[test]
+    fn attempts_the_kubelet_retried_are_evidence_not_failures() {
+        let mut obs = running();
+        let mut attempts = Vec::new();
+        for (at, reason, message) in [
+            (
+                50.0,
+                "FailedCreatePodSandBox",
+                "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"abc\": cni plugin not initialized",
+            ),
+            (
+                70.0,
+                "Failed",
+                "Failed to pull image \"busybox\": 429 Too Many Requests - Server message: toomanyrequests",
+            ),
+        ] {
+            let mut e = event(at, reason, "kubelet", message);
+            e.warning = true;
+            attempts.push(e);
+        }
+        obs.events.extend(attempts.clone());
+        let r = verdict(&Case::new().build(), &obs, Stage::CriLaunch);
+        assert_eq!(r.status, StageStatus::Passed, "{r:#?}");
+        let first = evidence(
+            &r,
+            Source::Api,
+            "attempt failed, the kubelet retries: FailedCreatePodSandBox from kubelet: Failed to create pod sandbox",
+        );
+        assert_eq!(first.at_ms, Some(50.0));
+        evidence(
+            &r,
+            Source::Api,
+            "attempt failed, the kubelet retries: Failed from kubelet: Failed to pull image \"busybox\": 429",
+        );
+        never_running(&mut obs);
+        obs.events.extend(attempts);
+        let r = verdict(&Case::new().build(), &obs, Stage::CriLaunch);
+        assert_eq!(r.status, StageStatus::Failed);
+        evidence(
+            &r,
+            Source::Api,
+            "attempt failed, the kubelet retries: FailedCreatePodSandBox",
+        );
     }
 
     #[test]

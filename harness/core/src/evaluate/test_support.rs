@@ -267,6 +267,7 @@ pub(super) fn lookup(name: &str, answer: Result<&str, &str>, expected: Option<&s
 pub(super) fn running() -> Observation {
     Observation {
         identity: "admin".into(),
+        grant: None,
         namespace: NS.into(),
         pod_name: "web".into(),
         create: CreateOutcome {
@@ -344,6 +345,7 @@ pub(super) fn running() -> Observation {
             ],
             at_ms: 140.0,
         }),
+        pod_networks: Vec::new(),
         kubernetes_service_ip: Some(KUBERNETES_IP.into()),
         cluster_dns_ip: Some(DNS_IP.into()),
         apiserver: provider("apiserver", "kube-apiserver", "v1.33.1"),

@@ -67,14 +67,37 @@ pub(super) fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
         format!("spec.nodeName = {node} (watch {})", s.kind),
         Some(s.at_ms),
     )];
-    let scheduled = obs.sightings.iter().find_map(|x| {
-        condition(&x.pod, "PodScheduled")
-            .filter(|c| c.status == "True")
-            .map(|_| x.at_ms)
-    });
-    match scheduled {
-        Some(at) => evidence.push(api(obs, "condition PodScheduled=True", Some(at))),
-        None => evidence.push(api(obs, "condition PodScheduled=True never seen", None)),
+    let scheduled = scheduled_with_the_node(obs, s);
+    match &scheduled {
+        Scheduled::WithTheNode => evidence.push(api(
+            obs,
+            "condition PodScheduled=True set with the node, in one update (pods/binding)",
+            Some(s.at_ms),
+        )),
+        Scheduled::NotSeenBetween(at) => evidence.push(api(
+            obs,
+            "condition PodScheduled=True seen after a watch gap: the update that bound the pod was not seen itself",
+            Some(*at),
+        )),
+        Scheduled::Later(at) => evidence.push(api(
+            obs,
+            "condition PodScheduled=True first seen after the node was set (the kubelet reports it too)",
+            Some(*at),
+        )),
+        Scheduled::Never => {
+            evidence.push(api(obs, "condition PodScheduled=True never seen", None))
+        }
+    }
+    let unbound_first = obs
+        .sightings
+        .first()
+        .is_some_and(|f| node_of(&f.pod).is_none());
+    if unbound_first {
+        evidence.push(api(
+            obs,
+            format!("spec.nodeName went from unset to {node}: a binding"),
+            Some(s.at_ms),
+        ));
     }
     let event = obs.events.iter().find(|e| e.reason == "Scheduled");
     match event {
@@ -134,12 +157,29 @@ pub(super) fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
             "the scheduler chose another feasible node; check scoring, or the case's expectation",
         );
     }
-    if scheduled.is_none() {
+    if !unbound_first {
         return failed(
             r,
-            "the pod has a node but PodScheduled=True was never set",
-            "bind through the pods/binding subresource, which sets the condition",
+            format!("the pod had node {node} from its first sighting: no scheduler bound it"),
+            "a pod created with spec.nodeName skips the scheduler; leave nodeName unset and let the scheduler bind it",
         );
+    }
+    match scheduled {
+        Scheduled::WithTheNode | Scheduled::NotSeenBetween(_) => {}
+        Scheduled::Never => {
+            return failed(
+                r,
+                "the pod has a node but PodScheduled=True was never set",
+                "bind through the pods/binding subresource, which sets the condition",
+            );
+        }
+        Scheduled::Later(_) => {
+            return failed(
+                r,
+                "the node was set without PodScheduled=True: the condition came later, from the kubelet's status",
+                "bind through the pods/binding subresource, which sets spec.nodeName and PodScheduled=True in one update",
+            );
+        }
     }
     let Some(event) = event else {
         return failed(
@@ -167,6 +207,40 @@ pub(super) fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
         return failed(r, problem, b.hint);
     }
     r
+}
+
+/// When PodScheduled=True first appeared, relative to the node: kube-apiserver's binding
+/// sets both in one update, and the kubelet reports the condition in every status too, so
+/// only the condition *with* the node proves the binding set it.
+enum Scheduled {
+    WithTheNode,
+    /// First seen in a state read after a watch gap: the binding itself was not seen.
+    NotSeenBetween(f64),
+    Later(f64),
+    Never,
+}
+
+fn scheduled_with_the_node(
+    obs: &Observation,
+    bound: &crate::observation::PodSighting,
+) -> Scheduled {
+    let is_true = |p: &Pod| condition(p, "PodScheduled").is_some_and(|c| c.status == "True");
+    if is_true(&bound.pod) {
+        return if bound.kind == "RELISTED" {
+            Scheduled::NotSeenBetween(bound.at_ms)
+        } else {
+            Scheduled::WithTheNode
+        };
+    }
+    match obs
+        .sightings
+        .iter()
+        .filter(|x| x.at_ms >= bound.at_ms)
+        .find(|x| is_true(&x.pod))
+    {
+        Some(x) => Scheduled::Later(x.at_ms),
+        None => Scheduled::Never,
+    }
 }
 
 fn scheduler_name(obs: &Observation) -> String {
@@ -288,6 +362,24 @@ mod tests {
         StageStatus::Failed,
         Some("the pod has a node but PodScheduled=True was never set"),
         Some("bind through the pods/binding subresource")
+    )]
+    #[case::pod_scheduled_only_from_the_kubelet(
+        BindingExpectation::Pass,
+        |o: &mut Observation| {
+            if let Some(cs) = o.sightings[1].pod.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+                cs.retain(|c| c.type_ != "PodScheduled");
+            }
+        },
+        StageStatus::Failed,
+        Some("the node was set without PodScheduled=True: the condition came later, from the kubelet's status"),
+        Some("in one update")
+    )]
+    #[case::created_with_a_node(
+        BindingExpectation::Pass,
+        |o: &mut Observation| { o.sightings.remove(0); },
+        StageStatus::Failed,
+        Some("the pod had node node-1 from its first sighting: no scheduler bound it"),
+        Some("skips the scheduler")
     )]
     #[case::never_bound_with_a_scheduler_message(
         BindingExpectation::Pass,

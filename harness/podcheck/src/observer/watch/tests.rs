@@ -216,6 +216,7 @@ fn facts() -> CaseFacts {
         identity: "admin".into(),
         namespace: NS.into(),
         pod_name: POD.into(),
+        pod_networks: Vec::new(),
         apiserver: Provider {
             component: "apiserver".into(),
             name: "fake".into(),
