@@ -10,6 +10,7 @@ pub mod duration;
 pub mod evaluate;
 pub mod explain;
 pub mod load;
+pub mod node_map;
 pub mod observation;
 pub mod oracle;
 pub mod path;

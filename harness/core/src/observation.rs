@@ -271,6 +271,9 @@ pub struct Observation {
     pub dns: Probe<DnsRead>,
     /// The pod networks the cluster declares (kubeadm's podSubnet, Calico's IPPools).
     pub pod_networks: Vec<crate::pod_network::PodNetwork>,
+    /// Cluster node name → the suite's name for it, where the suite's nodes were mapped
+    /// onto the cluster's.
+    pub node_aliases: std::collections::BTreeMap<String, String>,
     /// The `kubernetes` Service's ClusterIP and the cluster DNS Service's.
     pub kubernetes_service_ip: Option<String>,
     pub cluster_dns_ip: Option<String>,
@@ -293,6 +296,11 @@ pub struct SchedulerState {
 }
 
 impl Observation {
+    /// The suite's name for a cluster node, where it has one.
+    pub fn suite_node<'a>(&'a self, node: &'a str) -> &'a str {
+        self.node_aliases.get(node).map_or(node, String::as_str)
+    }
+
     /// The watch events and Events, merged in time order, in words.
     pub fn timeline(&self) -> Vec<crate::result::TimelineEntry> {
         let mut entries: Vec<crate::result::TimelineEntry> = Vec::new();

@@ -355,6 +355,24 @@ fn check_resources(pod: &Pod, node: &Node, pods_on_node: &[Pod], out: &mut Vec<V
     }
 }
 
+/// What the node has left for `resource` in the scheduler's units (millicores for cpu,
+/// bytes for memory): its allocatable minus what its running pods request.
+pub fn free(node: &Node, pods_on_node: &[Pod], resource: &str) -> i128 {
+    let status = node.status.as_ref();
+    let allocatable = status
+        .and_then(|s| s.allocatable.as_ref())
+        .filter(|a| !a.is_empty())
+        .or_else(|| status.and_then(|s| s.capacity.as_ref()))
+        .map(to_resources)
+        .unwrap_or_default();
+    let used: i128 = pods_on_node
+        .iter()
+        .filter(|p| !is_terminal(p))
+        .map(|p| pod_requests(p).get(resource).copied().unwrap_or(0))
+        .sum();
+    allocatable.get(resource).copied().unwrap_or(0) - used
+}
+
 fn is_terminal(pod: &Pod) -> bool {
     matches!(
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),

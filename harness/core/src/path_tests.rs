@@ -137,6 +137,7 @@ fn fold(inputs: Vec<Observed>) -> Recording {
         namespace: "team".into(),
         pod_name: "web".into(),
         pod_networks: Vec::new(),
+        node_aliases: Default::default(),
         apiserver: Provider {
             component: "apiserver".into(),
             name: "kube-apiserver".into(),

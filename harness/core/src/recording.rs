@@ -123,6 +123,9 @@ pub struct CaseFacts {
     pub apiserver: Provider,
     /// The pod networks the cluster declares, read with the target's facts.
     pub pod_networks: Vec<crate::pod_network::PodNetwork>,
+    /// Cluster node name → the suite's name for it, where the suite's nodes were mapped
+    /// onto a cluster's (see [`crate::node_map`]).
+    pub node_aliases: std::collections::BTreeMap<String, String>,
 }
 
 /// The recording so far.
@@ -452,6 +455,7 @@ impl Recording {
             netns: self.netns,
             dns: self.dns,
             pod_networks: self.facts.pod_networks,
+            node_aliases: self.facts.node_aliases,
             kubernetes_service_ip: self.kubernetes_service_ip,
             cluster_dns_ip: self.cluster_dns_ip,
             apiserver: self.facts.apiserver,

@@ -13,6 +13,7 @@ fn facts() -> CaseFacts {
         namespace: "team".into(),
         pod_name: "web".into(),
         pod_networks: Vec::new(),
+        node_aliases: Default::default(),
         apiserver: Provider {
             component: "apiserver".into(),
             name: "kube-apiserver".into(),

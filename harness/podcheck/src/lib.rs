@@ -7,6 +7,7 @@ pub mod commands;
 pub mod conformance;
 pub mod error;
 pub mod images;
+pub mod node_map;
 pub mod observer;
 pub mod output;
 pub mod progress;

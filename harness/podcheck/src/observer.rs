@@ -378,6 +378,7 @@ fn facts(target: &Target, case: &CaseSpec, ns: &str, pod_name: &str) -> CaseFact
         namespace: ns.to_string(),
         pod_name: pod_name.to_string(),
         pod_networks: target.pod_networks.clone(),
+        node_aliases: target.node_aliases.clone(),
         apiserver: target
             .info
             .providers

@@ -10,7 +10,7 @@ use podcheck_core::result::RunResults;
 pub use podcheck_core::snapshot::SnapshotOutcome;
 use podcheck_core::snapshot::{self, Comparison};
 
-use crate::{Error, TargetChoice};
+use crate::Error;
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {
     std::fs::write(path, text).map_err(|source| Error::Write {
@@ -60,13 +60,11 @@ pub fn snapshot_path(suite_path: &Path) -> PathBuf {
     suite_path.with_extension("snap")
 }
 
-/// The node names each pod suite declared, by suite path (as its results name it). On the
-/// embedded target they are the nodes pods land on, the same in every run; a kubeconfig
-/// cluster's nodes are its own, so there a suite declares none.
-pub fn declared_nodes(suites: &[AnySuite], target: &TargetChoice) -> BTreeMap<String, Vec<String>> {
-    if matches!(target, TargetChoice::Kubeconfig(_)) {
-        return BTreeMap::new();
-    }
+/// The node names each pod suite declared, by suite path (as its results name it): the
+/// embedded target starts nodes of those names, and on any other cluster they are mapped
+/// onto its nodes (`crate::node_map`) and the verdicts call them by the suite's names, so
+/// they are the same in every run.
+pub fn declared_nodes(suites: &[AnySuite]) -> BTreeMap<String, Vec<String>> {
     suites
         .iter()
         .filter_map(|s| match s {

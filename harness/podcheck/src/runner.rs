@@ -12,9 +12,9 @@ use podcheck_core::result::{
 };
 
 use crate::conformance::{self, ConformanceOptions};
-use crate::observer;
 use crate::target::Target;
 use crate::{Error, TargetChoice};
+use crate::{node_map, observer};
 
 /// How long a suite's end waits for its cases' namespaces to be gone.
 const CLEANUP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -130,9 +130,6 @@ pub async fn run(
         let mut target = match &opts.target {
             TargetChoice::Local(providers) => Target::local(suite, providers).await?,
             TargetChoice::Kubeconfig(path) => {
-                if !suite.nodes.is_empty() {
-                    tracing::warn!(suite = %suite.name, "the suite's nodes apply to the embedded target only; the cluster's own nodes are used");
-                }
                 if suite.scheduler.is_some() {
                     tracing::warn!(suite = %suite.name, "the suite's scheduler runs on the embedded target only; the cluster's own schedulers are observed");
                 }
@@ -144,6 +141,41 @@ pub async fn run(
         };
         target.run_id = opts.run_id.clone();
         results.target = target.info.clone();
+        // On a cluster podcheck did not make, the suite's nodes are mapped onto its own.
+        let mapped = match (&opts.target, suite.nodes.is_empty()) {
+            (TargetChoice::Kubeconfig(_), false) => {
+                match node_map::apply(&target.admin, &suite.nodes, &opts.run_id).await {
+                    Ok(applied) => {
+                        target.node_aliases = applied.map.aliases();
+                        Some(applied)
+                    }
+                    Err(problems) => {
+                        let why = format!(
+                            "the suite's nodes cannot be mapped onto the cluster's: {}",
+                            problems.join("; ")
+                        );
+                        for case in &suite.cases {
+                            progress(Progress::CaseFinished {
+                                suite: suite.name.clone(),
+                                case: case.name.clone(),
+                                verdict: Verdict::Error,
+                                failed_stages: Vec::new(),
+                            });
+                        }
+                        results.suites.push(SuiteResult {
+                            name: suite.name.clone(),
+                            path: suite.path.display().to_string(),
+                            kind: "pods".into(),
+                            components: target.components.clone(),
+                            cases: suite.cases.iter().map(|c| not_run(c, &why)).collect(),
+                        });
+                        target.shutdown().await;
+                        continue;
+                    }
+                }
+            }
+            _ => None,
+        };
         let mut done: Vec<(usize, CaseResult)> = Vec::new();
         {
             let cases = futures::stream::iter(suite.cases.iter().enumerate())
@@ -191,6 +223,9 @@ pub async fn run(
                 r.error = Some(format!("cleanup: {e}"));
             }
         }
+        if let Some(applied) = mapped {
+            applied.undo(&target.admin).await;
+        }
         results.suites.push(SuiteResult {
             name: suite.name.clone(),
             path: suite.path.display().to_string(),
@@ -219,6 +254,7 @@ pub async fn clean_interrupted(target: &TargetChoice, run_id: &str) -> Result<us
         .list(&kube::api::ListParams::default().labels(&selector))
         .await
         .map_err(|e| Error::Connect(e.to_string()))?;
+    node_map::undo_run(&target.admin, run_id).await;
     let mut deleted = 0;
     for ns in list.items {
         if let Some(name) = ns.metadata.name
@@ -228,6 +264,23 @@ pub async fn clean_interrupted(target: &TargetChoice, run_id: &str) -> Result<us
         }
     }
     Ok(deleted)
+}
+
+/// A case that could not run: an error, with why.
+fn not_run(case: &CaseSpec, why: &str) -> CaseResult {
+    CaseResult {
+        name: case.name.clone(),
+        description: case.description.clone(),
+        tags: case.tags.clone(),
+        namespace: String::new(),
+        pod: case.pod_source.clone(),
+        identity: case.identity.label(),
+        verdict: Verdict::Error,
+        duration_ms: 0.0,
+        error: Some(why.to_string()),
+        kind: CaseKind::Pod { stages: Vec::new() },
+        timeline: Vec::new(),
+    }
 }
 
 /// The namespace of a case: unique per run, recognisable, a DNS label.

@@ -78,6 +78,9 @@ pub struct Target {
     pub probes: Arc<dyn Probes>,
     /// The pod networks the cluster declares, read once through the API.
     pub pod_networks: Vec<podcheck_core::pod_network::PodNetwork>,
+    /// Cluster node name → the suite's name, while the suite's nodes are mapped onto the
+    /// cluster's (`crate::node_map`).
+    pub node_aliases: std::collections::BTreeMap<String, String>,
     /// Labels the run's namespaces.
     pub run_id: String,
     /// The user's components this target runs (an external scheduler), as they identified
@@ -295,6 +298,7 @@ impl Target {
                 registry: cp.image_registry().map(|r| r.served_log()),
             }),
             pod_networks,
+            node_aliases: Default::default(),
             run_id: String::new(),
             components,
             pods_scheduler: external
@@ -339,6 +343,7 @@ impl Target {
             info,
             probes: Arc::new(NoProbes),
             pod_networks,
+            node_aliases: Default::default(),
             run_id: String::new(),
             components: Vec::new(),
             pods_scheduler: None,

@@ -367,6 +367,24 @@ mod tests {
     }
 
     #[test]
+    fn the_wait_for_the_rbac_grant_is_evidence() {
+        let mut obs = running();
+        obs.grant = Some(crate::observation::GrantWait {
+            asked: "create pods in team".into(),
+            allowed: true,
+            waited_ms: 512.4,
+            reviews: 4,
+        });
+        let r = verdict(&Case::new().build(), &obs, Stage::Auth);
+        assert_eq!(r.status, StageStatus::Passed);
+        evidence(
+            &r,
+            Source::Api,
+            "RBAC grant to create pods in team live after 512 ms (4 SelfSubjectAccessReview(s) as admin before the create)",
+        );
+    }
+
+    #[test]
     fn a_denial_confirmed_by_a_store_read_cites_the_store() {
         let case = Case::new().auth(Some(AuthExpectation::Denied(401))).build();
         let mut obs = running();

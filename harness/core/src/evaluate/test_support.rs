@@ -346,6 +346,7 @@ pub(super) fn running() -> Observation {
             at_ms: 140.0,
         }),
         pod_networks: Vec::new(),
+        node_aliases: Default::default(),
         kubernetes_service_ip: Some(KUBERNETES_IP.into()),
         cluster_dns_ip: Some(DNS_IP.into()),
         apiserver: provider("apiserver", "kube-apiserver", "v1.33.1"),

@@ -80,7 +80,7 @@ pub async fn run(selected: SelectedSuites, request: RunRequest) -> Result<(), Us
         .unwrap_or_else(|| PathBuf::from("reports").join(&id));
     let written = output::write_reports(&results, &dir)?;
     print!("{}", terminal::render(&results));
-    let nodes = output::declared_nodes(&suites, &opts.target);
+    let nodes = output::declared_nodes(&suites);
     let outcomes = output::snapshots(&results, &nodes, request.snapshot, filtered, ci)?;
     for o in &outcomes {
         println!("{}", terminal::snapshot_line(o));

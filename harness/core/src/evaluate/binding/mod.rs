@@ -62,9 +62,16 @@ pub(super) fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
         return failed(r, "the pod was never bound to a node", hint);
     };
     let node = node_of(&s.pod).unwrap_or_default().to_string();
+    // On a cluster the suite's nodes were mapped onto, the suite's name is what it expects.
+    let named = obs.suite_node(&node).to_string();
+    let called = if named == node {
+        String::new()
+    } else {
+        format!(", the suite's {named}")
+    };
     let mut evidence = vec![api(
         obs,
-        format!("spec.nodeName = {node} (watch {})", s.kind),
+        format!("spec.nodeName = {node}{called} (watch {})", s.kind),
         Some(s.at_ms),
     )];
     let scheduled = scheduled_with_the_node(obs, s);
@@ -130,7 +137,7 @@ pub(super) fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
         )),
     }
     let batch = batch::batch_binding(obs);
-    let mut observed = format!("bound to {node}");
+    let mut observed = format!("bound to {named}");
     if let Some(b) = &batch {
         observed.push_str(&format!("; {}", b.summary));
         evidence.push(api(obs, b.detail.clone(), None));
@@ -149,11 +156,11 @@ pub(super) fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
         );
     }
     if let BindingExpectation::ScheduledTo(want) = &expectation
-        && want != &node
+        && want != &named
     {
         return failed(
             r,
-            format!("bound to {node}, not {want}"),
+            format!("bound to {named}, not {want}"),
             "the scheduler chose another feasible node; check scoring, or the case's expectation",
         );
     }
@@ -380,6 +387,28 @@ mod tests {
         StageStatus::Failed,
         Some("the pod had node node-1 from its first sighting: no scheduler bound it"),
         Some("skips the scheduler")
+    )]
+    #[case::scheduled_to_a_mapped_node(
+        BindingExpectation::ScheduledTo("node-1".into()),
+        |o: &mut Observation| {
+            each_web(o, |p| {
+                if let Some(spec) = p.spec.as_mut().filter(|s| s.node_name.is_some()) {
+                    spec.node_name = Some("kind-worker".into());
+                }
+            });
+            for n in &mut o.nodes {
+                n.metadata.name = Some("kind-worker".into());
+            }
+            for p in &mut o.pods {
+                if let Some(spec) = p.spec.as_mut() {
+                    spec.node_name = Some("kind-worker".into());
+                }
+            }
+            o.node_aliases.insert("kind-worker".into(), "node-1".into());
+        },
+        StageStatus::Passed,
+        None,
+        None
     )]
     #[case::never_bound_with_a_scheduler_message(
         BindingExpectation::Pass,

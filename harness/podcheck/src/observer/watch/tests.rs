@@ -217,6 +217,7 @@ fn facts() -> CaseFacts {
         namespace: NS.into(),
         pod_name: POD.into(),
         pod_networks: Vec::new(),
+        node_aliases: Default::default(),
         apiserver: Provider {
             component: "apiserver".into(),
             name: "fake".into(),
