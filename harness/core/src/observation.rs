@@ -124,6 +124,32 @@ pub struct NetnsRead {
     pub at_ms: f64,
 }
 
+/// The pod's network as seen from inside it (`pods/exec ip -o addr`): the interfaces of its
+/// own network namespace, on any target that lets the observer exec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InPodNetRead {
+    /// (interface, address/prefix).
+    pub addresses: Vec<(String, String)>,
+    pub at_ms: f64,
+}
+
+/// `ip -o addr` (busybox or iproute2) as (interface, address/prefix) pairs.
+pub fn parse_ip_addr(stdout: &str) -> Vec<(String, String)> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let _index = words.next()?;
+            let interface = words.next()?.trim_end_matches(':');
+            let interface = interface.split('@').next().unwrap_or(interface);
+            let family = words.next()?;
+            let address = words.next()?;
+            matches!(family, "inet" | "inet6")
+                .then(|| (interface.to_string(), address.to_string()))
+        })
+        .collect()
+}
+
 /// DNS from the pod's point of view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsRead {
@@ -268,6 +294,8 @@ pub struct Observation {
     /// What the registry served the pulls, where podcheck runs the registry.
     pub registry: Probe<RegistryRead>,
     pub netns: Probe<NetnsRead>,
+    /// The pod's interfaces as its own network namespace holds them, through `pods/exec`.
+    pub in_pod_net: Probe<InPodNetRead>,
     pub dns: Probe<DnsRead>,
     /// The pod networks the cluster declares (kubeadm's podSubnet, Calico's IPPools).
     pub pod_networks: Vec<crate::pod_network::PodNetwork>,
@@ -369,4 +397,23 @@ impl Observation {
 
 fn round(ms: f64) -> f64 {
     (ms * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_addr_lines_become_interfaces_and_addresses() {
+        let busybox = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n3: eth0@if7    inet 10.244.0.5/24 brd 10.244.0.255 scope global eth0\\       valid_lft forever preferred_lft forever\n3: eth0    inet6 fe80::1/64 scope link \\       valid_lft forever\n";
+        assert_eq!(
+            parse_ip_addr(busybox),
+            [
+                ("lo".to_string(), "127.0.0.1/8".to_string()),
+                ("eth0".to_string(), "10.244.0.5/24".to_string()),
+                ("eth0".to_string(), "fe80::1/64".to_string()),
+            ]
+        );
+        assert!(parse_ip_addr("garbage\n").is_empty());
+    }
 }

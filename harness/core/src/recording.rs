@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 
 use crate::observation::{
-    ApiRead, BatchPod, CreateOutcome, DnsRead, EventSighting, GrantWait, NetnsRead, Observation,
+    ApiRead, BatchPod, CreateOutcome, DnsRead, EventSighting, GrantWait, InPodNetRead, NetnsRead,
+    Observation,
     PodSighting, Probe, RegistryRead, RuntimeRead, SchedulerState, StoreRead, WatchGap, WatchName,
 };
 use crate::path::{self, Course, PathState};
@@ -97,6 +98,7 @@ pub enum Observed {
     Runtime(Probe<RuntimeRead>),
     Registry(Probe<RegistryRead>),
     Netns(Probe<NetnsRead>),
+    InPodNet(Probe<InPodNetRead>),
     Dns(Probe<DnsRead>),
     /// Nodes, all pods, and the two Service IPs, read once the path ended.
     Cluster {
@@ -150,6 +152,7 @@ pub struct Recording {
     runtime: Probe<RuntimeRead>,
     registry: Probe<RegistryRead>,
     netns: Probe<NetnsRead>,
+    in_pod_net: Probe<InPodNetRead>,
     dns: Probe<DnsRead>,
     nodes: Vec<Node>,
     pods: Vec<Pod>,
@@ -182,6 +185,7 @@ impl Recording {
             runtime: Probe::Unavailable("no container was reported".into()),
             registry: Probe::Unavailable("no image was reported".into()),
             netns: Probe::Unavailable(NEVER_RAN.into()),
+            in_pod_net: Probe::Unavailable(NEVER_RAN.into()),
             dns: Probe::Unavailable(NEVER_RAN.into()),
             nodes: Vec::new(),
             pods: Vec::new(),
@@ -258,6 +262,7 @@ impl Recording {
             Observed::Runtime(read) => self.runtime = read,
             Observed::Registry(read) => self.registry = read,
             Observed::Netns(read) => self.netns = read,
+            Observed::InPodNet(read) => self.in_pod_net = read,
             Observed::Dns(read) => self.dns = read,
             Observed::Cluster {
                 nodes,
@@ -453,6 +458,7 @@ impl Recording {
             runtime: self.runtime,
             registry: self.registry,
             netns: self.netns,
+            in_pod_net: self.in_pod_net,
             dns: self.dns,
             pod_networks: self.facts.pod_networks,
             node_aliases: self.facts.node_aliases,

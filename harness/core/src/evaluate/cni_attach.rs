@@ -152,6 +152,33 @@ pub(super) fn cni_attach(obs: &Observation) -> StageResult {
         }
         Probe::Unavailable(why) => evidence.push(unavailable(Source::Netns, why)),
     }
+    match &obs.in_pod_net {
+        _ if host_network(&s.pod) => {}
+        Probe::Seen(n) => {
+            let holds = n
+                .addresses
+                .iter()
+                .any(|(i, a)| i != "lo" && a.split('/').next() == Some(ip.as_str()));
+            let ifs: Vec<String> = n
+                .addresses
+                .iter()
+                .map(|(i, a)| format!("{i} {a}"))
+                .collect();
+            evidence.push(from(
+                Source::Netns,
+                &obs.apiserver,
+                format!("inside the pod (pods/exec ip -o addr): {}", ifs.join(", ")),
+                n.at_ms,
+            ));
+            if !holds {
+                problems.push((
+                    format!("the pod's own network namespace does not hold {ip}"),
+                    "the address in the pod's status is not on any interface of the pod: the plugin's result and what it configured disagree",
+                ));
+            }
+        }
+        Probe::Unavailable(why) => evidence.push(unavailable(Source::Netns, why)),
+    }
     let r = result(
         Stage::CniAttach,
         true,
@@ -265,6 +292,22 @@ mod tests {
         None,
         None
     )]
+    #[case::pod_does_not_hold_its_ip(
+        |o: &mut Observation| {
+            if let Probe::Seen(n) = &mut o.in_pod_net {
+                n.addresses[1].1 = "10.244.0.77/24".into();
+            }
+        },
+        StageStatus::Failed,
+        Some("the pod's own network namespace does not hold 10.244.0.5"),
+        Some("not on any interface of the pod")
+    )]
+    #[case::in_pod_probe_unavailable(
+        |o: &mut Observation| o.in_pod_net = Probe::Unavailable("the simulated runtime runs no process".into()),
+        StageStatus::Passed,
+        None,
+        None
+    )]
     #[case::node_without_pod_cidr(
         |o: &mut Observation| {
             if let Some(spec) = o.nodes[0].spec.as_mut() {
@@ -309,6 +352,11 @@ mod tests {
             "the sandbox's netns holds lo 127.0.0.1/8, eth0 10.244.0.5/24",
         );
         assert_eq!(netns.provider, "ptp 1.6");
+        evidence(
+            &r,
+            Source::Netns,
+            "inside the pod (pods/exec ip -o addr): lo 127.0.0.1/8, eth0 10.244.0.5/24",
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ use super::evaluate;
 use crate::duration::Duration;
 use crate::load::{CaseSpec, Identity};
 use crate::observation::{
-    ApiRead, CreateOutcome, DnsRead, EventSighting, ExpectedAnswer, LookupAttempt, LookupRead,
+    ApiRead, CreateOutcome, DnsRead, EventSighting, ExpectedAnswer, InPodNetRead, LookupAttempt,
+    LookupRead,
     NetnsRead, Observation, PodSighting, Probe, RegistryRead, RuntimeRead, StoreRead,
 };
 use crate::result::{Evidence, Provider, Source, StageResult, StageStatus};
@@ -334,6 +335,13 @@ pub(super) fn running() -> Observation {
             reach: Some(Ok("TCP connect refused by the pod (RST) in 0.1 ms".into())),
             at_ms: 126.0,
         }),
+        in_pod_net: Probe::Seen(InPodNetRead {
+            addresses: vec![
+                ("lo".into(), "127.0.0.1/8".into()),
+                ("eth0".into(), format!("{POD_IP}/24")),
+            ],
+            at_ms: 126.0,
+        }),
         dns: Probe::Seen(DnsRead {
             resolv_source: "pods/exec cat /etc/resolv.conf".into(),
             resolv_conf: Ok(RESOLV_CONF.into()),
@@ -396,12 +404,16 @@ pub(super) fn each_web(o: &mut Observation, f: impl Fn(&mut Pod)) {
     }
 }
 
+/// The pod's IP, in its status and inside the pod (the host-side netns is left as is).
 pub(super) fn set_pod_ip(o: &mut Observation, ip: &str) {
     each_web(o, |p| {
         if let Some(st) = p.status.as_mut().filter(|st| st.pod_ip.is_some()) {
             st.pod_ip = Some(ip.into());
         }
     });
+    if let Probe::Seen(n) = &mut o.in_pod_net {
+        n.addresses[1].1 = format!("{ip}/24");
+    }
 }
 
 pub(super) fn dns_read(o: &mut Observation) -> &mut DnsRead {

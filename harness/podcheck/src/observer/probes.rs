@@ -7,7 +7,7 @@ use std::time::Instant;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::api::{Api, ListParams};
 use podcheck_core::load::CaseSpec;
-use podcheck_core::observation::ApiRead;
+use podcheck_core::observation::{ApiRead, InPodNetRead, Probe, parse_ip_addr};
 use podcheck_core::recording::{Moment, Observed};
 
 use super::exec::InPod;
@@ -102,6 +102,8 @@ pub(super) async fn after_path(
             pod: pod.name,
             container: &first_container(case),
         };
+        let read = in_pod_interfaces(&in_pod, t0).await;
+        recorder.apply(Observed::InPodNet(read));
         let facts = DnsFacts {
             kubernetes: services.kubernetes.as_ref(),
             admin: &target.admin,
@@ -125,6 +127,20 @@ pub(super) async fn after_path(
         kubernetes_service_ip: services.kubernetes.and_then(|s| s.spec?.cluster_ip),
         cluster_dns_ip: services.kube_dns.and_then(|s| s.spec?.cluster_ip),
     });
+}
+
+/// The pod's interfaces, from inside: the API's own view of its network namespace.
+async fn in_pod_interfaces(in_pod: &InPod<'_>, t0: Instant) -> Probe<InPodNetRead> {
+    match in_pod
+        .output(&["ip", "-o", "addr"], std::time::Duration::from_secs(10))
+        .await
+    {
+        Ok(out) => Probe::Seen(InPodNetRead {
+            addresses: parse_ip_addr(&out),
+            at_ms: ms(t0),
+        }),
+        Err(why) => Probe::Unavailable(format!("`ip -o addr` in the pod: {why}")),
+    }
 }
 
 /// The first container of the case's pod: where commands run.
