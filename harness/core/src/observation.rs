@@ -150,6 +150,37 @@ pub fn parse_ip_addr(stdout: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether a second pod reached the case's pod: pod-to-pod, across nodes where the
+/// cluster has more than one (what a CNI exists for).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerRead {
+    /// The second pod, `namespace/name`, and its node.
+    pub pod: String,
+    pub node: String,
+    /// Why it is on the case pod's own node, when it is.
+    pub same_node: Option<String>,
+    /// How the pod was reached, or why not.
+    pub reached: Result<String, String>,
+    pub at_ms: f64,
+}
+
+/// What the reach script printed ([`REACH_SCRIPT`]): reached (how) or not (why).
+pub fn parse_reach(stdout: &str) -> Result<String, String> {
+    if stdout.lines().any(|l| l.trim() == "icmp") {
+        return Ok("an ICMP echo was answered".into());
+    }
+    if stdout.contains("refused") {
+        return Ok("a TCP connection to port 9 was refused by the pod's stack (a reset): the packets arrived".into());
+    }
+    let said = stdout.trim().replace('\n', "; ");
+    Err(format!("neither an ICMP echo nor a TCP connection was answered within 2 s ({said})"))
+}
+
+/// The script a second pod runs (`sh -c SCRIPT sh IP`) to reach the address `$1`: an ICMP echo, else a TCP connect
+/// to a port nothing listens on (a reset proves the packets arrived as well as an echo).
+pub const REACH_SCRIPT: &str =
+    "ping -c 1 -W 2 \"$1\" >/dev/null 2>&1 && echo icmp || { nc -w 2 \"$1\" 9 </dev/null 2>&1; echo \"tcp $?\"; }";
+
 /// DNS from the pod's point of view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsRead {
@@ -296,6 +327,8 @@ pub struct Observation {
     pub netns: Probe<NetnsRead>,
     /// The pod's interfaces as its own network namespace holds them, through `pods/exec`.
     pub in_pod_net: Probe<InPodNetRead>,
+    /// A second pod reaching this one.
+    pub peer: Probe<PeerRead>,
     pub dns: Probe<DnsRead>,
     /// The pod networks the cluster declares (kubeadm's podSubnet, Calico's IPPools).
     pub pod_networks: Vec<crate::pod_network::PodNetwork>,
@@ -415,5 +448,17 @@ mod tests {
             ]
         );
         assert!(parse_ip_addr("garbage\n").is_empty());
+    }
+
+    #[test]
+    fn the_reach_script_says_how_the_pod_was_reached() {
+        assert_eq!(parse_reach("icmp\n"), Ok("an ICMP echo was answered".into()));
+        let reset = "nc: can't connect to remote host (10.244.1.5): Connection refused\ntcp 1\n";
+        assert!(parse_reach(reset).unwrap().starts_with("a TCP connection to port 9 was refused"));
+        let silent = "nc: timed out\ntcp 1\n";
+        assert_eq!(
+            parse_reach(silent),
+            Err("neither an ICMP echo nor a TCP connection was answered within 2 s (nc: timed out; tcp 1)".into())
+        );
     }
 }

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Event, Node, Pod};
 
 use crate::observation::{
     ApiRead, BatchPod, CreateOutcome, DnsRead, EventSighting, GrantWait, InPodNetRead, NetnsRead,
-    Observation,
+    Observation, PeerRead,
     PodSighting, Probe, RegistryRead, RuntimeRead, SchedulerState, StoreRead, WatchGap, WatchName,
 };
 use crate::path::{self, Course, PathState};
@@ -99,6 +99,7 @@ pub enum Observed {
     Registry(Probe<RegistryRead>),
     Netns(Probe<NetnsRead>),
     InPodNet(Probe<InPodNetRead>),
+    Peer(Probe<PeerRead>),
     Dns(Probe<DnsRead>),
     /// Nodes, all pods, and the two Service IPs, read once the path ended.
     Cluster {
@@ -153,6 +154,7 @@ pub struct Recording {
     registry: Probe<RegistryRead>,
     netns: Probe<NetnsRead>,
     in_pod_net: Probe<InPodNetRead>,
+    peer: Probe<PeerRead>,
     dns: Probe<DnsRead>,
     nodes: Vec<Node>,
     pods: Vec<Pod>,
@@ -186,6 +188,7 @@ impl Recording {
             registry: Probe::Unavailable("no image was reported".into()),
             netns: Probe::Unavailable(NEVER_RAN.into()),
             in_pod_net: Probe::Unavailable(NEVER_RAN.into()),
+            peer: Probe::Unavailable(NEVER_RAN.into()),
             dns: Probe::Unavailable(NEVER_RAN.into()),
             nodes: Vec::new(),
             pods: Vec::new(),
@@ -263,6 +266,7 @@ impl Recording {
             Observed::Registry(read) => self.registry = read,
             Observed::Netns(read) => self.netns = read,
             Observed::InPodNet(read) => self.in_pod_net = read,
+            Observed::Peer(read) => self.peer = read,
             Observed::Dns(read) => self.dns = read,
             Observed::Cluster {
                 nodes,
@@ -459,6 +463,7 @@ impl Recording {
             registry: self.registry,
             netns: self.netns,
             in_pod_net: self.in_pod_net,
+            peer: self.peer,
             dns: self.dns,
             pod_networks: self.facts.pod_networks,
             node_aliases: self.facts.node_aliases,

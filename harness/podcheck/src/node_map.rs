@@ -116,7 +116,10 @@ impl AppliedNodes {
         if wanted.is_empty() {
             return Ok(());
         }
-        let ns = format!("podcheck-fill-{}", short(&self.run_id));
+        let ns = format!(
+            "podcheck-fill-{}",
+            crate::observer::short_run_id(&self.run_id)
+        );
         let namespaces: Api<Namespace> = Api::all(admin.clone());
         let object: Namespace = serde_json::from_value(json!({"metadata": {
             "name": ns, "labels": {"app.kubernetes.io/managed-by": "podcheck", RUN_LABEL: self.run_id}}}))
@@ -318,20 +321,4 @@ async fn update(
         }
     }
     Err(format!("changing node {name}: {last}"))
-}
-
-/// The end of a run id, for names.
-fn short(run_id: &str) -> String {
-    run_id
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect::<String>()
-        .to_lowercase()
-        .chars()
-        .rev()
-        .take(12)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect()
 }

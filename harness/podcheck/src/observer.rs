@@ -7,6 +7,7 @@
 
 mod exec;
 mod lookups;
+mod peer;
 mod probes;
 mod watch;
 
@@ -25,6 +26,8 @@ use podcheck_core::result::Provider;
 use serde_json::json;
 
 use crate::target::Target;
+pub use peer::Peers;
+pub(crate) use peer::short as short_run_id;
 use probes::PodAt;
 
 /// How long cleanup may take per case.

@@ -81,6 +81,8 @@ pub struct Target {
     /// Cluster node name → the suite's name, while the suite's nodes are mapped onto the
     /// cluster's (`crate::node_map`).
     pub node_aliases: std::collections::BTreeMap<String, String>,
+    /// The second pods that reach case pods over the pod network.
+    pub peers: crate::observer::Peers,
     /// Labels the run's namespaces.
     pub run_id: String,
     /// The user's components this target runs (an external scheduler), as they identified
@@ -299,6 +301,7 @@ impl Target {
             }),
             pod_networks,
             node_aliases: Default::default(),
+            peers: Default::default(),
             run_id: String::new(),
             components,
             pods_scheduler: external
@@ -344,6 +347,7 @@ impl Target {
             probes: Arc::new(NoProbes),
             pod_networks,
             node_aliases: Default::default(),
+            peers: Default::default(),
             run_id: String::new(),
             components: Vec::new(),
             pods_scheduler: None,
@@ -427,6 +431,7 @@ impl Target {
     }
 
     pub async fn shutdown(self) {
+        self.peers.remove(&self.admin).await;
         // The probes share the nodes' networks: let go of them so the bridges come down now.
         drop(self.probes);
         if let Some(p) = self.scheduler {

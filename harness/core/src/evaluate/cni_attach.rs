@@ -179,6 +179,28 @@ pub(super) fn cni_attach(obs: &Observation) -> StageResult {
         }
         Probe::Unavailable(why) => evidence.push(unavailable(Source::Netns, why)),
     }
+    match &obs.peer {
+        _ if host_network(&s.pod) => {}
+        Probe::Seen(p) => {
+            let placed = match &p.same_node {
+                Some(why) => format!("on the same node {} ({why})", p.node),
+                None => format!("on another node, {}", p.node),
+            };
+            match &p.reached {
+                Ok(how) => evidence.push(from(
+                    Source::Netns,
+                    &obs.apiserver,
+                    format!("pod {} {placed} reached {ip}: {how}", p.pod),
+                    p.at_ms,
+                )),
+                Err(why) => problems.push((
+                    format!("pod {} {placed} cannot reach {ip}: {why}", p.pod),
+                    "every pod must reach every other pod, on any node, without NAT: check the CNI's routes (or tunnels) between nodes and any network policy",
+                )),
+            }
+        }
+        Probe::Unavailable(why) => evidence.push(unavailable(Source::Netns, why)),
+    }
     let r = result(
         Stage::CniAttach,
         true,
@@ -308,6 +330,22 @@ mod tests {
         None,
         None
     )]
+    #[case::a_pod_on_another_node_cannot_reach_it(
+        |o: &mut Observation| {
+            if let Probe::Seen(p) = &mut o.peer {
+                p.reached = Err("neither an ICMP echo nor a TCP connection was answered within 2 s".into());
+            }
+        },
+        StageStatus::Failed,
+        Some("pod podcheck-peers/peer-node-2 on another node, node-2 cannot reach 10.244.0.5: neither"),
+        Some("every pod must reach every other pod, on any node")
+    )]
+    #[case::peer_probe_unavailable(
+        |o: &mut Observation| o.peer = Probe::Unavailable("the simulated runtime runs no process".into()),
+        StageStatus::Passed,
+        None,
+        None
+    )]
     #[case::node_without_pod_cidr(
         |o: &mut Observation| {
             if let Some(spec) = o.nodes[0].spec.as_mut() {
@@ -356,6 +394,11 @@ mod tests {
             &r,
             Source::Netns,
             "inside the pod (pods/exec ip -o addr): lo 127.0.0.1/8, eth0 10.244.0.5/24",
+        );
+        evidence(
+            &r,
+            Source::Netns,
+            "pod podcheck-peers/peer-node-2 on another node, node-2 reached 10.244.0.5: an ICMP echo was answered",
         );
     }
 

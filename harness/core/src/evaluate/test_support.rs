@@ -14,7 +14,7 @@ use crate::duration::Duration;
 use crate::load::{CaseSpec, Identity};
 use crate::observation::{
     ApiRead, CreateOutcome, DnsRead, EventSighting, ExpectedAnswer, InPodNetRead, LookupAttempt,
-    LookupRead,
+    LookupRead, PeerRead,
     NetnsRead, Observation, PodSighting, Probe, RegistryRead, RuntimeRead, StoreRead,
 };
 use crate::result::{Evidence, Provider, Source, StageResult, StageStatus};
@@ -341,6 +341,13 @@ pub(super) fn running() -> Observation {
                 ("eth0".into(), format!("{POD_IP}/24")),
             ],
             at_ms: 126.0,
+        }),
+        peer: Probe::Seen(PeerRead {
+            pod: "podcheck-peers/peer-node-2".into(),
+            node: "node-2".into(),
+            same_node: None,
+            reached: Ok("an ICMP echo was answered".into()),
+            at_ms: 127.0,
         }),
         dns: Probe::Seen(DnsRead {
             resolv_source: "pods/exec cat /etc/resolv.conf".into(),

@@ -104,6 +104,13 @@ pub(super) async fn after_path(
         };
         let read = in_pod_interfaces(&in_pod, t0).await;
         recorder.apply(Observed::InPodNet(read));
+        if let Some(ip) = ip.as_deref() {
+            let read = target
+                .peers
+                .reach(&target.admin, &target.run_id, &node, ip, t0)
+                .await;
+            recorder.apply(Observed::Peer(read));
+        }
         let facts = DnsFacts {
             kubernetes: services.kubernetes.as_ref(),
             admin: &target.admin,
