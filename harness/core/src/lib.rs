@@ -7,6 +7,7 @@
 pub mod conformance;
 pub mod dns_name;
 pub mod duration;
+pub mod etcdctl;
 pub mod evaluate;
 pub mod explain;
 pub mod load;

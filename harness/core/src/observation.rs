@@ -144,8 +144,7 @@ pub fn parse_ip_addr(stdout: &str) -> Vec<(String, String)> {
             let interface = interface.split('@').next().unwrap_or(interface);
             let family = words.next()?;
             let address = words.next()?;
-            matches!(family, "inet" | "inet6")
-                .then(|| (interface.to_string(), address.to_string()))
+            matches!(family, "inet" | "inet6").then(|| (interface.to_string(), address.to_string()))
         })
         .collect()
 }
@@ -173,13 +172,14 @@ pub fn parse_reach(stdout: &str) -> Result<String, String> {
         return Ok("a TCP connection to port 9 was refused by the pod's stack (a reset): the packets arrived".into());
     }
     let said = stdout.trim().replace('\n', "; ");
-    Err(format!("neither an ICMP echo nor a TCP connection was answered within 2 s ({said})"))
+    Err(format!(
+        "neither an ICMP echo nor a TCP connection was answered within 2 s ({said})"
+    ))
 }
 
 /// The script a second pod runs (`sh -c SCRIPT sh IP`) to reach the address `$1`: an ICMP echo, else a TCP connect
 /// to a port nothing listens on (a reset proves the packets arrived as well as an echo).
-pub const REACH_SCRIPT: &str =
-    "ping -c 1 -W 2 \"$1\" >/dev/null 2>&1 && echo icmp || { nc -w 2 \"$1\" 9 </dev/null 2>&1; echo \"tcp $?\"; }";
+pub const REACH_SCRIPT: &str = "ping -c 1 -W 2 \"$1\" >/dev/null 2>&1 && echo icmp || { nc -w 2 \"$1\" 9 </dev/null 2>&1; echo \"tcp $?\"; }";
 
 /// DNS from the pod's point of view.
 #[derive(Debug, Clone, PartialEq)]
@@ -452,9 +452,16 @@ mod tests {
 
     #[test]
     fn the_reach_script_says_how_the_pod_was_reached() {
-        assert_eq!(parse_reach("icmp\n"), Ok("an ICMP echo was answered".into()));
+        assert_eq!(
+            parse_reach("icmp\n"),
+            Ok("an ICMP echo was answered".into())
+        );
         let reset = "nc: can't connect to remote host (10.244.1.5): Connection refused\ntcp 1\n";
-        assert!(parse_reach(reset).unwrap().starts_with("a TCP connection to port 9 was refused"));
+        assert!(
+            parse_reach(reset)
+                .unwrap()
+                .starts_with("a TCP connection to port 9 was refused")
+        );
         let silent = "nc: timed out\ntcp 1\n";
         assert_eq!(
             parse_reach(silent),

@@ -8,8 +8,8 @@ use k8s_openapi::api::core::v1::{Event, Node, Pod};
 
 use crate::observation::{
     ApiRead, BatchPod, CreateOutcome, DnsRead, EventSighting, GrantWait, InPodNetRead, NetnsRead,
-    Observation, PeerRead,
-    PodSighting, Probe, RegistryRead, RuntimeRead, SchedulerState, StoreRead, WatchGap, WatchName,
+    Observation, PeerRead, PodSighting, Probe, RegistryRead, RuntimeRead, SchedulerState,
+    StoreRead, WatchGap, WatchName,
 };
 use crate::path::{self, Course, PathState};
 use crate::result::Provider;

@@ -42,6 +42,24 @@ fn ms(t0: Instant) -> f64 {
     t0.elapsed().as_secs_f64() * 1e3
 }
 
+/// Runs a command that must succeed in a container of any pod, with the probes' deadline.
+pub(crate) async fn exec_in(
+    admin: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    command: &[&str],
+) -> Result<String, String> {
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), namespace);
+    exec::InPod {
+        pods: &pods,
+        pod,
+        container,
+    }
+    .output(command, Duration::from_secs(15))
+    .await
+}
+
 /// Why a case could not be run at all.
 #[derive(Debug)]
 pub struct SetupError(pub String);

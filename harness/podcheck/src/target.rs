@@ -329,6 +329,10 @@ impl Target {
             .await
             .map_err(|e| Error::Connect(e.to_string()))?;
         let pod_networks = crate::cluster_facts::pod_networks(&admin).await;
+        let probes = Arc::new(ClusterProbes {
+            etcd: EtcdPod::find(&admin).await,
+            admin: admin.clone(),
+        });
         let info = TargetInfo {
             kind: "kubeconfig".into(),
             server,
@@ -344,7 +348,7 @@ impl Target {
             admin,
             kubeconfig,
             info,
-            probes: Arc::new(NoProbes),
+            probes,
             pod_networks,
             node_aliases: Default::default(),
             peers: Default::default(),
@@ -641,13 +645,115 @@ impl Probes for EmbeddedProbes {
     }
 }
 
-/// A remote cluster: only the API.
-struct NoProbes;
+/// Any other cluster: the API, and what can be read through it — the store by `etcdctl`
+/// in the etcd static pod where the cluster runs one (kind, kubeadm).
+struct ClusterProbes {
+    admin: kube::Client,
+    /// Where to run etcdctl, if the cluster shows its etcd as a pod.
+    etcd: Option<EtcdPod>,
+}
+
+/// The etcd static pod: where it runs and how it serves.
+struct EtcdPod {
+    namespace: String,
+    name: String,
+    container: String,
+    /// Its command line, whose flags give etcdctl's endpoint and certificates.
+    command: Vec<String>,
+    image: String,
+}
+
+impl EtcdPod {
+    /// kubeadm labels its etcd static pod `component=etcd, tier=control-plane`.
+    async fn find(admin: &kube::Client) -> Option<EtcdPod> {
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(admin.clone(), "kube-system");
+        let list = pods
+            .list(
+                &kube::api::ListParams::default()
+                    .labels("component=etcd")
+                    .limit(10),
+            )
+            .await
+            .ok()?;
+        list.items.into_iter().find_map(|p| {
+            let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+            let spec = p.spec.as_ref()?;
+            let c = spec
+                .containers
+                .iter()
+                .find(|c| c.name == "etcd")
+                .or(spec.containers.first())?;
+            let command: Vec<String> = c
+                .command
+                .iter()
+                .flatten()
+                .chain(c.args.iter().flatten())
+                .cloned()
+                .collect();
+            running.then(|| EtcdPod {
+                namespace: "kube-system".into(),
+                name: p.metadata.name.clone().unwrap_or_default(),
+                container: c.name.clone(),
+                command,
+                image: c.image.clone().unwrap_or_default(),
+            })
+        })
+    }
+}
 
 #[async_trait]
-impl Probes for NoProbes {
-    async fn store(&self, _: &str, _: Instant) -> Probe<StoreRead> {
-        Probe::Unavailable("the store of a kubeconfig target is not reachable from podcheck".into())
+impl Probes for ClusterProbes {
+    async fn store(&self, key: &str, t0: Instant) -> Probe<StoreRead> {
+        let Some(etcd) = &self.etcd else {
+            return Probe::Unavailable(
+                "the cluster shows no etcd pod in kube-system (a managed control plane keeps its store out of reach)"
+                    .into(),
+            );
+        };
+        let command = match podcheck_core::etcdctl::get_command(&etcd.command, key) {
+            Ok(c) => c,
+            Err(e) => return Probe::Unavailable(e),
+        };
+        let command: Vec<&str> = command.iter().map(String::as_str).collect();
+        let stdout = match crate::observer::exec_in(
+            &self.admin,
+            &etcd.namespace,
+            &etcd.name,
+            &etcd.container,
+            &command,
+        )
+        .await
+        {
+            Ok(out) => out,
+            Err(why) => {
+                return Probe::Unavailable(format!(
+                    "etcdctl in {}/{}: {why}",
+                    etcd.namespace, etcd.name
+                ));
+            }
+        };
+        match podcheck_core::etcdctl::parse_get(&stdout) {
+            Ok(got) => Probe::Seen(StoreRead {
+                key: key.to_string(),
+                create_revision: got.create_revision,
+                mod_revision: got.mod_revision,
+                value: got.json(),
+                provider: Provider {
+                    component: "store".into(),
+                    name: format!("etcd (etcdctl in {}/{})", etcd.namespace, etcd.name),
+                    real: true,
+                    version: etcd
+                        .image
+                        .rsplit_once(':')
+                        .map_or(String::new(), |(_, tag)| tag.to_string()),
+                },
+                at_ms: ms(t0),
+            }),
+            Err(e) => {
+                Probe::Unavailable(format!("etcdctl in {}/{}: {e}", etcd.namespace, etcd.name))
+            }
+        }
     }
 
     async fn runtime(&self, _: &str, _: &[(String, String)], _: Instant) -> Probe<RuntimeRead> {
@@ -666,42 +772,5 @@ impl Probes for NoProbes {
         Probe::Unavailable(
             "the nodes of a kubeconfig target are not reachable from podcheck".into(),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kubeconfig(yaml: &str) -> Kubeconfig {
-        Kubeconfig::from_yaml(yaml).expect("a kubeconfig")
-    }
-
-    const BASE: &str = "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n";
-
-    #[test]
-    fn the_current_user_must_exist() {
-        let ok = kubeconfig(&format!(
-            "{BASE}contexts: [{{name: x, context: {{cluster: c, user: admin}}}}]\ncurrent-context: x\nusers: [{{name: admin, user: {{token: t}}}}]\n"
-        ));
-        assert_eq!(current_user(&ok), Ok("admin"));
-        let missing = kubeconfig(&format!(
-            "{BASE}contexts: [{{name: x, context: {{cluster: c, user: admin}}}}]\ncurrent-context: x\nusers: [{{name: someone-else, user: {{token: t}}}}]\n"
-        ));
-        assert_eq!(
-            current_user(&missing),
-            Err("context \"x\" names user \"admin\", which is not among its users".into())
-        );
-        let no_context = kubeconfig(&format!("{BASE}contexts: []\ncurrent-context: x\n"));
-        assert!(
-            current_user(&no_context)
-                .unwrap_err()
-                .contains("is not among its contexts")
-        );
-        let unset = kubeconfig(BASE);
-        assert_eq!(
-            current_user(&unset),
-            Err("it sets no current-context".into())
-        );
     }
 }

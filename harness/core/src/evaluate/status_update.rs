@@ -53,6 +53,28 @@ pub(super) fn status_update(obs: &Observation) -> StageResult {
         Some(s.at_ms),
     )];
     let persisted = match &obs.store_after_running {
+        // kube-apiserver stores protobuf, which etcdctl cannot show as JSON: then the key's
+        // revision shows whether the Running state's write is in the store.
+        Probe::Seen(read) if read.value.is_none() && read.mod_revision.is_some() => {
+            let running_rv: Option<i64> = s
+                .pod
+                .metadata
+                .resource_version
+                .as_deref()
+                .and_then(|rv| rv.parse().ok());
+            let mod_revision = read.mod_revision.unwrap_or_default();
+            evidence.push(from(
+                Source::Store,
+                &read.provider,
+                format!(
+                    "{} at mod revision {mod_revision}; the Running state was resourceVersion {} (the value is not JSON, so its revision is compared)",
+                    read.key,
+                    running_rv.map_or("-".into(), |r| r.to_string())
+                ),
+                read.at_ms,
+            ));
+            running_rv.is_some_and(|rv| mod_revision >= rv)
+        }
         Probe::Seen(read) => {
             let phase = read
                 .value
@@ -125,8 +147,35 @@ mod tests {
         Some("the Running status was not found persisted"),
         Some("the store does not hold it")
     )]
+    // Unreadable, and last written before the Running state's write.
     #[case::store_value_unreadable(
-        |o: &mut Observation| o.store_after_running = Probe::Seen(store_read(Some(42), None, 130.0)),
+        |o: &mut Observation| {
+            let last = o.sightings.len() - 1;
+            o.sightings[last].pod.metadata.resource_version = Some("47".into());
+            o.store_after_running = Probe::Seen(store_read(Some(42), None, 130.0));
+        },
+        StageStatus::Failed,
+        Some("the Running status was not found persisted"),
+        None
+    )]
+    // A protobuf value: the key's revision stands for it.
+    #[case::protobuf_value_at_the_running_revision(
+        |o: &mut Observation| {
+            let rv = o.sightings.iter().rev().find_map(|s| s.pod.metadata.resource_version.clone()).unwrap();
+            let mut read = store_read(Some(42), None, 130.0);
+            read.mod_revision = rv.parse().ok();
+            o.store_after_running = Probe::Seen(read);
+        },
+        StageStatus::Passed,
+        None,
+        None
+    )]
+    #[case::protobuf_value_before_the_running_revision(
+        |o: &mut Observation| {
+            let mut read = store_read(Some(42), None, 130.0);
+            read.mod_revision = Some(1);
+            o.store_after_running = Probe::Seen(read);
+        },
         StageStatus::Failed,
         Some("the Running status was not found persisted"),
         None

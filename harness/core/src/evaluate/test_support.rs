@@ -14,8 +14,8 @@ use crate::duration::Duration;
 use crate::load::{CaseSpec, Identity};
 use crate::observation::{
     ApiRead, CreateOutcome, DnsRead, EventSighting, ExpectedAnswer, InPodNetRead, LookupAttempt,
-    LookupRead, PeerRead,
-    NetnsRead, Observation, PodSighting, Probe, RegistryRead, RuntimeRead, StoreRead,
+    LookupRead, NetnsRead, Observation, PeerRead, PodSighting, Probe, RegistryRead, RuntimeRead,
+    StoreRead,
 };
 use crate::result::{Evidence, Provider, Source, StageResult, StageStatus};
 use crate::stage::Stage;

@@ -82,7 +82,9 @@ impl Peers {
                 at_ms: ms(t0),
             }),
             // The script ends 0 either way; a failure is the exec's, not the network's.
-            Err(why) => Probe::Unavailable(format!("the second pod {ns}/{pod} could not run the reach script: {why}")),
+            Err(why) => Probe::Unavailable(format!(
+                "the second pod {ns}/{pod} could not run the reach script: {why}"
+            )),
         }
     }
 
@@ -100,7 +102,9 @@ impl Peers {
             Ok(o) => match namespaces.create(&PostParams::default(), &o).await {
                 Ok(_) => Ok(name),
                 Err(kube::Error::Api(s)) if s.code == 409 => Ok(name),
-                Err(e) => Err(format!("creating namespace {name} for the second pods: {e}")),
+                Err(e) => Err(format!(
+                    "creating namespace {name} for the second pods: {e}"
+                )),
             },
             Err(e) => Err(e.to_string()),
         };
@@ -116,7 +120,13 @@ impl Peers {
                 grace_period_seconds: Some(0),
                 ..DeleteParams::background()
             };
-            for name in self.by_node.lock().await.drain().filter_map(|(_, p)| p.ok()) {
+            for name in self
+                .by_node
+                .lock()
+                .await
+                .drain()
+                .filter_map(|(_, p)| p.ok())
+            {
                 let _ = pods.delete(&name, &now).await;
             }
             let namespaces: Api<Namespace> = Api::all(admin.clone());
@@ -182,10 +192,9 @@ async fn start(admin: &kube::Client, ns: &str, node: &str) -> Result<String, Str
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    running
-        .await
-        .map(|()| name.clone())
-        .map_err(|_| format!("the second pod {ns}/{name} on {node} did not run within {START_DEADLINE:?}"))
+    running.await.map(|()| name.clone()).map_err(|_| {
+        format!("the second pod {ns}/{name} on {node} did not run within {START_DEADLINE:?}")
+    })
 }
 
 /// The end of a run id, for names.
