@@ -6,6 +6,7 @@ pub mod commands;
 pub mod conformance;
 pub mod error;
 pub mod images;
+pub mod kind;
 pub mod observer;
 pub mod output;
 pub mod progress;
@@ -23,6 +24,8 @@ pub enum TargetChoice {
     Local(target::ProviderOptions),
     /// Any cluster, by kubeconfig.
     Kubeconfig(PathBuf),
+    /// A kind cluster podcheck made ready (reached by its own kubeconfig).
+    Kind(kind::KindTarget),
 }
 
 /// What can stop a run before any verdict (exit code 3).

@@ -64,7 +64,7 @@ pub fn snapshot_path(suite_path: &Path) -> PathBuf {
 /// embedded target they are the nodes pods land on, the same in every run; a kubeconfig
 /// cluster's nodes are its own, so there a suite declares none.
 pub fn declared_nodes(suites: &[AnySuite], target: &TargetChoice) -> BTreeMap<String, Vec<String>> {
-    if matches!(target, TargetChoice::Kubeconfig(_)) {
+    if matches!(target, TargetChoice::Kubeconfig(_) | TargetChoice::Kind(_)) {
         return BTreeMap::new();
     }
     suites

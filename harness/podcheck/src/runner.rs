@@ -82,6 +82,7 @@ pub async fn run_all(
             results.target.kind = match opts.target {
                 TargetChoice::Local(_) => "local".into(),
                 TargetChoice::Kubeconfig(_) => "kubeconfig".into(),
+                TargetChoice::Kind(_) => "kind".into(),
             };
         }
         results.suites.push(result);
@@ -138,6 +139,7 @@ pub async fn run(
                 }
                 Target::kubeconfig(path).await?
             }
+            TargetChoice::Kind(kind) => kind.connect_for(suite).await?,
         };
         target.run_id = opts.run_id.clone();
         results.target = target.info.clone();
