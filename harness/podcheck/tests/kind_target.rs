@@ -326,6 +326,12 @@ fn an_existing_cluster_is_reused_by_name_and_left_alone() {
     );
     let results = results(reports.path());
     assert_eq!(results["target"]["kind"], "kind");
+    assert!(
+        kind.kind(&["delete", "cluster", "--name", "shared"])
+            .status
+            .success()
+    );
+    kind.assert_nothing_left();
 }
 
 #[test]
@@ -413,6 +419,7 @@ metadata:
   name: fails
   description: A pod that schedules, expected not to.
 spec:
+  timeout: 5s
   cases:
     - name: expected-unschedulable
       pod:
@@ -615,14 +622,45 @@ fn ctrl_c_before_the_cluster_is_ready_deletes_it(#[case] moment: &str) {
     kind.assert_nothing_left();
 }
 
+/// Waits until the cluster has the namespace of the `waits` suite's case: the run is under way.
+fn until_the_case_runs(kind: &StandIn, cluster: &str, scratch: &Path) {
+    let kubeconfig = scratch.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        kind.kind(&["get", "kubeconfig", "--name", cluster]).stdout,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !namespaces(&kubeconfig, scratch).contains("pc-waits-never-runs") {
+        assert!(Instant::now() < deadline, "the case never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn namespaces(kubeconfig: &Path, scratch: &Path) -> String {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--request-timeout=20s", "get", "namespaces", "-o", "name"])
+        .env("KUBECACHEDIR", scratch.join("cache"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn waits_suite() -> String {
+    let suite = workspace().join("harness/podcheck/tests/fixtures/waits.yaml");
+    suite.to_str().unwrap().to_string()
+}
+
 #[test]
 fn ctrl_c_during_the_run_deletes_the_cluster() {
     let kind = StandIn::new();
     let reports = tempfile::tempdir().unwrap();
-    let suite = support::workspace().join("harness/podcheck/tests/fixtures/waits.yaml");
+    let suite = waits_suite();
     let mut run = Running::start(kind.podcheck(&[
         "run",
-        suite.to_str().unwrap(),
+        &suite,
         "--target",
         "kind",
         "--snapshot",
@@ -631,29 +669,7 @@ fn ctrl_c_during_the_run_deletes_the_cluster() {
         reports.path().to_str().unwrap(),
     ]));
     run.until_said("kind: cluster podcheck ready");
-    // The case's namespace exists: the run is under way.
-    let kubeconfig = reports.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        kind.kind(&["get", "kubeconfig", "--name", "podcheck"])
-            .stdout,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let namespaces = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(["--request-timeout=20s", "get", "namespaces", "-o", "name"])
-            .env("KUBECACHEDIR", reports.path().join("cache"))
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&namespaces.stdout).contains("pc-waits-never-runs") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the case never started");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    until_the_case_runs(&kind, "podcheck", reports.path());
     let (code, said) = run.interrupt();
     assert_eq!(code, Some(130), "{said}");
     assert!(
@@ -661,6 +677,48 @@ fn ctrl_c_during_the_run_deletes_the_cluster() {
         "{said}"
     );
     assert_eq!(kind.record("deleted"), "podcheck\n");
+    kind.assert_nothing_left();
+}
+
+#[test]
+fn ctrl_c_during_a_run_on_a_reused_cluster_keeps_it_and_deletes_the_runs_namespaces() {
+    let kind = StandIn::new();
+    let made = kind.kind(&["create", "cluster", "--name", "shared"]);
+    assert!(made.status.success(), "{}", text(&made));
+    let reports = tempfile::tempdir().unwrap();
+    let suite = waits_suite();
+    let mut run = Running::start(kind.podcheck(&[
+        "run",
+        &suite,
+        "--target",
+        "kind",
+        "--kind-cluster",
+        "shared",
+        "--snapshot",
+        "ignore",
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]));
+    run.until_said("kind: cluster shared ready");
+    until_the_case_runs(&kind, "shared", reports.path());
+    let (code, said) = run.interrupt();
+    assert_eq!(code, Some(130), "{said}");
+    assert!(
+        said.contains("podcheck: deleted 1 namespace(s) of this run"),
+        "{said}"
+    );
+    assert_eq!(kind.record("deleted"), "", "{said}");
+    assert!(kind.alive("shared"));
+    let left = namespaces(&reports.path().join("kubeconfig"), reports.path());
+    assert!(
+        !left.contains("pc-waits"),
+        "the run's namespace is left:\n{left}"
+    );
+    assert!(
+        kind.kind(&["delete", "cluster", "--name", "shared"])
+            .status
+            .success()
+    );
     kind.assert_nothing_left();
 }
 
@@ -712,6 +770,12 @@ fn a_name_in_use_is_kinds_error_and_that_cluster_is_left_alone() {
         "podcheck deletes no cluster it did not create"
     );
     assert!(kind.alive("podcheck"));
+    assert!(
+        kind.kind(&["delete", "cluster", "--name", "podcheck"])
+            .status
+            .success()
+    );
+    kind.assert_nothing_left();
 }
 
 #[test]
