@@ -116,7 +116,8 @@ pub struct ProviderArgs {
     #[arg(long, value_name = "NAME")]
     scheduler_name: Option<String>,
     /// An image archive (an OCI image layout tar, or a `docker save` tar) whose images the
-    /// embedded nodes can pull, by the names it gives them; repeatable.
+    /// embedded nodes can pull, by the names it gives them (with --target kind: loaded into
+    /// the kind cluster's nodes); repeatable.
     #[arg(long = "image-archive", value_name = "PATH")]
     image_archives: Vec<PathBuf>,
 }
