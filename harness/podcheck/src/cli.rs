@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use podcheck::TargetChoice;
-use podcheck::commands::run::{self, RunRequest, SelectedSuites};
+use podcheck::commands::run::{self, RunRequest, RunTarget, SelectedSuites};
 use podcheck::commands::up::UpRequest;
 use podcheck::conformance::ConformanceOptions;
 use podcheck::error::UserError;
+use podcheck::kind::KindRequest;
 use podcheck::output::SnapshotMode;
 use podcheck::target::{ProviderOptions, SchedulerOverride};
 use podcheck_conformance::cni::CniOverrides;
@@ -30,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run suites and report each case's eight stages.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check suites without running them.
     Validate(PathsArg),
     /// List the suites and their cases.
@@ -109,17 +110,14 @@ pub struct ProviderArgs {
     /// apiserver (split on spaces: "PROGRAM ARGS…"); overrides the suite's.
     #[arg(long, value_name = "COMMAND", conflicts_with = "scheduler")]
     scheduler_command: Option<String>,
-    /// The schedulerName your scheduler serves; `default-scheduler` switches the builtin
-    /// scheduler off.
-    #[arg(
-        long,
-        value_name = "NAME",
-        requires = "scheduler_command",
-        default_value = "default-scheduler"
-    )]
-    scheduler_name: String,
+    /// The schedulerName your scheduler serves (default default-scheduler, which switches
+    /// the builtin scheduler off). With --target kind: the schedulerName case pods get when
+    /// they name none (your scheduler, deployed in the cluster).
+    #[arg(long, value_name = "NAME")]
+    scheduler_name: Option<String>,
     /// An image archive (an OCI image layout tar, or a `docker save` tar) whose images the
-    /// embedded nodes can pull, by the names it gives them; repeatable.
+    /// embedded nodes can pull, by the names it gives them (with --target kind: loaded into
+    /// the kind cluster's nodes); repeatable.
     #[arg(long = "image-archive", value_name = "PATH")]
     image_archives: Vec<PathBuf>,
 }
@@ -184,8 +182,14 @@ impl ProviderArgs {
                 }
                 SchedulerOverride::External(ExternalScheduler {
                     command,
-                    scheduler_name: self.scheduler_name.clone(),
+                    scheduler_name: self
+                        .scheduler_name
+                        .clone()
+                        .unwrap_or_else(|| "default-scheduler".into()),
                 })
+            }
+            (None, _) if self.scheduler_name.is_some() => {
+                return Err(UserError::SchedulerNameAlone);
             }
             (None, SchedulerArg::None) => SchedulerOverride::None,
             (None, SchedulerArg::Auto) => SchedulerOverride::Suite,
@@ -209,11 +213,19 @@ impl RunArgs {
         if self.kubeconfig.is_some() && self.providers.shapes_scheduler() {
             return Err(UserError::SchedulerWithKubeconfig);
         }
-        let target = match &self.kubeconfig {
-            Some(p) => TargetChoice::Kubeconfig(p.clone()),
-            None => match self.target {
-                TargetArg::Local => TargetChoice::Local(self.providers.options()?),
-            },
+        let target = match (&self.kubeconfig, self.target) {
+            (Some(p), _) => {
+                self.kind.refuse_without_kind()?;
+                if self.providers.scheduler_name.is_some() {
+                    return Err(UserError::SchedulerNameAlone);
+                }
+                RunTarget::Ready(TargetChoice::Kubeconfig(p.clone()))
+            }
+            (None, TargetArg::Local) => {
+                self.kind.refuse_without_kind()?;
+                RunTarget::Ready(TargetChoice::Local(self.providers.options()?))
+            }
+            (None, TargetArg::Kind) => RunTarget::Kind(self.kind_request()?),
         };
         Ok(RunRequest {
             target,
@@ -235,6 +247,77 @@ impl RunArgs {
             },
         })
     }
+}
+
+impl RunArgs {
+    /// The kind target's request; the embedded control plane's flags that have no meaning
+    /// on a kind cluster are refused as they are for `--kubeconfig`.
+    fn kind_request(&self) -> Result<KindRequest, UserError> {
+        if self.providers.shapes_scheduler() {
+            return Err(UserError::SchedulerWithKind);
+        }
+        for path in &self.providers.image_archives {
+            podcheck::images::check_archive(path)
+                .map_err(|message| UserError::ImageArchive { message })?;
+        }
+        Ok(KindRequest {
+            config: self.kind.kind_config.clone(),
+            cluster: self.kind.kind_cluster.clone(),
+            keep: self.kind.keep,
+            cni_manifest: self.kind.cni_manifest.clone(),
+            wait: self
+                .kind
+                .kind_wait
+                .map_or(podcheck::kind::DEFAULT_WAIT, |d| d.0),
+            image_archives: self.providers.image_archives.clone(),
+            scheduler_name: self.providers.scheduler_name.clone(),
+        })
+    }
+}
+
+/// The kind target's flags (`--target kind`).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "With --target kind")]
+pub struct KindArgs {
+    /// The kind cluster config to create the cluster from (kind-configs/NAME.yaml).
+    /// Default: a copy of kind-configs/default.yaml (one control-plane node).
+    #[arg(long, value_name = "FILE")]
+    kind_config: Option<PathBuf>,
+    /// The cluster's name: an existing kind cluster of this name is reused (and never
+    /// deleted); otherwise one is created under it. Default: the config's name.
+    #[arg(long, value_name = "NAME")]
+    kind_cluster: Option<String>,
+    /// Leave the cluster podcheck created when the run ends (Ctrl-C still deletes it).
+    #[arg(long)]
+    keep: bool,
+    /// The CNI to install: a YAML manifest whose objects podcheck creates through the API;
+    /// required when the config sets networking.disableDefaultCNI: true.
+    #[arg(long, value_name = "FILE")]
+    cni_manifest: Option<PathBuf>,
+    /// How long every node may take to be Ready and CoreDNS to run (default 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    kind_wait: Option<podcheck_core::duration::Duration>,
+}
+
+impl KindArgs {
+    /// The first kind flag given, as a usage error, for a run on another target.
+    fn refuse_without_kind(&self) -> Result<(), UserError> {
+        let given = [
+            ("--kind-config", self.kind_config.is_some()),
+            ("--kind-cluster", self.kind_cluster.is_some()),
+            ("--keep", self.keep),
+            ("--cni-manifest", self.cni_manifest.is_some()),
+            ("--kind-wait", self.kind_wait.is_some()),
+        ];
+        match given.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => Err(UserError::KindFlagWithoutKind { flag }),
+            None => Ok(()),
+        }
+    }
+}
+
+fn parse_duration(text: &str) -> Result<podcheck_core::duration::Duration, String> {
+    podcheck_core::duration::Duration::parse(text)
 }
 
 impl UpArgs {
@@ -273,6 +356,8 @@ pub struct PathsArg {
 pub enum TargetArg {
     /// The embedded control plane, started for each suite.
     Local,
+    /// A kind cluster: created with the `kind` command (or reused), then deleted.
+    Kind,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -316,6 +401,8 @@ pub struct RunArgs {
     dns_server: Option<std::net::SocketAddr>,
     #[command(flatten)]
     providers: ProviderArgs,
+    #[command(flatten)]
+    kind: KindArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -332,4 +419,162 @@ pub struct UpArgs {
     anonymous: bool,
     #[command(flatten)]
     providers: ProviderArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    //! The command lines the documentation hands to users are checked against the real CLI.
+
+    use super::*;
+
+    const WORKFLOWS: [&str; 2] = ["validate-cni.yml", "validate-scheduler.yml"];
+
+    fn workflow(name: &str) -> String {
+        let path = format!(
+            "{}/../../examples/github-actions/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Splits a shell command line into words: quotes removed, `$VAR` left as written.
+    fn shell_words(line: &str) -> Vec<String> {
+        let (mut words, mut word, mut quote, mut started) =
+            (Vec::new(), String::new(), None, false);
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '"' | '\'') => (quote, started) = (Some(c), true),
+                (Some(q), c) if c == q => quote = None,
+                (None, c) if c.is_whitespace() => {
+                    if started {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    started = false;
+                }
+                (_, c) => (word.push(c), started = true).0,
+            }
+        }
+        if started {
+            words.push(word);
+        }
+        words
+    }
+
+    /// Every `podcheck …` command of a workflow's `run:` steps (`sudo "$(command -v
+    /// podcheck)" …` too), as words after the program.
+    fn podcheck_commands(text: &str) -> Vec<Vec<String>> {
+        let workflow: serde_json::Value = serde_saphyr::from_str(text).unwrap();
+        let mut commands = Vec::new();
+        for job in workflow["jobs"].as_object().unwrap().values() {
+            for step in job["steps"].as_array().unwrap() {
+                let Some(script) = step["run"].as_str() else {
+                    continue;
+                };
+                for line in script.replace("\\\n", " ").lines() {
+                    let words = shell_words(line);
+                    let at = match words.first().map(String::as_str) {
+                        Some("podcheck") => 1,
+                        Some("sudo") if words.get(1).is_some_and(|w| w.contains("podcheck")) => 2,
+                        _ => continue,
+                    };
+                    commands.push(words[at..].to_vec());
+                }
+            }
+        }
+        commands
+    }
+
+    #[test]
+    fn every_podcheck_command_in_the_workflows_parses_with_the_real_flags() {
+        for name in WORKFLOWS {
+            let commands = podcheck_commands(&workflow(name));
+            assert!(
+                commands
+                    .iter()
+                    .filter(|c| c.first().is_some_and(|w| w == "run"))
+                    .count()
+                    >= 2,
+                "{name}: too few podcheck runs found: {commands:?}"
+            );
+            for args in commands {
+                let parsed = Cli::try_parse_from(
+                    std::iter::once("podcheck".to_string()).chain(args.clone()),
+                );
+                match parsed {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {}
+                    Err(e) => panic!("{name}: podcheck {}\n{e}", args.join(" ")),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_kind_runs_of_the_workflows_ask_for_the_kind_target() {
+        for name in WORKFLOWS {
+            let commands = podcheck_commands(&workflow(name));
+            let kind_runs: Vec<_> = commands
+                .iter()
+                .filter(|c| {
+                    c.iter()
+                        .any(|w| w.starts_with("--kind") || w == "--cni-manifest")
+                })
+                .collect();
+            assert!(!kind_runs.is_empty(), "{name}: no kind run");
+            for args in kind_runs {
+                let Ok(cli) = Cli::try_parse_from(
+                    std::iter::once("podcheck".to_string()).chain(args.clone()),
+                ) else {
+                    panic!("{name}: {args:?}");
+                };
+                let Command::Run(run) = cli.command else {
+                    panic!("{name}: not a run: {args:?}");
+                };
+                assert!(matches!(run.target, TargetArg::Kind), "{name}: {args:?}");
+                assert!(
+                    run.kind.refuse_without_kind().is_err(),
+                    "{name}: kind flags given"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_command_line_checker_finds_what_it_should_and_can_fail() {
+        let text = "jobs:\n  a:\n    steps:\n      - run: >\n          podcheck run suites/x\n          --target kind --kind-wait 2m\n      - run: |\n          echo hi\n          sudo \"$(command -v podcheck)\" run s \\\n            --report-dir \"reports/a b\"\n";
+        let commands = podcheck_commands(text);
+        assert_eq!(
+            commands,
+            [
+                vec!["run", "suites/x", "--target", "kind", "--kind-wait", "2m"],
+                vec!["run", "s", "--report-dir", "reports/a b"],
+            ]
+        );
+        let wrong = ["podcheck", "run", "--target", "kind", "--kind-cluser", "x"];
+        assert!(Cli::try_parse_from(wrong).is_err());
+    }
+
+    /// actionlint (any build of it on PATH) finds nothing in the example workflows.
+    #[test]
+    fn the_workflows_pass_actionlint_where_it_is_installed() {
+        let Some(actionlint) = podcheck_host::command::find_tool("actionlint") else {
+            eprintln!("actionlint is not installed: the workflows are not linted here");
+            return;
+        };
+        let dir = format!(
+            "{}/../../examples/github-actions",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let out = std::process::Command::new(actionlint)
+            .args(WORKFLOWS)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -73,6 +73,7 @@ async fn run_dns(
             Target::local(&Suite::empty(&suite.path), providers).await
         }
         TargetChoice::Kubeconfig(path) => Target::kubeconfig(path).await,
+        TargetChoice::Kind(kind) => kind.connect().await,
     }
     .map_err(|e| ConformanceError::Unavailable {
         what: "the target".into(),

@@ -49,6 +49,37 @@ pub enum UserError {
     /// Exit 2: `podcheck up --kubeconfig` names a file that exists.
     #[error("{path} exists already; podcheck will not overwrite a kubeconfig")]
     KubeconfigExists { path: String },
+    /// Exit 2: a flag of the kind target without `--target kind`.
+    #[error("{flag} applies to the kind target only: add --target kind")]
+    KindFlagWithoutKind { flag: &'static str },
+    /// Exit 2: flags that shape the embedded control plane with `--target kind`.
+    #[error(
+        "--scheduler-command and --scheduler none shape the embedded control plane; a kind \
+         cluster runs its own schedulers (deploy yours there, see \
+         kind-configs/custom-scheduler.yaml, and name it with --scheduler-name)"
+    )]
+    SchedulerWithKind,
+    /// Exit 2: `--scheduler-name` with neither a scheduler command nor the kind target.
+    #[error("--scheduler-name needs --scheduler-command (or --target kind)")]
+    SchedulerNameAlone,
+    /// Exit 2: `--kind-config` cannot be read or is not a kind cluster config.
+    #[error("--kind-config {message}")]
+    KindConfig { message: String },
+    /// Exit 2: the kind config disables kind's CNI and no `--cni-manifest` installs one.
+    #[error(
+        "{config} sets networking.disableDefaultCNI: true, so its nodes stay NotReady until a \
+         CNI runs: give the CNI's manifest with --cni-manifest FILE"
+    )]
+    CniManifestRequired { config: String },
+    /// Exit 2: `--cni-manifest` for a cluster that keeps kind's own CNI.
+    #[error(
+        "--cni-manifest installs a CNI, but {config} keeps kind's default CNI (kindnet): set \
+         networking.disableDefaultCNI: true in it (see kind-configs/no-default-cni.yaml)"
+    )]
+    CniManifestWithDefaultCni { config: String },
+    /// Exit 2: `--cni-manifest` cannot be read or holds no Kubernetes objects.
+    #[error("--cni-manifest {message}")]
+    CniManifest { message: String },
 
     /// Exit 3: tokio could not start.
     #[error("could not start the async runtime")]
@@ -68,6 +99,53 @@ pub enum UserError {
     /// Exit 3: `podcheck doctor`: components required to be real are simulated here.
     #[error("required to be real but simulated here: {}", .0.join(", "))]
     Simulated(Vec<String>),
+    /// Exit 3: `--target kind` and no `kind` command.
+    #[error(
+        "the kind command is not on PATH: install it \
+         (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
+    )]
+    KindNotInstalled,
+    /// Exit 3: kind found no docker, podman or nerdctl to run its nodes.
+    #[error(
+        "kind found no container runtime to run its nodes in: install and start docker (or \
+         podman, with KIND_EXPERIMENTAL_PROVIDER=podman)\n{}",
+        indent(output)
+    )]
+    KindNoRuntime { output: String },
+    /// Exit 3: `kind create cluster` of a name that is in use.
+    #[error(
+        "a kind cluster named {name} exists already: reuse it with --kind-cluster {name}, or \
+         delete it with `kind delete cluster --name {name}`\n{}",
+        indent(output)
+    )]
+    KindClusterExists { name: String, output: String },
+    /// Exit 3: any other failure of a kind command, with what kind printed.
+    #[error("`{command}` failed ({status})\n{}", indent(output))]
+    Kind {
+        command: String,
+        status: String,
+        output: String,
+    },
+    /// Exit 3: the kind cluster's nodes or CoreDNS were not ready within `--kind-wait`.
+    #[error("kind cluster {cluster} not ready within {waited} (--kind-wait): {}", pending.join("; "))]
+    KindNotReady {
+        cluster: String,
+        waited: String,
+        pending: Vec<String>,
+    },
+    /// Exit 3: an object of the CNI manifest could not be created.
+    #[error("{manifest}: creating {object}: {message}")]
+    CniManifestApply {
+        manifest: String,
+        object: String,
+        message: String,
+    },
+    /// Exit 3: podcheck's own images could not be built for the kind nodes.
+    #[error(
+        "cannot build podcheck's images for the kind nodes (they need the host's static \
+         busybox: apt-get install busybox-static): {message}"
+    )]
+    KindImages { message: String },
 
     /// Exit 130: SIGINT or SIGTERM during a run; what cleaning up achieved.
     #[error("interrupted")]
@@ -79,6 +157,8 @@ pub enum UserError {
 pub enum Cleanup {
     /// The namespaces of the run that were deleted (none on the embedded target).
     Deleted(usize),
+    /// The kind cluster podcheck created, deleted (its namespaces with it).
+    ClusterDeleted(String),
     Failed(crate::Error),
     TimedOut,
 }
@@ -98,9 +178,27 @@ impl UserError {
             | SchedulerWithKubeconfig
             | UnknownStage { .. }
             | ImageArchive { .. }
-            | KubeconfigExists { .. } => 2,
-            AsyncRuntime(_) | RunDir(_) | Harness(_) | ControlPlane(_) | NotReal(_)
-            | Simulated(_) => 3,
+            | KubeconfigExists { .. }
+            | KindFlagWithoutKind { .. }
+            | SchedulerWithKind
+            | SchedulerNameAlone
+            | KindConfig { .. }
+            | CniManifestRequired { .. }
+            | CniManifestWithDefaultCni { .. }
+            | CniManifest { .. } => 2,
+            AsyncRuntime(_)
+            | RunDir(_)
+            | Harness(_)
+            | ControlPlane(_)
+            | NotReal(_)
+            | Simulated(_)
+            | KindNotInstalled
+            | KindNoRuntime { .. }
+            | KindClusterExists { .. }
+            | Kind { .. }
+            | KindNotReady { .. }
+            | CniManifestApply { .. }
+            | KindImages { .. } => 3,
             Interrupted(_) => 130,
         }
     }
@@ -121,6 +219,9 @@ impl UserError {
             UserError::Interrupted(Cleanup::Deleted(n)) => {
                 format!("podcheck: deleted {n} namespace(s) of this run\n")
             }
+            UserError::Interrupted(Cleanup::ClusterDeleted(name)) => {
+                format!("podcheck: deleted kind cluster {name}\n")
+            }
             UserError::Interrupted(Cleanup::Failed(e)) => {
                 format!("error: cleanup: {}\n", error_chain(e))
             }
@@ -130,6 +231,15 @@ impl UserError {
             other => format!("error: {}\n", error_chain(other)),
         }
     }
+}
+
+/// What a command printed, indented under the error that quotes it.
+fn indent(output: &str) -> String {
+    output
+        .lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -157,6 +267,32 @@ mod tests {
             "error: store is not real here: no etcd\nerror: runtime is not real here: not root\n"
         );
         assert_eq!(e.exit_code(), 3);
+    }
+
+    #[test]
+    fn kinds_failures_quote_kind_and_say_what_to_do() {
+        let e = UserError::KindClusterExists {
+            name: "pc".into(),
+            output: "ERROR: failed to create cluster: node(s) already exist for a cluster with the name \"pc\"".into(),
+        };
+        assert_eq!(e.exit_code(), 3);
+        assert_eq!(
+            e.render(),
+            "error: a kind cluster named pc exists already: reuse it with --kind-cluster pc, or \
+             delete it with `kind delete cluster --name pc`\n  ERROR: failed to create cluster: \
+             node(s) already exist for a cluster with the name \"pc\"\n"
+        );
+        let usage = UserError::CniManifestRequired {
+            config: "kind-configs/no-default-cni.yaml".into(),
+        };
+        assert_eq!(usage.exit_code(), 2);
+        assert!(
+            usage.render().contains(
+                "kind-configs/no-default-cni.yaml sets networking.disableDefaultCNI: true"
+            )
+        );
+        let deleted = UserError::Interrupted(Cleanup::ClusterDeleted("pc".into()));
+        assert_eq!(deleted.render(), "podcheck: deleted kind cluster pc\n");
     }
 
     #[test]

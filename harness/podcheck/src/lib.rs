@@ -7,6 +7,7 @@ pub mod commands;
 pub mod conformance;
 pub mod error;
 pub mod images;
+pub mod kind;
 pub mod node_map;
 pub mod observer;
 pub mod output;
@@ -25,6 +26,8 @@ pub enum TargetChoice {
     Local(target::ProviderOptions),
     /// Any cluster, by kubeconfig.
     Kubeconfig(PathBuf),
+    /// A kind cluster podcheck made ready (reached by its own kubeconfig).
+    Kind(kind::KindTarget),
 }
 
 /// What can stop a run before any verdict (exit code 3).

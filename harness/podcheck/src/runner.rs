@@ -85,6 +85,7 @@ pub async fn run_all(
             results.target.kind = match opts.target {
                 TargetChoice::Local(_) => "local".into(),
                 TargetChoice::Kubeconfig(_) => "kubeconfig".into(),
+                TargetChoice::Kind(_) => "kind".into(),
             };
         }
         results.suites.push(result);
@@ -138,12 +139,13 @@ pub async fn run(
                 }
                 Target::kubeconfig(path).await?
             }
+            TargetChoice::Kind(kind) => kind.connect_for(suite).await?,
         };
         target.run_id = opts.run_id.clone();
         results.target = target.info.clone();
         // On a cluster podcheck did not make, the suite's nodes are mapped onto its own.
         let mapped = match (&opts.target, suite.nodes.is_empty()) {
-            (TargetChoice::Kubeconfig(_), false) => {
+            (TargetChoice::Kubeconfig(_) | TargetChoice::Kind(_), false) => {
                 match node_map::apply(&target.admin, &suite.nodes, &opts.run_id).await {
                     Ok(applied) => {
                         target.node_aliases = applied.map.aliases();
