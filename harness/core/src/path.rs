@@ -147,6 +147,15 @@ pub fn state(
                 events_in: true,
             }
         }
+        // Bound after all: the verdict is in, and the pod's path goes on like any other's
+        // (waiting for an unschedulable mark that cannot come would hold the case).
+        Course::Unschedulable
+            if sightings
+                .iter()
+                .any(|s| touched_by_scheduler_with_a_node(&s.pod)) =>
+        {
+            state(Course::Run, create, sightings, events, now_ms)
+        }
         Course::Unschedulable => {
             let condition = sightings.iter().any(|s| unschedulable(&s.pod));
             PathState {
@@ -259,6 +268,14 @@ pub fn unschedulable(p: &Pod) -> bool {
                     && c.reason.as_deref() == Some("Unschedulable")
             })
         })
+}
+
+/// A node set (not empty).
+fn touched_by_scheduler_with_a_node(p: &Pod) -> bool {
+    p.spec
+        .as_ref()
+        .and_then(|sp| sp.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty())
 }
 
 /// A node name set (even an empty one), or any PodScheduled condition.
