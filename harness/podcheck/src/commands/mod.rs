@@ -15,16 +15,37 @@ pub mod validate;
 
 /// Resolves at SIGTERM or SIGINT (Ctrl-C).
 pub(crate) async fn signalled() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    Signals::listen().received().await
+}
+
+/// SIGTERM and SIGINT, caught from the moment [`Signals::listen`] returns: a command that
+/// tells its caller it is ready must listen before it says so, or a signal sent at once
+/// would kill it instead of stopping it.
+pub(crate) struct Signals {
+    listeners: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    pub(crate) fn listen() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listeners = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Some((term, int)),
+            _ => None,
+        };
+        Signals { listeners }
+    }
+
+    pub(crate) async fn received(self) {
+        let Some((mut term, mut int)) = self.listeners else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

@@ -23,6 +23,8 @@ pub struct UpRequest {
 /// Starts the control plane (and the user's scheduler), prints how to reach it, and serves
 /// until signalled; then stops everything and removes the kubeconfig.
 pub async fn up(request: UpRequest, started: Instant) -> Result<(), UserError> {
+    // Before anything is printed: whoever reads "Press Ctrl-C" may signal at once.
+    let signals = super::Signals::listen();
     let run_dir = tempfile::Builder::new()
         .prefix("podcheck-up-")
         .tempdir()
@@ -81,7 +83,7 @@ pub async fn up(request: UpRequest, started: Instant) -> Result<(), UserError> {
         return Err(e.into());
     }
     print_endpoints(&cp, request.nodes, started, &kubeconfig);
-    super::signalled().await;
+    signals.received().await;
     eprintln!("podcheck: stopping");
     if let Some(p) = scheduler {
         p.stop().await;
