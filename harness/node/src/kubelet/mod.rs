@@ -683,7 +683,11 @@ async fn terminate(
         }
         if ctx.config.graceful_termination {
             tokio::select! {
-                _ = shutdown.cancelled() => {}
+                _ = shutdown.cancelled() => {
+                    // The control plane is going away: free the runtime, tell nobody.
+                    teardown(ctx, &r.sandbox).await;
+                    return;
+                }
                 _ = stop_containers(ctx, &mut r, termination_grace(pod)) => {}
             }
         }
