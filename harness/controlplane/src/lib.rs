@@ -275,7 +275,7 @@ impl ControlPlane {
         let real = config.real_runtime()?;
         let shutdown = CancellationToken::new();
         let (store, etcd) = open_store(&config).await?;
-        let pki = pki::Pki::generate()?;
+        let pki = pki::Pki::generate(&facts.cluster_domain, facts.kubernetes_service_ip())?;
         let authn = TokenAuthenticator::default();
         let admin = Credential {
             identity: Identity::admin(),
