@@ -392,7 +392,12 @@ impl Authorizer {
             }
             (st.read_at, st.generation)
         };
-        let policy = Arc::new(read_policy(registry, read_at).await?);
+        let policy = match read_policy(registry, read_at).await {
+            // The revision due has been compacted away (an idle apiserver): the latest then.
+            Err(e) if e.code == 410 && read_at.is_some() => read_policy(registry, None).await?,
+            other => other?,
+        };
+        let policy = Arc::new(policy);
         let mut st = self.lock();
         // A change since the read began: keep nothing, the next request reads again.
         if st.generation == generation {
