@@ -183,6 +183,75 @@ async fn scheduler_events_go_through_events_k8s_io_and_read_back_with_an_empty_s
 }
 
 #[tokio::test]
+async fn events_k8s_io_serves_every_verb_on_the_core_objects() {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::api::{Patch, PatchParams, WatchEvent, WatchParams};
+    let cp = start_with(Config::default()).await;
+    let client = cp.client().await.unwrap();
+    let v1: Api<EventV1> = Api::namespaced(client.clone(), "default");
+    let core: Api<Event> = Api::namespaced(client.clone(), "default");
+    let event: EventV1 = serde_json::from_value(json!({
+        "metadata": {"name": "thing.1"},
+        "eventTime": "2026-12-01T10:00:00.000000Z",
+        "reportingController": "example.com/controller",
+        "reportingInstance": "controller-0",
+        "action": "Reconcile", "reason": "Done", "type": "Normal", "note": "all good",
+        "regarding": {"apiVersion": "v1", "kind": "ConfigMap", "name": "thing", "namespace": "default"},
+    }))
+    .unwrap();
+    v1.create(&PostParams::default(), &event).await.unwrap();
+    let stored = core.get("thing.1").await.unwrap();
+    assert_eq!(stored.message.as_deref(), Some("all good"));
+    assert_eq!(
+        stored.reporting_component.as_deref(),
+        Some("example.com/controller")
+    );
+    assert_eq!(stored.involved_object.kind.as_deref(), Some("ConfigMap"));
+    let mut watch = v1
+        .watch(
+            &WatchParams::default()
+                .fields("regarding.name=thing")
+                .timeout(10),
+            "0",
+        )
+        .await
+        .unwrap()
+        .boxed();
+    match watch.try_next().await.unwrap() {
+        Some(WatchEvent::Added(e)) => assert_eq!(e.note.as_deref(), Some("all good")),
+        other => panic!("expected ADDED, got {other:?}"),
+    }
+    v1.patch(
+        "thing.1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"note": "better"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        core.get("thing.1").await.unwrap().message.as_deref(),
+        Some("better")
+    );
+    match watch.try_next().await.unwrap() {
+        Some(WatchEvent::Modified(e)) => assert_eq!(e.note.as_deref(), Some("better")),
+        other => panic!("expected MODIFIED, got {other:?}"),
+    }
+    // A new-style event must say who reported it and what it did.
+    let mut bare = event.clone();
+    bare.metadata.name = Some("thing.2".into());
+    bare.action = None;
+    match v1.create(&PostParams::default(), &bare).await {
+        Err(kube::Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (422, "Invalid")),
+        other => panic!("expected 422, got {other:?}"),
+    }
+    v1.delete("thing.1", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(matches!(core.get("thing.1").await, Err(kube::Error::Api(s)) if s.code == 404));
+    cp.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_quick_profile_keeps_core_events_with_a_source() {
     let cp = start_with(Config::default()).await;
     let client = cp.client().await.unwrap();
