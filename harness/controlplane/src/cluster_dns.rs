@@ -25,8 +25,11 @@
 //!
 //! Names are matched case-insensitively; answers carry the query's spelling. Anything else
 //! in the zone is NXDOMAIN; reverse names of addresses the cluster does not own are
-//! NXDOMAIN; other names outside the zone are REFUSED. The server never recurses or
-//! forwards, so it sends no traffic of its own.
+//! NXDOMAIN; other names outside the zone are REFUSED. Unless an upstream on loopback is
+//! configured: then, as kubeadm's Corefile (`kubernetes ZONE in-addr.arpa ip6.arpa {
+//! fallthrough in-addr.arpa ip6.arpa }` and `forward . /etc/resolv.conf`), names outside the
+//! zone, and reverse names the cluster does not own, are forwarded there and its answer
+//! relayed ([`route`], `crate::dns_forward`). It sends no other traffic of its own.
 //!
 //! Not covered: NS records for the apex, wildcard queries, and the Additional section of
 //! SRV answers (the specification allows, not requires, it).
@@ -34,7 +37,7 @@
 //! The wire protocol is hickory-server's; this module only decides the answers.
 
 use std::{
-    fmt, io, iter,
+    fmt, io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     sync::Arc,
     time::Duration,
@@ -56,6 +59,8 @@ use hickory_server::{
 };
 use tokio::net::{TcpListener, UdpSocket};
 use tracing::{debug, warn};
+
+pub use crate::dns_forward::Forward;
 
 /// The schema version of the Kubernetes DNS specification this server implements.
 pub const SCHEMA_VERSION: &str = "1.1.0";
@@ -144,6 +149,8 @@ pub struct DnsConfig {
     pub zone: String,
     /// Where to listen on both UDP and TCP; port 0 picks an ephemeral port.
     pub listen: SocketAddr,
+    /// Where names the cluster does not own go; `None`: they are refused.
+    pub forward: Option<Forward>,
 }
 
 /// Why the server could not start.
@@ -194,6 +201,36 @@ pub enum Answer {
     NxDomain,
     /// The name is outside the zone (or the query is one we never serve).
     Refused,
+}
+
+/// What to do with a question.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    /// Answer it from the cluster's records.
+    Answer(Answer),
+    /// Pass it to the upstream and relay what it says.
+    Forward,
+}
+
+/// Whether the server answers a question or, with an upstream (`forwarding`), forwards it:
+/// names outside the cluster zone and the reverse zones, and reverse names the cluster has
+/// no record of (CoreDNS's `fallthrough in-addr.arpa ip6.arpa`), go upstream; zone
+/// transfers never do.
+pub fn route(
+    zone: &str,
+    name: &str,
+    qtype: RecordType,
+    records: &dyn ClusterRecords,
+    forwarding: bool,
+) -> Route {
+    let Ok(zone) = Zone::parse(zone) else {
+        return Route::Answer(Answer::Refused);
+    };
+    let Ok(mut qname) = Name::from_ascii(name).or_else(|_| Name::from_utf8(name)) else {
+        return Route::Answer(Answer::Refused);
+    };
+    qname.set_fqdn(true);
+    zone.route(&qname, qtype, records, forwarding)
 }
 
 /// The pure answer logic, testable without sockets.
@@ -249,6 +286,24 @@ impl Zone {
     /// Whether negative answers for `qname` carry our SOA: only names in the cluster zone.
     fn owns(&self, qname: &Name) -> bool {
         self.apex.zone_of(qname)
+    }
+
+    fn route(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        records: &dyn ClusterRecords,
+        forwarding: bool,
+    ) -> Route {
+        let answer = self.answer(qname, qtype, records);
+        if !forwarding || self.owns(qname) || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            return Route::Answer(answer);
+        }
+        match answer {
+            // Outside every zone we serve, or a reverse name the cluster has nothing for.
+            Answer::Refused | Answer::NxDomain => Route::Forward,
+            found => Route::Answer(found),
+        }
     }
 
     /// `<labels…>.<zone>.`, lowercase, for record data (targets).
@@ -548,6 +603,10 @@ struct Reply {
     authoritative: bool,
     answers: Vec<Record>,
     with_soa: bool,
+    /// An upstream's authority and additional sections, relayed as they came.
+    authorities: Vec<Record>,
+    additionals: Vec<Record>,
+    recursion_available: bool,
 }
 
 impl Reply {
@@ -557,18 +616,35 @@ impl Reply {
             authoritative: false,
             answers: Vec::new(),
             with_soa: false,
+            authorities: Vec::new(),
+            additionals: Vec::new(),
+            recursion_available: false,
+        }
+    }
+
+    /// The upstream's answer, as it came.
+    fn relayed(upstream: hickory_proto::op::Message) -> Self {
+        Self {
+            code: upstream.metadata.response_code,
+            authoritative: upstream.metadata.authoritative,
+            recursion_available: upstream.metadata.recursion_available,
+            answers: upstream.answers,
+            authorities: upstream.authorities,
+            additionals: upstream.additionals,
+            with_soa: false,
         }
     }
 }
 
-/// Adapts [`Zone::answer`] to hickory-server's request handling.
+/// Adapts [`Zone::route`] to hickory-server's request handling.
 struct Handler {
     zone: Zone,
     records: Arc<dyn ClusterRecords>,
+    forward: Option<Forward>,
 }
 
 impl Handler {
-    fn reply(&self, request: &Request) -> Reply {
+    async fn reply(&self, request: &Request) -> Reply {
         if request.metadata.op_code != OpCode::Query {
             return Reply::error(ResponseCode::NotImp);
         }
@@ -580,9 +656,23 @@ impl Handler {
         }
         // The original (not lowercased) name, so answers echo the client's spelling.
         let qname = query.original().name();
-        let answer = self
-            .zone
-            .answer(qname, query.query_type(), self.records.as_ref());
+        let route = self.zone.route(
+            qname,
+            query.query_type(),
+            self.records.as_ref(),
+            self.forward.is_some(),
+        );
+        let answer = match (route, &self.forward) {
+            (Route::Answer(answer), _) => answer,
+            (Route::Forward, Some(forward)) => {
+                let tcp = request.protocol() == hickory_server::net::xfer::Protocol::Tcp;
+                return match forward.exchange(request.as_slice(), tcp).await {
+                    Some(upstream) => Reply::relayed(upstream),
+                    None => Reply::error(ResponseCode::ServFail),
+                };
+            }
+            (Route::Forward, None) => Answer::Refused,
+        };
         // Negative answers carry the SOA so resolvers can cache them (RFC 2308), where
         // the SOA is ours: not for reverse names.
         let ours = self.zone.owns(qname);
@@ -593,12 +683,13 @@ impl Handler {
                 authoritative: true,
                 with_soa: answers.is_empty() && ours,
                 answers,
+                ..Reply::error(ResponseCode::NoError)
             },
             Answer::NxDomain => Reply {
                 code: ResponseCode::NXDomain,
                 authoritative: true,
-                answers: Vec::new(),
                 with_soa: ours,
+                ..Reply::error(ResponseCode::NXDomain)
             },
             Answer::Refused => Reply::error(ResponseCode::Refused),
         }
@@ -621,19 +712,20 @@ impl RequestHandler for Handler {
         });
         let reply = match &request.edns {
             Some(edns) if edns.version() > 0 => Reply::error(ResponseCode::BADVERS),
-            _ => self.reply(request),
+            _ => self.reply(request).await,
         };
 
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.response_code = reply.code;
         metadata.authoritative = reply.authoritative;
+        metadata.recursion_available = reply.recursion_available;
         let soa = reply.with_soa.then_some(&self.zone.soa);
         let response = MessageResponseBuilder::new(&request.queries, response_edns.as_ref()).build(
             metadata,
             &reply.answers,
+            &reply.authorities,
             soa,
-            iter::empty(),
-            iter::empty(),
+            &reply.additionals,
         );
         match response_handle.send_response(response).await {
             Ok(info) => info,
@@ -676,7 +768,11 @@ impl ClusterDns {
         let zone = Zone::parse(&config.zone)?;
         let (udp, tcp, addr) = bind(config.listen).await?;
         let apex = zone.apex.clone();
-        let mut server = Server::new(Handler { zone, records });
+        let mut server = Server::new(Handler {
+            zone,
+            records,
+            forward: config.forward,
+        });
         server.register_socket(udp);
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
         debug!(%addr, zone = %apex, "cluster dns listening");
@@ -1106,6 +1202,28 @@ mod tests {
     }
 
     #[rstest]
+    #[case::outside("www.example.com.", RecordType::A, true)]
+    #[case::outside_aaaa("www.example.com.", RecordType::AAAA, true)]
+    #[case::other_cluster_domain("kubernetes.default.svc.corp.example.", RecordType::A, true)]
+    #[case::host_search_domain_appended("no-such-service.corp.example.", RecordType::A, true)]
+    #[case::unknown_reverse("1.2.0.192.in-addr.arpa.", RecordType::PTR, true)]
+    #[case::partial_reverse("96.10.in-addr.arpa.", RecordType::PTR, true)]
+    #[case::service("kubernetes.default.svc.cluster.local.", RecordType::A, false)]
+    #[case::zone_nxdomain("nope.default.svc.cluster.local.", RecordType::A, false)]
+    #[case::zone_nodata("kubernetes.default.svc.cluster.local.", RecordType::MX, false)]
+    #[case::owned_reverse("1.0.96.10.in-addr.arpa.", RecordType::PTR, false)]
+    #[case::transfer("example.com.", RecordType::AXFR, false)]
+    fn what_goes_upstream(#[case] name: &str, #[case] qtype: RecordType, #[case] forwarded: bool) {
+        let got = route(ZONE, name, qtype, &cluster(), true);
+        assert_eq!(got == Route::Forward, forwarded, "{name} {qtype}: {got:?}");
+        // Without an upstream, nothing is forwarded and everything is answered as before.
+        assert_eq!(
+            route(ZONE, name, qtype, &cluster(), false),
+            Route::Answer(answer(ZONE, name, qtype, &cluster()))
+        );
+    }
+
+    #[rstest]
     #[case::root(".")]
     #[case::empty("")]
     #[case::bad_label("a..b")]
@@ -1124,6 +1242,7 @@ mod tests {
         let config = DnsConfig {
             zone: ZONE.to_owned(),
             listen: ([127, 0, 0, 1], 0).into(),
+            forward: None,
         };
         let records = Fixed::default().with("default", "kubernetes", Some([10, 96, 0, 1].into()));
         ClusterDns::start(config, Arc::new(records)).await.unwrap()
@@ -1259,6 +1378,7 @@ mod tests {
         let config = DnsConfig {
             zone: ".".to_owned(),
             listen: ([127, 0, 0, 1], 0).into(),
+            forward: None,
         };
         let error = ClusterDns::start(config, Arc::new(Fixed::default()))
             .await

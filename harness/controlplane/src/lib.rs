@@ -7,10 +7,13 @@
 //! Runtime and network sit behind CRI- and CNI-shaped traits ([`kubelet::runtime`]).
 
 pub mod apiserver;
+pub mod cluster;
 pub mod cluster_dns;
+mod dns_forward;
 pub mod identity;
 pub mod image_registry;
 mod pki;
+pub mod profile;
 pub mod providers;
 pub mod scheduler;
 mod service_directory;
@@ -18,7 +21,7 @@ pub mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::config::{
@@ -40,15 +43,18 @@ use kubelet::{NodeConfig, NodeSpec};
 use podcheck_host::error_chain;
 use podcheck_host::run_dir::{RUN_ROOT, unique_name};
 use podcheck_node::images::catalog::Catalog;
+use podcheck_node::ipam::BlockPool;
+use podcheck_node::not_ready::NotReadyYet;
 use podcheck_node::runtime::{Runtime, SimNetwork, SimRuntime};
 use podcheck_node::{RUN_DIR_PREFIX, cri, kubelet, network};
 use providers::StoreChoice;
 use store::{EtcdProcess, EtcdStore, MemoryStore, Store, WatchCache};
 
-/// The `kubernetes` Service's ClusterIP.
-pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
-/// The cluster DNS Service's ClusterIP, as in kubeadm clusters.
-pub use podcheck_node::network::DNS_SERVICE_IP;
+pub use cluster::ClusterFacts;
+pub use ipnet::Ipv4Net;
+pub use podcheck_node::ipam::PodIpam;
+pub use profile::{Like, Upstream};
+
 /// How often the store's history is compacted, keeping one interval of it (as kube-apiserver).
 const COMPACTION_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -62,6 +68,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The configuration asks for a cluster that cannot be made (here).
+    #[error("invalid control plane configuration: {0}")]
+    Invalid(String),
     /// Certificates or TLS settings could not be made.
     #[error("could not set up TLS: {0}")]
     Pki(String),
@@ -112,10 +121,28 @@ pub struct Config {
     pub runtime: providers::RuntimeChoice,
     /// Whether the builtin scheduler runs (off when the user brings their own).
     pub scheduler: bool,
-    /// Whether requests without credentials are served as `system:anonymous`.
+    /// Whether requests without credentials are served as `system:anonymous` (also when
+    /// the upstream behaviours say so).
     pub anonymous: bool,
-    /// The cluster domain.
+    /// The cluster domain (`--cluster-domain`): the DNS zone and the pods' search path.
     pub cluster_domain: String,
+    /// The Services' range (`--service-cluster-ip-range`); the `kubernetes` Service takes
+    /// its first address, kube-dns its tenth. 10.96.0.0/16, kind's, by default.
+    pub service_cidr: Ipv4Net,
+    /// Where pod IPs come from: the node's podCIDR (default), or per-node /26 blocks of a
+    /// pool, as Calico's IPAM (simulated network only).
+    pub pod_ipam: PodIpam,
+    /// Where the cluster DNS forwards names outside its zones (a loopback address only);
+    /// `None` refuses them.
+    pub dns_upstream: Option<SocketAddr>,
+    /// Which cluster the control plane behaves like.
+    pub like: Like,
+    /// The upstream behaviours, when they are to differ from what `like` turns on (a test
+    /// switches one on alone).
+    pub upstream: Option<Upstream>,
+    /// The host's resolv.conf the kubelets read (`--resolv-conf`): `dnsPolicy: Default` pods
+    /// get it, and `ClusterFirst` ones its search domains where the upstream behaviours say.
+    pub resolv_conf: PathBuf,
     /// Where the DNS server listens; 127.0.0.1:0 by default.
     pub dns_listen: SocketAddr,
     /// The real pod network's CNI conflist template and plugin dir (the built-in
@@ -136,10 +163,60 @@ impl Default for Config {
             runtime: providers::RuntimeChoice::Sim,
             scheduler: true,
             anonymous: false,
-            cluster_domain: "cluster.local".into(),
+            cluster_domain: cluster::DEFAULT_CLUSTER_DOMAIN.into(),
+            service_cidr: cluster::DEFAULT_SERVICE_CIDR,
+            pod_ipam: PodIpam::NodePodCidr,
+            dns_upstream: None,
+            like: Like::Podcheck,
+            upstream: None,
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
             dns_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             cni: network::CniConfig::builtin(),
             image_archives: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The upstream behaviours in force: `upstream` if given, else the profile's.
+    pub fn upstream(&self) -> Upstream {
+        self.upstream
+            .clone()
+            .unwrap_or_else(|| self.like.upstream())
+    }
+
+    /// The cluster facts this configuration serves.
+    pub fn facts(&self) -> ClusterFacts {
+        ClusterFacts {
+            like: self.like,
+            service_cidr: self.service_cidr,
+            cluster_domain: self.cluster_domain.clone(),
+            pod_subnet: network::pod_subnet_pool(),
+            pod_ipam: self.pod_ipam,
+            dns_upstream: self.dns_upstream,
+        }
+    }
+
+    /// Whether the nodes get a real runtime: pool IPAM exists only in the simulated
+    /// network, so `auto` picks that one then, and an explicit real runtime is an error.
+    fn real_runtime(&self) -> Result<bool, Error> {
+        let pooled = matches!(self.pod_ipam, PodIpam::Pool(_));
+        let refuse = |what: &str| {
+            Err(Error::Invalid(format!(
+                "pod IPs from a pool ({}) need the simulated runtime: the real pod network's \
+                 host-local IPAM allocates from each node's podCIDR, and {what} cannot do otherwise",
+                self.pod_ipam
+            )))
+        };
+        match &self.runtime {
+            providers::RuntimeChoice::Sim => Ok(false),
+            providers::RuntimeChoice::Containerd if pooled => refuse("containerd"),
+            providers::RuntimeChoice::Containerd => Ok(true),
+            providers::RuntimeChoice::CriSocket(_) if pooled => refuse("a CRI socket's runtime"),
+            providers::RuntimeChoice::CriSocket(_) => Ok(false),
+            providers::RuntimeChoice::Auto => {
+                Ok(!pooled && providers::real_runtime_usable().is_ok())
+            }
         }
     }
 }
@@ -177,6 +254,8 @@ pub struct ControlPlane {
     shutdown: CancellationToken,
     /// Who has listed or watched pods (see [`ControlPlane::pod_readers`]).
     pod_readers: tokio::sync::watch::Receiver<Vec<Identity>>,
+    /// What the cluster serves: its Service CIDR, domain, IPAM, DNS upstream, profile.
+    facts: ClusterFacts,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -190,9 +269,13 @@ impl std::fmt::Debug for ControlPlane {
 impl ControlPlane {
     /// Starts every component and returns once the API answers and the nodes registered.
     pub async fn start(config: Config) -> Result<ControlPlane, Error> {
+        let facts = config.facts();
+        facts.check().map_err(Error::Invalid)?;
+        let upstream = config.upstream();
+        let real = config.real_runtime()?;
         let shutdown = CancellationToken::new();
         let (store, etcd) = open_store(&config).await?;
-        let pki = pki::Pki::generate()?;
+        let pki = pki::Pki::generate(&facts.cluster_domain, facts.kubernetes_service_ip())?;
         let authn = TokenAuthenticator::default();
         let admin = Credential {
             identity: Identity::admin(),
@@ -210,34 +293,7 @@ impl ControlPlane {
             scheduler_cred.token.clone(),
             scheduler_cred.identity.clone(),
         );
-        let node_configs: Vec<NodeConfig> = {
-            let host = podcheck_core::resolv::ResolvConf::parse(
-                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-            )
-            .into();
-            let dns = ClusterDnsSettings {
-                servers: vec![DNS_SERVICE_IP.to_string()],
-                domain: config.cluster_domain.clone(),
-                host,
-            };
-            if config.node_specs.is_empty() {
-                (0..config.nodes)
-                    .map(|i| NodeConfig::numbered(i, dns.clone()))
-                    .collect()
-            } else {
-                (0u8..)
-                    .zip(&config.node_specs)
-                    .map(|(i, spec)| NodeConfig::numbered(i, dns.clone()).with_spec(spec))
-                    .collect()
-            }
-        };
-        let mut node_configs = node_configs;
-        let real = match config.runtime {
-            providers::RuntimeChoice::Sim => false,
-            providers::RuntimeChoice::Containerd => true,
-            providers::RuntimeChoice::Auto => providers::real_runtime_usable().is_ok(),
-            providers::RuntimeChoice::CriSocket(_) => false,
-        };
+        let mut node_configs = node_configs(&config, &facts, &upstream);
         // Built on a blocking thread while the networks are set up: compressing the
         // built-in images is the slow part of a real start.
         let archives = config.image_archives.clone();
@@ -245,7 +301,7 @@ impl ControlPlane {
         let mut networks: Vec<network::NodeNetwork> = Vec::new();
         let run_dir = if real {
             let dir = real_run_dir()?;
-            networks = setup_networks(&dir, &node_configs, &config.cni).await?;
+            networks = setup_networks(&dir, &node_configs, &config.cni, &facts).await?;
             for (node, net) in node_configs.iter_mut().zip(&networks) {
                 node.pod_cidr = net.subnet();
             }
@@ -273,9 +329,9 @@ impl ControlPlane {
         for c in &node_creds {
             authn.insert(c.token.clone(), c.identity.clone());
         }
-        let registry = Arc::new(Registry::new(store.clone()));
+        let registry = Arc::new(Registry::new(store.clone()).with_service_cidr(facts.service_cidr));
         let runtimes: apiserver::exec::NodeRuntimes = Arc::default();
-        let authorizer: Arc<apiserver::rbac::Authorizer> = Arc::default();
+        let authorizer = Arc::new(apiserver::rbac::Authorizer::new(upstream.rbac_propagation));
         let api_shutdown = shutdown.child_token();
         let pod_readers = tokio::sync::watch::Sender::new(Vec::new());
         let apiserver = ApiServer::start(
@@ -285,10 +341,11 @@ impl ControlPlane {
                     authn,
                     server_address: addr.to_string(),
                     shutdown: api_shutdown,
-                    anonymous: config.anonymous,
+                    anonymous: config.anonymous || upstream.anonymous,
                     runtimes: runtimes.clone(),
                     authorizer: authorizer.clone(),
                     pod_readers: pod_readers.clone(),
+                    metrics: Arc::default(),
                 })
             },
             &pki,
@@ -309,12 +366,14 @@ impl ControlPlane {
             components: JoinSet::new(),
             shutdown: shutdown.clone(),
             pod_readers: pod_readers.subscribe(),
+            facts: facts.clone(),
         };
         let directory = Arc::new(service_directory::ServiceDirectory::default());
         let dns = cluster_dns::ClusterDns::start(
             cluster_dns::DnsConfig {
                 zone: config.cluster_domain.clone(),
                 listen: config.dns_listen,
+                forward: facts.dns_upstream.map(cluster_dns::Forward::coredns),
             },
             directory.clone(),
         )
@@ -344,17 +403,21 @@ impl ControlPlane {
         // `--cri-socket`: the first node's kubelet uses the user's runtime.
         let mut external: Option<Arc<dyn Runtime>> = match (&config.runtime, cp.run_dir.clone()) {
             (providers::RuntimeChoice::CriSocket(socket), Some(dir)) => {
-                let (runtime, net) =
-                    external_node_runtime(socket, dir.join("pod-logs"), cp.dns.as_mut())
-                        .await
-                        .map_err(|e| Error::RealNode {
-                            node: node_configs
-                                .first()
-                                .map(|n| n.name.clone())
-                                .unwrap_or_default(),
-                            what: "container runtime",
-                            message: error_chain(&e),
-                        })?;
+                let (runtime, net) = external_node_runtime(
+                    socket,
+                    dir.join("pod-logs"),
+                    cp.dns.as_mut(),
+                    facts.dns_service_ip(),
+                )
+                .await
+                .map_err(|e| Error::RealNode {
+                    node: node_configs
+                        .first()
+                        .map(|n| n.name.clone())
+                        .unwrap_or_default(),
+                    what: "container runtime",
+                    message: error_chain(&e),
+                })?;
                 if let (Some(node), Some(subnet)) = (node_configs.first_mut(), net.subnet) {
                     node.pod_cidr = subnet;
                 }
@@ -362,8 +425,12 @@ impl ControlPlane {
             }
             _ => None,
         };
-        bootstrap(&registry, cp.api_addr(), dns_addr).await?;
-        authorizer.invalidate();
+        bootstrap(&registry, cp.api_addr(), dns_addr, &facts).await?;
+        if upstream.kubeadm_config_maps {
+            write_kubeadm_config_maps(&registry, &facts).await?;
+        }
+        let bootstrapped = store.revision().await.map_err(Error::Store)?;
+        authorizer.reset(bootstrapped);
         let directory_client = cp.client_for(&cp.admin.token).await?;
         // The directory is filled before start returns, so the first lookup already answers.
         let follow = directory
@@ -374,17 +441,26 @@ impl ControlPlane {
         let (nodes_seen, mut scheduler_nodes) = tokio::sync::watch::channel(0usize);
         if config.scheduler {
             let client = cp.client_for(&scheduler_cred.token).await?;
-            cp.components
-                .spawn(scheduler::run(client, shutdown.child_token(), nodes_seen));
+            cp.components.spawn(scheduler::run(
+                client,
+                shutdown.child_token(),
+                nodes_seen,
+                upstream.scheduler_events_api,
+            ));
         }
+        let pool = pod_ip_pool(&facts, &node_configs)?;
         for (i, (node, cred)) in node_configs.into_iter().zip(node_creds).enumerate() {
             let runtime: Arc<dyn Runtime> = match cp.real_nodes.get(i) {
                 Some(real) => real.runtime.clone(),
                 None => external.take().unwrap_or_else(|| {
-                    let network = Arc::new(SimNetwork::new(node.pod_cidr));
+                    let network = Arc::new(match &pool {
+                        Some(pool) => SimNetwork::from_pool(pool.clone(), &node.name),
+                        None => SimNetwork::new(node.pod_cidr),
+                    });
                     Arc::new(SimRuntime::with_images(network, images.clone()))
                 }),
             };
+            let runtime = NotReadyYet::wrap(runtime, upstream.first_failures);
             let client = cp.client_for(&cred.token).await?;
             runtimes
                 .write()
@@ -453,6 +529,12 @@ impl ControlPlane {
 
     pub fn server_url(&self) -> String {
         format!("https://{}", self.api_addr())
+    }
+
+    /// The cluster facts served: Service CIDR and IPs, cluster domain, IPAM, DNS upstream,
+    /// profile.
+    pub fn cluster(&self) -> &ClusterFacts {
+        &self.facts
     }
 
     /// Where the cluster DNS server answers (UDP and TCP).
@@ -713,11 +795,14 @@ async fn setup_networks(
     dir: &Path,
     nodes: &[NodeConfig],
     cni: &network::CniConfig,
+    facts: &ClusterFacts,
 ) -> Result<Vec<network::NodeNetwork>, Error> {
     let results = futures::future::join_all(nodes.iter().map(|n| {
         let mut opts =
             network::NodeNetworkOptions::new(dir.join(&n.name).join("net"), cni.conflist.clone());
         opts.cni_bin_dir = cni.bin_dir.clone();
+        opts.service_cidr = facts.service_cidr;
+        opts.dns_service_ip = facts.dns_service_ip();
         network::NodeNetwork::setup(opts)
     }))
     .await;
@@ -819,6 +904,7 @@ async fn external_node_runtime(
     socket: &Path,
     log_root: PathBuf,
     dns: Option<&mut cluster_dns::ClusterDns>,
+    dns_service_ip: Ipv4Addr,
 ) -> Result<(cri::CriRuntime, cri::external::PodNetwork), cri::CriError> {
     let (runtime, version) = cri::external::connect(socket, log_root).await?;
     tracing::debug!(
@@ -827,7 +913,7 @@ async fn external_node_runtime(
         version = %version.runtime_version,
         "using the CRI runtime at the socket"
     );
-    let network = cri::external::probe_pod_network(&runtime, DNS_SERVICE_IP).await?;
+    let network = cri::external::probe_pod_network(&runtime, dns_service_ip).await?;
     if let Some(dns) = dns {
         match network.gateway {
             Some(gateway) => {
@@ -882,7 +968,12 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<EtcdProce
 /// its ClusterIP answers on this machine (the ClusterIP itself is not routed here).
 pub const DNS_ENDPOINT_ANNOTATION: &str = "podcheck.dev/dns-endpoint";
 
-async fn bootstrap(registry: &Registry, api: SocketAddr, dns: SocketAddr) -> Result<(), Error> {
+async fn bootstrap(
+    registry: &Registry,
+    api: SocketAddr,
+    dns: SocketAddr,
+    facts: &ClusterFacts,
+) -> Result<(), Error> {
     let lookup = |plural| resources::lookup("", "v1", plural).expect("served resource");
     let fail = |what: &str| {
         let what = what.to_string();
@@ -914,7 +1005,7 @@ async fn bootstrap(registry: &Registry, api: SocketAddr, dns: SocketAddr) -> Res
     }
     let kubernetes = json!({
         "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-        "spec": {"clusterIP": KUBERNETES_SERVICE_IP.to_string(), "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api.port()}]},
+        "spec": {"clusterIP": facts.kubernetes_service_ip().to_string(), "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api.port()}]},
     });
     registry
         .create(lookup("services"), Some("default"), kubernetes)
@@ -931,7 +1022,7 @@ async fn bootstrap(registry: &Registry, api: SocketAddr, dns: SocketAddr) -> Res
     let kube_dns = json!({
         "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"},
                      "annotations": {DNS_ENDPOINT_ANNOTATION: dns.to_string()}},
-        "spec": {"clusterIP": DNS_SERVICE_IP.to_string(), "selector": {"k8s-app": "kube-dns"}, "ports": [
+        "spec": {"clusterIP": facts.dns_service_ip().to_string(), "selector": {"k8s-app": "kube-dns"}, "ports": [
             {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
             {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
         ]},
@@ -941,6 +1032,67 @@ async fn bootstrap(registry: &Registry, api: SocketAddr, dns: SocketAddr) -> Res
         .await
         .map_err(fail("the kube-dns Service"))?;
     Ok(())
+}
+
+/// kube-system's `kubeadm-config` and `kubelet-config`, as `kubeadm init` writes them.
+async fn write_kubeadm_config_maps(registry: &Registry, facts: &ClusterFacts) -> Result<(), Error> {
+    let config_maps = resources::lookup("", "v1", "configmaps").expect("served resource");
+    for cm in cluster::kubeadm_config_maps(facts) {
+        let name = cm["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        registry
+            .create(config_maps, Some("kube-system"), cm)
+            .await
+            .map_err(|e| Error::Bootstrap {
+                what: format!("the {name} ConfigMap"),
+                message: e.message,
+            })?;
+    }
+    Ok(())
+}
+
+/// Each node's settings: its name, podCIDR and capacity, and what its kubelet does as the
+/// cluster facts and the upstream behaviours say.
+fn node_configs(config: &Config, facts: &ClusterFacts, upstream: &Upstream) -> Vec<NodeConfig> {
+    let host = podcheck_core::resolv::ResolvConf::parse(
+        &std::fs::read_to_string(&config.resolv_conf).unwrap_or_default(),
+    )
+    .into();
+    let dns = ClusterDnsSettings {
+        servers: vec![facts.dns_service_ip().to_string()],
+        domain: facts.cluster_domain.clone(),
+        host,
+        append_host_search: upstream.host_search_domains,
+    };
+    let numbered = |i: u8| {
+        let mut node = NodeConfig::numbered(i, dns.clone());
+        node.graceful_termination = upstream.graceful_termination;
+        node
+    };
+    if config.node_specs.is_empty() {
+        (0..config.nodes).map(numbered).collect()
+    } else {
+        (0u8..)
+            .zip(&config.node_specs)
+            .map(|(i, spec)| numbered(i).with_spec(spec))
+            .collect()
+    }
+}
+
+/// The pool pod IPs come from, shared by the nodes, when they do not come from podCIDRs;
+/// its blocks stay clear of every node's podCIDR.
+fn pod_ip_pool(
+    facts: &ClusterFacts,
+    nodes: &[NodeConfig],
+) -> Result<Option<Arc<Mutex<BlockPool>>>, Error> {
+    let PodIpam::Pool(pool) = facts.pod_ipam else {
+        return Ok(None);
+    };
+    let avoid = nodes.iter().map(|n| n.pod_cidr).collect();
+    let pool = BlockPool::new(pool, avoid).map_err(|e| Error::Invalid(e.to_string()))?;
+    Ok(Some(Arc::new(Mutex::new(pool))))
 }
 
 /// Compacts the store every interval to the revision seen an interval earlier, so watches

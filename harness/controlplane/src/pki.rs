@@ -32,9 +32,10 @@ impl std::fmt::Debug for Pki {
 }
 
 impl Pki {
-    /// A fresh CA, and a certificate for 127.0.0.1, localhost and the `kubernetes` Service
-    /// names. The keys live only in this process, so rcgen's default validity is fine.
-    pub fn generate() -> Result<Pki, Error> {
+    /// A fresh CA, and a certificate for 127.0.0.1, localhost and the `kubernetes` Service's
+    /// names (in `cluster_domain`) and ClusterIP, as kubeadm's apiserver certificate. The keys
+    /// live only in this process, so rcgen's default validity is fine.
+    pub fn generate(cluster_domain: &str, service_ip: std::net::Ipv4Addr) -> Result<Pki, Error> {
         let pki = |e: rcgen::Error| Error::Pki(e.to_string());
         let mut ca_params = CertificateParams::default();
         ca_params
@@ -54,12 +55,12 @@ impl Pki {
             "kubernetes".to_string(),
             "kubernetes.default".to_string(),
             "kubernetes.default.svc".to_string(),
-            "kubernetes.default.svc.cluster.local".to_string(),
+            format!("kubernetes.default.svc.{cluster_domain}"),
         ])
         .map_err(pki)?;
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+        for ip in [std::net::Ipv4Addr::LOCALHOST, service_ip] {
+            params.subject_alt_names.push(SanType::IpAddress(ip.into()));
+        }
         params
             .distinguished_name
             .push(DnType::CommonName, "kube-apiserver");
@@ -102,5 +103,40 @@ impl Pki {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::extensions::GeneralName;
+
+    #[test]
+    fn the_serving_certificate_names_the_kubernetes_service_of_this_cluster() {
+        let pki = Pki::generate("corp.example", std::net::Ipv4Addr::new(10, 100, 0, 1)).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&pki.server_chain[0]).unwrap();
+        let sans = cert.subject_alternative_name().unwrap().unwrap();
+        let names: Vec<String> = sans
+            .value
+            .general_names
+            .iter()
+            .map(|n| match n {
+                GeneralName::DNSName(d) => d.to_string(),
+                GeneralName::IPAddress(ip) => format!("{ip:?}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert!(
+            names.contains(&"kubernetes.default.svc.corp.example".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&format!("{:?}", [10u8, 100, 0, 1])),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&format!("{:?}", [127u8, 0, 0, 1])),
+            "{names:?}"
+        );
     }
 }

@@ -11,6 +11,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use podcheck_controlplane::{Config, ControlPlane};
 use serde_json::json;
 
+mod upstream;
+
 const DEADLINE: Duration = Duration::from_secs(30);
 
 fn pod(name: &str) -> Pod {

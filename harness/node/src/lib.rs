@@ -12,8 +12,10 @@ pub mod clock;
 pub mod cri;
 pub mod events;
 pub mod images;
+pub mod ipam;
 pub mod kubelet;
 pub mod network;
+pub mod not_ready;
 pub mod runtime;
 
 /// The prefix of the run dirs of real nodes under `/run/podcheck` (`cp-OWNER-N`: their

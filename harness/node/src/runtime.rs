@@ -5,12 +5,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ipnet::Ipv4Net;
 
 use crate::images::catalog::{self, Catalog, MIRRORED_REGISTRIES};
 use crate::images::normalize_reference;
+use crate::ipam::{BlockPool, IpamError};
 
 /// Which implementation produced a piece of evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +159,13 @@ pub trait Runtime: Send + Sync + 'static {
         config: &ContainerConfig,
     ) -> Result<String, RuntimeError>;
     async fn start_container(&self, container_id: &str) -> Result<(), RuntimeError>;
+    /// CRI StopContainer: TERM, then KILL once `timeout` has passed. Returns once the
+    /// container has exited.
+    async fn stop_container(
+        &self,
+        container_id: &str,
+        timeout: Duration,
+    ) -> Result<(), RuntimeError>;
     async fn container_state(&self, container_id: &str) -> Result<ContainerState, RuntimeError>;
     async fn exec_sync(
         &self,
@@ -200,18 +209,74 @@ pub trait Network: Send + Sync + 'static {
     async fn del(&self, sandbox_id: &str) -> Result<(), RuntimeError>;
 }
 
-/// IPAM without interfaces: unique addresses from the node's podCIDR, released on DEL.
+/// IPAM without interfaces: unique addresses from the node's podCIDR (or from blocks of a
+/// pool, as Calico's IPAM), released on DEL.
 #[derive(Debug)]
 pub struct SimNetwork {
-    cidr: Ipv4Net,
+    source: AddressSource,
     leases: Mutex<HashMap<String, Ipv4Addr>>,
+}
+
+#[derive(Debug)]
+enum AddressSource {
+    /// The node's podCIDR; its first address is the gateway's, as with the bridge plugin.
+    PodCidr(Ipv4Net),
+    /// Blocks of a pool shared by all nodes, claimed for this node as they fill up.
+    Pool {
+        pool: Arc<Mutex<BlockPool>>,
+        node: String,
+    },
 }
 
 impl SimNetwork {
     pub fn new(cidr: Ipv4Net) -> Self {
+        Self::from_source(AddressSource::PodCidr(cidr))
+    }
+
+    /// Addresses from `node`'s blocks of `pool` (every address of a block is a pod's: the
+    /// gateway is link-local, as Calico's 169.254.1.1).
+    pub fn from_pool(pool: Arc<Mutex<BlockPool>>, node: &str) -> Self {
+        Self::from_source(AddressSource::Pool {
+            pool,
+            node: node.to_string(),
+        })
+    }
+
+    fn from_source(source: AddressSource) -> Self {
         SimNetwork {
-            cidr,
+            source,
             leases: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A free address, claiming a new block of the pool when this node's are full.
+    fn free_address(&self, taken: &BTreeSet<Ipv4Addr>) -> Result<Ipv4Addr, RuntimeError> {
+        match &self.source {
+            AddressSource::PodCidr(cidr) => cidr
+                .hosts()
+                .skip(1)
+                .find(|ip| !taken.contains(ip))
+                .ok_or_else(|| RuntimeError::AddressesExhausted(cidr.to_string())),
+            AddressSource::Pool { pool, node } => {
+                let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+                let owned = pool.blocks_of(node);
+                if let Some(ip) = owned
+                    .iter()
+                    .flat_map(|b| b.hosts())
+                    .find(|ip| !taken.contains(ip))
+                {
+                    return Ok(ip);
+                }
+                let block = pool.claim(node).map_err(|e| match e {
+                    IpamError::Exhausted { pool } | IpamError::PoolTooSmall { pool } => {
+                        RuntimeError::AddressesExhausted(pool.to_string())
+                    }
+                })?;
+                block
+                    .hosts()
+                    .next()
+                    .ok_or_else(|| RuntimeError::AddressesExhausted(block.to_string()))
+            }
         }
     }
 }
@@ -219,7 +284,10 @@ impl SimNetwork {
 #[async_trait]
 impl Network for SimNetwork {
     fn provider(&self) -> Implementation {
-        Implementation::simulated("sim-ipam")
+        match self.source {
+            AddressSource::PodCidr(_) => Implementation::simulated("sim-ipam"),
+            AddressSource::Pool { .. } => Implementation::simulated("sim-ipam-pool"),
+        }
     }
 
     async fn add(&self, sandbox_id: &str) -> Result<IpAddr, RuntimeError> {
@@ -228,13 +296,7 @@ impl Network for SimNetwork {
             return Ok(IpAddr::V4(*ip));
         }
         let taken: BTreeSet<Ipv4Addr> = leases.values().copied().collect();
-        // .1 is the gateway's, as with the bridge plugin.
-        let ip = self
-            .cidr
-            .hosts()
-            .skip(1)
-            .find(|ip| !taken.contains(ip))
-            .ok_or_else(|| RuntimeError::AddressesExhausted(self.cidr.to_string()))?;
+        let ip = self.free_address(&taken)?;
         leases.insert(sandbox_id.to_string(), ip);
         Ok(IpAddr::V4(ip))
     }
@@ -436,6 +498,33 @@ impl Runtime for SimRuntime {
         Ok(())
     }
 
+    /// PID 1 without a SIGTERM handler (what `sleep` is) ignores the TERM, so a running
+    /// container takes the whole timeout and is then killed (exit code 137).
+    async fn stop_container(
+        &self,
+        container_id: &str,
+        timeout: Duration,
+    ) -> Result<(), RuntimeError> {
+        let running = matches!(
+            self.container_state(container_id).await?,
+            ContainerState::Running { .. }
+        );
+        if !running {
+            return Ok(());
+        }
+        tokio::time::sleep(timeout).await;
+        if let Some(c) = self.lock().containers.get_mut(container_id)
+            && matches!(c.state, ContainerState::Running { .. })
+        {
+            c.state = ContainerState::Exited {
+                exit_code: 137,
+                reason: "Error".into(),
+                finished_at: now(),
+            };
+        }
+        Ok(())
+    }
+
     async fn container_state(&self, container_id: &str) -> Result<ContainerState, RuntimeError> {
         let s = self.lock();
         s.containers
@@ -533,6 +622,64 @@ mod tests {
         net.del("a").await.unwrap();
         net.del("a").await.unwrap();
         assert_eq!(net.add("c").await.unwrap(), a);
+    }
+
+    #[tokio::test]
+    async fn pool_addresses_come_from_blocks_claimed_as_they_fill() {
+        let pool = BlockPool::new("192.168.0.0/25".parse().unwrap(), Vec::new()).unwrap();
+        let pool = Arc::new(Mutex::new(pool));
+        let one = SimNetwork::from_pool(pool.clone(), "node-1");
+        let two = SimNetwork::from_pool(pool.clone(), "node-2");
+        let first = one.add("a").await.unwrap();
+        assert_eq!(first, "192.168.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            two.add("b").await.unwrap(),
+            "192.168.0.65".parse::<IpAddr>().unwrap(),
+            "each node its own block"
+        );
+        for i in 0..61 {
+            one.add(&format!("fill-{i}")).await.unwrap();
+        }
+        assert!(
+            matches!(
+                one.add("over").await,
+                Err(RuntimeError::AddressesExhausted(_))
+            ),
+            "both blocks of the /25 are claimed"
+        );
+        one.del("a").await.unwrap();
+        assert_eq!(one.add("again").await.unwrap(), first);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stopping_a_running_sim_container_waits_out_its_timeout() {
+        let rt = SimRuntime::new(Arc::new(SimNetwork::new("10.244.0.0/24".parse().unwrap())));
+        let sb = rt.run_pod_sandbox(&SandboxConfig::default()).await.unwrap();
+        let config = ContainerConfig {
+            name: "c".into(),
+            image: "busybox".into(),
+            ..Default::default()
+        };
+        let c = rt.create_container(&sb.id, &config).await.unwrap();
+        let created = rt.create_container(&sb.id, &config).await.unwrap();
+        rt.start_container(&c).await.unwrap();
+        let began = tokio::time::Instant::now();
+        rt.stop_container(&created, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(
+            began.elapsed(),
+            Duration::ZERO,
+            "nothing runs, nothing to wait for"
+        );
+        rt.stop_container(&c, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(began.elapsed(), Duration::from_secs(30));
+        assert!(matches!(
+            rt.container_state(&c).await.unwrap(),
+            ContainerState::Exited { exit_code: 137, .. }
+        ));
     }
 
     #[tokio::test]

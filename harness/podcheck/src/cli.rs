@@ -14,6 +14,7 @@ use podcheck::output::SnapshotMode;
 use podcheck::target::{ProviderOptions, SchedulerOverride};
 use podcheck_conformance::cni::CniOverrides;
 use podcheck_controlplane::providers::{Component, RuntimeChoice, Selection, StoreChoice};
+use podcheck_controlplane::{Ipv4Net, Like, PodIpam};
 use podcheck_core::load::ExternalScheduler;
 use podcheck_node::network::{CniConfig, ConflistTemplate};
 
@@ -334,6 +335,14 @@ impl UpArgs {
             nodes: self.nodes,
             kubeconfig: self.kubeconfig,
             anonymous: self.anonymous,
+            like: match self.like {
+                LikeArg::Podcheck => Like::Podcheck,
+                LikeArg::Kubeadm => Like::Kubeadm,
+            },
+            service_cidr: self.service_cidr,
+            cluster_domain: self.cluster_domain,
+            pod_ipam: self.pod_ipam,
+            dns_upstream: self.dns_upstream,
             providers: self.providers.options()?,
         })
     }
@@ -417,8 +426,69 @@ pub struct UpArgs {
     /// Serve requests without credentials as system:anonymous.
     #[arg(long)]
     anonymous: bool,
+    /// Which cluster the control plane behaves like: `kubeadm` turns on what kubeadm and
+    /// kind clusters do and podcheck's quick one does not (anonymous requests get 403, the
+    /// scheduler's events through events.k8s.io, the host's search domains in pods'
+    /// resolv.conf, 30 s grace periods, each node's first sandbox and pull failing, RBAC
+    /// taking 500 ms to apply, kubeadm's kube-system ConfigMaps).
+    #[arg(long, value_enum, default_value_t = LikeArg::Podcheck)]
+    like: LikeArg,
+    /// The Services' range: the `kubernetes` Service gets its first address, kube-dns its
+    /// tenth.
+    #[arg(long, value_name = "CIDR", default_value = "10.96.0.0/16", value_parser = parse_service_cidr)]
+    service_cidr: Ipv4Net,
+    /// The cluster domain: the DNS zone and the pods' search path.
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local", value_parser = parse_cluster_domain)]
+    cluster_domain: String,
+    /// Where pod IPs come from: `node` (each node's podCIDR) or `pool:CIDR` (a /26 block
+    /// per node from the pool, outside the node's podCIDR, as Calico's IPAM; only the
+    /// simulated runtime can: `--runtime auto` picks it, `--runtime containerd` is an error).
+    #[arg(long, value_name = "node|pool:CIDR", default_value = "node", value_parser = podcheck_node::ipam::parse_pod_ipam)]
+    pod_ipam: PodIpam,
+    /// A DNS server on this machine's loopback (ADDR:PORT) the cluster DNS forwards names
+    /// outside the cluster to, as CoreDNS's `forward . /etc/resolv.conf` (SERVFAIL when it
+    /// does not answer in time). Default: such names are refused.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_dns_upstream)]
+    dns_upstream: Option<std::net::SocketAddr>,
     #[command(flatten)]
     providers: ProviderArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LikeArg {
+    /// podcheck's quick control plane.
+    Podcheck,
+    /// A kubeadm (kind) cluster's upstream behaviours.
+    Kubeadm,
+}
+
+fn parse_service_cidr(text: &str) -> Result<Ipv4Net, String> {
+    let cidr: Ipv4Net = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not an IPv4 CIDR: {e}"))?;
+    if cidr.prefix_len() > 28 {
+        return Err(format!(
+            "{cidr} is too small: the DNS Service takes its tenth address (a /28 at most)"
+        ));
+    }
+    Ok(cidr.trunc())
+}
+
+fn parse_cluster_domain(text: &str) -> Result<String, String> {
+    let domain = text.strip_suffix('.').unwrap_or(text);
+    match podcheck_core::dns_name::subdomain_errors(domain).first() {
+        None => Ok(domain.to_string()),
+        Some(e) => Err(format!("{text:?} is not a DNS name: {e}")),
+    }
+}
+
+/// Only loopback: podcheck sends no traffic off this machine.
+fn parse_dns_upstream(text: &str) -> Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not ADDR:PORT: {e}"))?;
+    podcheck_controlplane::cluster::check_dns_upstream(addr)?;
+    Ok(addr)
 }
 
 #[cfg(test)]

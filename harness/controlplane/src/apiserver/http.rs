@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
+use super::metrics::{Metrics, RequestDetails, RequestLabels};
 use super::registry::{DeleteOptions, ListOptions, PatchType, Registry};
 use super::request::{self, ApiPath, ResourceRequest, Verb};
 use super::resources::{self, Resource, Served};
@@ -45,6 +46,8 @@ pub struct ApiState {
     /// The identities that have listed or watched pods: how a harness knows that a
     /// scheduler it started is running.
     pub pod_readers: tokio::sync::watch::Sender<Vec<Identity>>,
+    /// `apiserver_request_total`, served at `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The apiserver's routes, testable without a socket.
@@ -144,6 +147,20 @@ impl Query {
         matches!(self.get(k), Some("true" | "1"))
     }
 
+    /// Every value of a repeated parameter (`dryRun=All`), from the raw query.
+    fn all(&self, k: &str) -> Vec<&str> {
+        self.0.get(k).map(String::as_str).into_iter().collect()
+    }
+
+    /// The value an exact `FIELD=VALUE` requirement of the field selector asks for.
+    fn selected(&self, field: &str) -> Option<&str> {
+        self.get("fieldSelector")?
+            .split(',')
+            .filter_map(|r| r.split_once('='))
+            .find(|(f, v)| *f == field && !v.starts_with('='))
+            .map(|(_, v)| v)
+    }
+
     fn list_options(&self) -> Result<ListOptions, ApiError> {
         let bad = |e: super::selector::SelectorError| ApiError::bad_request(e.to_string());
         Ok(ListOptions {
@@ -178,29 +195,61 @@ async fn serve(State(state): State<Arc<ApiState>>, req: Request) -> Response {
             name: parts.get(5).map(|s| s.to_string()),
         }
     };
+    // exec and log are answered apart from the other resource requests, and counted here.
+    let connected = match request::parse(req.method(), &path, false) {
+        Ok(ApiPath::Resource(r)) => Some(r),
+        _ => None,
+    };
     if super::exec::is_exec(&path) {
         // Since Kubernetes 1.30, a WebSocket exec needs `create` on pods/exec, as SPDY did.
         let a = pod_sub("exec", "create");
         if let Err(e) = state.authorizer.check(&state.registry, &identity, &a).await {
             return e.into_response();
         }
-        return super::exec::handle(state, req).await;
+        let response = super::exec::handle(state.clone(), req).await;
+        count(&state, connected.as_ref(), &response);
+        return response;
     }
     if req.method() == Method::GET && super::logs::is_log(&path) {
         let a = pod_sub("log", "get");
         if let Err(e) = state.authorizer.check(&state.registry, &identity, &a).await {
             return e.into_response();
         }
-        return super::logs::handle(state, req).await;
+        let response = super::logs::handle(state.clone(), req).await;
+        count(&state, connected.as_ref(), &response);
+        return response;
     }
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path();
+    let api = ["/api", "/apis"].contains(&path)
+        || path.starts_with("/api/")
+        || path.starts_with("/apis/");
+    // Non-resource paths are authorized by nonResourceURLs, discovery's below.
+    if parts.method == Method::GET
+        && !api
+        && let Err(e) = state
+            .authorizer
+            .check_path(&state.registry, &identity, "get", path)
+            .await
+    {
+        return e.into_response();
+    }
     match (parts.method.clone(), path) {
         (Method::GET, "/healthz" | "/readyz" | "/livez") => {
             return (StatusCode::OK, "ok").into_response();
         }
         (Method::GET, "/version") => return json_response(StatusCode::OK, &version()),
+        (Method::GET, "/metrics") => {
+            return (
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                state.metrics.render(),
+            )
+                .into_response();
+        }
         (Method::GET, "/openapi/v2") => {
             // An empty document: kubectl then applies without client-side validation.
             return (
@@ -231,6 +280,14 @@ async fn serve(State(state): State<Arc<ApiState>>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    if !matches!(api_path, ApiPath::Resource(_))
+        && let Err(e) = state
+            .authorizer
+            .check_path(&state.registry, &identity, "get", path)
+            .await
+    {
+        return e.into_response();
+    }
     match api_path {
         ApiPath::CoreVersions => json_response(
             StatusCode::OK,
@@ -311,6 +368,30 @@ async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Respo
         .authorizer
         .check(registry, ctx.identity, &attributes)
         .await?;
+    let result = serve_authorized(&ctx, r, &req, body).await;
+    let details = RequestDetails {
+        content_type: ctx.content_type,
+        dry_run: ctx.query.all("dryRun"),
+        selected_name: ctx.query.selected("metadata.name"),
+        selected_namespace: ctx.query.selected("metadata.namespace"),
+    };
+    let code = match &result {
+        Ok(response) => response.status().as_u16(),
+        Err(e) => e.code,
+    };
+    ctx.state
+        .metrics
+        .count(RequestLabels::of(&req, &details, code));
+    result
+}
+
+/// A request that passed authorization.
+async fn serve_authorized(
+    ctx: &Ctx<'_>,
+    r: &'static Resource,
+    req: &ResourceRequest,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     if r.plural == "pods"
         && req.subresource.is_none()
         && matches!(req.verb, Verb::List | Verb::Watch)
@@ -324,15 +405,29 @@ async fn handle(ctx: Ctx<'_>, req: ResourceRequest, body: Bytes) -> Result<Respo
         });
     }
     if let Served::AccessReview { own } = r.strategy.served_as() {
-        let review = access_review(&ctx, own, parse_body(&body)?).await?;
+        let review = access_review(ctx, own, parse_body(&body)?).await?;
         return Ok(json_response(StatusCode::CREATED, &review));
     }
     let writes = !matches!(req.verb, Verb::Get | Verb::List | Verb::Watch);
-    let result = serve_resource(&ctx, r, &req, body).await;
+    let result = serve_resource(ctx, r, req, body).await;
     if writes && r.strategy.changes_authorization() {
-        ctx.state.authorizer.invalidate();
+        match ctx.state.registry.store.revision().await {
+            Ok(revision) => ctx.state.authorizer.changed(revision),
+            Err(e) => tracing::warn!(error = %e, "the store's revision after an RBAC write"),
+        }
     }
     result
+}
+
+/// Counts a request that was served (exec and log answer outside `handle`).
+fn count(state: &ApiState, req: Option<&ResourceRequest>, response: &Response) {
+    if let Some(req) = req {
+        state.metrics.count(RequestLabels::of(
+            req,
+            &RequestDetails::default(),
+            response.status().as_u16(),
+        ));
+    }
 }
 
 /// SelfSubjectAccessReview (`own`: about the requester) and SubjectAccessReview: the
@@ -384,16 +479,24 @@ async fn access_review(ctx: &Ctx<'_>, own: bool, mut review: Value) -> Result<Va
                 super::rbac::Decision::Deny(why) => (false, why),
             }
         }
-        // Non-resource paths (discovery, /version, /healthz) are open to every
-        // authenticated user, as kube-apiserver's system:discovery and
-        // system:public-info-viewer roles make them.
-        None => (
-            subject
-                .groups
-                .iter()
-                .any(|g| g == "system:authenticated" || g == "system:masters"),
-            String::new(),
-        ),
+        // Non-resource paths (discovery, /version, /metrics): the ClusterRoles'
+        // nonResourceURLs, as kube-apiserver's system:discovery, system:public-info-viewer
+        // and system:monitoring give them.
+        None => {
+            let attrs = spec.get("nonResourceAttributes");
+            let field = |k: &str| {
+                attrs
+                    .and_then(|a| a.get(k))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let policy = ctx.state.authorizer.policy(&ctx.state.registry).await?;
+            match policy.authorize_path(&subject, &field("verb"), &field("path")) {
+                super::rbac::Decision::Allow(why) => (true, why),
+                super::rbac::Decision::Deny(why) => (false, why),
+            }
+        }
     };
     let mut status = json!({"allowed": allowed});
     if !reason.is_empty() {

@@ -3,6 +3,7 @@
 pub mod exec;
 pub mod http;
 pub mod logs;
+pub mod metrics;
 pub mod object;
 pub mod protobuf;
 pub mod rbac;

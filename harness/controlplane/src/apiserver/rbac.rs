@@ -3,11 +3,16 @@
 //! of its groups, or its ServiceAccount) covers its verb, API group, resource (with
 //! subresource) and name. `system:masters` is allowed everything before RBAC is asked.
 //!
-//! The decision is pure ([`Policy::authorize`]); [`Authorizer`] keeps the policy read from
-//! the store, rebuilt after every write to an RBAC object.
+//! Non-resource paths (`/metrics`, discovery) are authorized by the `nonResourceURLs`
+//! rules of ClusterRoles, as upstream's.
+//!
+//! The decision is pure ([`Policy::authorize`], [`Policy::authorize_path`]); [`Authorizer`]
+//! keeps the policy read from the store, rebuilt after every write to an RBAC object — at
+//! once, or a propagation delay later, as kube-apiserver's informer-fed authorizer lags.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -15,6 +20,7 @@ use super::registry::{ListOptions, Registry};
 use super::resources;
 use super::status::ApiError;
 use crate::identity::Identity;
+use crate::store::Revision;
 
 pub const GROUP: &str = "rbac.authorization.k8s.io";
 
@@ -65,6 +71,7 @@ struct Rule {
     api_groups: Vec<String>,
     resources: Vec<String>,
     resource_names: Vec<String>,
+    non_resource_urls: Vec<String>,
 }
 
 impl Rule {
@@ -84,7 +91,21 @@ impl Rule {
             api_groups: list("apiGroups"),
             resources: list("resources"),
             resource_names: list("resourceNames"),
+            non_resource_urls: list("nonResourceURLs"),
         }
+    }
+
+    /// A non-resource request: the verb, and the path exactly or under a `prefix*` URL.
+    fn allows_path(&self, verb: &str, path: &str) -> bool {
+        let verb_ok = self.verbs.iter().any(|v| v == "*" || v == verb);
+        verb_ok
+            && self
+                .non_resource_urls
+                .iter()
+                .any(|u| match u.strip_suffix('*') {
+                    Some(prefix) => path.starts_with(prefix),
+                    None => u == path,
+                })
     }
 
     fn allows(&self, a: &Attributes) -> bool {
@@ -258,53 +279,129 @@ impl Policy {
         }
         Decision::Deny(String::new())
     }
+
+    /// A non-resource request (`GET /metrics`): only ClusterRoles hold `nonResourceURLs`,
+    /// so only ClusterRoleBindings grant them.
+    pub fn authorize_path(&self, user: &Identity, verb: &str, path: &str) -> Decision {
+        if user.groups.iter().any(|g| g == "system:masters") {
+            return Decision::Allow("system:masters may do everything".into());
+        }
+        let granted = self.bindings.iter().find(|b| {
+            b.namespace.is_none()
+                && b.role_kind == "ClusterRole"
+                && b.binds(user)
+                && self
+                    .cluster_roles
+                    .get(&b.role_name)
+                    .is_some_and(|rules| rules.iter().any(|r| r.allows_path(verb, path)))
+        });
+        match granted {
+            Some(b) => Decision::Allow(format!(
+                "RBAC: allowed by ClusterRoleBinding \"{}\" of ClusterRole \"{}\" to {}",
+                b.name, b.role_name, user.user
+            )),
+            None => Decision::Deny(String::new()),
+        }
+    }
 }
 
-/// The policy of the running apiserver: rebuilt from the store when an RBAC object changed.
+/// kube-apiserver's words for a denied non-resource request.
+pub fn forbidden_path_message(user: &str, verb: &str, path: &str) -> String {
+    format!("forbidden: User \"{user}\" cannot {verb} path \"{path}\"")
+}
+
+/// The policy of the running apiserver: rebuilt from the store when an RBAC object changed,
+/// at once or `propagation` later.
 #[derive(Default)]
 pub struct Authorizer {
-    cached: RwLock<(u64, Option<Arc<Policy>>)>,
+    propagation: Option<Duration>,
+    state: Mutex<AuthorizerState>,
+}
+
+#[derive(Default)]
+struct AuthorizerState {
+    policy: Option<Arc<Policy>>,
+    /// The revision the next read is at; `None`: the latest.
+    read_at: Option<Revision>,
+    /// Bumped whenever the policy is forgotten: a read that began before is not kept.
+    generation: u64,
+    /// RBAC writes not yet in force: when each is, and the store's revision after it.
+    pending: VecDeque<(Instant, Revision)>,
+}
+
+/// Takes the writes due at `now` off the front of `pending` (deadlines only grow); the
+/// newest revision among them.
+fn due_revision(pending: &mut VecDeque<(Instant, Revision)>, now: Instant) -> Option<Revision> {
+    let mut due = None;
+    while let Some((at, rev)) = pending.front().copied() {
+        if at > now {
+            break;
+        }
+        pending.pop_front();
+        due = Some(due.map_or(rev, |d: Revision| d.max(rev)));
+    }
+    due
 }
 
 impl Authorizer {
-    /// Forgets the policy; the next decision reads the store again.
-    pub fn invalidate(&self) {
-        let mut c = self.cached.write().unwrap_or_else(|e| e.into_inner());
-        c.0 += 1;
-        c.1 = None;
+    /// An authorizer whose policy follows RBAC writes `propagation` later (`None`: at once).
+    pub fn new(propagation: Option<Duration>) -> Self {
+        Authorizer {
+            propagation,
+            state: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, AuthorizerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts over from the policy as of `revision` (the bootstrap's); with no propagation
+    /// delay, from the latest.
+    pub fn reset(&self, revision: Revision) {
+        let mut st = self.lock();
+        st.generation += 1;
+        st.policy = None;
+        st.pending.clear();
+        st.read_at = self.propagation.map(|_| revision);
+    }
+
+    /// An RBAC object changed; `revision` is the store's revision after the write.
+    pub fn changed(&self, revision: Revision) {
+        let mut st = self.lock();
+        match self.propagation {
+            Some(delay) => st.pending.push_back((Instant::now() + delay, revision)),
+            None => {
+                st.generation += 1;
+                st.policy = None;
+                st.read_at = None;
+            }
+        }
     }
 
     pub async fn policy(&self, registry: &Registry) -> Result<Arc<Policy>, ApiError> {
-        let generation = {
-            let c = self.cached.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(p) = &c.1 {
+        let (read_at, generation) = {
+            let mut st = self.lock();
+            if let Some(rev) = due_revision(&mut st.pending, Instant::now()) {
+                st.generation += 1;
+                st.policy = None;
+                st.read_at = Some(st.read_at.map_or(rev, |r| r.max(rev)));
+            }
+            if let Some(p) = &st.policy {
                 return Ok(p.clone());
             }
-            c.0
+            (st.read_at, st.generation)
         };
-        let mut lists = Vec::new();
-        for plural in [
-            "roles",
-            "clusterroles",
-            "rolebindings",
-            "clusterrolebindings",
-        ] {
-            let r = resources::lookup(GROUP, "v1", plural).expect("RBAC resources are served");
-            let list = registry.list(r, None, &ListOptions::default()).await?;
-            lists.push(
-                list.get("items")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-        }
-        let policy = Arc::new(Policy::from_objects(
-            &lists[0], &lists[1], &lists[2], &lists[3],
-        ));
-        let mut c = self.cached.write().unwrap_or_else(|e| e.into_inner());
-        // A write since the read began: keep nothing, the next request reads again.
-        if c.0 == generation {
-            c.1 = Some(policy.clone());
+        let policy = match read_policy(registry, read_at).await {
+            // The revision due has been compacted away (an idle apiserver): the latest then.
+            Err(e) if e.code == 410 && read_at.is_some() => read_policy(registry, None).await?,
+            other => other?,
+        };
+        let policy = Arc::new(policy);
+        let mut st = self.lock();
+        // A change since the read began: keep nothing, the next request reads again.
+        if st.generation == generation {
+            st.policy = Some(policy.clone());
         }
         Ok(policy)
     }
@@ -324,13 +421,67 @@ impl Authorizer {
             Decision::Deny(_) => Err(ApiError::forbidden(a.forbidden_message(&user.user))),
         }
     }
+
+    /// Allows or refuses a non-resource request (`get /metrics`).
+    pub async fn check_path(
+        &self,
+        registry: &Registry,
+        user: &Identity,
+        verb: &str,
+        path: &str,
+    ) -> Result<(), ApiError> {
+        if user.groups.iter().any(|g| g == "system:masters") {
+            return Ok(());
+        }
+        match self
+            .policy(registry)
+            .await?
+            .authorize_path(user, verb, path)
+        {
+            Decision::Allow(_) => Ok(()),
+            Decision::Deny(_) => Err(ApiError::forbidden(forbidden_path_message(
+                &user.user, verb, path,
+            ))),
+        }
+    }
+}
+
+/// The four kinds of RBAC objects as of `at` (`None`: the latest), as one policy.
+async fn read_policy(registry: &Registry, at: Option<Revision>) -> Result<Policy, ApiError> {
+    let options = ListOptions {
+        resource_version: at.map(|r| r.to_string()),
+        resource_version_match: at.map(|_| "Exact".to_string()),
+        ..ListOptions::default()
+    };
+    let mut lists = Vec::new();
+    for plural in [
+        "roles",
+        "clusterroles",
+        "rolebindings",
+        "clusterrolebindings",
+    ] {
+        let r = resources::lookup(GROUP, "v1", plural).expect("RBAC resources are served");
+        let list = registry.list(r, None, &options).await?;
+        lists.push(
+            list.get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        );
+    }
+    Ok(Policy::from_objects(
+        &lists[0], &lists[1], &lists[2], &lists[3],
+    ))
 }
 
 /// The roles the control plane's own components need, and their bindings, as kube-apiserver
 /// bootstraps them (trimmed to what podcheck's components do), plus the user-facing
 /// `cluster-admin`, `admin`, `edit` and `view`.
 pub fn bootstrap_objects() -> Vec<(&'static str, Value)> {
-    let all = json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]);
+    let all = json!([
+        {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+        {"nonResourceURLs": ["*"], "verbs": ["*"]},
+    ]);
     let read = ["get", "list", "watch"];
     let write = ["create", "update", "patch", "delete", "deletecollection"];
     let rw: Vec<&str> = read.iter().chain(write.iter()).copied().collect();
@@ -358,8 +509,48 @@ pub fn bootstrap_objects() -> Vec<(&'static str, Value)> {
         "serviceaccounts",
         "events"
     ]);
+    let paths = |urls: &[&str]| json!([{"nonResourceURLs": urls, "verbs": ["get"]}]);
     vec![
         ("clusterroles", cluster_role("cluster-admin", all)),
+        (
+            "clusterroles",
+            cluster_role(
+                "system:discovery",
+                paths(&[
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
+                    "/openapi",
+                    "/openapi/*",
+                    "/version",
+                    "/version/",
+                ]),
+            ),
+        ),
+        (
+            "clusterroles",
+            cluster_role(
+                "system:public-info-viewer",
+                paths(&["/healthz", "/livez", "/readyz", "/version", "/version/"]),
+            ),
+        ),
+        (
+            "clusterroles",
+            cluster_role(
+                "system:monitoring",
+                paths(&[
+                    "/healthz",
+                    "/healthz/*",
+                    "/livez",
+                    "/livez/*",
+                    "/metrics",
+                    "/metrics/slis",
+                    "/readyz",
+                    "/readyz/*",
+                ]),
+            ),
+        ),
         (
             "clusterroles",
             cluster_role(
@@ -428,6 +619,29 @@ pub fn bootstrap_objects() -> Vec<(&'static str, Value)> {
         (
             "clusterrolebindings",
             binding("cluster-admin", "cluster-admin", group("system:masters")),
+        ),
+        (
+            "clusterrolebindings",
+            binding(
+                "system:discovery",
+                "system:discovery",
+                group("system:authenticated"),
+            ),
+        ),
+        (
+            "clusterrolebindings",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": "system:public-info-viewer", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+                   "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": "system:public-info-viewer"},
+                   "subjects": [group("system:authenticated"), group("system:unauthenticated")]}),
+        ),
+        (
+            "clusterrolebindings",
+            binding(
+                "system:monitoring",
+                "system:monitoring",
+                group("system:monitoring"),
+            ),
         ),
         (
             "clusterrolebindings",
@@ -596,6 +810,62 @@ mod tests {
         assert_eq!(
             a.forbidden_message("bob"),
             "leases.coordination.k8s.io \"node-1\" is forbidden: User \"bob\" cannot get resource \"leases\" in API group \"coordination.k8s.io\" in the namespace \"kube-node-lease\""
+        );
+    }
+
+    #[test]
+    fn rbac_writes_come_into_force_in_order_once_due() {
+        let t0 = Instant::now();
+        let mut pending = VecDeque::from([
+            (t0 + Duration::from_millis(500), 7),
+            (t0 + Duration::from_millis(600), 9),
+            (t0 + Duration::from_millis(900), 12),
+        ]);
+        assert_eq!(due_revision(&mut pending, t0), None);
+        assert_eq!(
+            due_revision(&mut pending, t0 + Duration::from_millis(650)),
+            Some(9)
+        );
+        assert_eq!(pending.len(), 1);
+        assert_eq!(
+            due_revision(&mut pending, t0 + Duration::from_secs(5)),
+            Some(12)
+        );
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn non_resource_paths_follow_cluster_roles_urls() {
+        let objs = bootstrap_objects();
+        let of = |kind: &str| -> Vec<Value> {
+            objs.iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        let p = Policy::from_objects(&[], &of("clusterroles"), &[], &of("clusterrolebindings"));
+        let allowed = |u: &Identity, path: &str| {
+            matches!(p.authorize_path(u, "get", path), Decision::Allow(_))
+        };
+        let anonymous = Identity::anonymous();
+        let alice = user("alice", &["system:authenticated"]);
+        let prometheus = user("prometheus", &["system:monitoring", "system:authenticated"]);
+        assert!(allowed(&anonymous, "/healthz") && allowed(&anonymous, "/version"));
+        assert!(
+            !allowed(&anonymous, "/api"),
+            "discovery is for the authenticated"
+        );
+        assert!(allowed(&alice, "/api") && allowed(&alice, "/apis/events.k8s.io/v1"));
+        assert!(!allowed(&alice, "/metrics"));
+        assert!(allowed(&prometheus, "/metrics"));
+        assert!(allowed(&Identity::admin(), "/metrics"));
+        assert!(!matches!(
+            p.authorize_path(&prometheus, "post", "/metrics"),
+            Decision::Allow(_)
+        ));
+        assert_eq!(
+            forbidden_path_message("system:anonymous", "get", "/metrics"),
+            "forbidden: User \"system:anonymous\" cannot get path \"/metrics\""
         );
     }
 

@@ -53,7 +53,7 @@ pub async fn start(
             let items = listing
                 .items
                 .iter()
-                .map(object::decode)
+                .map(|kv| r.decode(kv))
                 .filter(|o| matches(r, o, &opts.list))
                 .collect();
             (items, listing.revision)
@@ -164,8 +164,8 @@ pub async fn start(
 fn convert(r: &Resource, opts: &ListOptions, event: &WatchEvent) -> Option<(&'static str, Value)> {
     match event {
         WatchEvent::Put { kv, prev } => {
-            let new = object::decode(kv);
-            let old = prev.as_ref().map(object::decode);
+            let new = r.decode(kv);
+            let old = prev.as_ref().map(|p| r.decode(p));
             let now = matches(r, &new, opts);
             let before = old.as_ref().is_some_and(|o| matches(r, o, opts));
             match (before, now) {
@@ -181,7 +181,7 @@ fn convert(r: &Resource, opts: &ListOptions, event: &WatchEvent) -> Option<(&'st
             }
         }
         WatchEvent::Delete { prev, revision } => {
-            let mut old = object::decode(prev);
+            let mut old = r.decode(prev);
             if !matches(r, &old, opts) {
                 return None;
             }

@@ -1,6 +1,7 @@
 //! The builtin scheduler: watches pods without a node, filters and scores the nodes, and
 //! posts a Binding — through the API, exactly as kube-scheduler does.
 
+pub mod events;
 pub mod filter;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -15,8 +16,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use events::{Action, SchedulerEvents};
 use filter::Requests;
-use podcheck_node::events::Recorder;
 
 /// The scheduler name pods ask for by default.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
@@ -24,11 +25,13 @@ pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 /// How often pods that fit nowhere are tried again even without a change seen.
 const RETRY_UNSCHEDULABLE: Duration = Duration::from_secs(5);
 
-/// Runs until `shutdown`, publishing how many nodes its cache holds once synced.
+/// Runs until `shutdown`, publishing how many nodes its cache holds once synced; records
+/// its events through events.k8s.io/v1 where `events_api` says so, as kube-scheduler does.
 pub async fn run(
     client: kube::Client,
     shutdown: CancellationToken,
     nodes_seen: tokio::sync::watch::Sender<usize>,
+    events_api: bool,
 ) {
     let (pods, pod_writer) = reflector::store::<Pod>();
     let (nodes, node_writer) = reflector::store::<Node>();
@@ -46,7 +49,7 @@ pub async fn run(
     .boxed();
     let mut scheduler = Scheduler {
         client: client.clone(),
-        recorder: Recorder::new(client, DEFAULT_SCHEDULER, None),
+        recorder: SchedulerEvents::new(client, events_api),
         pods,
         nodes,
         queue: VecDeque::new(),
@@ -90,7 +93,7 @@ pub async fn run(
 
 struct Scheduler {
     client: kube::Client,
-    recorder: Recorder,
+    recorder: SchedulerEvents,
     pods: Store<Pod>,
     nodes: Store<Node>,
     /// Pods waiting for a scheduling attempt, in arrival order, each once.
@@ -245,8 +248,8 @@ impl Scheduler {
                         pod,
                         false,
                         "Scheduled",
+                        Action::Binding,
                         &format!("Successfully assigned {ns}/{name} to {node}"),
-                        None,
                     )
                     .await;
             }
@@ -268,7 +271,7 @@ impl Scheduler {
             tracing::debug!(pod = %name, error = %e, "could not mark pod unschedulable");
         }
         self.recorder
-            .pod_event(pod, true, "FailedScheduling", message, None)
+            .pod_event(pod, true, "FailedScheduling", Action::Scheduling, message)
             .await;
     }
 }

@@ -14,7 +14,7 @@ use podcheck_protos::cri::v1::{
     ImageStatusRequest, LinuxContainerConfig, LinuxContainerSecurityContext, LinuxPodSandboxConfig,
     LinuxSandboxSecurityContext, ListPodSandboxRequest, PodSandboxConfig, PodSandboxFilter,
     PodSandboxMetadata, PodSandboxState, PodSandboxStateValue, PodSandboxStatusRequest,
-    PullImageRequest, RunPodSandboxRequest, StartContainerRequest,
+    PullImageRequest, RunPodSandboxRequest, StartContainerRequest, StopContainerRequest,
 };
 use tonic::transport::Channel;
 
@@ -467,6 +467,30 @@ impl Runtime for CriRuntime {
                     container_id: container_id.to_string(),
                 },
                 SLOW_CALL_TIMEOUT,
+            )),
+        )
+        .await
+        .map_err(|e| not_found_as(e, || RuntimeError::NoContainer(container_id.into())))?;
+        Ok(())
+    }
+
+    /// containerd sends the image's stop signal (TERM), waits `timeout`, then KILLs; the
+    /// call's own deadline leaves it that long and a little more.
+    async fn stop_container(
+        &self,
+        container_id: &str,
+        timeout: Duration,
+    ) -> Result<(), RuntimeError> {
+        let deadline = timeout + SLOW_CALL_TIMEOUT;
+        client::call(
+            "StopContainer",
+            deadline,
+            self.cri.runtime().stop_container(client::request(
+                StopContainerRequest {
+                    container_id: container_id.to_string(),
+                    timeout: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+                },
+                deadline,
             )),
         )
         .await

@@ -10,6 +10,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::Rng;
+
 use futures::StreamExt;
 use ipnet::Ipv4Net;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -37,6 +39,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How often running containers' states are read again from the runtime (the kubelet's
 /// PLEG relist period), so that containers that exit are reported.
 const RELIST: Duration = Duration::from_secs(1);
+/// How long a pod worker waits after a failed sync (a sandbox that could not be made)
+/// before the next: the kubelet's `backOffPeriod`, jittered by
+/// `workerBackOffPeriodJitterFactor` (pkg/kubelet/kubelet.go, pod_workers.go).
+const SYNC_BACKOFF: Duration = Duration::from_secs(10);
+const SYNC_BACKOFF_JITTER: f64 = 0.5;
+/// The grace period of a pod that names none (the apiserver defaults it to this too).
+const DEFAULT_GRACE_SECONDS: i64 = 30;
 
 /// What a suite or caller may set of a node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,6 +72,10 @@ pub struct NodeConfig {
     /// Capacity, as quantities: cpu, memory, pods, ephemeral-storage.
     pub capacity: BTreeMap<String, String>,
     pub dns: ClusterDnsSettings,
+    /// Whether deleting a pod stops its containers with the pod's grace period (CRI
+    /// StopContainer with that timeout), as a real kubelet does; podcheck's quick profile
+    /// tears the sandbox down at once.
+    pub graceful_termination: bool,
 }
 
 impl NodeConfig {
@@ -89,6 +102,7 @@ impl NodeConfig {
             unschedulable: false,
             capacity,
             dns,
+            graceful_termination: false,
         }
     }
 
@@ -320,8 +334,9 @@ async fn renew_lease(ctx: &NodeContext) {
     }
 }
 
-/// One pod's life on this node: start it once, keep its status, tear it down when it is
-/// deleted. Returns the pod's uid when done.
+/// One pod's life on this node: start it (again after a failed sandbox, with the kubelet's
+/// back-off), keep its status, tear it down when it is deleted. Returns the pod's uid when
+/// done.
 async fn pod_worker(
     ctx: Arc<NodeContext>,
     uid: String,
@@ -329,7 +344,8 @@ async fn pod_worker(
     shutdown: CancellationToken,
 ) -> String {
     let mut running: Option<RunningPod> = None;
-    let mut started = false;
+    // When the next attempt at starting the pod is due (at once for a new pod).
+    let mut next_start = Some(tokio::time::Instant::now());
     let mut relist = tokio::time::interval(RELIST);
     relist.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -343,18 +359,21 @@ async fn pod_worker(
                 return uid;
             }
             Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
-                terminate(&ctx, &pod, running.take()).await;
+                terminate(&ctx, &pod, running.take(), &shutdown).await;
                 return uid;
             }
-            Some(pod) if !started => {
-                started = true;
+            Some(pod) if next_start.is_some_and(|t| t <= tokio::time::Instant::now()) => {
                 running = start(&ctx, &pod).await;
+                next_start = running
+                    .is_none()
+                    .then(|| tokio::time::Instant::now() + sync_backoff(rand::rng().random()));
             }
             Some(_) => {}
         }
         let watching = running
             .as_ref()
             .is_some_and(|r| r.has_running() || r.waits_for_images());
+        let retry_at = next_start.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
             _ = shutdown.cancelled() => {
                 if let Some(r) = running.take() {
@@ -362,6 +381,7 @@ async fn pod_worker(
                 }
                 return uid;
             }
+            _ = tokio::time::sleep_until(retry_at), if next_start.is_some() => {}
             _ = relist.tick(), if watching => {
                 let pod = rx.borrow().clone();
                 if let (Some(r), Some(pod)) = (running.as_mut(), pod) {
@@ -382,6 +402,12 @@ async fn pod_worker(
             }
         }
     }
+}
+
+/// How long after a failed sync the next one runs: `wait.Jitter(backOffPeriod, 0.5)`, i.e.
+/// 10 s plus up to half of it; `jitter` is uniform in [0, 1).
+fn sync_backoff(jitter: f64) -> Duration {
+    SYNC_BACKOFF.mul_f64(1.0 + SYNC_BACKOFF_JITTER * jitter.clamp(0.0, 1.0))
 }
 
 struct RunningPod {
@@ -416,7 +442,7 @@ async fn relist_containers(ctx: &NodeContext, r: &mut RunningPod) -> bool {
         let Some(id) = c.container_id.as_deref() else {
             continue;
         };
-        let id = id.split_once("://").map_or(id, |(_, i)| i);
+        let id = runtime_id(id);
         if let Ok(state) = ctx.runtime.container_state(id).await
             && c.state.as_ref() != Some(&state)
         {
@@ -437,12 +463,18 @@ async fn start(ctx: &NodeContext, pod: &Pod) -> Option<RunningPod> {
     let spec = pod.spec.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let (dns, dns_warning) = pod_dns::pod_dns(pod, &ctx.config.dns);
+    if let Some(warning) = dns_warning {
+        ctx.recorder
+            .pod_event(pod, true, "DNSConfigForming", &warning, None)
+            .await;
+    }
     let config = SandboxConfig {
         name: name.clone(),
         namespace: ns.clone(),
         uid: pod.metadata.uid.clone().unwrap_or_default(),
         hostname: spec.hostname.clone().unwrap_or_else(|| name.clone()),
-        dns: pod_dns::pod_dns(pod, &ctx.config.dns),
+        dns,
         log_directory: format!(
             "/var/log/pods/{ns}_{name}_{}",
             pod.metadata.uid.clone().unwrap_or_default()
@@ -621,9 +653,15 @@ async fn teardown(ctx: &NodeContext, sandbox: &Sandbox) {
     }
 }
 
-/// Graceful deletion: stop the containers, free the sandbox and its address, report the
+/// Graceful deletion: stop the containers (with the pod's grace period where the kubelet is
+/// graceful; a shutdown cuts the wait short), free the sandbox and its address, report the
 /// final status, then finish the deletion the apiserver started.
-async fn terminate(ctx: &NodeContext, pod: &Pod, running: Option<RunningPod>) {
+async fn terminate(
+    ctx: &NodeContext,
+    pod: &Pod,
+    running: Option<RunningPod>,
+    shutdown: &CancellationToken,
+) {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(
         ctx.client.clone(),
@@ -641,6 +679,16 @@ async fn terminate(ctx: &NodeContext, pod: &Pod, running: Option<RunningPod>) {
                         Some(&container_path(&c.name)),
                     )
                     .await;
+            }
+        }
+        if ctx.config.graceful_termination {
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    // The control plane is going away: free the runtime, tell nobody.
+                    teardown(ctx, &r.sandbox).await;
+                    return;
+                }
+                _ = stop_containers(ctx, &mut r, termination_grace(pod)) => {}
             }
         }
         teardown(ctx, &r.sandbox).await;
@@ -668,5 +716,83 @@ async fn terminate(ctx: &NodeContext, pod: &Pod, running: Option<RunningPod>) {
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
         Err(e) => tracing::warn!(pod = %name, error = %e, "could not finish deleting pod"),
+    }
+}
+
+/// CRI StopContainer for every running container at once (as the kubelet kills them in
+/// parallel), each with `grace`; then their states as the runtime reports them.
+async fn stop_containers(ctx: &NodeContext, r: &mut RunningPod, grace: Duration) {
+    let ids: Vec<(usize, String)> = r
+        .observation
+        .containers
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(c.state, Some(ContainerState::Running { .. })))
+        .filter_map(|(i, c)| Some((i, runtime_id(c.container_id.as_deref()?).to_string())))
+        .collect();
+    let stops = ids.iter().map(|(_, id)| async move {
+        if let Err(e) = ctx.runtime.stop_container(id, grace).await {
+            tracing::warn!(container = %id, error = %e, "stopping container failed");
+        }
+    });
+    futures::future::join_all(stops).await;
+    for (i, id) in ids {
+        if let Ok(state) = ctx.runtime.container_state(&id).await {
+            r.observation.containers[i].state = Some(state);
+        }
+    }
+}
+
+/// `containerd://ID` → `ID`.
+fn runtime_id(container_id: &str) -> &str {
+    container_id
+        .split_once("://")
+        .map_or(container_id, |(_, i)| i)
+}
+
+/// The grace period the kubelet kills a deleted pod's containers with
+/// (`calculateEffectiveGracePeriod`): the deletion's, else the pod's own, never under 1 s.
+fn termination_grace(pod: &Pod) -> Duration {
+    let spec = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds);
+    let seconds = match pod.metadata.deletion_grace_period_seconds {
+        Some(g) if g > 0 => g,
+        _ => spec.unwrap_or(DEFAULT_GRACE_SECONDS),
+    };
+    Duration::from_secs(u64::try_from(seconds.max(1)).unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    #[test]
+    fn a_failed_sync_is_retried_after_ten_to_fifteen_seconds() {
+        assert_eq!(sync_backoff(0.0), Duration::from_secs(10));
+        assert_eq!(sync_backoff(0.5), Duration::from_millis(12_500));
+        assert_eq!(sync_backoff(7.0), Duration::from_secs(15), "clamped");
+    }
+
+    #[rstest]
+    #[case(json!({}), 30)]
+    #[case(json!({"spec": {"containers": [], "terminationGracePeriodSeconds": 5}}), 5)]
+    #[case(json!({"metadata": {"deletionGracePeriodSeconds": 1}, "spec": {"containers": [], "terminationGracePeriodSeconds": 5}}), 1)]
+    #[case(json!({"metadata": {"deletionGracePeriodSeconds": 0}, "spec": {"containers": [], "terminationGracePeriodSeconds": 0}}), 1)]
+    fn the_grace_period_is_the_deletions_then_the_pods(
+        #[case] pod: serde_json::Value,
+        #[case] seconds: u64,
+    ) {
+        let pod: Pod = serde_json::from_value(pod).unwrap();
+        assert_eq!(termination_grace(&pod), Duration::from_secs(seconds));
+    }
+
+    #[test]
+    fn container_ids_lose_their_scheme() {
+        assert_eq!(runtime_id("containerd://abc"), "abc");
+        assert_eq!(runtime_id("abc"), "abc");
     }
 }

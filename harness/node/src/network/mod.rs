@@ -50,9 +50,12 @@ use podcheck_host::owner::Owner;
 
 pub use parse::{interface_addresses, ipam_types, plugin_types};
 
-/// The cluster DNS Service's ClusterIP in podcheck's own clusters (as in kubeadm's): pods
-/// reach it through the bridge's DNAT to the DNS server on the gateway.
-pub const DNS_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+/// The Service CIDR of a network set up without one (a CNI conformance run's): kubeadm's
+/// default range. The embedded control plane always passes its cluster's own.
+const STANDALONE_SERVICE_CIDR: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(10, 96, 0, 0), 12) {
+    Ok(net) => net,
+    Err(_) => panic!("a /12 is a valid prefix"),
+};
 /// Where Debian's `containernetworking-plugins` installs the plugins.
 pub const DEFAULT_CNI_BIN_DIR: &str = "/usr/lib/cni";
 /// The lock files of claimed /24s, one per subnet (`10.244.X.0`).
@@ -199,9 +202,9 @@ pub struct NodeNetworkOptions {
     /// A directory for this node's network files (the conf dir and host-local's data dir go
     /// in it); it belongs to the caller, and only what setup made in it is removed.
     pub dir: PathBuf,
-    /// The Service CIDR: the pods' one route besides the bridge (10.96.0.0/12).
+    /// The Service CIDR: the pods' one route besides the bridge.
     pub service_cidr: Ipv4Net,
-    /// The DNS Service's ClusterIP, DNATed to the gateway's port 53 (10.96.0.10).
+    /// The DNS Service's ClusterIP, DNATed to the gateway's port 53.
     pub dns_service_ip: Ipv4Addr,
     /// Where the CNI plugins are (`/usr/lib/cni`).
     pub cni_bin_dir: PathBuf,
@@ -210,13 +213,13 @@ pub struct NodeNetworkOptions {
 }
 
 impl NodeNetworkOptions {
-    /// Options with the usual Service CIDR, DNS Service IP and plugin dir.
+    /// Options with kubeadm's default Service CIDR (10.96.0.0/12), its tenth address as
+    /// the DNS Service IP, and the usual plugin dir.
     pub fn new(dir: impl Into<PathBuf>, template: impl Into<ConflistTemplate>) -> Self {
         NodeNetworkOptions {
             dir: dir.into(),
-            service_cidr: Ipv4Net::new(Ipv4Addr::new(10, 96, 0, 0), 12)
-                .expect("12 is a valid prefix length"),
-            dns_service_ip: DNS_SERVICE_IP,
+            service_cidr: STANDALONE_SERVICE_CIDR,
+            dns_service_ip: Ipv4Addr::from(u32::from(STANDALONE_SERVICE_CIDR.network()) + 10),
             cni_bin_dir: PathBuf::from(DEFAULT_CNI_BIN_DIR),
             template: template.into(),
         }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use podcheck_controlplane::{Config, ControlPlane, providers};
+use podcheck_controlplane::{Config, ControlPlane, Ipv4Net, Like, PodIpam, providers};
 
 use crate::error::UserError;
 use crate::scheduler::SchedulerProcess;
@@ -17,6 +17,13 @@ pub struct UpRequest {
     pub kubeconfig: Option<PathBuf>,
     /// Serve requests without credentials as system:anonymous.
     pub anonymous: bool,
+    /// Which cluster the control plane behaves like.
+    pub like: Like,
+    pub service_cidr: Ipv4Net,
+    pub cluster_domain: String,
+    pub pod_ipam: PodIpam,
+    /// A DNS server on loopback for names outside the cluster.
+    pub dns_upstream: Option<std::net::SocketAddr>,
     pub providers: ProviderOptions,
 }
 
@@ -49,6 +56,11 @@ pub async fn up(request: UpRequest, started: Instant) -> Result<(), UserError> {
     let config = Config {
         nodes: request.nodes,
         anonymous: request.anonymous,
+        like: request.like,
+        service_cidr: request.service_cidr,
+        cluster_domain: request.cluster_domain.clone(),
+        pod_ipam: request.pod_ipam,
+        dns_upstream: request.dns_upstream,
         store: options.selection.store.clone(),
         runtime: options.selection.runtime.clone(),
         cni: options.cni.clone(),
@@ -112,11 +124,25 @@ fn print_endpoints(cp: &ControlPlane, nodes: u8, started: Instant, kubeconfig: &
         runtime.1,
     );
     println!("apiserver: {}", cp.server_url());
+    let cluster = cp.cluster();
+    let domain = &cluster.cluster_domain;
     println!(
-        "dns: {} (udp and tcp), zone cluster.local; try: dig @{} -p {} kubernetes.default.svc.cluster.local",
+        "dns: {} (udp and tcp), zone {domain}; try: dig @{} -p {} kubernetes.default.svc.{domain}",
         cp.dns_addr(),
         cp.dns_addr().ip(),
         cp.dns_addr().port()
+    );
+    println!(
+        "cluster: like {}; service CIDR {} (kubernetes {}, kube-dns {}); cluster domain {domain}; pod IPs from {}; names outside the cluster: {}",
+        cluster.like.name(),
+        cluster.service_cidr,
+        cluster.kubernetes_service_ip(),
+        cluster.dns_service_ip(),
+        cluster.pod_ipam,
+        match cluster.dns_upstream {
+            Some(upstream) => format!("forwarded to {upstream}"),
+            None => "refused".into(),
+        },
     );
     if let Some(registry) = cp.image_registry() {
         println!(

@@ -49,6 +49,7 @@ pub static RESOURCES: &[&Resource] = &[
     &reviews::SELF_SUBJECT_ACCESS_REVIEWS,
     &reviews::SUBJECT_ACCESS_REVIEWS,
     &endpointslices::RESOURCE,
+    &events::EVENTS_V1,
 ];
 
 /// What one kind does differently from the common case. Every method's default is the
@@ -63,6 +64,17 @@ pub(crate) trait Strategy: Sync {
     /// Whether objects carry `metadata.generation` (Events have none).
     fn has_generation(&self) -> bool {
         true
+    }
+
+    /// The object as the store keeps it: a kind served in several versions stores one
+    /// (events.k8s.io/v1 Events are stored as core/v1 ones).
+    fn stored_form(&self, obj: Value) -> Value {
+        obj
+    }
+
+    /// The stored object as this resource serves it.
+    fn served_form(&self, obj: Value) -> Value {
+        obj
     }
 
     /// Defaulting on create, once the server has set the metadata (kube-apiserver's
@@ -263,6 +275,16 @@ impl Resource {
 
     pub fn subresource(&self, name: &str) -> Option<&Subresource> {
         self.subresources.iter().find(|s| s.name == name)
+    }
+
+    /// A stored object as this resource serves it, with its resourceVersion.
+    pub fn decode(&self, kv: &crate::store::KeyValue) -> Value {
+        self.strategy.served_form(super::object::decode(kv))
+    }
+
+    /// The bytes to store for an object of this resource.
+    pub fn encode(&self, obj: &Value) -> bytes::Bytes {
+        super::object::encode(&self.strategy.stored_form(obj.clone()))
     }
 
     /// The store key of an object, or of a collection when `name` is None.

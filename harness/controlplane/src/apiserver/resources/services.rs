@@ -1,7 +1,10 @@
 //! Services: validation, defaulting, ClusterIP allocation from the service CIDR, and
 //! `kubectl get services` columns.
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use async_trait::async_trait;
+use ipnet::Ipv4Net;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusCause;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
@@ -15,9 +18,6 @@ use crate::apiserver::object;
 use crate::apiserver::registry::Registry;
 use crate::apiserver::status::{ApiError, cause};
 use crate::apiserver::table::{AGE, Column, NAME, age, col, or_none, text};
-
-/// The service CIDR's addresses, from 10.96.0.1 (the `kubernetes` Service) upwards.
-const SERVICE_NET: [u8; 3] = [10, 96, 0];
 
 pub(super) static RESOURCE: Resource = Resource {
     short_names: &["svc"],
@@ -50,7 +50,8 @@ impl Strategy for Services {
         let ip = match requested.as_deref() {
             Some("None") => None,
             Some(ip) if !ip.is_empty() => {
-                if used_cluster_ips(registry).await?.contains(&ip.to_string()) {
+                let used = used_cluster_ips(registry).await?;
+                if let Err(why) = check_requested(registry.service_cidr, ip, &used) {
                     return Err(ApiError::invalid(
                         r,
                         name,
@@ -58,14 +59,20 @@ impl Strategy for Services {
                             "FieldValueInvalid",
                             "spec.clusterIPs",
                             format!(
-                                "Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"
+                                "Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: {why}"
                             ),
                         )],
                     ));
                 }
                 Some(ip.to_string())
             }
-            _ => Some(next_cluster_ip(registry).await?),
+            _ => {
+                let used = used_cluster_ips(registry).await?;
+                let next = next_free(registry.service_cidr, &used).ok_or_else(|| {
+                    ApiError::internal("failed to allocate a serviceIP: range is full")
+                })?;
+                Some(next.to_string())
+            }
         };
         default_service(&mut obj, ip);
         registry.store_new(r, ns, name, &obj).await
@@ -140,17 +147,35 @@ async fn used_cluster_ips(registry: &Registry) -> Result<Vec<String>, ApiError> 
         .collect())
 }
 
-async fn next_cluster_ip(registry: &Registry) -> Result<String, ApiError> {
-    let used = used_cluster_ips(registry).await?;
-    // .1 is the kubernetes Service's and .10 the cluster DNS's, as in kubeadm clusters.
-    (2u16..=u16::MAX)
-        .filter(|i| *i != 10)
-        .map(|i| {
-            let [a, b, c] = SERVICE_NET;
-            format!("{a}.{b}.{}.{}", u16::from(c) + i / 256, i % 256)
-        })
-        .find(|ip| !used.contains(ip) && !ip.ends_with(".0") && !ip.ends_with(".255"))
-        .ok_or_else(|| ApiError::internal("the service IP range is exhausted"))
+/// The lowest address of the range no Service holds, between the network and the
+/// broadcast address (the `kubernetes` Service holds the first, kube-dns the tenth).
+fn next_free(cidr: Ipv4Net, used: &[String]) -> Option<Ipv4Addr> {
+    cidr.hosts()
+        .find(|ip| !used.iter().any(|u| *u == ip.to_string()))
+}
+
+/// Why `ip` cannot be given to a Service, in kube-apiserver 1.33's words: an address outside
+/// every Service CIDR gets the MultiCIDRServiceAllocator's `ErrMismatchedNetwork` (the
+/// bitmap allocator of ≤ 1.32 said `the provided IP (IP) is not in the valid range. The range
+/// of valid IPs is CIDR`, which 1.33 still says of the network and broadcast addresses);
+/// pkg/registry/core/service/ipallocator.
+fn check_requested(cidr: Ipv4Net, ip: &str, used: &[String]) -> Result<(), String> {
+    let Ok(parsed) = ip.parse::<IpAddr>() else {
+        // Validation has refused it already.
+        return Ok(());
+    };
+    if !crate::cluster::in_service_range(cidr, parsed) {
+        return Err("the provided network does not match the current range".into());
+    }
+    if parsed == IpAddr::V4(cidr.network()) || parsed == IpAddr::V4(cidr.broadcast()) {
+        return Err(format!(
+            "the provided IP ({ip}) is not in the valid range. The range of valid IPs is {cidr}"
+        ));
+    }
+    if used.iter().any(|u| u == ip) {
+        return Err("provided IP is already allocated".into());
+    }
+    Ok(())
 }
 
 /// Service defaulting, with the ClusterIP already chosen (None for headless; ignored for
@@ -307,6 +332,44 @@ mod tests {
     fn invalid_services_name_the_field(#[case] spec: Value, #[case] expected: &[&str]) {
         let svc = json!({"metadata": {"name": "web"}, "spec": spec});
         assert_eq!(fields(&validate_service(&svc)), expected);
+    }
+
+    #[test]
+    fn cluster_ips_come_from_the_configured_range() {
+        let cidr: Ipv4Net = "10.100.0.0/16".parse().unwrap();
+        let used = vec!["10.100.0.1".to_string(), "10.100.0.10".to_string()];
+        assert_eq!(next_free(cidr, &used), Some(Ipv4Addr::new(10, 100, 0, 2)));
+        let used: Vec<String> = (1..=13).map(|i| format!("10.0.0.{i}")).collect();
+        assert_eq!(
+            next_free("10.0.0.0/28".parse().unwrap(), &used),
+            Some(Ipv4Addr::new(10, 0, 0, 14))
+        );
+        let used: Vec<String> = (1..=14).map(|i| format!("10.0.0.{i}")).collect();
+        assert_eq!(
+            next_free("10.0.0.0/28".parse().unwrap(), &used),
+            None,
+            "the broadcast address is nobody's"
+        );
+    }
+
+    #[test]
+    fn requested_ips_outside_the_range_are_refused_as_kube_apiserver_refuses_them() {
+        let cidr: Ipv4Net = "10.100.0.0/16".parse().unwrap();
+        let used = vec!["10.100.0.10".to_string()];
+        assert_eq!(
+            check_requested(cidr, "10.96.100.10", &used),
+            Err("the provided network does not match the current range".into())
+        );
+        assert_eq!(
+            check_requested(cidr, "10.100.255.255", &used),
+            Err("the provided IP (10.100.255.255) is not in the valid range. The range of valid IPs is 10.100.0.0/16".into())
+        );
+        assert_eq!(
+            check_requested(cidr, "10.100.0.10", &used),
+            Err("provided IP is already allocated".into())
+        );
+        assert_eq!(check_requested(cidr, "10.100.7.7", &used), Ok(()));
+        assert!(check_requested(cidr, "fd00::10", &used).is_err());
     }
 
     #[test]

@@ -1,0 +1,308 @@
+//! `podcheck up --like kubeadm` as a kind user meets it, through the machine's kubectl:
+//! the facts it prints, events without a source, anonymous requests refused with 403, the
+//! first sandbox and pull failing then the pod running, grace periods that take their time,
+//! kubeadm's ConfigMaps, `/metrics`, and usage errors for what it cannot do.
+
+mod support;
+
+use support::{Up, real_or_skip, text, workspace};
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `podcheck up ARGS` until it prints the kubeconfig to export: everything it printed before.
+fn printed_by_up(args: &[&str]) -> Vec<String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+        .arg("up")
+        .args(args)
+        .current_dir(workspace())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let done = line.starts_with("export KUBECONFIG=");
+            lines.push(line);
+            if done {
+                let _ = tx.send(lines.clone());
+            }
+        }
+    });
+    let lines = rx.recv_timeout(Duration::from_secs(60));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    lines.expect("podcheck up printed its kubeconfig")
+}
+
+#[test]
+fn up_prints_the_cluster_facts_it_serves() {
+    let lines = printed_by_up(&[
+        "--runtime",
+        "sim",
+        "--like",
+        "kubeadm",
+        "--service-cidr",
+        "10.100.0.0/16",
+        "--cluster-domain",
+        "corp.example",
+        "--pod-ipam",
+        "pool:192.168.0.0/16",
+    ]);
+    let cluster = lines
+        .iter()
+        .find(|l| l.starts_with("cluster: "))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(
+        cluster,
+        "cluster: like kubeadm; service CIDR 10.100.0.0/16 (kubernetes 10.100.0.1, kube-dns 10.100.0.10); \
+         cluster domain corp.example; pod IPs from pool 192.168.0.0/16 (/26 blocks per node); \
+         names outside the cluster: refused"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("dns: ") && l.contains("zone corp.example;")),
+        "{lines:#?}"
+    );
+    let quick = printed_by_up(&["--runtime", "sim"]);
+    assert!(
+        quick.iter().any(|l| l
+            == "cluster: like podcheck; service CIDR 10.96.0.0/16 (kubernetes 10.96.0.1, kube-dns 10.96.0.10); \
+                cluster domain cluster.local; pod IPs from node podCIDR; names outside the cluster: refused"),
+        "{quick:#?}"
+    );
+}
+
+#[test]
+fn what_up_cannot_do_is_a_usage_error() {
+    for (args, complaint) in [
+        (
+            &["--dns-upstream", "192.0.2.53:53"][..],
+            "not a loopback address",
+        ),
+        (&["--service-cidr", "10.96.0.0/29"][..], "too small"),
+        (
+            &["--pod-ipam", "calico"][..],
+            "neither `node` nor `pool:CIDR`",
+        ),
+        (
+            &["--cluster-domain", "Not_A_Domain"][..],
+            "is not a DNS name",
+        ),
+        (&["--like", "kind"][..], "invalid value 'kind'"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+            .arg("up")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(complaint),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    // A real runtime cannot take pod IPs from a pool: refused before anything starts.
+    let out = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+        .args([
+            "up",
+            "--runtime",
+            "containerd",
+            "--pod-ipam",
+            "pool:192.168.0.0/16",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("need the simulated runtime"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// What the apiserver of `up` answers a request without credentials: its status code and
+/// message. (kubectl cannot send one: without a user it asks for a username.)
+fn anonymous_request(up: &Up, path: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let text = std::fs::read_to_string(&up.kubeconfig).unwrap();
+        let mut kc = kube::config::Kubeconfig::from_yaml(&text).unwrap();
+        kc.auth_infos[0].auth_info = Some(kube::config::AuthInfo::default());
+        let config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        let req = http::Request::get(path).body(Vec::new()).unwrap();
+        match client.request_text(req).await {
+            Ok(body) => (200, body),
+            Err(kube::Error::Api(s)) => (s.code, s.message),
+            Err(e) => panic!("{path}: {e}"),
+        }
+    })
+}
+
+#[test]
+fn a_kind_user_sees_what_kubeadm_clusters_do() {
+    let up = Up::start(&["--runtime", "sim", "--like", "kubeadm"]);
+    up.ok(&["run", "x", "--image", "busybox"]);
+    // The node is "not ready yet": the sandbox fails first, then the pull; both retried.
+    up.until(&["get", "pod", "x"], |t| t.contains("Running"));
+    let events = up.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=x",
+        "-o",
+        "json",
+    ]);
+    let events: serde_json::Value = serde_json::from_str(&events).unwrap();
+    let by_reason = |reason: &str| {
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["reason"] == reason)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let scheduled = &by_reason("Scheduled")[0];
+    assert_eq!(scheduled["source"], serde_json::json!({}), "{scheduled}");
+    assert_eq!(scheduled["reportingComponent"], "default-scheduler");
+    let sandbox = &by_reason("FailedCreatePodSandBox")[0];
+    assert!(
+        sandbox["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox"),
+        "{sandbox}"
+    );
+    assert!(
+        by_reason("Failed")
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("toomanyrequests")),
+        "{events}"
+    );
+    let describe = up.ok(&["describe", "pod", "x"]);
+    let scheduled_line = describe
+        .lines()
+        .find(|l| l.contains("Successfully assigned default/x to node-1"))
+        .unwrap_or_else(|| panic!("{describe}"));
+    assert!(
+        scheduled_line.contains("default-scheduler"),
+        "From: the reporting controller, the source being empty: {scheduled_line}"
+    );
+    let v1 = up.ok(&[
+        "get",
+        "events.events.k8s.io",
+        "--field-selector",
+        "regarding.name=x,reason=Scheduled",
+        "-o",
+        "jsonpath={.items[0].reportingController}",
+    ]);
+    assert_eq!(v1, "default-scheduler");
+
+    // Without credentials: system:anonymous, refused by RBAC (discovery too).
+    assert_eq!(
+        anonymous_request(&up, "/api/v1/namespaces/default/pods"),
+        (
+            403,
+            "pods is forbidden: User \"system:anonymous\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\"".into()
+        )
+    );
+    assert_eq!(
+        anonymous_request(&up, "/apis"),
+        (
+            403,
+            "forbidden: User \"system:anonymous\" cannot get path \"/apis\"".into()
+        )
+    );
+    assert_eq!(anonymous_request(&up, "/healthz"), (200, "ok".into()));
+
+    let config = up.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "configmap",
+        "kubeadm-config",
+        "-o",
+        "jsonpath={.data.ClusterConfiguration}",
+    ]);
+    assert!(config.contains("serviceSubnet: 10.96.0.0/16"), "{config}");
+    assert!(config.contains("dnsDomain: cluster.local"), "{config}");
+    let metrics = up.ok(&["get", "--raw", "/metrics"]);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("apiserver_request_total{")
+                && l.contains("resource=\"pods\"")
+                && l.contains("verb=\"POST\"")),
+        "{metrics}"
+    );
+
+    // Grace periods take their time: 1 s asked, about 1 s; the default 30 s, longer than a
+    // moment (the pod is still Terminating after 3 s; Ctrl-C does not wait for it).
+    let began = Instant::now();
+    up.ok(&["delete", "pod", "x", "--grace-period=1"]);
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(10),
+        "kubectl delete --grace-period=1 took {took:?}"
+    );
+    up.ok(&["run", "y", "--image", "busybox"]);
+    up.until(&["get", "pod", "y"], |t| t.contains("Running"));
+    up.ok(&["delete", "pod", "y", "--wait=false"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let still = up.ok(&["get", "pod", "y"]);
+    assert!(still.contains("Terminating"), "{still}");
+}
+
+#[test]
+fn on_the_real_runtime_pods_search_the_hosts_domains_and_deletes_take_their_grace() {
+    if !real_or_skip() {
+        return;
+    }
+    let up = Up::start(&["--runtime", "containerd", "--like", "kubeadm"]);
+    up.ok(&["run", "x", "--image", "busybox", "--", "sleep", "3600"]);
+    up.until(&["get", "pod", "x"], |t| t.contains("Running"));
+    let resolv = up.ok(&["exec", "x", "--", "cat", "/etc/resolv.conf"]);
+    let host = podcheck_core::resolv::ResolvConf::parse(
+        &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+    );
+    let mut search = vec![
+        "default.svc.cluster.local".to_string(),
+        "svc.cluster.local".into(),
+        "cluster.local".into(),
+    ];
+    for s in host.search {
+        let s = s.trim_end_matches('.').to_string();
+        if !search.contains(&s) {
+            search.push(s);
+        }
+    }
+    assert!(
+        resolv
+            .lines()
+            .any(|l| l == format!("search {}", search.join(" "))),
+        "{resolv}"
+    );
+    assert!(resolv.contains("nameserver 10.96.0.10"), "{resolv}");
+    let events = up.ok(&["get", "events", "--field-selector", "involvedObject.name=x"]);
+    assert!(events.contains("FailedCreatePodSandBox"), "{events}");
+    let began = Instant::now();
+    up.ok(&["delete", "pod", "x", "--grace-period=1"]);
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(10),
+        "sleep as PID 1 waited out --grace-period=1 in {took:?}"
+    );
+}
