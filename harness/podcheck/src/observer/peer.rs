@@ -25,6 +25,8 @@ const REACH_DEADLINE: Duration = Duration::from_secs(10);
 pub struct Peers {
     namespace: Mutex<Option<Result<String, String>>>,
     by_node: Mutex<HashMap<String, Result<String, String>>>,
+    /// For each case pod's node, the node its peer runs on (found once).
+    other: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl Peers {
@@ -38,7 +40,18 @@ impl Peers {
         ip: &str,
         t0: Instant,
     ) -> Probe<PeerRead> {
-        let (peer_node, same_node) = match other_node(admin, node).await {
+        let other = {
+            let mut known = self.other.lock().await;
+            match known.get(node) {
+                Some(o) => o.clone(),
+                None => {
+                    let found = other_node(admin, node).await;
+                    known.insert(node.to_string(), found.clone());
+                    found
+                }
+            }
+        };
+        let (peer_node, same_node) = match other {
             Some(other) => (other, None),
             None => (
                 node.to_string(),
