@@ -81,32 +81,29 @@ impl fmt::Display for PathEnd {
 
 /// What the case expects of the pod's path, as far as its end is concerned.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Course {
+pub enum Course<'a> {
     /// To run (every binding expectation but the two below).
     Run,
     /// To stay unscheduled.
     Unschedulable,
     /// To be left alone for this many milliseconds.
     LeftAlone { window_ms: f64 },
-    /// To be bound, and then wait for an image it cannot pull.
-    PullFails,
+    /// To be bound, and then wait for an image it cannot pull, with these words in the
+    /// runtime's message (a failure in other words, such as a registry's 429, is retried).
+    PullFails { words: &'a str },
 }
 
-impl Course {
-    pub fn of(case: &CaseSpec) -> Course {
+impl<'a> Course<'a> {
+    pub fn of(case: &'a CaseSpec) -> Course<'a> {
         match &case.expect.binding {
             Some(BindingExpectation::Unschedulable(_)) => Course::Unschedulable,
             Some(BindingExpectation::LeftAlone(d)) => Course::LeftAlone {
                 window_ms: d.0.as_secs_f64() * 1e3,
             },
-            _ if matches!(
-                case.expect.cri_launch,
-                Some(CriLaunchExpectation::PullFails(_))
-            ) =>
-            {
-                Course::PullFails
-            }
-            _ => Course::Run,
+            _ => match &case.expect.cri_launch {
+                Some(CriLaunchExpectation::PullFails(words)) => Course::PullFails { words },
+                _ => Course::Run,
+            },
         }
     }
 }
@@ -122,7 +119,7 @@ pub struct PathState {
 
 /// Where the path stands, `now_ms` after the create, from what was seen so far.
 pub fn state(
-    course: Course,
+    course: Course<'_>,
     create: &CreateOutcome,
     sightings: &[PodSighting],
     events: &[EventSighting],
@@ -168,10 +165,10 @@ pub fn state(
             end: run_end(sightings),
             events_in: START_EVENTS.iter().all(|x| reasons.contains(x)),
         },
-        Course::PullFails => PathState {
+        Course::PullFails { words } => PathState {
             end: run_end(sightings).or_else(|| {
                 sightings.iter().find_map(|s| {
-                    let (container, reason) = waiting_for(&s.pod, PULL_FAILURES)?;
+                    let (container, reason) = pull_failed_with(&s.pod, words)?;
                     Some(PathEnd::PullFailed {
                         container: container.to_string(),
                         reason: reason.to_string(),
@@ -239,6 +236,22 @@ pub fn finished(p: &Pod) -> bool {
 /// The first container waiting for one of [`STUCK_REASONS`], and the reason.
 pub fn stuck(p: &Pod) -> Option<(&str, &str)> {
     waiting_for(p, STUCK_REASONS)
+}
+
+/// The first container waiting for an image it could not pull, with `words` in the message.
+fn pull_failed_with<'p>(p: &'p Pod, words: &str) -> Option<(&'p str, &'p str)> {
+    p.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find_map(|c| {
+            let waiting = c.state.as_ref()?.waiting.as_ref()?;
+            let reason = waiting.reason.as_deref()?;
+            let message = waiting.message.as_deref().unwrap_or_default();
+            (PULL_FAILURES.contains(&reason) && message.contains(words))
+                .then_some((c.name.as_str(), reason))
+        })
 }
 
 /// The first container waiting for one of `reasons`, and the reason.

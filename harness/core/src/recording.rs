@@ -342,7 +342,7 @@ impl Recording {
     }
 
     /// Where the pod's path stands `now_ms` after the create.
-    pub fn path(&self, course: Course, now_ms: f64) -> PathState {
+    pub fn path(&self, course: Course<'_>, now_ms: f64) -> PathState {
         path::state(course, &self.create, &self.sightings, &self.events, now_ms)
     }
 

@@ -343,6 +343,7 @@ impl UpArgs {
             cluster_domain: self.cluster_domain,
             pod_ipam: self.pod_ipam,
             dns_upstream: self.dns_upstream,
+            resolv_conf: self.resolv_conf,
             providers: self.providers.options()?,
         })
     }
@@ -450,6 +451,11 @@ pub struct UpArgs {
     /// does not answer in time). Default: such names are refused.
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_dns_upstream)]
     dns_upstream: Option<std::net::SocketAddr>,
+    /// The nodes' resolv.conf, as the kubelet's `--resolv-conf`: the host's DNS for
+    /// `dnsPolicy: Default` pods, and (`--like kubeadm`) the search domains appended to
+    /// ClusterFirst pods' search path.
+    #[arg(long, value_name = "PATH", default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
     #[command(flatten)]
     providers: ProviderArgs,
 }

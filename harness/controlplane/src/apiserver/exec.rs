@@ -31,6 +31,41 @@ const STDOUT: u8 = 1;
 const STDERR: u8 = 2;
 const ERROR: u8 = 3;
 
+/// The container a request names, as kube-apiserver picks it for exec, attach and logs:
+/// the one asked for, or the only one; a pod with several needs `container=`
+/// (`pkg/registry/core/pod/strategy.go`).
+pub(super) fn named_container(
+    pod: &Value,
+    name: &str,
+    asked: Option<&str>,
+) -> Result<String, ApiError> {
+    let containers: Vec<&str> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    let container = match (asked, containers.as_slice()) {
+        (Some(c), _) => c,
+        (None, [only]) => only,
+        (None, _) => {
+            return Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            )));
+        }
+    };
+    if !containers.contains(&container) {
+        return Err(ApiError::bad_request(format!(
+            "container {container} is not valid for pod {name}"
+        )));
+    }
+    Ok(container.to_string())
+}
+
 /// The status of one of the pod's containers.
 pub(super) fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
     pod.pointer("/status/containerStatuses")?
@@ -100,14 +135,11 @@ async fn prepare(state: Arc<ApiState>, req: Request) -> Result<Response, ApiErro
     }
     let pods = resources::lookup("", "v1", "pods").expect("pods are served");
     let pod = state.registry.get(pods, Some(&ns), &name).await?;
-    let container = match query.iter().find(|(k, _)| k == "container") {
-        Some((_, c)) => c.clone(),
-        None => pod
-            .pointer("/spec/containers/0/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-    };
+    let asked = query
+        .iter()
+        .find(|(k, _)| k == "container")
+        .map(|(_, c)| c.as_str());
+    let container = named_container(&pod, &name, asked)?;
     let status = container_status(&pod, &container);
     let Some(id) = status.and_then(container_id) else {
         return Err(ApiError::bad_request(format!(
@@ -751,6 +783,25 @@ mod spdy {
 
     #[cfg(test)]
     mod tests {
+        use serde_json::json;
+
+        /// A sidecar makes a pod of two containers: exec must name one, as on kube-apiserver.
+        #[test]
+        fn exec_names_its_container_where_a_pod_has_several() {
+            let one = json!({"spec": {"containers": [{"name": "app"}]}});
+            assert_eq!(super::named_container(&one, "p", None).unwrap(), "app");
+            let two = json!({"spec": {"containers": [{"name": "app"}, {"name": "istio-proxy"}]}});
+            assert_eq!(
+                super::named_container(&two, "p", None).unwrap_err().message,
+                "a container name must be specified for pod p, choose one of: [app istio-proxy]"
+            );
+            assert_eq!(
+                super::named_container(&two, "p", Some("istio-proxy")).unwrap(),
+                "istio-proxy"
+            );
+            assert!(super::named_container(&two, "p", Some("nope")).is_err());
+        }
+
         use super::*;
 
         #[test]

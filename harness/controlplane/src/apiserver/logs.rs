@@ -159,30 +159,7 @@ async fn serve(state: Arc<ApiState>, req: Request) -> Result<Response, ApiError>
     let options = LogOptions::parse(req.uri().query())?;
     let pods = resources::lookup("", "v1", "pods").expect("pods are served");
     let pod = state.registry.get(pods, Some(&ns), &name).await?;
-    let containers: Vec<String> = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let container = match (&options.container, containers.as_slice()) {
-        (Some(c), _) => c.clone(),
-        (None, [only]) => only.clone(),
-        (None, _) => {
-            return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                containers.join(" ")
-            )));
-        }
-    };
-    if !containers.contains(&container) {
-        return Err(ApiError::bad_request(format!(
-            "container {container} is not valid for pod {name}"
-        )));
-    }
+    let container = super::exec::named_container(&pod, &name, options.container.as_deref())?;
     if options.previous {
         return Err(ApiError::bad_request(format!(
             "previous terminated container \"{container}\" in pod \"{name}\" not found"

@@ -53,7 +53,7 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
             format!("containerStatuses never all running; waiting: {waiting:?}"),
             None,
         )];
-        evidence.extend(failed_attempts(obs, f64::INFINITY));
+        evidence.extend(failed_attempts(obs, f64::INFINITY, RETRIED));
         let r = result(
             Stage::CriLaunch,
             false,
@@ -81,7 +81,7 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
         .iter()
         .map(|c| format!("{}={}", c.name, c.container_id.clone().unwrap_or_default()))
         .collect();
-    let mut evidence = failed_attempts(obs, s.at_ms);
+    let mut evidence = failed_attempts(obs, s.at_ms, RETRIED);
     evidence.push(api(
         obs,
         format!("containerStatuses running: {}", ids.join(", ")),
@@ -160,20 +160,16 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
     r
 }
 
-/// The kubelet's attempts that failed before `until`: a refused sandbox, a failed pull or
+/// The kubelet's Events for attempts it retries.
+const RETRIED: &[&str] = &["FailedCreatePodSandBox", "Failed", "BackOff"];
+
+/// The kubelet's attempts that failed before `until`, of these `reasons`: a refused sandbox, a failed pull or
 /// container. A real kubelet retries each on its next sync, so they are evidence of the
 /// path, not its end.
-fn failed_attempts(obs: &Observation, until: f64) -> Vec<Evidence> {
+fn failed_attempts(obs: &Observation, until: f64, reasons: &[&str]) -> Vec<Evidence> {
     obs.events
         .iter()
-        .filter(|e| {
-            e.warning
-                && e.at_ms <= until
-                && matches!(
-                    e.reason.as_str(),
-                    "FailedCreatePodSandBox" | "Failed" | "BackOff"
-                )
-        })
+        .filter(|e| e.warning && e.at_ms <= until && reasons.contains(&e.reason.as_str()))
         .map(|e| {
             api(
                 obs,
@@ -190,31 +186,43 @@ fn failed_attempts(obs: &Observation, until: f64) -> Vec<Evidence> {
 /// The case expects the pull to fail: a container waits for its image with `words` in the
 /// message, and the kubelet said so in a `Failed` event.
 fn pull_fails(obs: &Observation, words: &str) -> StageResult {
-    let waiting = obs.sightings.iter().find_map(|s| {
-        s.pod
-            .status
-            .as_ref()?
-            .container_statuses
-            .as_ref()?
-            .iter()
-            .find_map(|c| {
-                let w = c.state.as_ref()?.waiting.as_ref()?;
-                let reason = w.reason.as_deref()?;
-                let message = w.message.as_deref().unwrap_or_default();
-                matches!(reason, "ErrImagePull" | "ImagePullBackOff").then(|| {
-                    (
-                        s.at_ms,
-                        c.name.clone(),
-                        reason.to_string(),
-                        message.to_string(),
-                    )
+    // Every failed pull seen; the one in the expected words if any (a registry's 429 may
+    // come first, and the kubelet pulls again).
+    let failures: Vec<(f64, String, String, String)> = obs
+        .sightings
+        .iter()
+        .filter_map(|s| {
+            s.pod
+                .status
+                .as_ref()?
+                .container_statuses
+                .as_ref()?
+                .iter()
+                .find_map(|c| {
+                    let w = c.state.as_ref()?.waiting.as_ref()?;
+                    let reason = w.reason.as_deref()?;
+                    let message = w.message.as_deref().unwrap_or_default();
+                    matches!(reason, "ErrImagePull" | "ImagePullBackOff").then(|| {
+                        (
+                            s.at_ms,
+                            c.name.clone(),
+                            reason.to_string(),
+                            message.to_string(),
+                        )
+                    })
                 })
-            })
-    });
+        })
+        .collect();
+    let waiting = failures
+        .iter()
+        .find(|f| f.3.contains(words))
+        .or(failures.first())
+        .cloned();
     let failed_pull = obs.events.iter().find(|e| {
         e.warning && e.reason == "Failed" && e.message.starts_with("Failed to pull image")
     });
-    let mut evidence = Vec::new();
+    // The failed pulls are the expectation itself; a refused sandbox before them is not.
+    let mut evidence = failed_attempts(obs, f64::INFINITY, &["FailedCreatePodSandBox"]);
     if let Some((at, name, reason, message)) = &waiting {
         evidence.push(api(
             obs,

@@ -24,6 +24,8 @@ pub struct UpRequest {
     pub pod_ipam: PodIpam,
     /// A DNS server on loopback for names outside the cluster.
     pub dns_upstream: Option<std::net::SocketAddr>,
+    /// The nodes' resolv.conf (the kubelet's `--resolv-conf`).
+    pub resolv_conf: PathBuf,
     pub providers: ProviderOptions,
 }
 
@@ -61,6 +63,7 @@ pub async fn up(request: UpRequest, started: Instant) -> Result<(), UserError> {
         cluster_domain: request.cluster_domain.clone(),
         pod_ipam: request.pod_ipam,
         dns_upstream: request.dns_upstream,
+        resolv_conf: request.resolv_conf.clone(),
         store: options.selection.store.clone(),
         runtime: options.selection.runtime.clone(),
         cni: options.cni.clone(),
