@@ -143,7 +143,7 @@ fn results(reports: &Path) -> serde_json::Value {
 #[case::default("default.yaml", "podcheck", 1)]
 #[case::multi_node("multi-node.yaml", "podcheck-multi", 3)]
 #[case::no_default_cni("no-default-cni.yaml", "podcheck-cni", 2)]
-#[case::custom_scheduler("custom-scheduler.yaml", "podcheck-scheduler", 3)]
+#[case::custom_scheduler("custom-scheduler.yaml", "podcheck-scheduler", 5)]
 fn a_cluster_is_created_from_each_config_used_and_deleted(
     #[case] file: &str,
     #[case] name: &str,
@@ -1042,5 +1042,84 @@ fn without_docker_the_node_probes_say_why_and_the_run_still_passes() {
         "the run says so once per suite: {said}"
     );
     assert_eq!(kind.record("docker-calls"), "", "no docker ran");
+    kind.assert_nothing_left();
+}
+
+#[test]
+fn the_scheduler_suite_runs_on_the_custom_scheduler_config_and_the_nodes_are_restored() {
+    let kind = StandIn::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let reports = tmp.path().join("reports");
+    // What validate-scheduler.yml runs on kind, with the stand-in's own scheduler serving
+    // default-scheduler (no static pod runs here).
+    let out = kind
+        .podcheck(&[
+            "run",
+            "suites/scheduler",
+            "--target",
+            "kind",
+            "--kind-config",
+            "kind-configs/custom-scheduler.yaml",
+            "--keep",
+            "--snapshot",
+            "ignore",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("5 node(s) Ready") && said.contains("11 passed, 0 failed, 0 errors"),
+        "{said}"
+    );
+    let results = results(&reports);
+    let selector = results["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "node-selector")
+        .unwrap();
+    let binding = selector["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "binding")
+        .unwrap();
+    assert_eq!(binding["status"], "passed", "{binding}");
+
+    // The cluster's nodes are as they were: no label, taint, cordon or record of podcheck's.
+    let kubeconfig = write(
+        tmp.path(),
+        "kubeconfig",
+        &String::from_utf8(
+            kind.kind(&["get", "kubeconfig", "--name", "podcheck-scheduler"])
+                .stdout,
+        )
+        .unwrap(),
+    );
+    let nodes = Command::new("kubectl")
+        .args(["--kubeconfig", &kubeconfig, "--request-timeout=20s"])
+        .args(["get", "nodes", "-o", "json"])
+        .env("KUBECACHEDIR", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(nodes.status.success(), "{}", text(&nodes));
+    let nodes: serde_json::Value = serde_json::from_slice(&nodes.stdout).unwrap();
+    let items = nodes["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    for node in items {
+        let shown = node.to_string();
+        assert!(
+            !shown.contains("podcheck.dev/") && node["spec"]["unschedulable"] != true,
+            "{shown}"
+        );
+    }
+    assert!(
+        kind.kind(&["delete", "cluster", "--name", "podcheck-scheduler"])
+            .status
+            .success()
+    );
     kind.assert_nothing_left();
 }
