@@ -615,6 +615,24 @@ mod tests {
         }
     }
 
+    /// kind-configs/custom-scheduler.yaml has a worker per node of suites/scheduler: the
+    /// workflow runs that suite on kind too, with pods for the team's scheduler.
+    #[test]
+    fn the_scheduler_workflow_runs_the_scheduler_suite_on_kind_for_the_teams_scheduler() {
+        let commands = podcheck_commands(&workflow("validate-scheduler.yml"));
+        let on_kind: Vec<_> = commands
+            .iter()
+            .filter(|c| c.windows(2).any(|w| w == ["--target", "kind"]))
+            .collect();
+        assert!(
+            on_kind.iter().any(|c| {
+                c.iter().any(|w| w.ends_with("suites/scheduler"))
+                    && c.iter().any(|w| w == "--scheduler-name")
+            }),
+            "{on_kind:?}"
+        );
+    }
+
     #[test]
     fn the_command_line_checker_finds_what_it_should_and_can_fail() {
         let text = "jobs:\n  a:\n    steps:\n      - run: >\n          podcheck run suites/x\n          --target kind --kind-wait 2m\n      - run: |\n          echo hi\n          sudo \"$(command -v podcheck)\" run s \\\n            --report-dir \"reports/a b\"\n";

@@ -315,6 +315,15 @@ impl Target {
 
     /// Connects to the cluster of a kubeconfig.
     pub async fn kubeconfig(path: &std::path::Path) -> Result<Target, Error> {
+        Self::kubeconfig_with_nodes(path, None).await
+    }
+
+    /// [`Target::kubeconfig`], with the runtime and network probes through the nodes where
+    /// podcheck reaches them (kind's node containers).
+    pub async fn kubeconfig_with_nodes(
+        path: &std::path::Path,
+        nodes: Option<crate::kind::node_probes::NodeProbes>,
+    ) -> Result<Target, Error> {
         let kubeconfig = Kubeconfig::read_from(path)
             .map_err(|e| Error::Kubeconfig(path.display().to_string(), e.to_string()))?;
         current_user(&kubeconfig).map_err(|e| Error::Kubeconfig(path.display().to_string(), e))?;
@@ -332,6 +341,7 @@ impl Target {
         let probes = Arc::new(ClusterProbes {
             etcd: EtcdPod::find(&admin).await,
             admin: admin.clone(),
+            nodes,
         });
         let info = TargetInfo {
             kind: "kubeconfig".into(),
@@ -646,11 +656,14 @@ impl Probes for EmbeddedProbes {
 }
 
 /// Any other cluster: the API, and what can be read through it — the store by `etcdctl`
-/// in the etcd static pod where the cluster runs one (kind, kubeadm).
+/// in the etcd static pod where the cluster runs one (kind, kubeadm) — and, on kind, the
+/// runtime and the pod's network namespace by crictl on the node (`crate::kind::node_probes`).
 struct ClusterProbes {
     admin: kube::Client,
     /// Where to run etcdctl, if the cluster shows its etcd as a pod.
     etcd: Option<EtcdPod>,
+    /// crictl on the nodes, where podcheck reaches them (kind): the runtime and netns probes.
+    nodes: Option<crate::kind::node_probes::NodeProbes>,
 }
 
 /// The etcd static pod: where it runs and how it serves.
@@ -756,10 +769,18 @@ impl Probes for ClusterProbes {
         }
     }
 
-    async fn runtime(&self, _: &str, _: &[(String, String)], _: Instant) -> Probe<RuntimeRead> {
-        Probe::Unavailable(
-            "the runtimes of a kubeconfig target are not reachable from podcheck".into(),
-        )
+    async fn runtime(
+        &self,
+        node: &str,
+        containers: &[(String, String)],
+        t0: Instant,
+    ) -> Probe<RuntimeRead> {
+        match &self.nodes {
+            Some(nodes) => nodes.runtime(node, containers, t0).await,
+            None => Probe::Unavailable(
+                "the runtimes of a kubeconfig target are not reachable from podcheck".into(),
+            ),
+        }
     }
 
     async fn registry(&self, _: &[String], _: Instant) -> Probe<RegistryRead> {
@@ -768,9 +789,18 @@ impl Probes for ClusterProbes {
         )
     }
 
-    async fn netns(&self, _: &str, _: &str, _: Option<&str>, _: Instant) -> Probe<NetnsRead> {
-        Probe::Unavailable(
-            "the nodes of a kubeconfig target are not reachable from podcheck".into(),
-        )
+    async fn netns(
+        &self,
+        node: &str,
+        pod_uid: &str,
+        pod_ip: Option<&str>,
+        t0: Instant,
+    ) -> Probe<NetnsRead> {
+        match &self.nodes {
+            Some(nodes) => nodes.netns(node, pod_uid, pod_ip, t0).await,
+            None => Probe::Unavailable(
+                "the nodes of a kubeconfig target are not reachable from podcheck".into(),
+            ),
+        }
     }
 }

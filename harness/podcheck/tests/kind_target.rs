@@ -1,7 +1,9 @@
 //! `podcheck run --target kind` against the stand-in kind (tests/fixtures/kind/kind), whose
 //! clusters are `podcheck up` processes: creation from each config of kind-configs/, reuse,
-//! `--keep`, logs on failure, Ctrl-C at several moments, and kind's own failures. Every test
-//! checks that no process the stand-in started is left.
+//! `--keep`, logs on failure, Ctrl-C at several moments, and kind's own failures; the
+//! runtime's word through the nodes, from the stand-in docker beside it
+//! (tests/fixtures/kind/docker). Every test checks that no process the stand-in started is
+//! left.
 
 mod support;
 
@@ -42,7 +44,10 @@ impl StandIn {
             .env("PODCHECK_KIND_UP_ARGS", "--runtime sim --store memory")
             .env_remove("PODCHECK_KIND_NO_DOCKER")
             .env_remove("PODCHECK_KIND_NO_COREDNS")
-            .env_remove("PODCHECK_KIND_CREATE_DELAY");
+            .env_remove("PODCHECK_KIND_CREATE_DELAY")
+            .env_remove("PODCHECK_DOCKER_CONTAINER_STATE")
+            .env_remove("PODCHECK_DOCKER_UNREACHABLE")
+            .env_remove("KIND_EXPERIMENTAL_PROVIDER");
     }
 
     /// `podcheck ARGS` from the workspace root, with the stand-in on PATH.
@@ -138,7 +143,7 @@ fn results(reports: &Path) -> serde_json::Value {
 #[case::default("default.yaml", "podcheck", 1)]
 #[case::multi_node("multi-node.yaml", "podcheck-multi", 3)]
 #[case::no_default_cni("no-default-cni.yaml", "podcheck-cni", 2)]
-#[case::custom_scheduler("custom-scheduler.yaml", "podcheck-scheduler", 3)]
+#[case::custom_scheduler("custom-scheduler.yaml", "podcheck-scheduler", 5)]
 fn a_cluster_is_created_from_each_config_used_and_deleted(
     #[case] file: &str,
     #[case] name: &str,
@@ -833,4 +838,288 @@ fn usage_errors_come_before_any_kind_command() {
         assert!(said.contains(message), "{flags:?}: {said}");
     }
     assert_eq!(kind.record("calls"), "", "kind was never run");
+}
+
+/// The stages of the only case of a run, by name.
+fn stage<'a>(results: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    results["suites"][0]["cases"][0]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == name)
+        .unwrap_or_else(|| panic!("no stage {name} in {results}"))
+}
+
+/// The evidence of a stage from `source`, as `provider (real|simulated): detail` lines.
+fn evidence(stage: &serde_json::Value, source: &str) -> Vec<String> {
+    stage["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"] == source)
+        .map(|e| {
+            format!(
+                "{} ({}): {}",
+                e["provider"].as_str().unwrap(),
+                if e["real"] == true {
+                    "real"
+                } else {
+                    "simulated"
+                },
+                e["detail"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// `podcheck run` of the busybox-runs case on the stand-in kind, with `env` set; its exit
+/// code, what it said and its results.
+fn busybox_runs(kind: &StandIn, env: &[(&str, &str)]) -> (Option<i32>, String, serde_json::Value) {
+    let reports = tempfile::tempdir().unwrap();
+    let mut command = kind.podcheck(&[
+        "run",
+        "suites/pod-lifecycle",
+        "--case",
+        "busybox-runs",
+        "--target",
+        "kind",
+        "--snapshot",
+        "ignore",
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    (out.status.code(), text(&out), results(reports.path()))
+}
+
+#[test]
+fn cri_launch_and_cni_attach_take_the_runtimes_word_through_the_node() {
+    let kind = StandIn::new();
+    let (code, said, results) = busybox_runs(&kind, &[]);
+    assert_eq!(code, Some(0), "{said}");
+
+    // criLaunch: crictl inspect on the pod's node found the container running.
+    let cri = evidence(stage(&results, "criLaunch"), "cri");
+    assert!(
+        cri.iter().any(|e| e.starts_with(
+            "containerd v2.1.1-podcheck-standin (crictl inspect on node node-1) (real): ContainerStatus "
+        ) && e.ends_with(": RUNNING")),
+        "{cri:?}"
+    );
+    // cniAttach: the sandbox's network namespace, by crictl inspectp and nsenter, holds the
+    // pod's IP, and the node reached it.
+    let cni = stage(&results, "cniAttach");
+    let ip = evidence(cni, "api")
+        .iter()
+        .find_map(|e| {
+            let rest = e.split_once("status.podIP = ")?.1;
+            Some(rest.split_whitespace().next()?.to_string())
+        })
+        .unwrap_or_else(|| panic!("no pod IP in {cni}"));
+    let netns = evidence(cni, "netns");
+    let from_node: Vec<&String> = netns
+        .iter()
+        .filter(|e| e.contains("(crictl inspectp on node node-1: sandbox "))
+        .collect();
+    assert!(
+        from_node.iter().any(
+            |e| e.contains(&format!(" at {ip}, netns /var/run/netns/cni-"))
+                && e.ends_with(&format!("(real): the sandbox's netns holds eth0 {ip}/24"))
+        ),
+        "{netns:?}"
+    );
+    assert!(
+        from_node.iter().any(|e| e.ends_with(&format!(
+            "(real): the node reaches {ip}: a TCP connection from the node to port 9 was refused by the pod's stack (a reset): the packets arrived"
+        ))),
+        "{netns:?}"
+    );
+    assert_eq!(cni["status"], "passed", "{cni}");
+
+    // The runtime is a provider of the target, as crictl named it.
+    let runtime = results["target"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["component"] == "runtime")
+        .unwrap_or_else(|| panic!("no runtime in {}", results["target"]));
+    assert_eq!(runtime["name"], "containerd");
+    assert_eq!(
+        runtime["version"],
+        "v2.1.1-podcheck-standin (crictl on node node-1)"
+    );
+    assert_eq!(runtime["real"], true);
+
+    // Each command ran on the node as kind runs commands there.
+    let calls = kind.record("docker-calls");
+    for command in [
+        "exec --privileged node-1 crictl version",
+        "exec --privileged node-1 crictl inspect -o json ",
+        "exec --privileged node-1 crictl pods --label io.kubernetes.pod.uid=",
+        "exec --privileged node-1 crictl inspectp -o json ",
+        "exec --privileged node-1 nsenter --net=/var/run/netns/cni-",
+        "exec --privileged node-1 timeout 2 bash -c ",
+    ] {
+        assert!(
+            calls.lines().any(|l| l.starts_with(command)),
+            "no {command:?} in\n{calls}"
+        );
+    }
+    kind.assert_nothing_left();
+}
+
+#[test]
+fn a_container_the_runtime_reports_exited_fails_cri_launch_naming_the_runtime() {
+    let kind = StandIn::new();
+    let (code, said, results) = busybox_runs(
+        &kind,
+        &[("PODCHECK_DOCKER_CONTAINER_STATE", "CONTAINER_EXITED")],
+    );
+    assert_eq!(code, Some(1), "{said}");
+    let cri = stage(&results, "criLaunch");
+    assert_eq!(cri["status"], "failed", "{cri}");
+    let message = cri["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "the runtime (containerd v2.1.1-podcheck-standin (crictl inspect on node node-1)) reports container "
+        ) && message.ends_with(" as exited"),
+        "{message}"
+    );
+    assert!(
+        cri["hint"]
+            .as_str()
+            .unwrap()
+            .contains("the status is not backed by the runtime"),
+        "{cri}"
+    );
+    // The API alone still says Running: only the runtime's word failed the stage.
+    assert!(
+        evidence(cri, "api")
+            .iter()
+            .any(|e| e.contains("containerStatuses running")),
+        "{cri}"
+    );
+    assert!(said.contains("criLaunch"), "{said}");
+    kind.assert_nothing_left();
+}
+
+#[test]
+fn without_docker_the_node_probes_say_why_and_the_run_still_passes() {
+    let kind = StandIn::new();
+    // PATH: the stand-in kind alone, and the machine's directories that hold none of the
+    // CLIs kind could run its nodes with.
+    let only_kind = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(StandIn::dir().join("kind"), only_kind.path().join("kind")).unwrap();
+    let clis = ["docker", "podman", "nerdctl", "finch"];
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![only_kind.path().to_path_buf()];
+    dirs.extend(std::env::split_paths(&path).filter(|d| clis.iter().all(|c| !d.join(c).exists())));
+    for fallback in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
+        assert!(
+            clis.iter().all(|c| !Path::new(fallback).join(c).exists()),
+            "{fallback} holds a container CLI: podcheck would find it there"
+        );
+    }
+    let joined = std::env::join_paths(dirs).unwrap();
+    let path = joined.to_str().unwrap();
+    let (code, said, results) = busybox_runs(&kind, &[("PATH", path)]);
+    assert_eq!(code, Some(0), "{said}");
+    let why = "probe unavailable: docker (kind's default: none of docker, nerdctl, finch, podman answered `-v`) is not on PATH, so crictl on the kind nodes cannot be reached";
+    for (name, source) in [("criLaunch", "cri"), ("cniAttach", "netns")] {
+        let found = evidence(stage(&results, name), source);
+        assert!(
+            found
+                .iter()
+                .any(|e| e == &format!("none (simulated): {why}")),
+            "{name}: {found:?}"
+        );
+    }
+    assert!(
+        said.contains("crictl on the kind nodes cannot be asked"),
+        "the run says so once per suite: {said}"
+    );
+    assert_eq!(kind.record("docker-calls"), "", "no docker ran");
+    kind.assert_nothing_left();
+}
+
+#[test]
+fn the_scheduler_suite_runs_on_the_custom_scheduler_config_and_the_nodes_are_restored() {
+    let kind = StandIn::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let reports = tmp.path().join("reports");
+    // What validate-scheduler.yml runs on kind, with the stand-in's own scheduler serving
+    // default-scheduler (no static pod runs here).
+    let out = kind
+        .podcheck(&[
+            "run",
+            "suites/scheduler",
+            "--target",
+            "kind",
+            "--kind-config",
+            "kind-configs/custom-scheduler.yaml",
+            "--keep",
+            "--snapshot",
+            "ignore",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("5 node(s) Ready") && said.contains("11 passed, 0 failed, 0 errors"),
+        "{said}"
+    );
+    let results = results(&reports);
+    let selector = results["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "node-selector")
+        .unwrap();
+    let binding = selector["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "binding")
+        .unwrap();
+    assert_eq!(binding["status"], "passed", "{binding}");
+
+    // The cluster's nodes are as they were: no label, taint, cordon or record of podcheck's.
+    let kubeconfig = write(
+        tmp.path(),
+        "kubeconfig",
+        &String::from_utf8(
+            kind.kind(&["get", "kubeconfig", "--name", "podcheck-scheduler"])
+                .stdout,
+        )
+        .unwrap(),
+    );
+    let nodes = Command::new("kubectl")
+        .args(["--kubeconfig", &kubeconfig, "--request-timeout=20s"])
+        .args(["get", "nodes", "-o", "json"])
+        .env("KUBECACHEDIR", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(nodes.status.success(), "{}", text(&nodes));
+    let nodes: serde_json::Value = serde_json::from_slice(&nodes.stdout).unwrap();
+    let items = nodes["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    for node in items {
+        let shown = node.to_string();
+        assert!(
+            !shown.contains("podcheck.dev/") && node["spec"]["unschedulable"] != true,
+            "{shown}"
+        );
+    }
+    assert!(
+        kind.kind(&["delete", "cluster", "--name", "podcheck-scheduler"])
+            .status
+            .success()
+    );
+    kind.assert_nothing_left();
 }

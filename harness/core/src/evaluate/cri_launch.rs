@@ -101,6 +101,9 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
     let mut mismatches: Vec<String> = Vec::new();
     match &obs.runtime {
         Probe::Seen(rt) => {
+            // Named in a mismatch: which runtime, asked how (`crictl inspect on node …`).
+            let runtime = format!("{} {}", rt.provider.name, rt.provider.version);
+            let runtime = runtime.trim();
             for c in &statuses {
                 let id = c.container_id.clone().unwrap_or_default();
                 let bare = id
@@ -115,11 +118,11 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
                         rt.at_ms,
                     )),
                     Some((_, _, state)) => mismatches.push(format!(
-                        "the runtime reports container {} as {state}",
+                        "the runtime ({runtime}) reports container {} as {state}",
                         c.name
                     )),
                     None => mismatches.push(format!(
-                        "the runtime does not know container {} ({})",
+                        "the runtime ({runtime}) does not know container {} ({})",
                         c.name,
                         short(&bare)
                     )),
@@ -387,13 +390,13 @@ mod tests {
     #[case::runtime_says_exited(
         |o: &mut Observation| runtime_read(o).containers[0].2 = "exited".into(),
         StageStatus::Failed,
-        Some("the runtime reports container app as exited"),
+        Some("the runtime (containerd 2.0.4) reports container app as exited"),
         Some("the status is not backed by the runtime")
     )]
     #[case::runtime_does_not_know_the_id(
         |o: &mut Observation| runtime_read(o).containers[0].1 = "fedcba9876543210".into(),
         StageStatus::Failed,
-        Some("the runtime does not know container app (0123456789abc)"),
+        Some("the runtime (containerd 2.0.4) does not know container app (0123456789abc)"),
         Some("the status is not backed by the runtime")
     )]
     #[case::runtime_probe_unavailable(

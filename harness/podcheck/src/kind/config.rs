@@ -149,8 +149,31 @@ mod tests {
         assert_eq!(cni.node_count(), 2);
 
         let scheduler = shipped("custom-scheduler.yaml");
-        assert_eq!(scheduler.node_count(), 3);
+        assert_eq!(scheduler.describe_nodes(), "1 control-plane, 4 workers");
         assert!(!scheduler.disables_default_cni());
+    }
+
+    /// kind taints its control plane when the cluster has workers: suites/scheduler's nodes
+    /// are mapped onto workers only, so the config for schedulers has one per declared node.
+    #[test]
+    fn the_scheduler_config_has_a_worker_for_each_node_of_the_scheduler_suite() {
+        let path = format!(
+            "{}/../../suites/scheduler/suite.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let suite: serde_json::Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let declared = suite["spec"]["nodes"].as_array().unwrap().len();
+        let workers = shipped("custom-scheduler.yaml")
+            .roles()
+            .into_iter()
+            .filter(|r| *r == Role::Worker)
+            .count();
+        assert_eq!(declared, 4);
+        assert!(
+            workers >= declared,
+            "{workers} workers for {declared} nodes"
+        );
     }
 
     #[test]

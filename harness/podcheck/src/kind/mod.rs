@@ -9,12 +9,19 @@
 //! written. kind does not clean up when it is interrupted (it sets no signal handler), so a
 //! create that podcheck cuts short is followed by `kind delete cluster`.
 //!
+//! Its nodes are containers podcheck can reach with the CLI kind runs them with:
+//! [`node_probes`] asks crictl on them for the runtime's and the sandbox's own word.
+//!
 //! Pure parts: [`config`] (the kind config), [`invocation`] (command lines, kind's answers),
-//! [`readiness`] (when a cluster is ready), [`manifest`] (a CNI manifest's objects).
+//! [`readiness`] (when a cluster is ready), [`manifest`] (a CNI manifest's objects),
+//! [`node_tool`] (which CLI reaches the nodes), [`crictl`] (commands on a node, answers).
 
 pub mod config;
+pub mod crictl;
 pub mod invocation;
 pub mod manifest;
+pub mod node_probes;
+pub mod node_tool;
 pub mod readiness;
 
 use std::ffi::OsString;
@@ -79,10 +86,15 @@ pub struct KindTarget {
 }
 
 impl KindTarget {
-    /// Connects as to any kubeconfig cluster, reported as `kind` with the cluster's name and
-    /// node image.
+    /// Connects as to any kubeconfig cluster, with the runtime and network probes through
+    /// the nodes; reported as `kind` with the cluster's name and node image.
     pub async fn connect(&self) -> Result<Target, crate::Error> {
-        let mut target = Target::kubeconfig(&self.kubeconfig).await?;
+        self.connect_with(node_probes::NodeProbes::detect().await)
+            .await
+    }
+
+    async fn connect_with(&self, nodes: node_probes::NodeProbes) -> Result<Target, crate::Error> {
+        let mut target = Target::kubeconfig_with_nodes(&self.kubeconfig, Some(nodes)).await?;
         target.info.kind = "kind".into();
         target.info.providers.push(Provider {
             component: "cluster".into(),
@@ -95,13 +107,47 @@ impl KindTarget {
     }
 
     /// [`connect`](Self::connect) for a pod suite, warning about what of the suite applies
-    /// to the embedded target only (its images were loaded into the nodes).
+    /// to the embedded target only (its images were loaded into the nodes); the runtime that
+    /// crictl names on a node is reported too.
     pub async fn connect_for(&self, suite: &Suite) -> Result<Target, crate::Error> {
         if suite.scheduler.is_some() {
             tracing::warn!(suite = %suite.name, "the suite's scheduler runs on the embedded target only; the kind cluster's own schedulers are observed");
         }
-        self.connect().await
+        let nodes = node_probes::NodeProbes::detect().await;
+        let mut target = self.connect_with(nodes.clone()).await?;
+        match runtime_of_a_node(&target.admin, &nodes).await {
+            Ok(runtime) => target.info.providers.push(runtime),
+            Err(why) => tracing::warn!(
+                cluster = %self.cluster,
+                "crictl on the kind nodes cannot be asked, so criLaunch and cniAttach go without the runtime's word: {why}"
+            ),
+        }
+        Ok(target)
     }
+}
+
+/// The runtime crictl names on the cluster's first node, as a provider of the target.
+async fn runtime_of_a_node(
+    admin: &kube::Client,
+    nodes: &node_probes::NodeProbes,
+) -> Result<Provider, String> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(admin.clone());
+    let list = api
+        .list_metadata(&kube::api::ListParams::default().limit(1))
+        .await
+        .map_err(|e| format!("the nodes could not be listed: {e}"))?;
+    let node = list
+        .items
+        .first()
+        .and_then(|n| n.metadata.name.clone())
+        .ok_or("the cluster has no node")?;
+    let version = nodes.runtime_version(&node).await?;
+    Ok(Provider {
+        component: "runtime".into(),
+        name: version.name,
+        real: true,
+        version: format!("{} (crictl on node {node})", version.version),
+    })
 }
 
 /// One run's kind cluster, from the first `kind` command to its deletion.
