@@ -1,5 +1,8 @@
-//! cniAttach: the pod got an IP in its node's podCIDR that no other running pod has, held by
-//! the sandbox's network namespace and reachable from the node.
+//! cniAttach: the pod got an IP from the range its CNI allocates from (see
+//! [`crate::pod_network`]) that no other running pod has; the sandbox's network namespace
+//! holds it and the node reaches it (where a probe sees the node); the pod's own interfaces
+//! hold it (through `pods/exec`); and a second pod, on another node where there is one,
+//! reaches it.
 
 use k8s_openapi::api::core::v1::Pod;
 
@@ -75,144 +78,163 @@ pub(super) fn cni_attach(obs: &Observation) -> StageResult {
     };
     let ip = pod_ip(&s.pod).unwrap_or_default().to_string();
     let node = node_of(&s.pod).unwrap_or_default().to_string();
-    let mut evidence = vec![api(
-        obs,
-        format!("status.podIP = {ip} on {node}"),
-        Some(s.at_ms),
-    )];
-    let mut problems: Vec<(String, &str)> = Vec::new();
+    let mut f = Findings {
+        evidence: vec![api(
+            obs,
+            format!("status.podIP = {ip} on {node}"),
+            Some(s.at_ms),
+        )],
+        problems: Vec::new(),
+    };
     if host_network(&s.pod) {
-        // A hostNetwork pod has the node's address: no plugin ran, no range applies.
-        evidence.push(api(obs, "hostNetwork pod: it uses the node's network, so the podCIDR and uniqueness do not apply", None));
+        // A hostNetwork pod has the node's address: no plugin ran, nothing else applies.
+        f.evidence.push(api(obs, "hostNetwork pod: it uses the node's network, so the podCIDR, uniqueness and the pod's own interfaces do not apply", None));
     } else {
-        let range = range(obs, &s.pod, &ip, &node);
-        if range.ok() {
-            evidence.push(api(obs, range.words(&ip, &node), None));
-        } else {
-            problems.push((
-                range.words(&ip, &node),
-                "the IPAM plugin hands out addresses from another range than the one it allocates the node's pods from",
-            ));
-        }
-        // Finished pods keep their last podIP while the address is reused: not a clash.
-        let twins: Vec<String> = obs
-            .pods
-            .iter()
-            .filter(|p| {
-                p.metadata.uid != s.pod.metadata.uid
-                    && pod_ip(p) == Some(ip.as_str())
-                    && !host_network(p)
-                    && !finished(p)
-            })
-            .filter_map(|p| p.metadata.name.clone())
-            .collect();
-        if twins.is_empty() {
-            evidence.push(api(obs, format!("no other running pod has {ip}"), None));
-        } else {
-            problems.push((
-                format!("{ip} is also the IP of {}", twins.join(", ")),
-                "IPAM handed out the same address twice",
-            ));
-        }
-    }
-    match &obs.netns {
-        _ if host_network(&s.pod) => {}
-        Probe::Seen(n) => {
-            let has = n
-                .addresses
-                .iter()
-                .any(|(_, a)| a.split('/').next() == Some(ip.as_str()));
-            let ifs: Vec<String> = n
-                .addresses
-                .iter()
-                .map(|(i, a)| format!("{i} {a}"))
-                .collect();
-            evidence.push(from(
-                Source::Netns,
-                &n.provider,
-                format!("the sandbox's netns holds {}", ifs.join(", ")),
-                n.at_ms,
-            ));
-            if !has {
-                problems.push((format!("the sandbox's network namespace does not hold {ip}"), "the reported IP is not configured in the pod: the plugin's result and the namespace disagree"));
-            }
-            match &n.reach {
-                Some(Ok(how)) => evidence.push(from(
-                    Source::Netns,
-                    &n.provider,
-                    format!("the node reaches {ip}: {how}"),
-                    n.at_ms,
-                )),
-                Some(Err(why)) => problems.push((
-                    format!("the node cannot reach {ip}: {why}"),
-                    "the plugin must connect the pod to the node (bridge, veth, routes)",
-                )),
-                None => {}
-            }
-        }
-        Probe::Unavailable(why) => evidence.push(unavailable(Source::Netns, why)),
-    }
-    match &obs.in_pod_net {
-        _ if host_network(&s.pod) => {}
-        Probe::Seen(n) => {
-            let holds = n
-                .addresses
-                .iter()
-                .any(|(i, a)| i != "lo" && a.split('/').next() == Some(ip.as_str()));
-            let ifs: Vec<String> = n
-                .addresses
-                .iter()
-                .map(|(i, a)| format!("{i} {a}"))
-                .collect();
-            evidence.push(from(
-                Source::Netns,
-                &obs.apiserver,
-                format!("inside the pod (pods/exec ip -o addr): {}", ifs.join(", ")),
-                n.at_ms,
-            ));
-            if !holds {
-                problems.push((
-                    format!("the pod's own network namespace does not hold {ip}"),
-                    "the address in the pod's status is not on any interface of the pod: the plugin's result and what it configured disagree",
-                ));
-            }
-        }
-        Probe::Unavailable(why) => evidence.push(unavailable(Source::Netns, why)),
-    }
-    match &obs.peer {
-        _ if host_network(&s.pod) => {}
-        Probe::Seen(p) => {
-            let placed = match &p.same_node {
-                Some(why) => format!("on the same node {} ({why})", p.node),
-                None => format!("on another node, {}", p.node),
-            };
-            match &p.reached {
-                Ok(how) => evidence.push(from(
-                    Source::Netns,
-                    &obs.apiserver,
-                    format!("pod {} {placed} reached {ip}: {how}", p.pod),
-                    p.at_ms,
-                )),
-                Err(why) => problems.push((
-                    format!("pod {} {placed} cannot reach {ip}: {why}", p.pod),
-                    "every pod must reach every other pod, on any node, without NAT: check the CNI's routes (or tunnels) between nodes and any network policy",
-                )),
-            }
-        }
-        Probe::Unavailable(why) => evidence.push(unavailable(Source::Netns, why)),
+        address(obs, &s.pod, &ip, &node, &mut f);
+        sandbox(obs, &ip, &mut f);
+        inside(obs, &ip, &mut f);
+        peer(obs, &ip, &mut f);
     }
     let r = result(
         Stage::CniAttach,
         true,
         format!("IP {ip}"),
         Some(s.at_ms),
-        evidence,
+        f.evidence,
     );
-    with_problems(r, problems)
+    with_problems(r, f.problems)
+}
+
+/// What the checks found: evidence, and problems with their hints.
+struct Findings {
+    evidence: Vec<crate::result::Evidence>,
+    problems: Vec<(String, &'static str)>,
+}
+
+/// The address itself: in the range the CNI allocates from, and no other running pod's.
+fn address(obs: &Observation, pod: &Pod, ip: &str, node: &str, f: &mut Findings) {
+    let range = range(obs, pod, ip, node);
+    if range.ok() {
+        f.evidence.push(api(obs, range.words(ip, node), None));
+    } else {
+        f.problems.push((
+            range.words(ip, node),
+            "the IPAM plugin hands out addresses from another range than the one it allocates the node's pods from",
+        ));
+    }
+    // Finished pods keep their last podIP while the address is reused: not a clash.
+    let twins: Vec<String> = obs
+        .pods
+        .iter()
+        .filter(|p| {
+            p.metadata.uid != pod.metadata.uid
+                && pod_ip(p) == Some(ip)
+                && !host_network(p)
+                && !finished(p)
+        })
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    if twins.is_empty() {
+        f.evidence
+            .push(api(obs, format!("no other running pod has {ip}"), None));
+    } else {
+        f.problems.push((
+            format!("{ip} is also the IP of {}", twins.join(", ")),
+            "IPAM handed out the same address twice",
+        ));
+    }
+}
+
+/// Interfaces in words, and whether one (other than `lo`) holds `ip`.
+fn interfaces(addresses: &[(String, String)], ip: &str) -> (String, bool) {
+    let holds = addresses
+        .iter()
+        .any(|(i, a)| i != "lo" && a.split('/').next() == Some(ip));
+    let words: Vec<String> = addresses.iter().map(|(i, a)| format!("{i} {a}")).collect();
+    (words.join(", "), holds)
+}
+
+/// The sandbox's network namespace, from the node (the runtime's word), and the node's reach.
+fn sandbox(obs: &Observation, ip: &str, f: &mut Findings) {
+    let n = match &obs.netns {
+        Probe::Seen(n) => n,
+        Probe::Unavailable(why) => return f.evidence.push(unavailable(Source::Netns, why)),
+    };
+    let (words, holds) = interfaces(&n.addresses, ip);
+    f.evidence.push(from(
+        Source::Netns,
+        &n.provider,
+        format!("the sandbox's netns holds {words}"),
+        n.at_ms,
+    ));
+    if !holds {
+        f.problems.push((
+            format!("the sandbox's network namespace does not hold {ip}"),
+            "the reported IP is not configured in the pod: the plugin's result and the namespace disagree",
+        ));
+    }
+    match &n.reach {
+        Some(Ok(how)) => f.evidence.push(from(
+            Source::Netns,
+            &n.provider,
+            format!("the node reaches {ip}: {how}"),
+            n.at_ms,
+        )),
+        Some(Err(why)) => f.problems.push((
+            format!("the node cannot reach {ip}: {why}"),
+            "the plugin must connect the pod to the node (bridge, veth, routes)",
+        )),
+        None => {}
+    }
+}
+
+/// The pod's own interfaces, from inside it through the API.
+fn inside(obs: &Observation, ip: &str, f: &mut Findings) {
+    let n = match &obs.in_pod_net {
+        Probe::Seen(n) => n,
+        Probe::Unavailable(why) => return f.evidence.push(unavailable(Source::Netns, why)),
+    };
+    let (words, holds) = interfaces(&n.addresses, ip);
+    f.evidence.push(from(
+        Source::Netns,
+        &obs.apiserver,
+        format!("inside the pod (pods/exec ip -o addr): {words}"),
+        n.at_ms,
+    ));
+    if !holds {
+        f.problems.push((
+            format!("the pod's own network namespace does not hold {ip}"),
+            "the address in the pod's status is not on any interface of the pod: the plugin's result and what it configured disagree",
+        ));
+    }
+}
+
+/// A second pod, on another node where there is one, reaching this one.
+fn peer(obs: &Observation, ip: &str, f: &mut Findings) {
+    let p = match &obs.peer {
+        Probe::Seen(p) => p,
+        Probe::Unavailable(why) => return f.evidence.push(unavailable(Source::Netns, why)),
+    };
+    let placed = match &p.same_node {
+        Some(why) => format!("on the same node {} ({why})", p.node),
+        None => format!("on another node, {}", p.node),
+    };
+    match &p.reached {
+        Ok(how) => f.evidence.push(from(
+            Source::Netns,
+            &obs.apiserver,
+            format!("pod {} {placed} reached {ip}: {how}", p.pod),
+            p.at_ms,
+        )),
+        Err(why) => f.problems.push((
+            format!("pod {} {placed} cannot reach {ip}: {why}", p.pod),
+            "every pod must reach every other pod, on any node, without NAT: check the CNI's routes (or tunnels) between nodes and any network policy",
+        )),
+    }
 }
 
 /// Fails `r` with every problem found, first one's hint.
-fn with_problems(r: StageResult, problems: Vec<(String, &str)>) -> StageResult {
+fn with_problems(r: StageResult, problems: Vec<(String, &'static str)>) -> StageResult {
     match problems.first() {
         None => r,
         Some((_, hint)) => {
