@@ -42,10 +42,46 @@ pub(super) async fn after_create(
     });
 }
 
-/// Everything read once the path ended: the store and the API again, the runtime, the
-/// network namespace and DNS when the pod runs, and the cluster around the pod — its nodes,
-/// the pods on them or with its IP, the two Services DNS depends on — read by name and
-/// field selector, never by listing the whole cluster.
+/// What the recording says of the pod once its path ended: what the probes ask about.
+struct Ended {
+    runs: bool,
+    node: String,
+    ip: Option<String>,
+    uid: String,
+    containers: Vec<(String, String)>,
+    images: Vec<String>,
+    /// The nodes the case's pods were bound to.
+    nodes: Vec<String>,
+}
+
+impl Ended {
+    fn read(recorder: &Recorder) -> Ended {
+        recorder.read(|r| {
+            let last = r.last_pod();
+            Ended {
+                runs: r.runs(),
+                node: last
+                    .and_then(|p| p.spec.as_ref()?.node_name.clone())
+                    .unwrap_or_default(),
+                ip: last
+                    .and_then(|p| p.status.as_ref()?.pod_ip.clone())
+                    .filter(|ip| !ip.is_empty()),
+                uid: last
+                    .and_then(|p| p.metadata.uid.clone())
+                    .unwrap_or_default(),
+                containers: r.reported_containers(),
+                images: r.reported_images(),
+                nodes: r.bound_nodes(),
+            }
+        })
+    }
+}
+
+/// Everything read once the path ended: the target's narrow probes (store, runtime,
+/// registry, the sandbox's netns), what the pod shows from inside when it runs (its
+/// interfaces, a second pod's reach, DNS), and the cluster around the pod — its nodes, the
+/// pods on them or with its IP, the two Services DNS depends on — read by name and field
+/// selector, never by listing the whole cluster.
 pub(super) async fn after_path(
     target: &Target,
     case: &CaseSpec,
@@ -53,16 +89,37 @@ pub(super) async fn after_path(
     t0: Instant,
     recorder: &Recorder,
 ) {
-    let (runs, last, containers, images, nodes) = recorder.read(|r| {
-        (
-            r.runs(),
-            r.last_pod().cloned(),
-            r.reported_containers(),
-            r.reported_images(),
-            r.bound_nodes(),
-        )
+    let ended = Ended::read(recorder);
+    narrow_probes(target, pod, &ended, t0, recorder).await;
+    let services = ClusterServices::read(&target.admin).await;
+    if ended.runs {
+        from_inside(target, case, pod, &ended, &services, t0, recorder).await;
+    }
+    let (nodes, pods) = around(
+        &target.admin,
+        pod.namespace,
+        &ended.nodes,
+        ended.ip.as_deref(),
+    )
+    .await;
+    recorder.apply(Observed::Cluster {
+        nodes,
+        pods,
+        kubernetes_service_ip: services.kubernetes.and_then(|s| s.spec?.cluster_ip),
+        cluster_dns_ip: services.kube_dns.and_then(|s| s.spec?.cluster_ip),
     });
-    if runs {
+}
+
+/// The target's own probes: the store and the API again once the pod runs, the runtime,
+/// the registry, the sandbox's network namespace.
+async fn narrow_probes(
+    target: &Target,
+    pod: &PodAt<'_>,
+    ended: &Ended,
+    t0: Instant,
+    recorder: &Recorder,
+) {
+    if ended.runs {
         let read = target.probes.store(pod.key, t0).await;
         recorder.apply(Observed::Store {
             moment: Moment::AfterRunning,
@@ -74,66 +131,66 @@ pub(super) async fn after_path(
             read,
         });
     }
-    let node = last
-        .as_ref()
-        .and_then(|p| p.spec.as_ref()?.node_name.clone())
-        .unwrap_or_default();
-    if !containers.is_empty() {
-        let read = target.probes.runtime(&node, &containers, t0).await;
+    if !ended.containers.is_empty() {
+        let read = target
+            .probes
+            .runtime(&ended.node, &ended.containers, t0)
+            .await;
         recorder.apply(Observed::Runtime(read));
     }
-    if !images.is_empty() {
-        let read = target.probes.registry(&images, t0).await;
+    if !ended.images.is_empty() {
+        let read = target.probes.registry(&ended.images, t0).await;
         recorder.apply(Observed::Registry(read));
     }
-    let ip = last
-        .as_ref()
-        .and_then(|p| p.status.as_ref()?.pod_ip.clone())
-        .filter(|ip| !ip.is_empty());
-    if let Some(p) = last.as_ref().filter(|_| runs) {
-        let uid = p.metadata.uid.clone().unwrap_or_default();
-        let read = target.probes.netns(&node, &uid, ip.as_deref(), t0).await;
+    if ended.runs {
+        let read = target
+            .probes
+            .netns(&ended.node, &ended.uid, ended.ip.as_deref(), t0)
+            .await;
         recorder.apply(Observed::Netns(read));
     }
-    let services = ClusterServices::read(&target.admin).await;
-    if runs {
-        let in_pod = InPod {
-            pods: pod.pods,
-            pod: pod.name,
-            container: &first_container(case),
-        };
-        let read = in_pod_interfaces(&in_pod, t0).await;
-        recorder.apply(Observed::InPodNet(read));
-        if let Some(ip) = ip.as_deref() {
-            let read = target
-                .peers
-                .reach(&target.admin, &target.run_id, &node, ip, t0)
-                .await;
-            recorder.apply(Observed::Peer(read));
-        }
-        let facts = DnsFacts {
-            kubernetes: services.kubernetes.as_ref(),
-            admin: &target.admin,
-            namespace: pod.namespace,
-        };
-        let read = dns_probe(
-            target,
-            &in_pod,
-            case,
-            &facts,
-            services.kube_dns.as_ref(),
-            t0,
-        )
-        .await;
-        recorder.apply(Observed::Dns(read));
+}
+
+/// What a running pod shows through the API: its interfaces, a second pod reaching it,
+/// its DNS.
+async fn from_inside(
+    target: &Target,
+    case: &CaseSpec,
+    pod: &PodAt<'_>,
+    ended: &Ended,
+    services: &ClusterServices,
+    t0: Instant,
+    recorder: &Recorder,
+) {
+    let in_pod = InPod {
+        pods: pod.pods,
+        pod: pod.name,
+        container: &first_container(case),
+    };
+    let read = in_pod_interfaces(&in_pod, t0).await;
+    recorder.apply(Observed::InPodNet(read));
+    if let Some(ip) = ended.ip.as_deref() {
+        let read = target
+            .peers
+            .reach(&target.admin, &target.run_id, &ended.node, ip, t0)
+            .await;
+        recorder.apply(Observed::Peer(read));
     }
-    let (nodes, pods) = around(&target.admin, pod.namespace, &nodes, ip.as_deref()).await;
-    recorder.apply(Observed::Cluster {
-        nodes,
-        pods,
-        kubernetes_service_ip: services.kubernetes.and_then(|s| s.spec?.cluster_ip),
-        cluster_dns_ip: services.kube_dns.and_then(|s| s.spec?.cluster_ip),
-    });
+    let facts = DnsFacts {
+        kubernetes: services.kubernetes.as_ref(),
+        admin: &target.admin,
+        namespace: pod.namespace,
+    };
+    let read = dns_probe(
+        target,
+        &in_pod,
+        case,
+        &facts,
+        services.kube_dns.as_ref(),
+        t0,
+    )
+    .await;
+    recorder.apply(Observed::Dns(read));
 }
 
 /// The pod's interfaces, from inside: the API's own view of its network namespace.
