@@ -23,8 +23,10 @@ pub fn explain(stage: Stage) -> String {
              writes the Pod under /registry/pods/NAMESPACE/NAME, and the revision of that write \
              becomes the object's resourceVersion.",
             "A direct read of the key from the store, comparing the key's create revision with the \
-             resourceVersion the API answered. Where the store cannot be read (a remote cluster), a \
-             consistent read through the API stands in, and is labelled as weaker evidence.",
+             resourceVersion the API answered: on the embedded target the store itself, on kind \
+             and kubeadm clusters etcdctl run in the etcd static pod through pods/exec. Where the \
+             store cannot be read (a managed control plane), a consistent read through the API \
+             stands in, and is labelled as weaker evidence.",
             "An unhealthy or slow etcd (writes time out); an apiserver answering before the write \
              is durable; resourceVersions that do not come from the store.",
         ),
@@ -41,10 +43,12 @@ pub fn explain(stage: Stage) -> String {
              pod (nodeSelector, node affinity, taints and tolerations, free resources, cordoned \
              nodes), scores the rest, and tells the apiserver its choice through the pod's binding \
              subresource; the apiserver stores spec.nodeName and the PodScheduled condition.",
-            "spec.nodeName and PodScheduled=True from the watch, the Scheduled event and which \
-             scheduler wrote it — and podcheck's own oracle re-checks that the chosen node was \
-             feasible. A pod that fits nowhere must show PodScheduled=False/Unschedulable and a \
-             FailedScheduling event that says why.",
+            "spec.nodeName going from unset to a node with PodScheduled=True in the same update \
+             (the kubelet reports PodScheduled too, so the condition alone proves nothing), the \
+             Scheduled event and which scheduler wrote it — and podcheck's own oracle re-checks \
+             that the chosen node was feasible, reading taints as kube-scheduler does. A pod that \
+             fits nowhere must show PodScheduled=False/Unschedulable and a FailedScheduling event \
+             that says why.",
             "No scheduler for the pod's schedulerName; a custom scheduler that ignores taints or \
              resource requests; nodes that are NotReady or cordoned; requests larger than any node.",
         ),
@@ -57,7 +61,9 @@ pub fn explain(stage: Stage) -> String {
              real timestamps, so cniAttach usually completes before criLaunch.",
             "containerStatuses with containerIDs and state.running, the Pulled, Created and Started \
              events, and where the runtime is reachable, CRI ContainerStatus for the same container \
-             IDs.",
+             IDs (on kind, crictl inspect on the node). A refused sandbox or a failed pull is what a \
+             kubelet retries: each attempt is evidence, and the case waits for the pod until its \
+             deadline.",
             "Images that cannot be pulled (no registry, a typo); a runtime that cannot create \
              sandboxes (cgroup or seccomp trouble, the oom_score_adj trap); a missing sandbox image.",
         ),
@@ -66,22 +72,28 @@ pub fn explain(stage: Stage) -> String {
              configuration: they create the pod's interface in its network namespace, assign an \
              address from the node's range (IPAM), and set up routes. The runtime reports the \
              address back to the kubelet, which publishes it as status.podIP.",
-            "status.podIP is set, lies in the node's podCIDR and is unique among pods; where the \
-             sandbox's network namespace can be inspected, it holds the interface with that \
-             address.",
+            "status.podIP is set, lies in the range the CNI allocates from (the node's podCIDR, or a \
+             pool of its own such as Calico's IPPools) and is unique among running pods; the pod's \
+             own interfaces hold it (pods/exec ip addr); a second pod, on another node where there \
+             is one, reaches it; where the sandbox's network namespace can be inspected from the \
+             node, it holds the interface with that address and the node reaches it.",
             "No CNI configuration on the node (the sandbox fails with 'cni config uninitialized'); \
-             an IPAM range that is not the node's podCIDR; exhausted or leaked address ranges; \
-             duplicate addresses after a plugin lost its state.",
+             an IPAM range that is not the one the node's pods get; no routes or tunnels between \
+             nodes; exhausted or leaked address ranges; duplicate addresses after a plugin lost \
+             its state.",
         ),
         Stage::Dns => (
             "The kubelet writes the pod's /etc/resolv.conf from its cluster DNS settings: for \
              dnsPolicy ClusterFirst the cluster DNS Service as nameserver, the search path \
              NS.svc.ZONE svc.ZONE ZONE, and ndots:5. The cluster DNS (CoreDNS, or podcheck's \
              builtin server) answers for Services and pods from the API.",
-            "resolv.conf read from inside the container (pods/exec), and lookups of \
-             kubernetes.default and the case's names resolved the way a program in the pod would — \
-             with the search path and ndots — against the cluster DNS, which must answer the \
-             kubernetes Service's ClusterIP.",
+            "resolv.conf read from inside the container (pods/exec): the cluster DNS Service (or a \
+             NodeLocal DNSCache address), the search path of the cluster domain it names (then the \
+             node's own domains), ndots 5; and lookups of kubernetes.default and the case's names \
+             resolved the way a program in the pod would — one query per candidate of the search \
+             path, each with a deadline — against the cluster DNS, which must answer the Services' \
+             ClusterIPs as read from the cluster. Names outside the cluster zone go upstream: a \
+             slow upstream is noted, not blamed on the cluster DNS.",
             "A kubelet --cluster-dns that is not the DNS Service's IP; a wrong --cluster-domain; a \
              DNS server that is down or not watching Services; network policy that blocks port 53.",
         ),
