@@ -790,42 +790,34 @@ fn real_run_dir() -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
-/// A bridge, subnet and CNI configuration per node.
+/// The nodes' pod network: one segment (one bridge) for them all, a /24 and a CNI
+/// configuration per node, so that every pod reaches every other without NAT.
 async fn setup_networks(
     dir: &Path,
     nodes: &[NodeConfig],
     cni: &network::CniConfig,
     facts: &ClusterFacts,
 ) -> Result<Vec<network::NodeNetwork>, Error> {
-    let results = futures::future::join_all(nodes.iter().map(|n| {
-        let mut opts =
-            network::NodeNetworkOptions::new(dir.join(&n.name).join("net"), cni.conflist.clone());
-        opts.cni_bin_dir = cni.bin_dir.clone();
-        opts.service_cidr = facts.service_cidr;
-        opts.dns_service_ip = facts.dns_service_ip();
-        network::NodeNetwork::setup(opts)
-    }))
-    .await;
-    let mut out = Vec::new();
-    let mut first_error = None;
-    for (node, r) in nodes.iter().zip(results) {
-        match r {
-            Ok(n) => out.push(n),
-            Err(e) if first_error.is_none() => {
-                first_error = Some(Error::RealNode {
-                    node: node.name.clone(),
-                    what: "pod network",
-                    message: e.to_string(),
-                })
-            }
-            Err(_) => {}
-        }
-    }
-    match first_error {
-        // The networks made so far are torn down by their drops.
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    let opts = network::SegmentOptions {
+        node_dirs: nodes
+            .iter()
+            .map(|n| dir.join(&n.name).join("net"))
+            .collect(),
+        service_cidr: facts.service_cidr,
+        dns_service_ip: facts.dns_service_ip(),
+        cni_bin_dir: cni.bin_dir.clone(),
+        template: cni.conflist.clone(),
+    };
+    network::NodeNetwork::setup_segment(opts)
+        .await
+        .map_err(|e| Error::RealNode {
+            node: match nodes {
+                [one] => one.name.clone(),
+                _ => "all nodes".into(),
+            },
+            what: "pod network",
+            message: e.to_string(),
+        })
 }
 
 /// A containerd per node, on that node's network, and the DNS server on each bridge.
