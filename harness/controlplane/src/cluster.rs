@@ -69,13 +69,20 @@ impl ClusterFacts {
                 self.service_cidr, self.pod_subnet
             ));
         }
-        if let PodIpam::Pool(pool) = self.pod_ipam
-            && overlap(pool, self.service_cidr)
-        {
-            return Err(format!(
-                "the pod IP pool {pool} overlaps the Service CIDR {}",
-                self.service_cidr
-            ));
+        if let PodIpam::Pool(pool) = self.pod_ipam {
+            if overlap(pool, self.service_cidr) {
+                return Err(format!(
+                    "the pod IP pool {pool} overlaps the Service CIDR {}",
+                    self.service_cidr
+                ));
+            }
+            if pool.prefix_len() >= NODE_CIDR_PREFIX {
+                return Err(format!(
+                    "the pod IP pool {pool} is the pod subnet the nodes' /{NODE_CIDR_PREFIX} \
+                     podCIDRs are carved from, and the pool's blocks lie outside them: it must be \
+                     larger than a /{NODE_CIDR_PREFIX}"
+                ));
+            }
         }
         podcheck_core::dns_name::subdomain_errors(&self.cluster_domain)
             .into_iter()
@@ -91,6 +98,20 @@ impl ClusterFacts {
         }
         Ok(())
     }
+}
+
+/// The prefix of the podCIDRs carved from the pod subnet (kube-controller-manager's
+/// `--node-cidr-mask-size` for IPv4).
+pub const NODE_CIDR_PREFIX: u8 = 24;
+
+/// The nodes' podCIDRs, in the order nodes get them: the /24s of the pod subnet from its
+/// start, as kube-controller-manager's range allocator gives them.
+pub fn node_pod_cidrs(pod_subnet: Ipv4Net) -> impl Iterator<Item = Ipv4Net> {
+    pod_subnet
+        .trunc()
+        .subnets(NODE_CIDR_PREFIX)
+        .into_iter()
+        .flatten()
 }
 
 /// The DNS upstream must be on this machine's loopback: podcheck sends nothing anywhere else.
@@ -222,6 +243,11 @@ mod tests {
                 pod_ipam: PodIpam::Pool("10.96.0.0/12".parse().unwrap()),
                 ..facts()
             },
+            // No room for a podCIDR and blocks outside it.
+            ClusterFacts {
+                pod_ipam: PodIpam::Pool("192.168.0.0/24".parse().unwrap()),
+                ..facts()
+            },
             ClusterFacts {
                 cluster_domain: "Not A Domain".into(),
                 ..facts()
@@ -242,6 +268,23 @@ mod tests {
             .check()
             .is_ok()
         );
+    }
+
+    #[test]
+    fn pod_cidrs_are_the_pod_subnets_24s_in_order() {
+        let cidrs: Vec<String> = node_pod_cidrs("192.168.0.0/16".parse().unwrap())
+            .take(3)
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            cidrs,
+            ["192.168.0.0/24", "192.168.1.0/24", "192.168.2.0/24"]
+        );
+        assert_eq!(
+            node_pod_cidrs("10.244.0.0/16".parse().unwrap()).count(),
+            256
+        );
+        assert_eq!(node_pod_cidrs("10.0.0.0/25".parse().unwrap()).count(), 0);
     }
 
     #[test]

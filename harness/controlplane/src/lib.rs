@@ -191,7 +191,12 @@ impl Config {
             like: self.like,
             service_cidr: self.service_cidr,
             cluster_domain: self.cluster_domain.clone(),
-            pod_subnet: network::pod_subnet_pool(),
+            // With a pool, kubeadm init's --pod-network-cidr is the pool (as Calico's docs
+            // have it), and the podCIDRs are carved from it.
+            pod_subnet: match self.pod_ipam {
+                PodIpam::Pool(pool) => pool.trunc(),
+                PodIpam::NodePodCidr => network::pod_subnet_pool(),
+            },
             pod_ipam: self.pod_ipam,
             dns_upstream: self.dns_upstream,
         }
@@ -271,6 +276,21 @@ impl ControlPlane {
     pub async fn start(config: Config) -> Result<ControlPlane, Error> {
         let facts = config.facts();
         facts.check().map_err(Error::Invalid)?;
+        let node_count = if config.node_specs.is_empty() {
+            usize::from(config.nodes)
+        } else {
+            config.node_specs.len()
+        };
+        if let PodIpam::Pool(pool) = facts.pod_ipam
+            && cluster::node_pod_cidrs(pool).count() <= node_count
+        {
+            return Err(Error::Invalid(format!(
+                "the pod IP pool {pool} holds {} /{} podCIDRs: too few for {node_count} node(s) \
+                 and blocks of pod IPs outside them",
+                cluster::node_pod_cidrs(pool).count(),
+                cluster::NODE_CIDR_PREFIX
+            )));
+        }
         let upstream = config.upstream();
         let real = config.real_runtime()?;
         let shutdown = CancellationToken::new();
@@ -1063,14 +1083,24 @@ fn node_configs(config: &Config, facts: &ClusterFacts, upstream: &Upstream) -> V
         node.graceful_termination = upstream.graceful_termination;
         node
     };
-    if config.node_specs.is_empty() {
+    let mut nodes: Vec<NodeConfig> = if config.node_specs.is_empty() {
         (0..config.nodes).map(numbered).collect()
     } else {
         (0u8..)
             .zip(&config.node_specs)
             .map(|(i, spec)| numbered(i).with_spec(spec))
             .collect()
+    };
+    // podCIDRs from the pod subnet, a /24 each in order, as kube-controller-manager's range
+    // allocator hands them out (`--node-cidr-mask-size` 24); the real network replaces them
+    // with the /24s it claims.
+    for (node, cidr) in nodes
+        .iter_mut()
+        .zip(cluster::node_pod_cidrs(facts.pod_subnet))
+    {
+        node.pod_cidr = cidr;
     }
+    nodes
 }
 
 /// The pool pod IPs come from, shared by the nodes, when they do not come from podCIDRs;

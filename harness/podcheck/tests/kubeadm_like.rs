@@ -306,3 +306,107 @@ fn on_the_real_runtime_pods_search_the_hosts_domains_and_deletes_take_their_grac
         "sleep as PID 1 waited out --grace-period=1 in {took:?}"
     );
 }
+
+/// `podcheck run suites/pod-lifecycle --kubeconfig` against `up`, its cases that run a pod:
+/// its results.json. A pod runs first, as on a cluster whose nodes are ready: the node's
+/// first sandbox and pull fail here (`unknown-image-backs-off` would take the 429 for its
+/// pull failure, and the retries would eat the cases' deadlines).
+fn run_against(up: &Up) -> serde_json::Value {
+    up.ok(&[
+        "run", "warm-up", "--image", "busybox", "--", "sleep", "3600",
+    ]);
+    up.until(&["get", "pod", "warm-up"], |t| t.contains("Running"));
+    let reports = tempfile::tempdir().unwrap();
+    let out = support::podcheck()
+        .args(["run", "suites/pod-lifecycle", "--snapshot", "ignore"])
+        .args(["--case", "busybox-runs", "--case", "service-resolves"])
+        .arg("--kubeconfig")
+        .arg(&up.kubeconfig)
+        .arg("--report-dir")
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    serde_json::from_str(&std::fs::read_to_string(reports.path().join("results.json")).unwrap())
+        .unwrap()
+}
+
+/// A case's stage from results.json.
+fn stage_of(results: &serde_json::Value, case: &str, stage: &str) -> serde_json::Value {
+    results["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == case)
+        .and_then(|c| {
+            c["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["stage"] == stage)
+        })
+        .unwrap_or_else(|| panic!("no {case}/{stage} in {results}"))
+        .clone()
+}
+
+/// The evidence of a stage in words, one per line.
+fn evidence(stage: &serde_json::Value) -> Vec<String> {
+    stage["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}: {}", e["source"], e["provider"], e["detail"]))
+        .collect()
+}
+
+/// Calico on kubeadm: `kubeadm init --pod-network-cidr` is the IPPool, kube-controller-manager
+/// carves the podCIDRs from it, and Calico's IPAM hands out pod IPs from blocks of the pool
+/// outside them. The observer holds the pod IP to the declared pod network, and without a
+/// pool to the node's podCIDR.
+#[test]
+fn pod_ips_from_a_pool_pass_cni_attach_as_on_calico() {
+    let up = Up::start(&[
+        "--runtime",
+        "sim",
+        "--like",
+        "kubeadm",
+        "--pod-ipam",
+        "pool:192.168.0.0/16",
+    ]);
+    let config = up.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "configmap",
+        "kubeadm-config",
+        "-o",
+        "jsonpath={.data.ClusterConfiguration}",
+    ]);
+    assert!(config.contains("podSubnet: 192.168.0.0/16"), "{config}");
+    let cidrs = up.ok(&["get", "nodes", "-o", "jsonpath={.items[*].spec.podCIDR}"]);
+    assert_eq!(cidrs, "192.168.0.0/24");
+    let r = run_against(&up);
+    for case in ["busybox-runs", "service-resolves"] {
+        let cni = stage_of(&r, case, "cniAttach");
+        assert_eq!(cni["status"], "passed", "{cni}");
+        let said = evidence(&cni).join("\n");
+        assert!(
+            said.contains("lies outside node-")
+                && said.contains(
+                    "but in the pod network 192.168.0.0/16 (kube-system/kubeadm-config podSubnet)"
+                ),
+            "{said}"
+        );
+    }
+    drop(up);
+
+    let up = Up::start(&["--runtime", "sim", "--like", "kubeadm"]);
+    let r = run_against(&up);
+    let cni = stage_of(&r, "busybox-runs", "cniAttach");
+    assert_eq!(cni["status"], "passed", "{cni}");
+    let said = evidence(&cni).join("\n");
+    assert!(
+        said.contains("lies in node-1's podCIDR 10.244.0.0/24"),
+        "{said}"
+    );
+}
