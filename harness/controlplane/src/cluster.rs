@@ -7,8 +7,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use ipnet::Ipv4Net;
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+
 use crate::profile::Like;
+use crate::store::EtcdProcess;
 use podcheck_node::ipam::PodIpam;
+use podcheck_node::static_pod::{HostProgram, StaticPod};
 
 /// kind's Service subnet (kubeadm's own default is 10.96.0.0/12).
 pub const DEFAULT_SERVICE_CIDR: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(10, 96, 0, 0), 16) {
@@ -191,6 +195,44 @@ pub fn kubeadm_config_maps(facts: &ClusterFacts) -> Vec<Value> {
         ),
         config_map("kubelet-config", "kubelet", &kubelet),
     ]
+}
+
+/// Where Debian's `etcd-client` installs etcdctl.
+pub const ETCDCTL: &str = "/usr/bin/etcdctl";
+
+/// kubeadm's etcd static pod for the etcd podcheck started: its labels, the command line
+/// it runs with, the image of its version (`registry.k8s.io/etcd:3.4.23-0`, kubeadm's tag
+/// form) and kubeadm's requests; exec into it runs the host's `etcdctl` with
+/// `ETCDCTL_API=3`.
+pub fn etcd_static_pod(etcd: &EtcdProcess, version: &str) -> StaticPod {
+    let started_at = podcheck_node::clock::timestamp(
+        etcd.started_at()
+            .try_into()
+            .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()),
+    );
+    StaticPod {
+        name: "etcd".into(),
+        namespace: "kube-system".into(),
+        labels: BTreeMap::from([
+            ("component".into(), "etcd".into()),
+            ("tier".into(), "control-plane".into()),
+        ]),
+        container: "etcd".into(),
+        image: format!("registry.k8s.io/etcd:{version}-0"),
+        command: etcd.command().to_vec(),
+        requests: BTreeMap::from([
+            ("cpu".into(), "100m".into()),
+            ("memory".into(), "100Mi".into()),
+        ]),
+        pid: etcd.pid(),
+        started_at,
+        programs: vec![HostProgram {
+            name: "etcdctl".into(),
+            path: ETCDCTL.into(),
+            package: "etcd-client".into(),
+            env: vec![("ETCDCTL_API".into(), "3".into())],
+        }],
+    }
 }
 
 fn yaml(doc: &Value) -> String {

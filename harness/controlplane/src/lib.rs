@@ -46,6 +46,7 @@ use podcheck_node::images::catalog::Catalog;
 use podcheck_node::ipam::BlockPool;
 use podcheck_node::not_ready::NotReadyYet;
 use podcheck_node::runtime::{Runtime, SimNetwork, SimRuntime};
+use podcheck_node::static_pod::{StaticPod, WithStaticPods};
 use podcheck_node::{RUN_DIR_PREFIX, cri, kubelet, network};
 use providers::StoreChoice;
 use store::{EtcdProcess, EtcdStore, MemoryStore, Store, WatchCache};
@@ -314,6 +315,16 @@ impl ControlPlane {
             scheduler_cred.identity.clone(),
         );
         let mut node_configs = node_configs(&config, &facts, &upstream);
+        let etcd_pod = match (&etcd, upstream.etcd_static_pod) {
+            (Some(etcd), true) => Some(Arc::new(cluster::etcd_static_pod(
+                etcd,
+                &store.provider().version,
+            ))),
+            _ => None,
+        };
+        if let (Some(pod), Some(first)) = (&etcd_pod, node_configs.first_mut()) {
+            first.static_pods.push(pod.clone());
+        }
         // Built on a blocking thread while the networks are set up: compressing the
         // built-in images is the slow part of a real start.
         let archives = config.image_archives.clone();
@@ -481,6 +492,7 @@ impl ControlPlane {
                 }),
             };
             let runtime = NotReadyYet::wrap(runtime, upstream.first_failures);
+            let runtime = WithStaticPods::wrap(runtime, &node.static_pods);
             let client = cp.client_for(&cred.token).await?;
             runtimes
                 .write()
@@ -499,6 +511,9 @@ impl ControlPlane {
         cp.components
             .spawn(async move { compact_periodically(compactor_store, token).await });
         cp.wait_for_nodes(Duration::from_secs(10)).await?;
+        if let Some(pod) = &etcd_pod {
+            cp.wait_for_mirror_pod(pod, Duration::from_secs(10)).await?;
+        }
         if config.scheduler {
             // Pods created right after start must meet a scheduler that knows every node.
             let want = cp.nodes.len();
@@ -537,6 +552,35 @@ impl ControlPlane {
         registered.map_err(|_| Error::Bootstrap {
             what: "nodes".into(),
             message: format!("{want} kubelets did not register within {deadline:?}"),
+        })
+    }
+
+    /// Waits until the first node's kubelet reports a static pod's mirror pod Running.
+    async fn wait_for_mirror_pod(&self, pod: &StaticPod, deadline: Duration) -> Result<(), Error> {
+        let Some((node, _)) = self.nodes.first() else {
+            return Ok(());
+        };
+        let name = pod.mirror_name(&node.name);
+        let client = self.client().await?;
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(client, &pod.namespace);
+        let running = tokio::time::timeout(deadline, async {
+            loop {
+                if let Ok(p) = pods.get(&name).await
+                    && p.status.and_then(|s| s.phase).as_deref() == Some("Running")
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        running.map_err(|_| Error::Bootstrap {
+            what: format!("the mirror pod {}/{name}", pod.namespace),
+            message: format!(
+                "{} did not report it Running within {deadline:?}",
+                node.name
+            ),
         })
     }
 
