@@ -98,6 +98,7 @@ impl EtcdProcess {
         } else {
             Command::new(binary)
         };
+        // Started as `--flag value`; [`EtcdProcess::command`] gives the same flags as
         // `--flag=value`, the form kubeadm writes into its etcd manifest.
         let flags: Vec<(&str, String)> = vec![
             ("name", name.clone()),
@@ -120,13 +121,12 @@ impl EtcdProcess {
             ("log-outputs", "stderr".into()),
             ("log-level", "warn".into()),
         ];
-        let args: Vec<String> = flags.iter().map(|(f, v)| format!("--{f}={v}")).collect();
         let etcd_command: Vec<String> = std::iter::once("etcd".to_string())
-            .chain(args.iter().cloned())
+            .chain(flags.iter().map(|(f, v)| format!("--{f}={v}")))
             .collect();
         let started_at = std::time::SystemTime::now();
         let child = command
-            .args(&args)
+            .args(flags.iter().flat_map(|(f, v)| [format!("--{f}"), v.clone()]))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
@@ -198,8 +198,9 @@ impl EtcdProcess {
         self.pid
     }
 
-    /// The command line it was started with, `etcd --name=… --listen-client-urls=…`
-    /// (`--flag=value`, as a kubeadm manifest writes it).
+    /// The command line it was started with, as a kubeadm manifest writes it: `etcd
+    /// --name=… --listen-client-urls=…` (the same flags and values; the process itself got
+    /// them as `--flag value`).
     pub fn command(&self) -> &[String] {
         &self.command
     }
