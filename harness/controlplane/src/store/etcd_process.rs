@@ -126,7 +126,11 @@ impl EtcdProcess {
             .collect();
         let started_at = std::time::SystemTime::now();
         let child = command
-            .args(flags.iter().flat_map(|(f, v)| [format!("--{f}"), v.clone()]))
+            .args(
+                flags
+                    .iter()
+                    .flat_map(|(f, v)| [format!("--{f}"), v.clone()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
