@@ -7,8 +7,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use ipnet::Ipv4Net;
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+
 use crate::profile::Like;
+use crate::store::EtcdProcess;
 use podcheck_node::ipam::PodIpam;
+use podcheck_node::static_pod::{HostProgram, StaticPod};
 
 /// kind's Service subnet (kubeadm's own default is 10.96.0.0/12).
 pub const DEFAULT_SERVICE_CIDR: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(10, 96, 0, 0), 16) {
@@ -69,13 +73,20 @@ impl ClusterFacts {
                 self.service_cidr, self.pod_subnet
             ));
         }
-        if let PodIpam::Pool(pool) = self.pod_ipam
-            && overlap(pool, self.service_cidr)
-        {
-            return Err(format!(
-                "the pod IP pool {pool} overlaps the Service CIDR {}",
-                self.service_cidr
-            ));
+        if let PodIpam::Pool(pool) = self.pod_ipam {
+            if overlap(pool, self.service_cidr) {
+                return Err(format!(
+                    "the pod IP pool {pool} overlaps the Service CIDR {}",
+                    self.service_cidr
+                ));
+            }
+            if pool.prefix_len() >= NODE_CIDR_PREFIX {
+                return Err(format!(
+                    "the pod IP pool {pool} is the pod subnet the nodes' /{NODE_CIDR_PREFIX} \
+                     podCIDRs are carved from, and the pool's blocks lie outside them: it must be \
+                     larger than a /{NODE_CIDR_PREFIX}"
+                ));
+            }
         }
         podcheck_core::dns_name::subdomain_errors(&self.cluster_domain)
             .into_iter()
@@ -91,6 +102,20 @@ impl ClusterFacts {
         }
         Ok(())
     }
+}
+
+/// The prefix of the podCIDRs carved from the pod subnet (kube-controller-manager's
+/// `--node-cidr-mask-size` for IPv4).
+pub const NODE_CIDR_PREFIX: u8 = 24;
+
+/// The nodes' podCIDRs, in the order nodes get them: the /24s of the pod subnet from its
+/// start, as kube-controller-manager's range allocator gives them.
+pub fn node_pod_cidrs(pod_subnet: Ipv4Net) -> impl Iterator<Item = Ipv4Net> {
+    pod_subnet
+        .trunc()
+        .subnets(NODE_CIDR_PREFIX)
+        .into_iter()
+        .flatten()
 }
 
 /// The DNS upstream must be on this machine's loopback: podcheck sends nothing anywhere else.
@@ -172,6 +197,44 @@ pub fn kubeadm_config_maps(facts: &ClusterFacts) -> Vec<Value> {
     ]
 }
 
+/// Where Debian's `etcd-client` installs etcdctl.
+pub const ETCDCTL: &str = "/usr/bin/etcdctl";
+
+/// kubeadm's etcd static pod for the etcd podcheck started: its labels, the command line
+/// it runs with, the image of its version (`registry.k8s.io/etcd:3.4.23-0`, kubeadm's tag
+/// form) and kubeadm's requests; exec into it runs the host's `etcdctl` with
+/// `ETCDCTL_API=3`.
+pub fn etcd_static_pod(etcd: &EtcdProcess, version: &str) -> StaticPod {
+    let started_at = podcheck_node::clock::timestamp(
+        etcd.started_at()
+            .try_into()
+            .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()),
+    );
+    StaticPod {
+        name: "etcd".into(),
+        namespace: "kube-system".into(),
+        labels: BTreeMap::from([
+            ("component".into(), "etcd".into()),
+            ("tier".into(), "control-plane".into()),
+        ]),
+        container: "etcd".into(),
+        image: format!("registry.k8s.io/etcd:{version}-0"),
+        command: etcd.command().to_vec(),
+        requests: BTreeMap::from([
+            ("cpu".into(), "100m".into()),
+            ("memory".into(), "100Mi".into()),
+        ]),
+        pid: etcd.pid(),
+        started_at,
+        programs: vec![HostProgram {
+            name: "etcdctl".into(),
+            path: ETCDCTL.into(),
+            package: "etcd-client".into(),
+            env: vec![("ETCDCTL_API".into(), "3".into())],
+        }],
+    }
+}
+
 fn yaml(doc: &Value) -> String {
     serde_saphyr::to_string(doc).unwrap_or_default()
 }
@@ -222,6 +285,11 @@ mod tests {
                 pod_ipam: PodIpam::Pool("10.96.0.0/12".parse().unwrap()),
                 ..facts()
             },
+            // No room for a podCIDR and blocks outside it.
+            ClusterFacts {
+                pod_ipam: PodIpam::Pool("192.168.0.0/24".parse().unwrap()),
+                ..facts()
+            },
             ClusterFacts {
                 cluster_domain: "Not A Domain".into(),
                 ..facts()
@@ -242,6 +310,23 @@ mod tests {
             .check()
             .is_ok()
         );
+    }
+
+    #[test]
+    fn pod_cidrs_are_the_pod_subnets_24s_in_order() {
+        let cidrs: Vec<String> = node_pod_cidrs("192.168.0.0/16".parse().unwrap())
+            .take(3)
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            cidrs,
+            ["192.168.0.0/24", "192.168.1.0/24", "192.168.2.0/24"]
+        );
+        assert_eq!(
+            node_pod_cidrs("10.244.0.0/16".parse().unwrap()).count(),
+            256
+        );
+        assert_eq!(node_pod_cidrs("10.0.0.0/25".parse().unwrap()).count(), 0);
     }
 
     #[test]

@@ -46,6 +46,7 @@ use podcheck_node::images::catalog::Catalog;
 use podcheck_node::ipam::BlockPool;
 use podcheck_node::not_ready::NotReadyYet;
 use podcheck_node::runtime::{Runtime, SimNetwork, SimRuntime};
+use podcheck_node::static_pod::{StaticPod, WithStaticPods};
 use podcheck_node::{RUN_DIR_PREFIX, cri, kubelet, network};
 use providers::StoreChoice;
 use store::{EtcdProcess, EtcdStore, MemoryStore, Store, WatchCache};
@@ -191,7 +192,12 @@ impl Config {
             like: self.like,
             service_cidr: self.service_cidr,
             cluster_domain: self.cluster_domain.clone(),
-            pod_subnet: network::pod_subnet_pool(),
+            // With a pool, kubeadm init's --pod-network-cidr is the pool (as Calico's docs
+            // have it), and the podCIDRs are carved from it.
+            pod_subnet: match self.pod_ipam {
+                PodIpam::Pool(pool) => pool.trunc(),
+                PodIpam::NodePodCidr => network::pod_subnet_pool(),
+            },
             pod_ipam: self.pod_ipam,
             dns_upstream: self.dns_upstream,
         }
@@ -271,6 +277,21 @@ impl ControlPlane {
     pub async fn start(config: Config) -> Result<ControlPlane, Error> {
         let facts = config.facts();
         facts.check().map_err(Error::Invalid)?;
+        let node_count = if config.node_specs.is_empty() {
+            usize::from(config.nodes)
+        } else {
+            config.node_specs.len()
+        };
+        if let PodIpam::Pool(pool) = facts.pod_ipam
+            && cluster::node_pod_cidrs(pool).count() <= node_count
+        {
+            return Err(Error::Invalid(format!(
+                "the pod IP pool {pool} holds {} /{} podCIDRs: too few for {node_count} node(s) \
+                 and blocks of pod IPs outside them",
+                cluster::node_pod_cidrs(pool).count(),
+                cluster::NODE_CIDR_PREFIX
+            )));
+        }
         let upstream = config.upstream();
         let real = config.real_runtime()?;
         let shutdown = CancellationToken::new();
@@ -294,6 +315,16 @@ impl ControlPlane {
             scheduler_cred.identity.clone(),
         );
         let mut node_configs = node_configs(&config, &facts, &upstream);
+        let etcd_pod = match (&etcd, upstream.etcd_static_pod) {
+            (Some(etcd), true) => Some(Arc::new(cluster::etcd_static_pod(
+                etcd,
+                &store.provider().version,
+            ))),
+            _ => None,
+        };
+        if let (Some(pod), Some(first)) = (&etcd_pod, node_configs.first_mut()) {
+            first.static_pods.push(pod.clone());
+        }
         // Built on a blocking thread while the networks are set up: compressing the
         // built-in images is the slow part of a real start.
         let archives = config.image_archives.clone();
@@ -461,6 +492,7 @@ impl ControlPlane {
                 }),
             };
             let runtime = NotReadyYet::wrap(runtime, upstream.first_failures);
+            let runtime = WithStaticPods::wrap(runtime, &node.static_pods);
             let client = cp.client_for(&cred.token).await?;
             runtimes
                 .write()
@@ -479,6 +511,9 @@ impl ControlPlane {
         cp.components
             .spawn(async move { compact_periodically(compactor_store, token).await });
         cp.wait_for_nodes(Duration::from_secs(10)).await?;
+        if let Some(pod) = &etcd_pod {
+            cp.wait_for_mirror_pod(pod, Duration::from_secs(10)).await?;
+        }
         if config.scheduler {
             // Pods created right after start must meet a scheduler that knows every node.
             let want = cp.nodes.len();
@@ -517,6 +552,35 @@ impl ControlPlane {
         registered.map_err(|_| Error::Bootstrap {
             what: "nodes".into(),
             message: format!("{want} kubelets did not register within {deadline:?}"),
+        })
+    }
+
+    /// Waits until the first node's kubelet reports a static pod's mirror pod Running.
+    async fn wait_for_mirror_pod(&self, pod: &StaticPod, deadline: Duration) -> Result<(), Error> {
+        let Some((node, _)) = self.nodes.first() else {
+            return Ok(());
+        };
+        let name = pod.mirror_name(&node.name);
+        let client = self.client().await?;
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(client, &pod.namespace);
+        let running = tokio::time::timeout(deadline, async {
+            loop {
+                if let Ok(p) = pods.get(&name).await
+                    && p.status.and_then(|s| s.phase).as_deref() == Some("Running")
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        running.map_err(|_| Error::Bootstrap {
+            what: format!("the mirror pod {}/{name}", pod.namespace),
+            message: format!(
+                "{} did not report it Running within {deadline:?}",
+                node.name
+            ),
         })
     }
 
@@ -790,42 +854,34 @@ fn real_run_dir() -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
-/// A bridge, subnet and CNI configuration per node.
+/// The nodes' pod network: one segment (one bridge) for them all, a /24 and a CNI
+/// configuration per node, so that every pod reaches every other without NAT.
 async fn setup_networks(
     dir: &Path,
     nodes: &[NodeConfig],
     cni: &network::CniConfig,
     facts: &ClusterFacts,
 ) -> Result<Vec<network::NodeNetwork>, Error> {
-    let results = futures::future::join_all(nodes.iter().map(|n| {
-        let mut opts =
-            network::NodeNetworkOptions::new(dir.join(&n.name).join("net"), cni.conflist.clone());
-        opts.cni_bin_dir = cni.bin_dir.clone();
-        opts.service_cidr = facts.service_cidr;
-        opts.dns_service_ip = facts.dns_service_ip();
-        network::NodeNetwork::setup(opts)
-    }))
-    .await;
-    let mut out = Vec::new();
-    let mut first_error = None;
-    for (node, r) in nodes.iter().zip(results) {
-        match r {
-            Ok(n) => out.push(n),
-            Err(e) if first_error.is_none() => {
-                first_error = Some(Error::RealNode {
-                    node: node.name.clone(),
-                    what: "pod network",
-                    message: e.to_string(),
-                })
-            }
-            Err(_) => {}
-        }
-    }
-    match first_error {
-        // The networks made so far are torn down by their drops.
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    let opts = network::SegmentOptions {
+        node_dirs: nodes
+            .iter()
+            .map(|n| dir.join(&n.name).join("net"))
+            .collect(),
+        service_cidr: facts.service_cidr,
+        dns_service_ip: facts.dns_service_ip(),
+        cni_bin_dir: cni.bin_dir.clone(),
+        template: cni.conflist.clone(),
+    };
+    network::NodeNetwork::setup_segment(opts)
+        .await
+        .map_err(|e| Error::RealNode {
+            node: match nodes {
+                [one] => one.name.clone(),
+                _ => "all nodes".into(),
+            },
+            what: "pod network",
+            message: e.to_string(),
+        })
 }
 
 /// A containerd per node, on that node's network, and the DNS server on each bridge.
@@ -1071,14 +1127,24 @@ fn node_configs(config: &Config, facts: &ClusterFacts, upstream: &Upstream) -> V
         node.graceful_termination = upstream.graceful_termination;
         node
     };
-    if config.node_specs.is_empty() {
+    let mut nodes: Vec<NodeConfig> = if config.node_specs.is_empty() {
         (0..config.nodes).map(numbered).collect()
     } else {
         (0u8..)
             .zip(&config.node_specs)
             .map(|(i, spec)| numbered(i).with_spec(spec))
             .collect()
+    };
+    // podCIDRs from the pod subnet, a /24 each in order, as kube-controller-manager's range
+    // allocator hands them out (`--node-cidr-mask-size` 24); the real network replaces them
+    // with the /24s it claims.
+    for (node, cidr) in nodes
+        .iter_mut()
+        .zip(cluster::node_pod_cidrs(facts.pod_subnet))
+    {
+        node.pod_cidr = cidr;
     }
+    nodes
 }
 
 /// The pool pod IPs come from, shared by the nodes, when they do not come from podCIDRs;

@@ -63,6 +63,11 @@ pub struct Upstream {
     pub rbac_propagation: Option<Duration>,
     /// kube-system holds the `kubeadm-config` and `kubelet-config` ConfigMaps.
     pub kubeadm_config_maps: bool,
+    /// The etcd podcheck started for the store shows as kubeadm's static pod
+    /// `kube-system/etcd-NODE` on the first node, and exec into it runs the host's
+    /// `etcdctl` (see `podcheck_node::static_pod`). Nothing where the store is memory or an
+    /// etcd podcheck did not start.
+    pub etcd_static_pod: bool,
 }
 
 impl Upstream {
@@ -76,6 +81,7 @@ impl Upstream {
             first_failures: FirstFailures::none(),
             rbac_propagation: None,
             kubeadm_config_maps: false,
+            etcd_static_pod: false,
         }
     }
 
@@ -92,6 +98,7 @@ impl Upstream {
             },
             rbac_propagation: Some(RBAC_PROPAGATION),
             kubeadm_config_maps: true,
+            etcd_static_pod: true,
         }
     }
 }
@@ -125,5 +132,6 @@ mod tests {
         assert_eq!(quick.rbac_propagation, None);
         assert_eq!(kubeadm.rbac_propagation, Some(Duration::from_millis(500)));
         assert!(!quick.kubeadm_config_maps && kubeadm.kubeadm_config_maps);
+        assert!(!quick.etcd_static_pod && kubeadm.etcd_static_pod);
     }
 }

@@ -17,6 +17,7 @@ pub mod kubelet;
 pub mod network;
 pub mod not_ready;
 pub mod runtime;
+pub mod static_pod;
 
 /// The prefix of the run dirs of real nodes under `/run/podcheck` (`cp-OWNER-N`: their
 /// containerds and networks); the next control plane sweeps those of dead owners.

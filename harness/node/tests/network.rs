@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use ipnet::Ipv4Net;
 use podcheck_node::network::{
     self, CONFLIST_NAME, DEFAULT_CNI_BIN_DIR, NETWORK_NAME, NodeNetwork, NodeNetworkOptions,
+    SegmentOptions,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -250,9 +251,14 @@ fn assert_conflist(net: &NodeNetwork, dir: &Path) {
     assert_eq!(bridge["hairpinMode"], false);
     let ipam = &bridge["ipam"];
     assert_eq!(ipam["type"], "host-local");
+    let (first, last) = (
+        Ipv4Addr::from(u32::from(net.subnet().network()) + 2),
+        Ipv4Addr::from(u32::from(net.subnet().network()) + 254),
+    );
     assert_eq!(
         ipam["ranges"],
-        json!([[{"subnet": net.subnet().to_string(), "gateway": net.gateway().to_string()}]])
+        json!([[{"subnet": net.pod_network().to_string(), "rangeStart": first.to_string(),
+                 "rangeEnd": last.to_string(), "gateway": net.gateway().to_string()}]])
     );
     assert_eq!(ipam["routes"], json!([{"dst": "10.96.0.0/12"}]));
     let data_dir = PathBuf::from(ipam["dataDir"].as_str().expect("dataDir"));
@@ -286,7 +292,14 @@ async fn assert_bridge_ready(net: &NodeNetwork) {
         .iter()
         .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
         .collect();
-    assert_eq!(addrs, vec![format!("{}/24", net.gateway())]);
+    assert!(
+        addrs.contains(&format!(
+            "{}/{}",
+            net.gateway(),
+            net.pod_network().prefix_len()
+        )),
+        "{addrs:?}"
+    );
     let flags = links[0]["flags"].to_string();
     assert!(
         flags.contains("\"UP\""),
@@ -303,11 +316,18 @@ async fn assert_ruleset(net: &NodeNetwork) {
     let gw = net.gateway();
     for want in [
         "type nat hook prerouting priority dstnat; policy accept;".to_string(),
-        format!("iifname \"{br}\" ip daddr 10.96.0.10 udp dport 53 dnat to {gw}:53"),
-        format!("iifname \"{br}\" ip daddr 10.96.0.10 tcp dport 53 dnat to {gw}:53"),
+        format!(
+            "ip saddr {} ip daddr 10.96.0.10 udp dport 53 dnat to {gw}:53",
+            net.subnet()
+        ),
+        format!(
+            "ip saddr {} ip daddr 10.96.0.10 tcp dport 53 dnat to {gw}:53",
+            net.subnet()
+        ),
         "type filter hook forward priority filter; policy accept;".to_string(),
         format!("iifname \"{br}\" drop"),
         format!("oifname \"{br}\" drop"),
+        format!("ip saddr {0} ip daddr {0} accept", net.pod_network()),
     ] {
         assert!(
             rules.lines().any(|l| l.trim() == want),
@@ -699,4 +719,238 @@ async fn a_dead_owners_network_is_swept_by_the_next_setup() {
     assert_eq!(table_handle(b.nft_table()).await, Some(tb.table_handle));
     b.teardown().await.expect("teardown b");
     assert_gone(&tb).await;
+}
+
+fn ip_forward() -> String {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+        .expect("reading net.ipv4.ip_forward")
+        .trim()
+        .to_string()
+}
+
+/// ADDs `netns` to `net` and returns the address the result gives (with its prefix).
+async fn attach(net: &NodeNetwork, netns: &Netns) -> Ipv4Net {
+    let add = cni(net, "ADD", netns).await;
+    assert!(
+        add.status.success(),
+        "ADD: {}\n{}",
+        String::from_utf8_lossy(&add.stdout),
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let result: Value = serde_json::from_slice(&add.stdout).expect("the ADD result is JSON");
+    result["ips"][0]["address"]
+        .as_str()
+        .expect("an address")
+        .parse()
+        .unwrap()
+}
+
+fn segment_options(dirs: Vec<PathBuf>) -> SegmentOptions {
+    let one = options(Path::new("/unused"));
+    SegmentOptions {
+        node_dirs: dirs,
+        service_cidr: one.service_cidr,
+        dns_service_ip: one.dns_service_ip,
+        cni_bin_dir: one.cni_bin_dir,
+        template: one.template,
+    }
+}
+
+#[tokio::test]
+async fn pods_of_two_nodes_reach_each_other_and_nothing_else() {
+    if !real_or_skip("pods_of_two_nodes_reach_each_other_and_nothing_else") {
+        return;
+    }
+    let forwarding = ip_forward();
+    let dir = tempfile::tempdir().unwrap();
+    let began = Instant::now();
+    // Two nodes of one control plane, and a network of another (a concurrent run's).
+    let (segment, other) = tokio::join!(
+        NodeNetwork::setup_segment(segment_options(vec![
+            dir.path().join("node-1"),
+            dir.path().join("node-2"),
+        ])),
+        NodeNetwork::setup(options(&dir.path().join("elsewhere"))),
+    );
+    let mut segment = segment.expect("setup of two nodes");
+    let other = other.expect("setup of another run's network");
+    let (n2, n1) = (segment.pop().unwrap(), segment.pop().unwrap());
+    eprintln!(
+        "setup {:?}: {} {} ({} + {}), other run {} {}",
+        began.elapsed(),
+        n1.bridge(),
+        n1.pod_network(),
+        n1.subnet(),
+        n2.subnet(),
+        other.bridge(),
+        other.subnet()
+    );
+    // One bridge, a /24 each, one aligned /23 holding both; the other run's is elsewhere.
+    assert_eq!(n1.bridge(), n2.bridge());
+    assert_eq!(n1.nft_table(), n2.nft_table());
+    assert_eq!(n1.pod_network(), n2.pod_network());
+    assert_eq!(n1.pod_network().prefix_len(), 23);
+    assert_eq!(n1.pod_network().network(), n1.subnet().network());
+    assert_eq!(
+        u32::from(n2.subnet().network()),
+        u32::from(n1.subnet().network()) + 256
+    );
+    assert_ne!(other.bridge(), n1.bridge());
+    assert!(!n1.pod_network().contains(&other.subnet()));
+    for net in [&n1, &n2, &other] {
+        assert_subnet_shape(net);
+        assert_bridge_ready(net).await;
+        assert_ruleset(net).await;
+        let lock = std::fs::File::open(network::subnet_lock_path(net.subnet())).unwrap();
+        assert!(
+            rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err(),
+            "{} is not locked",
+            net.subnet()
+        );
+    }
+    assert_conflist(&n1, &dir.path().join("node-1"));
+    assert_conflist(&n2, &dir.path().join("node-2"));
+
+    let (pa, pb, pc) = (Netns::new().await, Netns::new().await, Netns::new().await);
+    let a = attach(&n1, &pa).await;
+    let b = attach(&n2, &pb).await;
+    let c = attach(&other, &pc).await;
+    eprintln!("pods: {a} on node-1, {b} on node-2, {c} of the other run");
+    assert!(n1.subnet().contains(&a.addr()), "{a} in {}", n1.subnet());
+    assert!(n2.subnet().contains(&b.addr()), "{b} in {}", n2.subnet());
+    assert_eq!(
+        a.prefix_len(),
+        23,
+        "the block's prefix: node-2's /24 is on-link"
+    );
+
+    // Across nodes, on-link: no hop through the host.
+    let route = ip(&["-n", &pa.name, "route", "get", &b.addr().to_string()]).await;
+    let route = String::from_utf8_lossy(&route.stdout).into_owned();
+    assert!(
+        route.contains("dev eth0") && !route.contains(" via "),
+        "{route}"
+    );
+    assert_eq!(
+        pod_to_pod(&pa, b.addr()).await,
+        "refused",
+        "node-1 → node-2"
+    );
+    assert_eq!(
+        pod_to_pod(&pb, a.addr()).await,
+        "refused",
+        "node-2 → node-1"
+    );
+    // The host reaches each node's pods.
+    n1.reach(a.addr()).await.expect("host → node-1's pod");
+    n2.reach(b.addr()).await.expect("host → node-2's pod");
+
+    // Nothing else: the other run's pod, and anything off the machine, have no route
+    // (nothing is sent).
+    let unreachable = pod_to_pod(&pa, c.addr()).await;
+    assert!(
+        unreachable.contains("unreachable"),
+        "another run's pod must be unreachable: {unreachable}"
+    );
+    let unreachable = pod_to_pod(&pc, b.addr()).await;
+    assert!(unreachable.contains("unreachable"), "{unreachable}");
+    for outside in ["8.8.8.8", "192.168.1.1", "10.245.0.1"] {
+        let r = ip(&["-n", &pb.name, "route", "get", outside]).await;
+        assert!(
+            !r.status.success(),
+            "{outside} must be unroutable from the pod: {}",
+            String::from_utf8_lossy(&r.stdout)
+        );
+    }
+    // Each node's DNS DNAT goes to its own gateway, told apart by the source on the shared
+    // bridge.
+    dns_round_trip(&n2, &pb, b.addr()).await;
+    dns_round_trip(&n1, &pa, a.addr()).await;
+
+    for (net, ns) in [(&n1, pa), (&n2, pb), (&other, pc)] {
+        let del = cni(net, "DEL", &ns).await;
+        assert!(
+            del.status.success(),
+            "DEL: {}",
+            String::from_utf8_lossy(&del.stderr)
+        );
+        ns.delete().await;
+    }
+
+    // The segment goes with its last node.
+    let t = traces(&n1).await;
+    let lock2 = network::subnet_lock_path(n2.subnet());
+    n1.teardown().await.expect("teardown node-1");
+    assert_eq!(
+        ifindex(&t.bridge).await,
+        Some(t.ifindex),
+        "node-2 still uses it"
+    );
+    assert!(!dir.path().join("node-1/conf").join(CONFLIST_NAME).exists());
+    assert!(dir.path().join("node-2/conf").join(CONFLIST_NAME).exists());
+    n2.teardown().await.expect("teardown node-2");
+    assert_gone(&t).await;
+    if let Ok(file) = std::fs::File::open(&lock2) {
+        assert!(
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err(),
+            "node-2's /24 lock remains, held by no one"
+        );
+    }
+    other.teardown().await.expect("teardown the other run's");
+    assert_eq!(
+        ip_forward(),
+        forwarding,
+        "the host's net.ipv4.ip_forward is untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_owners_segment_is_swept_whole() {
+    if !real_or_skip("a_dead_owners_segment_is_swept_whole") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = (1..=3)
+        .map(|i| dir.path().join(format!("node-{i}")))
+        .collect();
+    let nodes = NodeNetwork::setup_segment(segment_options(dirs.clone()))
+        .await
+        .expect("setup of three nodes");
+    let block = nodes[0].pod_network();
+    assert_eq!(block.prefix_len(), 22, "three nodes take an aligned /22");
+    let t = traces(&nodes[0]).await;
+    let locks: Vec<PathBuf> = block
+        .subnets(24)
+        .unwrap()
+        .map(network::subnet_lock_path)
+        .collect();
+    assert_eq!(locks.len(), 4);
+    std::fs::write(nodes[0].state_dir().join("owner"), "999999999\n").unwrap();
+    for n in nodes {
+        n.abandon();
+    }
+    for d in &dirs {
+        assert!(
+            d.join("conf").join(CONFLIST_NAME).exists(),
+            "abandoned in place"
+        );
+    }
+
+    let swept = network::sweep_stale().await.expect("sweep");
+    assert!(swept.contains(&t.bridge), "{swept:?}");
+    assert_gone(&t).await;
+    for d in &dirs {
+        assert!(!d.join("conf").join(CONFLIST_NAME).exists());
+        assert!(!d.join("cni-ipam").exists());
+    }
+    for lock in &locks {
+        if let Ok(file) = std::fs::File::open(lock) {
+            assert!(
+                rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                    .is_err(),
+                "{} remains, held by no one",
+                lock.display()
+            );
+        }
+    }
 }

@@ -306,3 +306,309 @@ fn on_the_real_runtime_pods_search_the_hosts_domains_and_deletes_take_their_grac
         "sleep as PID 1 waited out --grace-period=1 in {took:?}"
     );
 }
+
+/// `podcheck run suites/pod-lifecycle --kubeconfig` against `up`, its cases that run a pod:
+/// its results.json. A pod runs first, as on a cluster whose nodes are ready: the node's
+/// first sandbox and pull fail here (`unknown-image-backs-off` would take the 429 for its
+/// pull failure, and the retries would eat the cases' deadlines).
+fn run_against(up: &Up) -> serde_json::Value {
+    up.ok(&[
+        "run", "warm-up", "--image", "busybox", "--", "sleep", "3600",
+    ]);
+    up.until(&["get", "pod", "warm-up"], |t| t.contains("Running"));
+    let reports = tempfile::tempdir().unwrap();
+    let out = support::podcheck()
+        .args(["run", "suites/pod-lifecycle", "--snapshot", "ignore"])
+        .args(["--case", "busybox-runs", "--case", "service-resolves"])
+        .arg("--kubeconfig")
+        .arg(&up.kubeconfig)
+        .arg("--report-dir")
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    serde_json::from_str(&std::fs::read_to_string(reports.path().join("results.json")).unwrap())
+        .unwrap()
+}
+
+/// A case's stage from results.json.
+fn stage_of(results: &serde_json::Value, case: &str, stage: &str) -> serde_json::Value {
+    results["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == case)
+        .and_then(|c| {
+            c["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["stage"] == stage)
+        })
+        .unwrap_or_else(|| panic!("no {case}/{stage} in {results}"))
+        .clone()
+}
+
+/// The evidence of a stage in words, one per line.
+fn evidence(stage: &serde_json::Value) -> Vec<String> {
+    stage["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}: {}", e["source"], e["provider"], e["detail"]))
+        .collect()
+}
+
+/// Calico on kubeadm: `kubeadm init --pod-network-cidr` is the IPPool, kube-controller-manager
+/// carves the podCIDRs from it, and Calico's IPAM hands out pod IPs from blocks of the pool
+/// outside them. The observer holds the pod IP to the declared pod network, and without a
+/// pool to the node's podCIDR.
+#[test]
+fn pod_ips_from_a_pool_pass_cni_attach_as_on_calico() {
+    let up = Up::start(&[
+        "--runtime",
+        "sim",
+        "--like",
+        "kubeadm",
+        "--pod-ipam",
+        "pool:192.168.0.0/16",
+    ]);
+    let config = up.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "configmap",
+        "kubeadm-config",
+        "-o",
+        "jsonpath={.data.ClusterConfiguration}",
+    ]);
+    assert!(config.contains("podSubnet: 192.168.0.0/16"), "{config}");
+    let cidrs = up.ok(&["get", "nodes", "-o", "jsonpath={.items[*].spec.podCIDR}"]);
+    assert_eq!(cidrs, "192.168.0.0/24");
+    let r = run_against(&up);
+    for case in ["busybox-runs", "service-resolves"] {
+        let cni = stage_of(&r, case, "cniAttach");
+        assert_eq!(cni["status"], "passed", "{cni}");
+        let said = evidence(&cni).join("\n");
+        assert!(
+            said.contains("lies outside node-")
+                && said.contains(
+                    "but in the pod network 192.168.0.0/16 (kube-system/kubeadm-config podSubnet)"
+                ),
+            "{said}"
+        );
+    }
+    drop(up);
+
+    let up = Up::start(&["--runtime", "sim", "--like", "kubeadm"]);
+    let r = run_against(&up);
+    let cni = stage_of(&r, "busybox-runs", "cniAttach");
+    assert_eq!(cni["status"], "passed", "{cni}");
+    let said = evidence(&cni).join("\n");
+    assert!(
+        said.contains("lies in node-1's podCIDR 10.244.0.0/24"),
+        "{said}"
+    );
+}
+
+/// Whether etcd and etcdctl are installed; fails the test otherwise, unless
+/// `PODCHECK_SKIP_REAL=1`.
+fn etcd_or_skip() -> bool {
+    let missing: Vec<&str> = ["/usr/bin/etcd", "/usr/bin/etcdctl"]
+        .into_iter()
+        .filter(|p| !std::path::Path::new(p).is_file())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert_eq!(
+        std::env::var("PODCHECK_SKIP_REAL").as_deref(),
+        Ok("1"),
+        "{missing:?} missing (Debian: etcd-server, etcd-client, as .ci/run installs them), or set \
+         PODCHECK_SKIP_REAL=1"
+    );
+    false
+}
+
+/// `create revision Some(N), mod revision Some(M); API resourceVersion R`: (N, R).
+fn revisions(detail: &str) -> (String, String) {
+    let after = |what: &str| {
+        detail
+            .split(what)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {what:?} in {detail}"))
+            .trim_start_matches("Some(")
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+    };
+    (after("create revision "), after("API resourceVersion "))
+}
+
+/// With the store on the etcd podcheck starts, kubeadm's etcd static pod is there, exec
+/// into it runs the host's etcdctl, and the observer reads the pod's key with it: etcdWrite
+/// and statusUpdate from the store itself.
+#[test]
+fn the_etcd_static_pod_gives_the_observer_the_store() {
+    if !etcd_or_skip() {
+        return;
+    }
+    let up = Up::start(&["--runtime", "sim", "--like", "kubeadm", "--store", "etcd"]);
+    let pods = up.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        "component=etcd,tier=control-plane",
+        "-o",
+        "json",
+    ]);
+    let pods: serde_json::Value = serde_json::from_str(&pods).unwrap();
+    let items = pods["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{pods}");
+    let pod = &items[0];
+    assert_eq!(pod["metadata"]["name"], "etcd-node-1");
+    assert!(
+        pod["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_string(),
+        "{pod}"
+    );
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], "Node");
+    assert_eq!(pod["spec"]["hostNetwork"], true);
+    assert_eq!(pod["spec"]["nodeName"], "node-1");
+    assert_eq!(pod["status"]["phase"], "Running");
+    assert_eq!(pod["status"]["podIP"], "127.0.1.1");
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(container["name"], "etcd");
+    let image = container["image"].as_str().unwrap();
+    assert!(
+        image.starts_with("registry.k8s.io/etcd:3.") && image.ends_with("-0"),
+        "{image}"
+    );
+    let command: Vec<String> = serde_json::from_value(container["command"].clone()).unwrap();
+    assert_eq!(command[0], "etcd");
+    let endpoint = command
+        .iter()
+        .find_map(|a| a.strip_prefix("--listen-client-urls="))
+        .unwrap_or_else(|| panic!("{command:?}"))
+        .to_string();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    assert!(
+        command.iter().any(|a| a.starts_with("--data-dir=/")),
+        "{command:?}"
+    );
+
+    // Exec runs the host's etcdctl (ETCDCTL_API=3), and nothing else.
+    let got = up.ok(&[
+        "-n",
+        "kube-system",
+        "exec",
+        "etcd-node-1",
+        "--",
+        "etcdctl",
+        &format!("--endpoints={endpoint}"),
+        "get",
+        "/registry/namespaces/default",
+        "-w",
+        "json",
+    ]);
+    let got: serde_json::Value = serde_json::from_str(&got).unwrap();
+    assert!(
+        got["kvs"][0]["create_revision"].as_i64().unwrap() > 0,
+        "{got}"
+    );
+    let shell = up.kubectl(&[
+        "-n",
+        "kube-system",
+        "exec",
+        "etcd-node-1",
+        "--",
+        "sh",
+        "-c",
+        "id",
+    ]);
+    assert!(!shell.status.success());
+    assert!(
+        text(&shell).contains("\"sh\": executable file not found"),
+        "{}",
+        text(&shell)
+    );
+    // Deleted, the mirror pod is posted again, as a kubelet does for a static pod it runs.
+    let uid = pod["metadata"]["uid"].as_str().unwrap().to_string();
+    up.ok(&["-n", "kube-system", "delete", "pod", "etcd-node-1"]);
+    up.until(
+        &[
+            "-n",
+            "kube-system",
+            "get",
+            "pod",
+            "etcd-node-1",
+            "-o",
+            "jsonpath={.metadata.uid} {.status.phase}",
+        ],
+        |t| !t.starts_with(&uid) && t.ends_with(" Running"),
+    );
+
+    let r = run_against(&up);
+    for case in ["busybox-runs", "service-resolves"] {
+        let write = stage_of(&r, case, "etcdWrite");
+        assert_eq!(write["status"], "passed", "{write}");
+        let store = write["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["source"] == "store")
+            .unwrap_or_else(|| panic!("no store evidence: {write}"));
+        assert_eq!(store["real"], true);
+        assert!(
+            store["provider"]
+                .as_str()
+                .unwrap()
+                .starts_with("etcd (etcdctl in kube-system/etcd-node-1) 3."),
+            "{store}"
+        );
+        let (created, resource_version) = revisions(store["detail"].as_str().unwrap());
+        assert!(!created.is_empty(), "the key is present: {store}");
+        assert_eq!(created, resource_version, "{store}");
+        let status = stage_of(&r, case, "statusUpdate");
+        assert_eq!(status["status"], "passed", "{status}");
+        let said = evidence(&status).join("\n");
+        assert!(
+            said.contains("\"store\" \"etcd (etcdctl in kube-system/etcd-node-1)")
+                && said.contains("holds phase Running"),
+            "{said}"
+        );
+    }
+}
+
+/// With the memory store there is no etcd pod, as on a managed cluster: the observer falls
+/// back to a consistent API read and says it is weaker.
+#[test]
+fn without_etcd_the_observer_reads_the_api_and_says_so() {
+    let up = Up::start(&["--runtime", "sim", "--like", "kubeadm", "--store", "memory"]);
+    let etcd = up.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        "component=etcd",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(etcd.trim(), "", "no etcd pod on the memory store");
+    let r = run_against(&up);
+    let write = stage_of(&r, "busybox-runs", "etcdWrite");
+    assert_eq!(write["status"], "passed", "{write}");
+    let said = evidence(&write).join("\n");
+    assert!(
+        said.contains("the cluster shows no etcd pod in kube-system")
+            && said.contains("consistent read, weaker evidence than a store read"),
+        "{said}"
+    );
+    let status = evidence(&stage_of(&r, "busybox-runs", "statusUpdate")).join("\n");
+    assert!(
+        status.contains("weaker evidence than a store read"),
+        "{status}"
+    );
+}

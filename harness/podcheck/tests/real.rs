@@ -246,6 +246,72 @@ fn pod_lifecycle_passes_on_real_components_and_leaves_nothing() {
     assert_nothing_left(pid, &footprint_of.lock().unwrap());
 }
 
+/// suites/scheduler declares four nodes: on real components their pods share one pod
+/// network (one bridge, a /24 each), and the second pod of cniAttach, on another node,
+/// reaches each case's pod.
+#[test]
+fn the_scheduler_suite_reaches_pods_across_its_four_real_nodes() {
+    if !real_or_skip() {
+        return;
+    }
+    let reports = tempfile::tempdir().unwrap();
+    let forwarding = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let run = Watched::spawn(
+        podcheck()
+            .args([
+                "run",
+                "suites/scheduler",
+                "--require-real",
+                "store,runtime,network",
+            ])
+            .arg("--report-dir")
+            .arg(reports.path()),
+    );
+    let pid = run.child.id();
+    let footprint_of = run.footprint.clone();
+    let out = run.finish(Duration::from_secs(180));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(reports.path());
+    let cases = r["suites"][0]["cases"].as_array().unwrap();
+    let mut across = 0;
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let of = |wanted: &str| {
+            case["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["stage"] == wanted)
+                .unwrap()
+                .clone()
+        };
+        if of("criLaunch")["status"] != "passed" {
+            continue;
+        }
+        let cni = of("cniAttach");
+        assert_eq!(cni["status"], "passed", "{name}: {cni}");
+        let words = cni.to_string();
+        assert!(
+            words.contains("on another node") && words.contains("reached"),
+            "{name}: the second pod on another node reached the pod: {words}"
+        );
+        across += 1;
+    }
+    assert!(
+        across >= 5,
+        "{across} running cases were reached across nodes"
+    );
+    // One segment for the four nodes: one bridge, not one per node.
+    let footprint = footprint_of.lock().unwrap().clone();
+    assert_eq!(footprint.bridges.len(), 1, "{footprint:?}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        forwarding,
+        "net.ipv4.ip_forward is untouched"
+    );
+    assert_nothing_left(pid, &footprint);
+}
+
 #[test]
 fn kubectl_logs_and_exec_reach_a_real_container_and_ctrl_c_leaves_nothing() {
     if !real_or_skip() {

@@ -95,6 +95,39 @@ async fn authenticate(
 
 /// `Impersonate-User` and `Impersonate-Group`: act as another user. Only members of
 /// `system:masters` may, until RBAC grants the `impersonate` verb.
+/// The NodeRestriction admission plugin's rule for pod creates: a node (`system:node:NAME`
+/// in `system:nodes`) may create only mirror pods bound to itself; RBAC's `system:node`
+/// role lets it create pods at all. In kube-apiserver's words.
+pub(crate) fn node_restriction(identity: &Identity, pod: &Value) -> Result<(), String> {
+    let Some(node) = identity.user.strip_prefix("system:node:") else {
+        return Ok(());
+    };
+    if !identity.groups.iter().any(|g| g == "system:nodes") {
+        return Ok(());
+    }
+    let name = pod
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let forbidden = |why: String| Err(format!("pods \"{name}\" is forbidden: {why}"));
+    let mirror = pod
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .is_some_and(|a| a.contains_key(podcheck_node::static_pod::MIRROR_ANNOTATION));
+    if !mirror {
+        return forbidden(format!(
+            "pod does not have \"{}\" annotation, node \"{node}\" can only create mirror pods",
+            podcheck_node::static_pod::MIRROR_ANNOTATION
+        ));
+    }
+    if pod.pointer("/spec/nodeName").and_then(Value::as_str) != Some(node) {
+        return forbidden(format!(
+            "node \"{node}\" can only create pods with spec.nodeName set to itself"
+        ));
+    }
+    Ok(())
+}
+
 fn impersonate(identity: &Identity, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let Some(user) = headers
         .get("impersonate-user")
@@ -626,7 +659,11 @@ async fn serve_resource(
             Ok(json_response(StatusCode::CREATED, &success(201)))
         }
         (Verb::Create, _) => {
-            let obj = registry.create(r, ns, parse_body(&body)?).await?;
+            let body = parse_body(&body)?;
+            if r.group.is_empty() && r.plural == "pods" {
+                node_restriction(ctx.identity, &body).map_err(ApiError::forbidden)?;
+            }
+            let obj = registry.create(r, ns, body).await?;
             Ok(json_response(StatusCode::CREATED, &obj))
         }
         (Verb::Update, sub) => {
@@ -751,4 +788,43 @@ pub fn version() -> Value {
         "compiler": "rustc",
         "platform": format!("{}/{}", std::env::consts::OS, if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_creates_only_mirror_pods_bound_to_itself() {
+        let node = Identity {
+            user: "system:node:node-1".into(),
+            groups: vec!["system:nodes".into(), "system:authenticated".into()],
+        };
+        let pod = |annotated: bool, node_name: &str| {
+            let annotations = if annotated {
+                json!({"kubernetes.io/config.mirror": "abc"})
+            } else {
+                json!({})
+            };
+            json!({"metadata": {"name": "etcd-node-1", "annotations": annotations},
+                   "spec": {"nodeName": node_name}})
+        };
+        assert_eq!(node_restriction(&node, &pod(true, "node-1")), Ok(()));
+        let err = node_restriction(&node, &pod(false, "node-1")).unwrap_err();
+        assert_eq!(
+            err,
+            "pods \"etcd-node-1\" is forbidden: pod does not have \"kubernetes.io/config.mirror\" \
+             annotation, node \"node-1\" can only create mirror pods"
+        );
+        let err = node_restriction(&node, &pod(true, "node-2")).unwrap_err();
+        assert!(err.contains("spec.nodeName set to itself"), "{err}");
+        // Anyone else is RBAC's business alone.
+        let admin = Identity::admin();
+        assert_eq!(node_restriction(&admin, &pod(false, "")), Ok(()));
+        let pretender = Identity {
+            user: "system:node:node-1".into(),
+            groups: vec!["system:authenticated".into()],
+        };
+        assert_eq!(node_restriction(&pretender, &pod(false, "")), Ok(()));
+    }
 }

@@ -607,7 +607,8 @@ pub fn bootstrap_objects() -> Vec<(&'static str, Value)> {
                 "system:node",
                 json!([
                     {"apiGroups": [""], "resources": ["pods", "services", "endpoints", "configmaps", "namespaces"], "verbs": read},
-                    {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+                    // Mirror pods of static pods, as upstream's system:node role has it.
+                    {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete"]},
                     {"apiGroups": [""], "resources": ["pods/status"], "verbs": ["patch", "update"]},
                     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "create", "update", "patch"]},
                     {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch", "update"]},
@@ -898,9 +899,19 @@ mod tests {
             &node,
             attrs("patch", "pods", Some("status"), Some("d"), Some("p"))
         ));
-        assert!(!allowed(
+        // Mirror pods, as upstream's system:node role has it; NodeRestriction
+        // (`http::node_restriction`) holds a node to mirror pods bound to itself.
+        assert!(allowed(
             &node,
             attrs("create", "pods", None, Some("d"), None)
+        ));
+        assert!(!allowed(
+            &node,
+            attrs("update", "pods", None, Some("d"), Some("p"))
+        ));
+        assert!(!allowed(
+            &node,
+            attrs("create", "secrets", None, Some("d"), None)
         ));
         let someone = user("alice", &["system:authenticated"]);
         assert!(!allowed(

@@ -29,6 +29,9 @@ pub struct EtcdProcess {
     dir_path: PathBuf,
     endpoint: String,
     pid: u32,
+    /// `etcd --flag=value …`, as started.
+    command: Vec<String>,
+    started_at: std::time::SystemTime,
     started_in: Duration,
 }
 
@@ -95,41 +98,39 @@ impl EtcdProcess {
         } else {
             Command::new(binary)
         };
+        // Started as `--flag value`; [`EtcdProcess::command`] gives the same flags as
+        // `--flag=value`, the form kubeadm writes into its etcd manifest.
+        let flags: Vec<(&str, String)> = vec![
+            ("name", name.clone()),
+            ("data-dir", dir_path.join("data").display().to_string()),
+            ("listen-client-urls", endpoint.clone()),
+            ("advertise-client-urls", endpoint.clone()),
+            ("listen-peer-urls", peer_url.clone()),
+            ("initial-advertise-peer-urls", peer_url.clone()),
+            ("initial-cluster", format!("{name}={peer_url}")),
+            ("initial-cluster-state", "new".into()),
+            ("initial-cluster-token", name.clone()),
+            // Metrics stay on the client URL only (no separate metrics listener), and
+            // history is compacted by the store's user, never automatically.
+            // One member: no peer to miss heartbeats, so a short election timeout only
+            // makes the first leader (and so the first answer) come sooner.
+            ("heartbeat-interval", "10".into()),
+            ("election-timeout", "100".into()),
+            ("auto-compaction-retention", "0".into()),
+            ("logger", "zap".into()),
+            ("log-outputs", "stderr".into()),
+            ("log-level", "warn".into()),
+        ];
+        let etcd_command: Vec<String> = std::iter::once("etcd".to_string())
+            .chain(flags.iter().map(|(f, v)| format!("--{f}={v}")))
+            .collect();
+        let started_at = std::time::SystemTime::now();
         let child = command
-            .arg("--name")
-            .arg(&name)
-            .arg("--data-dir")
-            .arg(dir_path.join("data"))
-            .arg("--listen-client-urls")
-            .arg(&endpoint)
-            .arg("--advertise-client-urls")
-            .arg(&endpoint)
-            .arg("--listen-peer-urls")
-            .arg(&peer_url)
-            .arg("--initial-advertise-peer-urls")
-            .arg(&peer_url)
-            .arg("--initial-cluster")
-            .arg(format!("{name}={peer_url}"))
-            .arg("--initial-cluster-state")
-            .arg("new")
-            .arg("--initial-cluster-token")
-            .arg(&name)
-            // Metrics stay on the client URL only (no separate metrics listener), and history
-            // is compacted by the store's user, never automatically.
-            // One member: no peer to miss heartbeats, so a short election timeout only makes
-            // the first leader (and so the first answer) come sooner.
-            .arg("--heartbeat-interval")
-            .arg("10")
-            .arg("--election-timeout")
-            .arg("100")
-            .arg("--auto-compaction-retention")
-            .arg("0")
-            .arg("--logger")
-            .arg("zap")
-            .arg("--log-outputs")
-            .arg("stderr")
-            .arg("--log-level")
-            .arg("warn")
+            .args(
+                flags
+                    .iter()
+                    .flat_map(|(f, v)| [format!("--{f}"), v.clone()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
@@ -142,6 +143,8 @@ impl EtcdProcess {
             dir_path,
             endpoint,
             pid,
+            command: etcd_command,
+            started_at,
             started_in: Duration::ZERO,
         };
         match process.wait_ready().await {
@@ -197,6 +200,18 @@ impl EtcdProcess {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The command line it was started with, as a kubeadm manifest writes it: `etcd
+    /// --name=… --listen-client-urls=…` (the same flags and values; the process itself got
+    /// them as `--flag value`).
+    pub fn command(&self) -> &[String] {
+        &self.command
+    }
+
+    /// When it was started.
+    pub fn started_at(&self) -> std::time::SystemTime {
+        self.started_at
     }
 
     /// The directory holding the data dir (`data/`) and the server's log (`etcd.log`).

@@ -723,10 +723,20 @@ async fn pool_ipam_puts_pod_ips_outside_the_nodes_pod_cidrs() {
     let cp = start_with(Config {
         nodes: 2,
         pod_ipam: PodIpam::Pool("192.168.0.0/16".parse().unwrap()),
+        upstream: Some(Upstream {
+            kubeadm_config_maps: true,
+            ..Upstream::podcheck()
+        }),
         ..Config::default()
     })
     .await;
     let client = cp.client().await.unwrap();
+    // kubeadm init --pod-network-cidr = the pool, as Calico's docs have it.
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-system");
+    let kubeadm = maps.get("kubeadm-config").await.unwrap().data.unwrap();
+    let cluster: serde_json::Value =
+        serde_saphyr::from_str(&kubeadm["ClusterConfiguration"]).unwrap();
+    assert_eq!(cluster["networking"]["podSubnet"], "192.168.0.0/16");
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client, "default");
     for i in 0..6 {
@@ -748,8 +758,15 @@ async fn pool_ipam_puts_pod_ips_outside_the_nodes_pod_cidrs() {
             .unwrap()
             .parse()
             .unwrap();
+        // kube-controller-manager carves the podCIDRs from the pod subnet, which kubeadm
+        // init's --pod-network-cidr made the pool.
         assert_eq!(pod_cidr.prefix_len(), 24);
-        assert!(pod_cidr.to_string().starts_with("10.244."), "{pod_cidr}");
+        assert!(pool.contains(&pod_cidr), "{pod_cidr}");
+        let expected: podcheck_controlplane::Ipv4Net = match node_name.as_str() {
+            "node-1" => "192.168.0.0/24".parse().unwrap(),
+            _ => "192.168.1.0/24".parse().unwrap(),
+        };
+        assert_eq!(pod_cidr, expected, "{node_name}");
         let ip: Ipv4Addr = p.status.unwrap().pod_ip.unwrap().parse().unwrap();
         assert!(
             pool.contains(&ip) && !pod_cidr.contains(&ip),
@@ -757,6 +774,22 @@ async fn pool_ipam_puts_pod_ips_outside_the_nodes_pod_cidrs() {
         );
     }
     cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pool_too_small_for_the_nodes_pod_cidrs_is_refused() {
+    for (pool, nodes) in [("192.168.0.0/24", 1), ("192.168.0.0/23", 2)] {
+        let started = ControlPlane::start(Config {
+            nodes,
+            pod_ipam: PodIpam::Pool(pool.parse().unwrap()),
+            ..Config::default()
+        })
+        .await;
+        assert!(
+            matches!(&started, Err(Error::Invalid(m)) if m.contains(pool)),
+            "{pool} for {nodes} node(s): {started:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -8,6 +8,9 @@
 //! Networks are conflist *templates*: podcheck fills in `{{subnet}}`, `{{gateway}}`,
 //! `{{bridge}}`, `{{dataDir}}` and `{{serviceCidr}}` with a /24, bridge and data dir it has
 //! claimed for the run, so two runs never collide and no address outside the claim is used.
+//! The embedded pod network's placeholders are filled in too, so one template serves both:
+//! `{{podNetwork}}` (here the same /24: a conformance run is one node), `{{rangeStart}}` and
+//! `{{rangeEnd}}`.
 //!
 //! ```yaml
 //! apiVersion: podcheck.dev/v1alpha1
@@ -43,7 +46,18 @@ pub const SPEC_VERSIONS: [&str; 2] = ["1.0.0", "1.1.0"];
 /// A case's deadline unless the suite or the case sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration(std::time::Duration::from_secs(60));
 /// The placeholders a network template may use.
-pub const PLACEHOLDERS: [&str; 5] = ["subnet", "gateway", "bridge", "dataDir", "serviceCidr"];
+pub const PLACEHOLDERS: [&str; 8] = [
+    "subnet",
+    "gateway",
+    "bridge",
+    "dataDir",
+    "serviceCidr",
+    "podNetwork",
+    "rangeStart",
+    "rangeEnd",
+];
+/// What a host-local subnet may be: the run's /24, under either of its names.
+const SUBNET_PLACEHOLDERS: [&str; 2] = ["{{subnet}}", "{{podNetwork}}"];
 /// The most ADDs a `distinctAddresses` case may ask for (a /24 holds 253 pods).
 pub const MAX_DISTINCT: u32 = 200;
 
@@ -128,7 +142,8 @@ pub struct CniSpec {
     pub bin_dir: Option<String>,
     /// Conflist templates, relative to the suite's directory; every case runs once per
     /// network, its name suffixed with the template's file stem. Placeholders podcheck fills
-    /// in: `{{subnet}}`, `{{gateway}}`, `{{bridge}}`, `{{dataDir}}`, `{{serviceCidr}}`.
+    /// in: `{{subnet}}`, `{{gateway}}`, `{{bridge}}`, `{{dataDir}}`, `{{serviceCidr}}`, and
+    /// `{{podNetwork}}` (the same /24), `{{rangeStart}}`, `{{rangeEnd}}`.
     #[schemars(with = "Vec<String>")]
     pub networks: Spanned<Vec<Spanned<String>>>,
     /// The spec versions to check (`1.0.0`, `1.1.0`), each where the plugin lists it in its
@@ -385,7 +400,10 @@ fn confined(plugin: &Value) -> Result<(), String> {
             "plugin {kind}: host-local IPAM needs `ranges` (or `subnet`) from \"{{{{subnet}}}}\""
         ));
     }
-    if let Some(other) = subnets.iter().find(|s| s.as_str() != Some("{{subnet}}")) {
+    if let Some(other) = subnets
+        .iter()
+        .find(|s| !s.as_str().is_some_and(|s| SUBNET_PLACEHOLDERS.contains(&s)))
+    {
         return Err(format!(
             "plugin {kind}: host-local subnets must be \"{{{{subnet}}}}\" (the /24 podcheck claims), not {other}"
         ));
@@ -751,6 +769,13 @@ mod tests {
             r#""type":"bridge","bridge":"{{bridge}}","ipMasq":false,"isDefaultGateway":false,"#,
         );
         assert_eq!(check_template(&fine), Ok(()));
+        // The embedded pod network's templates serve too: alone, the pod network is the /24.
+        for pod_network in [
+            include_str!("../../../../fixtures/cni/bridge.conflist"),
+            include_str!("../../../../fixtures/cni/ptp.conflist"),
+        ] {
+            assert_eq!(check_template(pod_network), Ok(()));
+        }
         // Other IPAM (or none) is not host-local's business.
         assert_eq!(
             check_template(r#"{"name":"x","plugins":[{"type":"tuning"}]}"#),

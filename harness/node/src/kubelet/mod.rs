@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::Recorder;
 use crate::runtime::{ContainerConfig, ContainerState, Runtime, Sandbox, SandboxConfig};
+use crate::static_pod::{StaticPod, is_mirror};
 use image_pull::PullBackOff;
 use pod_dns::ClusterDnsSettings;
 use status::{ContainerObservation, PodObservation};
@@ -44,6 +45,9 @@ const RELIST: Duration = Duration::from_secs(1);
 /// `workerBackOffPeriodJitterFactor` (pkg/kubelet/kubelet.go, pod_workers.go).
 const SYNC_BACKOFF: Duration = Duration::from_secs(10);
 const SYNC_BACKOFF_JITTER: f64 = 0.5;
+/// How long after its mirror pod is deleted the kubelet posts it again (its next sync of the
+/// static pod): a client waiting for the deletion sees it before the new one appears.
+const MIRROR_REPOST_DELAY: Duration = Duration::from_secs(1);
 /// The grace period of a pod that names none (the apiserver defaults it to this too).
 const DEFAULT_GRACE_SECONDS: i64 = 30;
 
@@ -76,6 +80,9 @@ pub struct NodeConfig {
     /// StopContainer with that timeout), as a real kubelet does; podcheck's quick profile
     /// tears the sandbox down at once.
     pub graceful_termination: bool,
+    /// The static pods the kubelet shows as mirror pods (kubeadm's etcd on the first
+    /// node); their containers are host processes (see [`crate::static_pod`]).
+    pub static_pods: Vec<Arc<StaticPod>>,
 }
 
 impl NodeConfig {
@@ -103,6 +110,7 @@ impl NodeConfig {
             capacity,
             dns,
             graceful_termination: false,
+            static_pods: Vec::new(),
         }
     }
 
@@ -204,11 +212,16 @@ pub async fn run(
     if let Err(e) = register(&ctx).await {
         tracing::warn!(node = %ctx.config.name, error = %e, "node registration failed");
     }
+    for pod in &ctx.config.static_pods {
+        post_mirror_pod(&ctx, pod).await;
+    }
     let api: Api<Pod> = Api::all(ctx.client.clone());
     let selector = format!("spec.nodeName={}", ctx.config.name);
     let mut events = watcher(api, watcher::Config::default().fields(&selector)).boxed();
     let mut workers: HashMap<String, watch::Sender<Option<Arc<Pod>>>> = HashMap::new();
     let mut tasks: JoinSet<String> = JoinSet::new();
+    // Mirror pods posted again after a deletion, a sync later.
+    let mut mirrors: JoinSet<()> = JoinSet::new();
     let mut lease = tokio::time::interval(LEASE_RENEW);
     let mut node_status = tokio::time::interval(NODE_STATUS_REPORT);
     node_status.tick().await;
@@ -222,6 +235,7 @@ pub async fn run(
                     workers.remove(&uid);
                 }
             }
+            Some(_) = mirrors.join_next(), if !mirrors.is_empty() => {}
             Some(event) = events.next() => {
                 let event = match event {
                     Ok(e) => e,
@@ -236,6 +250,16 @@ pub async fn run(
                     watcher::Event::Delete(p) => (p, true),
                     watcher::Event::Init | watcher::Event::InitDone => continue,
                 };
+                if is_mirror(&pod) {
+                    if let Some(static_pod) = keep_mirror_pod(&ctx, &pod, gone).await {
+                        let ctx = ctx.clone();
+                        mirrors.spawn(async move {
+                            tokio::time::sleep(MIRROR_REPOST_DELAY).await;
+                            post_mirror_pod(&ctx, &static_pod).await;
+                        });
+                    }
+                    continue;
+                }
                 let Some(uid) = pod.metadata.uid.clone() else { continue };
                 let update = (!gone).then(|| Arc::new(pod));
                 match workers.get(&uid) {
@@ -252,12 +276,82 @@ pub async fn run(
             }
         }
     }
+    mirrors.abort_all();
     // Workers see the same cancellation and stop their sandboxes; wait for them, briefly.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}
     })
     .await;
     tasks.abort_all();
+}
+
+/// Creates the mirror pod of a static pod (or finds it there) and reports its status.
+async fn post_mirror_pod(ctx: &NodeContext, static_pod: &StaticPod) {
+    let name = static_pod.mirror_name(&ctx.config.name);
+    let nodes: Api<Node> = Api::all(ctx.client.clone());
+    let node_uid = match nodes.get(&ctx.config.name).await {
+        Ok(node) => node.metadata.uid.unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(node = %ctx.config.name, pod = %name, error = %e, "reading the node for a mirror pod");
+            return;
+        }
+    };
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &static_pod.namespace);
+    let object = static_pod.mirror_pod(&ctx.config, &node_uid, &now());
+    let pod: Pod = match serde_json::from_value(object) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(pod = %name, error = %e, "a mirror pod that does not parse");
+            return;
+        }
+    };
+    match pods.create(&PostParams::default(), &pod).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => {
+            tracing::warn!(node = %ctx.config.name, pod = %name, error = %e, "creating a mirror pod");
+            return;
+        }
+    }
+    let status = json!({"status": static_pod.mirror_status(&ctx.config)});
+    if let Err(e) = pods
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+    {
+        tracing::warn!(node = %ctx.config.name, pod = %name, error = %e, "reporting a mirror pod's status");
+    }
+}
+
+/// What the kubelet does when a mirror pod changes: one being deleted is deleted at once
+/// (its static pod goes on running), and one gone is to be posted again — the static pod
+/// returned — as a real kubelet recreates the mirror of a static pod it still runs, on its
+/// next sync of it.
+async fn keep_mirror_pod(ctx: &NodeContext, pod: &Pod, gone: bool) -> Option<Arc<StaticPod>> {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let static_pod = ctx
+        .config
+        .static_pods
+        .iter()
+        .find(|s| s.namespace == namespace && s.mirror_name(&ctx.config.name) == name)?;
+    if gone {
+        return Some(static_pod.clone());
+    }
+    if pod.metadata.deletion_timestamp.is_some() {
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+        let now = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: pod.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        if let Err(e) = pods.delete(&name, &now).await {
+            tracing::debug!(pod = %name, error = %e, "finishing a mirror pod's deletion");
+        }
+    }
+    None
 }
 
 /// Creates the Node, or reports its status if it exists already.

@@ -1,25 +1,36 @@
-//! The host side of a real pod network for one embedded node: a /24 and a bridge of its
-//! own, the CNI configuration containerd hands to the `bridge` and `host-local` plugins,
-//! and an nftables table that keeps every pod packet on this machine.
+//! The host side of the real pod network of one embedded control plane: a *segment* — one
+//! bridge of its own with a /24 per node, an aligned block of those /24s claimed
+//! machine-wide — the CNI configuration each node's containerd hands to the `bridge` and
+//! `host-local` plugins, and an nftables table that keeps every pod packet on this machine.
 //!
-//! What a pod can reach: the other pods on its bridge, the host's gateway address on the
-//! bridge, and the DNS Service IP (DNATed to the gateway's port 53). It has no default route
-//! (`isDefaultGateway: false`); its only route besides the bridge is the Service CIDR via the
-//! gateway, and the host forwards nothing to or from the bridge, so a Service IP never
-//! leaves the machine.
+//! Pods of every node of the control plane share the bridge, so they reach each other
+//! without NAT and without the host routing or forwarding anything: each node's
+//! host-local allocates from the node's own /24 (its podCIDR), but the pods' addresses carry
+//! the block's prefix (`{{podNetwork}}`, a /22 for four nodes), which puts the other nodes'
+//! /24s on-link. The bridge holds every node's gateway (`.1` of its /24) with that prefix.
 //!
-//! The template has `isGateway: false`: podcheck gives the bridge its gateway address itself,
-//! and the pods still get their route to the Service CIDR via that gateway from host-local's
-//! range, while the plugin leaves the host's `net.ipv4.ip_forward` alone (with `isGateway:
-//! true` it turns forwarding on host-wide and never resets it). The table's forward chain
-//! drops pod packets leaving the bridge in any case.
+//! What a pod can reach: the pods of the segment (every node of its control plane), the
+//! host's gateway addresses on the bridge, and the DNS Service IP (DNATed, by the pod's
+//! source /24, to its node's gateway, port 53). It has no default route
+//! (`isDefaultGateway: false`); its only route besides the block is the Service CIDR via its
+//! node's gateway, and the host forwards nothing to or from the bridge, so a Service IP never
+//! leaves the machine. Another control plane's pods are on another bridge, in another block:
+//! no route leads there.
 //!
-//! Ownership across processes (concurrent tests run many control planes): the /24 is
-//! claimed with an exclusive `flock` on `/run/podcheck/subnets/10.244.X.0`, held as long as
-//! the [`NodeNetwork`] lives and released by the kernel when the process dies, even by
-//! SIGKILL. The node's state lives in `/run/podcheck/net/pcbrX/` (an owner file and a state
-//! file), so that [`sweep_stale`], run by every [`NodeNetwork::setup`], removes what a dead
-//! owner left behind (its nftables table, bridge, ports and directories).
+//! The template has `isGateway: false`: podcheck gives the bridge its gateway addresses
+//! itself, and the pods still get their route to the Service CIDR via their gateway from
+//! host-local's range, while the plugin leaves the host's `net.ipv4.ip_forward` alone (with
+//! `isGateway: true` it turns forwarding on host-wide and never resets it). The table's
+//! forward chain drops pod packets leaving the bridge in any case.
+//!
+//! Ownership across processes (concurrent tests run many control planes): each /24 of the
+//! block is claimed with an exclusive `flock` on `/run/podcheck/subnets/10.244.X.0`, held as
+//! long as the segment lives and released by the kernel when the process dies, even by
+//! SIGKILL. The segment's state lives in `/run/podcheck/net/pcbrX/` (X: the block's first
+//! /24; an owner file and a state file), so that [`sweep_stale`], run by every setup, removes
+//! what a dead owner left behind (its nftables table, bridge, ports and directories). A
+//! network set up alone ([`NodeNetwork::setup`]: a CNI conformance run, a user's CRI
+//! socket) is a segment of one /24.
 
 mod cmd;
 mod parse;
@@ -30,7 +41,7 @@ use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
@@ -40,9 +51,10 @@ use crate::runtime::Implementation;
 
 use cmd::{COMMAND_TIMEOUT, check, ip};
 use parse::{
-    address_networks, bridge_index, bridge_name, conflist_plugins, dpkg_owner, gateway_of,
-    newest_supported_version, nft_delete, nft_ruleset, nth_subnet, overlaps, plugin_banner_version,
-    render_template, route_destinations, table_name,
+    address_networks, block_at, block_indexes, block_prefix, bridge_index, bridge_name,
+    conflist_plugins, dpkg_owner, gateway_of, newest_supported_version, nft_delete, nft_ruleset,
+    nth_subnet, overlaps, plugin_banner_version, pod_range, render_template, route_destinations,
+    table_name,
 };
 use podcheck_host::HostError;
 use podcheck_host::command::{find_tool, is_executable, tool};
@@ -60,7 +72,7 @@ const STANDALONE_SERVICE_CIDR: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(10, 96
 pub const DEFAULT_CNI_BIN_DIR: &str = "/usr/lib/cni";
 /// The lock files of claimed /24s, one per subnet (`10.244.X.0`).
 pub const SUBNET_LOCK_DIR: &str = "/run/podcheck/subnets";
-/// The per-node state dirs (`pcbrX/`, holding `owner` and `state.json`).
+/// The per-segment state dirs (`pcbrX/`, holding `owner` and `state.json`).
 pub const STATE_DIR: &str = "/run/podcheck/net";
 /// The conflist's file name in [`NodeNetwork::conf_dir`].
 pub const CONFLIST_NAME: &str = "10-podcheck.conflist";
@@ -183,12 +195,12 @@ pub enum NetworkError {
     /// The conflist template could not be read or filled in.
     #[error("the CNI template {path}: {message}")]
     Template { path: String, message: String },
-    /// Every /24 of the pool is taken.
+    /// No block of the size asked is free in the pool.
     #[error(
-        "no /24 of {pool} is free: each is claimed by another podcheck or overlaps a route or \
-         address of this host"
+        "no /{prefix} block of /24s in {pool} is free: each is claimed (in part) by another \
+         podcheck or overlaps a route or address of this host"
     )]
-    Exhausted { pool: Ipv4Net },
+    Exhausted { pool: Ipv4Net, prefix: u8 },
 }
 
 fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NetworkError {
@@ -196,13 +208,13 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NetworkEr
     move |source| NetworkError::Io { what, source }
 }
 
-/// How to set up one node's network.
+/// How to set up one node's network (a segment of one node).
 #[derive(Debug, Clone)]
 pub struct NodeNetworkOptions {
     /// A directory for this node's network files (the conf dir and host-local's data dir go
     /// in it); it belongs to the caller, and only what setup made in it is removed.
     pub dir: PathBuf,
-    /// The Service CIDR: the pods' one route besides the bridge.
+    /// The Service CIDR: the pods' one route besides the pod network.
     pub service_cidr: Ipv4Net,
     /// The DNS Service's ClusterIP, DNATed to the gateway's port 53.
     pub dns_service_ip: Ipv4Addr,
@@ -226,35 +238,69 @@ impl NodeNetworkOptions {
     }
 }
 
-/// What a node's state dir records, so that a sweep can undo it without its owner.
+/// How to set up a segment: the nodes of one control plane on one bridge.
+#[derive(Debug, Clone)]
+pub struct SegmentOptions {
+    /// A directory per node for its network files (see [`NodeNetworkOptions::dir`]), in
+    /// the order the nodes get their /24s; 1 to 256 of them.
+    pub node_dirs: Vec<PathBuf>,
+    /// The Service CIDR: the pods' one route besides the pod network.
+    pub service_cidr: Ipv4Net,
+    /// The DNS Service's ClusterIP, DNATed to each node's gateway, port 53.
+    pub dns_service_ip: Ipv4Addr,
+    /// Where the CNI plugins are (`/usr/lib/cni`).
+    pub cni_bin_dir: PathBuf,
+    /// The conflist template, rendered once per node.
+    pub template: ConflistTemplate,
+}
+
+impl From<NodeNetworkOptions> for SegmentOptions {
+    fn from(o: NodeNetworkOptions) -> Self {
+        SegmentOptions {
+            node_dirs: vec![o.dir],
+            service_cidr: o.service_cidr,
+            dns_service_ip: o.dns_service_ip,
+            cni_bin_dir: o.cni_bin_dir,
+            template: o.template,
+        }
+    }
+}
+
+/// One node's part of a segment, as its state file records it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct State {
-    /// Tells this setup from a later one that reuses the subnet.
-    instance: String,
-    pid: u32,
+struct NodeState {
     subnet: String,
     gateway: String,
-    bridge: String,
-    table: String,
     conf_file: Option<PathBuf>,
     data_dir: Option<PathBuf>,
 }
 
+/// What a segment's state dir records, so that a sweep can undo it without its owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    /// Tells this setup from a later one that reuses the block.
+    instance: String,
+    pid: u32,
+    /// The block of /24s (`10.244.4.0/22`), one per node.
+    block: String,
+    bridge: String,
+    table: String,
+    nodes: Vec<NodeState>,
+}
+
 impl State {
     /// What a state dir stands for when its state file is unreadable: the bridge and table
-    /// follow from its name; the caller's files are unknown and stay.
+    /// follow from its name, the block is its one /24; the caller's files are unknown and
+    /// stay.
     fn from_index(index: u8) -> State {
-        let subnet = nth_subnet(pod_subnet_pool(), index);
         let bridge = bridge_name(index);
         State {
             instance: String::new(),
             pid: 0,
-            subnet: subnet.to_string(),
-            gateway: gateway_of(subnet).to_string(),
+            block: nth_subnet(pod_subnet_pool(), index).to_string(),
             table: table_name(&bridge),
             bridge,
-            conf_file: None,
-            data_dir: None,
+            nodes: Vec::new(),
         }
     }
 
@@ -271,17 +317,34 @@ impl State {
         if state.bridge != fallback.bridge || state.table != fallback.table {
             return fallback;
         }
+        // The block must start at the dir's /24 and lie in the pool.
+        let block_ok = state.block.parse::<Ipv4Net>().is_ok_and(|b| {
+            (16..=24).contains(&b.prefix_len())
+                && b.network() == b.addr()
+                && pod_subnet_pool().contains(&b)
+                && b.network().octets()[2] == index
+        });
+        if !block_ok {
+            state.block = fallback.block;
+        }
         let named = |p: &Option<PathBuf>, name: &str| {
             p.as_ref()
                 .is_some_and(|p| p.is_absolute() && p.file_name().is_some_and(|n| n == name))
         };
-        if !named(&state.conf_file, CONFLIST_NAME) {
-            state.conf_file = None;
-        }
-        if !named(&state.data_dir, IPAM_DIR) {
-            state.data_dir = None;
+        for node in &mut state.nodes {
+            if !named(&node.conf_file, CONFLIST_NAME) {
+                node.conf_file = None;
+            }
+            if !named(&node.data_dir, IPAM_DIR) {
+                node.data_dir = None;
+            }
         }
         state
+    }
+
+    /// The block, as checked by [`State::read`] (or made by setup).
+    fn block(&self) -> Option<Ipv4Net> {
+        self.block.parse().ok()
     }
 }
 
@@ -344,23 +407,24 @@ impl SubnetLock {
     }
 }
 
-/// Everything one node network made, to be undone (by its owner or a sweep).
+/// Everything one segment made, to be undone (by its owner or a sweep).
 #[derive(Debug)]
 struct Leftover {
     state_dir: PathBuf,
     state: State,
-    lock: SubnetLock,
+    /// The locks of the block's /24s (a sweep holds those it could take).
+    locks: Vec<SubnetLock>,
 }
 
 impl Leftover {
     /// Deletes the nftables table, the bridge's ports and the bridge, the files made in the
-    /// caller's dir and the state dir, then the lock. Goes on after a failure and returns
+    /// callers' dirs and the state dir, then the locks. Goes on after a failure and returns
     /// the first.
     async fn remove(self) -> Result<(), NetworkError> {
         let mut first = None;
         let mut keep = |r: Result<(), NetworkError>| {
             if let Err(e) = r {
-                tracing::warn!(error = %e, "tearing down a node network");
+                tracing::warn!(error = %e, "tearing down a pod network");
                 first.get_or_insert(e);
             }
         };
@@ -372,20 +436,48 @@ impl Leftover {
                 .map(drop),
         );
         keep(delete_bridge(&self.state.bridge).await);
-        if let Some(data) = &self.state.data_dir {
-            keep(remove_all(data));
-        }
-        if let Some(conf) = &self.state.conf_file {
-            keep(remove_file(conf));
-            // The conf dir goes too when nothing else is in it.
-            if let Some(parent) = conf.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
+        for node in &self.state.nodes {
+            keep(remove_node_files(
+                node.conf_file.as_deref(),
+                node.data_dir.as_deref(),
+            ));
         }
         keep(remove_all(&self.state_dir));
-        self.lock.release();
+        for lock in self.locks {
+            lock.release();
+        }
         first.map_or(Ok(()), Err)
     }
+
+    /// Leaves everything in place and lets the locks go, as the death of the owner would.
+    fn abandon(self) {
+        for lock in self.locks {
+            drop(lock.file);
+        }
+    }
+}
+
+/// Removes a node's conflist (and its conf dir, when nothing else is in it) and its
+/// host-local data dir.
+fn remove_node_files(
+    conf_file: Option<&Path>,
+    data_dir: Option<&Path>,
+) -> Result<(), NetworkError> {
+    let mut first = None;
+    if let Some(data) = data_dir
+        && let Err(e) = remove_all(data)
+    {
+        first.get_or_insert(e);
+    }
+    if let Some(conf) = conf_file {
+        if let Err(e) = remove_file(conf) {
+            first.get_or_insert(e);
+        }
+        if let Some(parent) = conf.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 fn remove_all(path: &Path) -> Result<(), NetworkError> {
@@ -436,10 +528,11 @@ async fn delete_bridge(bridge: &str) -> Result<(), NetworkError> {
     Ok(())
 }
 
-/// Removes the node networks of podcheck processes that are gone: for every state dir
-/// under [`STATE_DIR`] whose subnet lock is free and whose owner is not running, deletes
-/// its nftables table, bridge (and ports), the files it made and the state dir. Returns the
-/// bridges swept. Run by every [`NodeNetwork::setup`]; a cleanup command may call it too.
+/// Removes the pod networks of podcheck processes that are gone: for every state dir under
+/// [`STATE_DIR`] whose first /24's lock is free and whose owner is not running, deletes its
+/// nftables table, bridge (and ports), the files it made and the state dir, and releases the
+/// locks of its block. Returns the bridges swept. Run by every setup; a cleanup command may
+/// call it too.
 pub async fn sweep_stale() -> Result<Vec<String>, NetworkError> {
     let entries = match std::fs::read_dir(STATE_DIR) {
         Ok(entries) => entries,
@@ -474,11 +567,23 @@ pub async fn sweep_stale() -> Result<Vec<String>, NetworkError> {
             continue;
         }
         let state = State::read(&dir, index);
-        tracing::info!(bridge = %name, owner = ?owner.as_deref().map(str::trim), "sweeping a dead podcheck's node network");
+        // The block's other /24s: the dead owner's locks went with it; those someone took
+        // since stay theirs (the bridge's route kept them from taking any, but a lock is
+        // never taken from a holder).
+        let mut locks = vec![lock];
+        if let Some(block) = state.block() {
+            for i in block_indexes(block).filter(|i| *i != index) {
+                let path = subnet_lock_path(nth_subnet(pod_subnet_pool(), i));
+                if let Ok(Some(l)) = SubnetLock::try_acquire(&path) {
+                    locks.push(l);
+                }
+            }
+        }
+        tracing::info!(bridge = %name, owner = ?owner.as_deref().map(str::trim), "sweeping a dead podcheck's pod network");
         let leftover = Leftover {
             state_dir: dir,
             state,
-            lock,
+            locks,
         };
         match leftover.remove().await {
             Ok(()) => swept.push(name),
@@ -642,34 +747,98 @@ pub async fn netns_addresses(netns_path: &Path) -> Result<Vec<(String, String)>,
     })
 }
 
-/// One embedded node's pod network on this host; torn down by [`teardown`](Self::teardown),
-/// or (best effort, blocking briefly) on drop.
+/// What the nodes of a segment share: the block, the bridge, the table and the state dir.
+/// Removed when the last node's network is torn down or dropped.
+#[derive(Debug)]
+struct Segment {
+    block: Ipv4Net,
+    bridge: String,
+    table: String,
+    state_dir: PathBuf,
+    instance: String,
+    /// What to undo; `None` once torn down (or abandoned).
+    held: Mutex<Option<Leftover>>,
+}
+
+impl Segment {
+    fn take(&self) -> Option<Leftover> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Removes everything the segment made (see [`Leftover::remove`]).
+    async fn remove(&self) -> Result<(), NetworkError> {
+        match self.take() {
+            Some(leftover) => leftover.remove().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        let Some(leftover) = self.take() else {
+            return;
+        };
+        // Drop cannot await: the removal runs on a thread of its own with a runtime of its
+        // own (every command in it has a deadline), and is waited for here.
+        let worker =
+            std::thread::spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(leftover.remove()),
+                    Err(e) => Err(io_error("starting a runtime to tear down")(e)),
+                }
+            });
+        match worker.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(bridge = %self.bridge, error = %e, "tearing down a dropped pod network")
+            }
+            Err(_) => {
+                tracing::warn!(bridge = %self.bridge, "tearing down a dropped pod network panicked")
+            }
+        }
+    }
+}
+
+/// One embedded node's pod network on this host: its /24 on its control plane's segment.
+/// Torn down by [`teardown`](Self::teardown), or (best effort, blocking briefly) on drop;
+/// the segment goes with the last of its nodes.
 #[derive(Debug)]
 pub struct NodeNetwork {
     subnet: Ipv4Net,
     gateway: Ipv4Addr,
-    bridge: String,
-    table: String,
     conf_dir: PathBuf,
     conf_file: PathBuf,
     data_dir: PathBuf,
-    state_dir: PathBuf,
-    instance: String,
     /// Where the plugins are.
     cni_bin_dir: PathBuf,
     /// The plugins the conflist names, main plugins first.
     plugins: Vec<String>,
     provider: Implementation,
     set_up_in: Duration,
-    /// What to undo; `None` once torn down (or abandoned).
-    held: Option<Leftover>,
+    /// The shared part; `None` once torn down (or abandoned).
+    segment: Option<Arc<Segment>>,
 }
 
 impl NodeNetwork {
-    /// Claims a /24 of 10.244.0.0/16, makes its bridge with the gateway address, loads the
-    /// nftables table and writes the conflist (see the module docs). Sweeps the leftovers of
-    /// dead podcheck processes first. On failure, whatever was made is removed again.
+    /// A segment of one node: claims a /24 of 10.244.0.0/16, makes its bridge with the
+    /// gateway address, loads the nftables table and writes the conflist (see the module
+    /// docs). Sweeps the leftovers of dead podcheck processes first. On failure, whatever
+    /// was made is removed again.
     pub async fn setup(opts: NodeNetworkOptions) -> Result<NodeNetwork, NetworkError> {
+        let mut nodes = NodeNetwork::setup_segment(opts.into()).await?;
+        Ok(nodes.pop().expect("a segment of one node has one node"))
+    }
+
+    /// The nodes of one control plane on one segment: claims an aligned block of /24s (one
+    /// per node, rounded up to a power of two), makes the bridge with every node's gateway,
+    /// loads the nftables table and writes each node's conflist (see the module docs).
+    /// Sweeps the leftovers of dead podcheck processes first. The networks come back in the
+    /// order of `node_dirs`; on failure, whatever was made is removed again.
+    pub async fn setup_segment(opts: SegmentOptions) -> Result<Vec<NodeNetwork>, NetworkError> {
         let began = Instant::now();
         let template = opts
             .template
@@ -687,7 +856,20 @@ impl NodeNetwork {
         // containerd sets up `lo` with `loopback` from the same dir.
         required.push("loopback");
         usable_with(&opts.cni_bin_dir, &required).map_err(NetworkError::Unusable)?;
+        if opts.node_dirs.len() > 1 && !template.contains("{{podNetwork}}") {
+            tracing::warn!(
+                template = %opts.template,
+                "the CNI template has no {{{{podNetwork}}}}: each node's pods get only their own /24 \
+                 on-link, so pods on different nodes cannot reach each other"
+            );
+        }
         let pool = pod_subnet_pool();
+        let Some(prefix) = block_prefix(opts.node_dirs.len()) else {
+            return Err(NetworkError::Options(format!(
+                "a pod network spans 1 to 256 nodes (a /24 each of {pool}), not {}",
+                opts.node_dirs.len()
+            )));
+        };
         if !opts.service_cidr.contains(&opts.dns_service_ip) {
             return Err(NetworkError::Options(format!(
                 "the DNS Service IP {} is outside the Service CIDR {}",
@@ -700,15 +882,18 @@ impl NodeNetwork {
                 opts.service_cidr
             )));
         }
-        let dir = std::path::absolute(&opts.dir)
-            .map_err(io_error(format!("resolving {}", opts.dir.display())))?;
+        let dirs = opts
+            .node_dirs
+            .iter()
+            .map(|d| std::path::absolute(d).map_err(io_error(format!("resolving {}", d.display()))))
+            .collect::<Result<Vec<PathBuf>, NetworkError>>()?;
         for d in [SUBNET_LOCK_DIR, STATE_DIR] {
             std::fs::create_dir_all(d).map_err(io_error(format!("creating {d}")))?;
         }
         match sweep_stale().await {
-            Ok(swept) if !swept.is_empty() => tracing::info!(?swept, "swept stale node networks"),
+            Ok(swept) if !swept.is_empty() => tracing::info!(?swept, "swept stale pod networks"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "sweeping stale node networks"),
+            Err(e) => tracing::warn!(error = %e, "sweeping stale pod networks"),
         }
 
         let (routes, addresses, links) = tokio::try_join!(
@@ -726,126 +911,120 @@ impl NodeNetwork {
             .map_err(parse_err("the host's links"))?
             .into_iter()
             .collect();
-        let (index, lock) = claim(pool, &in_use, &links)?;
+        let (block, locks) = claim(pool, prefix, &in_use, &links)?;
 
-        let subnet = nth_subnet(pool, index);
-        let gateway = gateway_of(subnet);
-        let bridge = bridge_name(index);
+        let start = block.network().octets()[2];
+        let bridge = bridge_name(start);
         let table = table_name(&bridge);
-        let conf_dir = dir.join(CONF_SUBDIR);
-        let conf_file = conf_dir.join(CONFLIST_NAME);
-        let data_dir = dir.join(IPAM_DIR);
         let state_dir = Path::new(STATE_DIR).join(&bridge);
+        let nodes: Vec<NodeNetwork> = dirs
+            .iter()
+            .zip(start..)
+            .map(|(dir, index)| {
+                let subnet = nth_subnet(pool, index);
+                let conf_dir = dir.join(CONF_SUBDIR);
+                NodeNetwork {
+                    subnet,
+                    gateway: gateway_of(subnet),
+                    conf_file: conf_dir.join(CONFLIST_NAME),
+                    conf_dir,
+                    data_dir: dir.join(IPAM_DIR),
+                    cni_bin_dir: opts.cni_bin_dir.clone(),
+                    plugins: plugins.clone(),
+                    provider: Implementation {
+                        name: plugins.join("+"),
+                        real: true,
+                        version: String::new(),
+                    },
+                    set_up_in: Duration::ZERO,
+                    segment: None,
+                }
+            })
+            .collect();
         let state = State {
             instance: uuid::Uuid::new_v4().to_string(),
             pid: std::process::id(),
-            subnet: subnet.to_string(),
-            gateway: gateway.to_string(),
+            block: block.to_string(),
             bridge: bridge.clone(),
             table: table.clone(),
-            conf_file: Some(conf_file.clone()),
-            data_dir: Some(data_dir.clone()),
+            nodes: nodes
+                .iter()
+                .map(|n| NodeState {
+                    subnet: n.subnet.to_string(),
+                    gateway: n.gateway.to_string(),
+                    conf_file: Some(n.conf_file.clone()),
+                    data_dir: Some(n.data_dir.clone()),
+                })
+                .collect(),
         };
-        let mut network = NodeNetwork {
-            subnet,
-            gateway,
+        let segment = Arc::new(Segment {
+            block,
             bridge,
             table,
-            conf_dir,
-            conf_file,
-            data_dir,
-            instance: state.instance.clone(),
             state_dir: state_dir.clone(),
-            cni_bin_dir: opts.cni_bin_dir.clone(),
-            plugins: plugins.clone(),
-            provider: Implementation {
-                name: plugins.join("+"),
-                real: true,
-                version: String::new(),
-            },
-            set_up_in: Duration::ZERO,
-            held: Some(Leftover {
+            instance: state.instance.clone(),
+            held: Mutex::new(Some(Leftover {
                 state_dir,
-                state,
-                lock,
-            }),
-        };
-        match network.build(&opts, &template).await {
-            Ok(()) => {
-                network.set_up_in = began.elapsed();
-                tracing::debug!(bridge = %network.bridge, subnet = %network.subnet, took = ?network.set_up_in, "node network ready");
-                Ok(network)
+                state: state.clone(),
+                locks,
+            })),
+        });
+        let built = async {
+            build_segment(&segment, &state, &nodes, opts.dns_service_ip).await?;
+            for node in &nodes {
+                node.write_conflist(&template, &segment, &opts)?;
             }
-            Err(e) => {
-                if let Err(cleanup) = network.release().await {
-                    tracing::warn!(error = %cleanup, "removing a half-made node network");
-                }
-                Err(e)
-            }
+            Ok::<(), NetworkError>(())
         }
+        .await;
+        if let Err(e) = built {
+            for node in &nodes {
+                let _ = remove_node_files(Some(&node.conf_file), Some(&node.data_dir));
+            }
+            if let Err(cleanup) = segment.remove().await {
+                tracing::warn!(error = %cleanup, "removing a half-made pod network");
+            }
+            return Err(e);
+        }
+        let version = plugin_version(&opts.cni_bin_dir, &plugins[0]).await;
+        let mut out = Vec::with_capacity(nodes.len());
+        for mut node in nodes {
+            node.provider.version = version.clone();
+            node.segment = Some(segment.clone());
+            out.push(node);
+        }
+        let took = began.elapsed();
+        for node in &mut out {
+            node.set_up_in = took;
+        }
+        tracing::debug!(bridge = %segment.bridge, block = %segment.block, nodes = out.len(), ?took, "pod network ready");
+        Ok(out)
     }
 
-    /// Everything after the claim: the state dir first (so that a crash from here on is
-    /// swept), then the bridge, the table and, last, the conflist containerd reads.
-    async fn build(
-        &mut self,
-        opts: &NodeNetworkOptions,
+    /// Renders the template for this node into its conf dir, atomically (containerd
+    /// watches the dir: it must only ever see the whole file).
+    fn write_conflist(
+        &self,
         template: &str,
+        segment: &Segment,
+        opts: &SegmentOptions,
     ) -> Result<(), NetworkError> {
-        let state = &self.held.as_ref().expect("held until torn down").state;
-        // A state dir of a dead owner the sweep could not remove: the lock is ours now.
-        remove_all(&self.state_dir)?;
-        std::fs::create_dir(&self.state_dir)
-            .map_err(io_error(format!("creating {}", self.state_dir.display())))?;
-        podcheck_host::sweep::write_owner_file(&self.state_dir, OWNER_FILE).map_err(io_error(
-            format!("writing {}", self.state_dir.join(OWNER_FILE).display()),
-        ))?;
-        let state_file = self.state_dir.join(STATE_FILE);
-        let json = serde_json::to_vec_pretty(state).expect("the state serializes");
-        std::fs::write(&state_file, json)
-            .map_err(io_error(format!("writing {}", state_file.display())))?;
-
-        ip(&["link", "add", "name", &self.bridge, "type", "bridge"]).await?;
-        // IPv6 stays off the bridge: the nftables table is IPv4, and nothing is to be
-        // routed for the pods over IPv6 either (no host address, no forwarding).
-        let ipv6 = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", self.bridge);
-        if Path::new(&ipv6).exists() {
-            tokio::fs::write(&ipv6, "1")
-                .await
-                .map_err(io_error(format!("writing {ipv6}")))?;
-        }
-        let mut batch = tool("ip");
-        batch.args(["-batch", "-"]);
-        let commands = format!(
-            "address add {}/{} dev {}\nlink set dev {} up\n",
-            self.gateway,
-            self.subnet.prefix_len(),
-            self.bridge,
-            self.bridge
-        );
-        check(batch, Some(commands.as_bytes())).await?;
-
-        let mut nft = tool("nft");
-        nft.args(["-f", "-"]);
-        let rules = nft_ruleset(
-            &self.table,
-            &self.bridge,
-            self.subnet,
-            opts.dns_service_ip,
-            self.gateway,
-        );
-        check(nft, Some(rules.as_bytes())).await?;
-
         let data_dir = self.data_dir.to_string_lossy();
         let subnet = self.subnet.to_string();
         let gateway = self.gateway.to_string();
         let service_cidr = opts.service_cidr.to_string();
+        let pod_network = segment.block.to_string();
+        let (first, last) = pod_range(self.subnet);
+        let (first, last) = (first.to_string(), last.to_string());
         let conflist = render_template(
             template,
             &[
-                ("bridge", &self.bridge),
+                ("bridge", &segment.bridge),
                 ("subnet", &subnet),
                 ("gateway", &gateway),
+                ("podNetwork", &pod_network),
+                ("rangeStart", &first),
+                ("rangeEnd", &last),
                 ("serviceCidr", &service_cidr),
                 ("dataDir", &data_dir),
             ],
@@ -856,35 +1035,45 @@ impl NodeNetwork {
         })?;
         std::fs::create_dir_all(&self.conf_dir)
             .map_err(io_error(format!("creating {}", self.conf_dir.display())))?;
-        // containerd watches the conf dir: it must only ever see the whole file.
         let partial = self.conf_dir.join(format!(".{CONFLIST_NAME}.partial"));
         std::fs::write(&partial, conflist)
             .map_err(io_error(format!("writing {}", partial.display())))?;
         std::fs::rename(&partial, &self.conf_file)
-            .map_err(io_error(format!("writing {}", self.conf_file.display())))?;
-
-        self.provider.version = plugin_version(&opts.cni_bin_dir, &self.plugins[0]).await;
-        Ok(())
+            .map_err(io_error(format!("writing {}", self.conf_file.display())))
     }
 
-    /// The node's /24 (its podCIDR).
+    fn segment(&self) -> &Segment {
+        self.segment
+            .as_deref()
+            .expect("a node network holds its segment until torn down")
+    }
+
+    /// The node's /24 (its podCIDR), from which host-local gives its pods their addresses.
     pub fn subnet(&self) -> Ipv4Net {
         self.subnet
     }
 
-    /// The bridge's address: the pods' gateway, where a DNS server for them can listen.
+    /// The block of the segment's /24s (`10.244.4.0/22`): the prefix of the pods'
+    /// addresses, so that every node's pods are on-link (`{{podNetwork}}`). A segment of
+    /// one node: its /24.
+    pub fn pod_network(&self) -> Ipv4Net {
+        self.segment().block
+    }
+
+    /// The node's gateway on the bridge: its pods' route to the Service CIDR, where a DNS
+    /// server for them can listen.
     pub fn gateway(&self) -> Ipv4Addr {
         self.gateway
     }
 
-    /// The bridge's name (`pcbrX`).
+    /// The segment's bridge (`pcbrX`, X the block's first /24).
     pub fn bridge(&self) -> &str {
-        &self.bridge
+        &self.segment().bridge
     }
 
-    /// The nftables table's name (`podcheck_pcbrX`, family `ip`).
+    /// The segment's nftables table (`podcheck_pcbrX`, family `ip`).
     pub fn nft_table(&self) -> &str {
-        &self.table
+        &self.segment().table
     }
 
     /// The CNI conf dir for containerd (`conf_dir` of its CRI plugin), holding only
@@ -903,14 +1092,14 @@ impl NodeNetwork {
         &self.data_dir
     }
 
-    /// This node's state dir (`/run/podcheck/net/pcbrX`: `owner`, `state.json`).
+    /// The segment's state dir (`/run/podcheck/net/pcbrX`: `owner`, `state.json`).
     pub fn state_dir(&self) -> &Path {
-        &self.state_dir
+        &self.segment().state_dir
     }
 
-    /// Tells this setup from a later one that reuses the subnet (also in `state.json`).
+    /// Tells this setup from a later one that reuses the block (also in `state.json`).
     pub fn instance(&self) -> &str {
-        &self.instance
+        &self.segment().instance
     }
 
     /// Where the CNI plugins are (containerd's `bin_dir`).
@@ -929,7 +1118,7 @@ impl NodeNetwork {
         self.provider.clone()
     }
 
-    /// How long setup took, sweep included.
+    /// How long the segment's setup took, sweep included.
     pub fn set_up_in(&self) -> Duration {
         self.set_up_in
     }
@@ -963,74 +1152,136 @@ impl NodeNetwork {
         }
     }
 
-    /// Removes everything setup made (table, bridge and its ports, host-local's data, the
-    /// conflist, the state dir) and releases the subnet. Goes on after a failure and
-    /// returns the first.
+    /// Removes this node's conflist and host-local data; the last node of the segment also
+    /// removes what they share (table, bridge and its ports, the state dir) and releases the
+    /// block. Goes on after a failure and returns the first.
     pub async fn teardown(mut self) -> Result<(), NetworkError> {
-        self.release().await
+        let own = remove_node_files(Some(&self.conf_file), Some(&self.data_dir));
+        let shared = match self.segment.take().map(Arc::try_unwrap) {
+            Some(Ok(segment)) => segment.remove().await,
+            // Another node still uses it; the last one removes it.
+            Some(Err(_)) | None => Ok(()),
+        };
+        own.and(shared)
     }
 
-    async fn release(&mut self) -> Result<(), NetworkError> {
-        match self.held.take() {
-            Some(leftover) => leftover.remove().await,
-            None => Ok(()),
-        }
-    }
-
-    /// Leaves everything in place and releases the subnet lock, as the death of this
-    /// process would: for tests of the sweep.
+    /// Leaves everything in place (the whole segment's) and releases the block's locks, as
+    /// the death of this process would: for tests of the sweep.
     #[doc(hidden)]
     pub fn abandon(mut self) {
-        if let Some(leftover) = self.held.take() {
-            drop(leftover.lock.file);
+        if let Some(segment) = self.segment.take()
+            && let Some(leftover) = segment.take()
+        {
+            leftover.abandon();
         }
     }
 }
 
 impl Drop for NodeNetwork {
     fn drop(&mut self) {
-        let Some(leftover) = self.held.take() else {
+        // Not torn down or abandoned: this node's files go, and the segment with its last
+        // node (its own drop).
+        let Some(segment) = self.segment.take() else {
             return;
         };
-        // Drop cannot await: the removal runs on a thread of its own with a runtime of its
-        // own (every command in it has a deadline), and is waited for here.
-        let worker =
-            std::thread::spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime.block_on(leftover.remove()),
-                    Err(e) => Err(io_error("starting a runtime to tear down")(e)),
-                }
-            });
-        match worker.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(bridge = %self.bridge, error = %e, "tearing down a dropped node network")
-            }
-            Err(_) => {
-                tracing::warn!(bridge = %self.bridge, "tearing down a dropped node network panicked")
-            }
+        if let Err(e) = remove_node_files(Some(&self.conf_file), Some(&self.data_dir)) {
+            tracing::warn!(subnet = %self.subnet, error = %e, "removing a dropped node network's files");
         }
+        drop(segment);
     }
 }
 
-/// The first /24 of the pool that overlaps nothing in use on the host, whose bridge name is
-/// free, and whose lock is ours.
+/// Everything after the claim: the state dir first (so that a crash from here on is
+/// swept), then the bridge with every node's gateway, then the table. The conflists come
+/// last, once the host side is ready.
+async fn build_segment(
+    segment: &Segment,
+    state: &State,
+    nodes: &[NodeNetwork],
+    dns_service_ip: Ipv4Addr,
+) -> Result<(), NetworkError> {
+    // A state dir of a dead owner the sweep could not remove: the locks are ours now.
+    remove_all(&segment.state_dir)?;
+    std::fs::create_dir(&segment.state_dir).map_err(io_error(format!(
+        "creating {}",
+        segment.state_dir.display()
+    )))?;
+    podcheck_host::sweep::write_owner_file(&segment.state_dir, OWNER_FILE).map_err(io_error(
+        format!("writing {}", segment.state_dir.join(OWNER_FILE).display()),
+    ))?;
+    let state_file = segment.state_dir.join(STATE_FILE);
+    let json = serde_json::to_vec_pretty(state).expect("the state serializes");
+    std::fs::write(&state_file, json)
+        .map_err(io_error(format!("writing {}", state_file.display())))?;
+
+    let bridge = &segment.bridge;
+    ip(&["link", "add", "name", bridge, "type", "bridge"]).await?;
+    // IPv6 stays off the bridge: the nftables table is IPv4, and nothing is to be routed
+    // for the pods over IPv6 either (no host address, no forwarding).
+    let ipv6 = format!("/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6");
+    if Path::new(&ipv6).exists() {
+        tokio::fs::write(&ipv6, "1")
+            .await
+            .map_err(io_error(format!("writing {ipv6}")))?;
+    }
+    // Every node's gateway with the block's prefix: one connected route for the block, and
+    // each node's pods find their gateway on the bridge.
+    let mut batch = tool("ip");
+    batch.args(["-batch", "-"]);
+    let mut commands = String::new();
+    for node in nodes {
+        commands.push_str(&format!(
+            "address add {}/{} dev {bridge}\n",
+            node.gateway,
+            segment.block.prefix_len()
+        ));
+    }
+    commands.push_str(&format!("link set dev {bridge} up\n"));
+    check(batch, Some(commands.as_bytes())).await?;
+
+    let mut nft = tool("nft");
+    nft.args(["-f", "-"]);
+    let gateways: Vec<(Ipv4Net, Ipv4Addr)> = nodes.iter().map(|n| (n.subnet, n.gateway)).collect();
+    let rules = nft_ruleset(
+        &segment.table,
+        bridge,
+        segment.block,
+        &gateways,
+        dns_service_ip,
+    );
+    check(nft, Some(rules.as_bytes())).await?;
+    Ok(())
+}
+
+/// The first aligned block of `prefix` in the pool that overlaps nothing in use on the host,
+/// whose bridge name is free, and whose /24s' locks are all ours.
 fn claim(
     pool: Ipv4Net,
+    prefix: u8,
     in_use: &[Ipv4Net],
     links: &HashSet<String>,
-) -> Result<(u8, SubnetLock), NetworkError> {
-    for index in 0..=u8::MAX {
-        let subnet = nth_subnet(pool, index);
-        if in_use.iter().any(|n| overlaps(*n, subnet)) || links.contains(&bridge_name(index)) {
+) -> Result<(Ipv4Net, Vec<SubnetLock>), NetworkError> {
+    let step = 1usize << (24 - prefix);
+    'blocks: for start in (0..=usize::from(u8::MAX)).step_by(step) {
+        let start = u8::try_from(start).expect("below 256");
+        let block = block_at(pool, start, prefix);
+        if in_use.iter().any(|n| overlaps(*n, block)) || links.contains(&bridge_name(start)) {
             continue;
         }
-        if let Some(lock) = SubnetLock::try_acquire(&subnet_lock_path(subnet))? {
-            return Ok((index, lock));
+        let mut locks = Vec::new();
+        for index in block_indexes(block) {
+            match SubnetLock::try_acquire(&subnet_lock_path(nth_subnet(pool, index)))? {
+                Some(lock) => locks.push(lock),
+                None => {
+                    // Someone holds one of its /24s: the block is not free.
+                    for lock in locks {
+                        lock.release();
+                    }
+                    continue 'blocks;
+                }
+            }
         }
+        return Ok((block, locks));
     }
-    Err(NetworkError::Exhausted { pool })
+    Err(NetworkError::Exhausted { pool, prefix })
 }

@@ -206,44 +206,82 @@ pub fn conflist_plugins(conflist: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// The node's nftables table, loaded in one transaction (`nft -f -`): declaring the table
-/// first and deleting it makes the load replace any earlier table of the same name.
+/// The prefix length of a segment's block for `nodes` nodes: one /24 each, rounded up to a
+/// power of two so that the block is one aligned network (1 node: /24, 2: /23, 3-4: /22,
+/// … 129-256: /16). `None` for no node or more than the pool's 256 /24s.
+pub(super) fn block_prefix(nodes: usize) -> Option<u8> {
+    if nodes == 0 || nodes > 256 {
+        return None;
+    }
+    let bits = nodes.next_power_of_two().trailing_zeros();
+    Some(24 - bits as u8)
+}
+
+/// The block of `pool` (a /16) that starts at its `start`th /24, with `prefix`.
+pub(super) fn block_at(pool: Ipv4Net, start: u8, prefix: u8) -> Ipv4Net {
+    let [a, b, _, _] = pool.network().octets();
+    Ipv4Net::new(Ipv4Addr::new(a, b, start, 0), prefix).expect("16..=24 is a valid prefix length")
+}
+
+/// The indexes (in the pool) of the /24s of a block.
+pub(super) fn block_indexes(block: Ipv4Net) -> std::ops::RangeInclusive<u8> {
+    let first = block.network().octets()[2];
+    let last = block.broadcast().octets()[2];
+    first..=last
+}
+
+/// What host-local hands out of a node's /24: `.2` to `.254` (`.1` is the gateway). The
+/// pods' prefix is the block's, so `.0` and `.255` would be valid hosts of a larger block,
+/// but every /24 keeps the shape it has alone.
+pub(super) fn pod_range(subnet: Ipv4Net) -> (Ipv4Addr, Ipv4Addr) {
+    let base = u32::from(subnet.network());
+    (Ipv4Addr::from(base + 2), Ipv4Addr::from(base + 254))
+}
+
+/// The segment's nftables table, loaded in one transaction (`nft -f -`): declaring the
+/// table first and deleting it makes the load replace any earlier table of the same name.
 ///
-/// - `dns`: what the pods send to the DNS Service IP on port 53 reaches the server on the
-///   gateway instead (the Service IP is not routed anywhere else);
+/// - `dns`: what a node's pods (by source address: the node's /24) send to the DNS Service
+///   IP on port 53 reaches the server on that node's gateway instead (the Service IP is not
+///   routed anywhere else);
 /// - `isolate`: nothing is forwarded to or from the bridge, so no pod packet ever leaves
 ///   through another interface, whatever the host's routes and `ip_forward` say. What
 ///   stays on the bridge passes: with `br_netfilter` (`bridge-nf-call-iptables=1`), frames
-///   between two pods of the bridge traverse this hook too, in and out on the bridge.
-///   Plugins without a bridge (`ptp`: a veth per pod, routed by the host) are held by the
-///   pod subnet instead: packets between two of its addresses pass, any other packet from
-///   or to it is dropped.
+///   between two pods of the bridge — of one node or of two — traverse this hook too, in
+///   and out on the bridge. Plugins without a bridge (`ptp`: a veth per pod, routed by the
+///   host) are held by the block instead: packets between two of its addresses pass, any
+///   other packet from or to it is dropped.
 pub(super) fn nft_ruleset(
     table: &str,
     bridge: &str,
-    subnet: Ipv4Net,
+    block: Ipv4Net,
+    nodes: &[(Ipv4Net, Ipv4Addr)],
     dns_service_ip: Ipv4Addr,
-    gateway: Ipv4Addr,
 ) -> String {
+    let mut dns = String::new();
+    for (subnet, gateway) in nodes {
+        for proto in ["udp", "tcp"] {
+            dns.push_str(&format!(
+                "\t\tip saddr {subnet} ip daddr {dns_service_ip} {proto} dport 53 dnat to {gateway}:53\n"
+            ));
+        }
+    }
     format!(
         "table ip {table}\n\
          delete table ip {table}\n\
          table ip {table} {{\n\
          \tchain dns {{\n\
          \t\ttype nat hook prerouting priority dstnat; policy accept;\n\
-         \t\tiifname \"{bridge}\" ip daddr {dns_service_ip} udp dport 53 dnat to {gateway}:53\n\
-         \t\tiifname \"{bridge}\" ip daddr {dns_service_ip} tcp dport 53 dnat to {gateway}:53\n\
-         \t\tip saddr {subnet} ip daddr {dns_service_ip} udp dport 53 dnat to {gateway}:53\n\
-         \t\tip saddr {subnet} ip daddr {dns_service_ip} tcp dport 53 dnat to {gateway}:53\n\
+         {dns}\
          \t}}\n\
          \tchain isolate {{\n\
          \t\ttype filter hook forward priority filter; policy accept;\n\
          \t\tiifname \"{bridge}\" oifname \"{bridge}\" accept\n\
          \t\tiifname \"{bridge}\" drop\n\
          \t\toifname \"{bridge}\" drop\n\
-         \t\tip saddr {subnet} ip daddr {subnet} accept\n\
-         \t\tip saddr {subnet} drop\n\
-         \t\tip daddr {subnet} drop\n\
+         \t\tip saddr {block} ip daddr {block} accept\n\
+         \t\tip saddr {block} drop\n\
+         \t\tip daddr {block} drop\n\
          \t}}\n\
          }}\n"
     )
@@ -409,9 +447,12 @@ mod tests {
         let out = render_template(
             template,
             &[
-                ("bridge", "pcbr5"),
+                ("bridge", "pcbr4"),
                 ("subnet", "10.244.5.0/24"),
                 ("gateway", "10.244.5.1"),
+                ("podNetwork", "10.244.4.0/22"),
+                ("rangeStart", "10.244.5.2"),
+                ("rangeEnd", "10.244.5.254"),
                 ("serviceCidr", "10.96.0.0/12"),
                 ("dataDir", "/tmp/node/ipam"),
             ],
@@ -424,19 +465,51 @@ mod tests {
         assert_eq!(plugins.len(), 1, "bridge only, no portmap");
         let bridge = &plugins[0];
         assert_eq!(bridge["type"], "bridge");
-        assert_eq!(bridge["bridge"], "pcbr5");
+        assert_eq!(bridge["bridge"], "pcbr4");
         assert_eq!(bridge["isGateway"], false);
         assert_eq!(bridge["isDefaultGateway"], false);
         assert_eq!(bridge["ipMasq"], false);
         assert_eq!(bridge["hairpinMode"], false);
         let ipam = &bridge["ipam"];
         assert_eq!(ipam["type"], "host-local");
+        // Addresses from the node's /24, with the block's prefix: the other nodes' pods are
+        // on-link.
         assert_eq!(
             ipam["ranges"],
-            serde_json::json!([[{"subnet": "10.244.5.0/24", "gateway": "10.244.5.1"}]])
+            serde_json::json!([[{"subnet": "10.244.4.0/22", "rangeStart": "10.244.5.2",
+                                 "rangeEnd": "10.244.5.254", "gateway": "10.244.5.1"}]])
         );
         assert_eq!(ipam["routes"], serde_json::json!([{"dst": "10.96.0.0/12"}]));
         assert_eq!(ipam["dataDir"], "/tmp/node/ipam");
+    }
+
+    #[test]
+    fn blocks_hold_a_power_of_two_of_24s() {
+        let expected = [
+            (1, Some(24)),
+            (2, Some(23)),
+            (3, Some(22)),
+            (4, Some(22)),
+            (5, Some(21)),
+            (128, Some(17)),
+            (129, Some(16)),
+            (256, Some(16)),
+            (0, None),
+            (257, None),
+        ];
+        for (nodes, prefix) in expected {
+            assert_eq!(block_prefix(nodes), prefix, "{nodes} nodes");
+        }
+        let pool = net("10.244.0.0/16");
+        let block = block_at(pool, 4, 22);
+        assert_eq!(block, net("10.244.4.0/22"));
+        assert_eq!(block_indexes(block), 4..=7);
+        assert_eq!(block_indexes(block_at(pool, 9, 24)), 9..=9);
+        assert_eq!(block_indexes(block_at(pool, 0, 16)), 0..=255);
+        assert_eq!(
+            pod_range(net("10.244.5.0/24")),
+            (Ipv4Addr::new(10, 244, 5, 2), Ipv4Addr::new(10, 244, 5, 254))
+        );
     }
 
     #[test]
@@ -458,30 +531,37 @@ mod tests {
     }
 
     #[test]
-    fn the_ruleset_dnats_dns_and_isolates_the_bridge() {
+    fn the_ruleset_dnats_dns_per_node_and_isolates_the_bridge() {
+        let nodes = [
+            (net("10.244.4.0/24"), Ipv4Addr::new(10, 244, 4, 1)),
+            (net("10.244.5.0/24"), Ipv4Addr::new(10, 244, 5, 1)),
+        ];
         let rules = nft_ruleset(
-            "podcheck_pcbr5",
-            "pcbr5",
-            "10.244.5.0/24".parse().unwrap(),
+            "podcheck_pcbr4",
+            "pcbr4",
+            net("10.244.4.0/23"),
+            &nodes,
             Ipv4Addr::new(10, 96, 0, 10),
-            Ipv4Addr::new(10, 244, 5, 1),
         );
-        assert!(rules.starts_with("table ip podcheck_pcbr5\ndelete table ip podcheck_pcbr5\n"));
+        assert!(rules.starts_with("table ip podcheck_pcbr4\ndelete table ip podcheck_pcbr4\n"));
         for line in [
             "type nat hook prerouting priority dstnat; policy accept;",
-            "iifname \"pcbr5\" ip daddr 10.96.0.10 udp dport 53 dnat to 10.244.5.1:53",
-            "iifname \"pcbr5\" ip daddr 10.96.0.10 tcp dport 53 dnat to 10.244.5.1:53",
-            "type filter hook forward priority filter; policy accept;",
-            "iifname \"pcbr5\" oifname \"pcbr5\" accept",
-            "iifname \"pcbr5\" drop",
-            "oifname \"pcbr5\" drop",
+            "ip saddr 10.244.4.0/24 ip daddr 10.96.0.10 udp dport 53 dnat to 10.244.4.1:53",
+            "ip saddr 10.244.4.0/24 ip daddr 10.96.0.10 tcp dport 53 dnat to 10.244.4.1:53",
             "ip saddr 10.244.5.0/24 ip daddr 10.96.0.10 udp dport 53 dnat to 10.244.5.1:53",
-            "ip saddr 10.244.5.0/24 ip daddr 10.244.5.0/24 accept",
-            "ip saddr 10.244.5.0/24 drop",
-            "ip daddr 10.244.5.0/24 drop",
+            "ip saddr 10.244.5.0/24 ip daddr 10.96.0.10 tcp dport 53 dnat to 10.244.5.1:53",
+            "type filter hook forward priority filter; policy accept;",
+            "iifname \"pcbr4\" oifname \"pcbr4\" accept",
+            "iifname \"pcbr4\" drop",
+            "oifname \"pcbr4\" drop",
+            "ip saddr 10.244.4.0/23 ip daddr 10.244.4.0/23 accept",
+            "ip saddr 10.244.4.0/23 drop",
+            "ip daddr 10.244.4.0/23 drop",
         ] {
             assert!(rules.lines().any(|l| l.trim() == line), "{line}\n{rules}");
         }
+        // No DNAT by interface: on a shared bridge only the source tells the nodes apart.
+        assert!(!rules.contains("iifname \"pcbr4\" ip daddr"), "{rules}");
         assert_eq!(
             nft_delete("podcheck_pcbr5"),
             "table ip podcheck_pcbr5\ndelete table ip podcheck_pcbr5\n"
