@@ -430,14 +430,13 @@ fn etcd_or_skip() -> bool {
     false
 }
 
-/// `create revision Some(N), mod revision Some(M); API resourceVersion R`: (N, R).
+/// `create revision N, mod revision M; API resourceVersion R`: (N, R).
 fn revisions(detail: &str) -> (String, String) {
     let after = |what: &str| {
         detail
             .split(what)
             .nth(1)
             .unwrap_or_else(|| panic!("no {what:?} in {detail}"))
-            .trim_start_matches("Some(")
             .chars()
             .take_while(char::is_ascii_digit)
             .collect::<String>()

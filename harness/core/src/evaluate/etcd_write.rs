@@ -14,8 +14,10 @@ pub(super) fn etcd_write(obs: &Observation) -> StageResult {
                 Source::Store,
                 &read.provider,
                 format!(
-                    "{} create revision {:?}, mod revision {:?}; API resourceVersion {rv}",
-                    read.key, read.create_revision, read.mod_revision
+                    "{} create revision {}, mod revision {}; API resourceVersion {rv}",
+                    read.key,
+                    revision(read.create_revision),
+                    revision(read.mod_revision)
                 ),
                 read.at_ms,
             );
@@ -42,8 +44,8 @@ pub(super) fn etcd_write(obs: &Observation) -> StageResult {
                 failed(
                     r,
                     format!(
-                        "the key was created at revision {:?}, but the API answered resourceVersion {rv}",
-                        read.create_revision
+                        "the key was created at revision {}, but the API answered resourceVersion {rv}",
+                        revision(read.create_revision)
                     ),
                     "resourceVersion must be the store revision of the write",
                 )
@@ -99,6 +101,11 @@ pub(super) fn etcd_write(obs: &Observation) -> StageResult {
     }
 }
 
+/// A revision in words: absent when the key is.
+fn revision(r: Option<i64>) -> String {
+    r.map_or("- (no such key)".into(), |r| r.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use rstest::rstest;
@@ -113,7 +120,7 @@ mod tests {
     #[case::revision_differs(
         |o: &mut Observation| o.store_after_create = Probe::Seen(store_read(Some(41), None, 15.0)),
         StageStatus::Failed,
-        Some("the key was created at revision Some(41), but the API answered resourceVersion 42"),
+        Some("the key was created at revision 41, but the API answered resourceVersion 42"),
         Some("resourceVersion must be the store revision of the write")
     )]
     #[case::no_resource_version(
@@ -178,7 +185,7 @@ mod tests {
         let r = verdict(&Case::new().build(), &running(), Stage::EtcdWrite);
         assert_eq!(r.observed, "key written at revision 42");
         assert_eq!(r.at_ms, Some(15.0));
-        let e = evidence(&r, Source::Store, "create revision Some(42)");
+        let e = evidence(&r, Source::Store, "create revision 42");
         assert!(e.detail.contains("API resourceVersion 42"), "{e:?}");
         assert_eq!(e.provider, "etcd 3.5.21");
     }
