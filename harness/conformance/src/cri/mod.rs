@@ -94,7 +94,7 @@ impl Drop for LeftoverGuard {
                 let _ = tokio::time::timeout(GUARD_DEADLINE, async {
                     if let Ok(runtime) = RuntimeUnderTest::connect(&socket).await {
                         scenario::Context::new(&runtime, "", &run_id)
-                            .remove_leftovers()
+                            .sweep_leftovers()
                             .await;
                         runtime.shutdown().await;
                     }
