@@ -169,6 +169,7 @@ async fn run_in(
                 format!("dns-version {version}")
             },
         }],
+        skipped: None,
         cases: round,
     })
 }

@@ -55,6 +55,9 @@ pub struct Summary {
     pub failed: usize,
     /// Cases that could not be run (setup failed, deadline during setup).
     pub errors: usize,
+    /// Cases of suites that cannot run on this machine (see [`SuiteResult::skipped`]).
+    #[serde(default)]
+    pub skipped: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,7 +74,23 @@ pub struct SuiteResult {
     /// CRI runtime, a DNS server), with the version each reported.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<ComponentUnderTest>,
+    /// Set when the suite could not run on this machine (its component is not installed,
+    /// or it needs root): its cases are [`Verdict::Skipped`] and it has no snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SuiteSkip>,
     pub cases: Vec<CaseResult>,
+}
+
+/// Why a suite did not run here, and what would let it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuiteSkip {
+    /// `containerd is not installed`, `needs root (network namespaces and bridges)`.
+    pub reason: String,
+    /// The command that installs what is missing (`apt-get install containerd runc`), when a
+    /// package would do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
 }
 
 fn pods_kind() -> String {
@@ -89,6 +108,8 @@ struct SuiteDocument {
     kind: String,
     #[serde(default)]
     components: Vec<ComponentUnderTest>,
+    #[serde(default)]
+    skipped: Option<SuiteSkip>,
     cases: Vec<CaseResult>,
 }
 
@@ -118,6 +139,7 @@ impl TryFrom<SuiteDocument> for SuiteResult {
             path: doc.path,
             kind: doc.kind,
             components: doc.components,
+            skipped: doc.skipped,
             cases,
         })
     }
@@ -146,6 +168,9 @@ pub enum Verdict {
     Failed,
     /// The case could not be run; see `error`.
     Error,
+    /// The case was not run: its suite cannot run on this machine (see
+    /// [`SuiteResult::skipped`]). Neither a pass nor a failure.
+    Skipped,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -435,6 +460,39 @@ impl CheckResult {
     }
 }
 
+impl SuiteResult {
+    /// A suite that cannot run here: each of its cases (named in `cases`, with their
+    /// descriptions) is skipped, with the suite's reason as its error.
+    pub fn skipped(
+        name: &str,
+        path: &str,
+        kind: &str,
+        cases: &[(String, String)],
+        skip: SuiteSkip,
+    ) -> SuiteResult {
+        let cases = cases
+            .iter()
+            .map(|(case, description)| {
+                let mut c = CaseResult::conformance(case, description, vec![], 0.0, None);
+                c.verdict = Verdict::Skipped;
+                c.error = Some(skip.reason.clone());
+                if kind == "pods" {
+                    c.kind = CaseKind::Pod { stages: vec![] };
+                }
+                c
+            })
+            .collect();
+        SuiteResult {
+            name: name.into(),
+            path: path.into(),
+            kind: kind.into(),
+            components: vec![],
+            skipped: Some(skip),
+            cases,
+        }
+    }
+}
+
 impl RunResults {
     /// Recounts the summary from the cases.
     pub fn summarize(&mut self) {
@@ -445,6 +503,7 @@ impl RunResults {
                 Verdict::Passed => s.passed += 1,
                 Verdict::Failed => s.failed += 1,
                 Verdict::Error => s.errors += 1,
+                Verdict::Skipped => s.skipped += 1,
             }
         }
         self.summary = s;
@@ -514,6 +573,7 @@ mod tests {
             path: "s.yaml".into(),
             kind: kind.into(),
             components: vec![],
+            skipped: None,
             cases,
         }
     }

@@ -22,6 +22,7 @@ pub fn render(suite: &SuiteResult, declared_nodes: &[String]) -> String {
             Verdict::Passed => "passed",
             Verdict::Failed => "failed",
             Verdict::Error => "error",
+            Verdict::Skipped => "skipped",
         };
         out.push_str(&format!("\ncase {}: {verdict}\n", case.name));
         if let Some(e) = &case.error {
@@ -276,6 +277,7 @@ mod tests {
             path: "suites/scheduler/suite.yaml".into(),
             kind: "pods".into(),
             components: vec![],
+            skipped: None,
             cases: vec![CaseResult {
                 name: "node-selector".into(),
                 description: String::new(),

@@ -48,6 +48,7 @@ pub async fn run_suite(
             path: suite.path().display().to_string(),
             kind: suite.kind().to_string(),
             components: Vec::new(),
+            skipped: None,
             cases: vec![CaseResult::conformance(
                 "setup",
                 "the suite could not run",

@@ -169,6 +169,7 @@ pub async fn run(
                             path: suite.path.display().to_string(),
                             kind: "pods".into(),
                             components: target.components.clone(),
+                            skipped: None,
                             cases: suite.cases.iter().map(|c| not_run(c, &why)).collect(),
                         });
                         target.shutdown().await;
@@ -233,6 +234,7 @@ pub async fn run(
             path: suite.path.display().to_string(),
             kind: "pods".into(),
             components: target.components.clone(),
+            skipped: None,
             cases: done.into_iter().map(|(_, r)| r).collect(),
         });
         target.shutdown().await;

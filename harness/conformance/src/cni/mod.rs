@@ -90,6 +90,7 @@ pub async fn run(
         path: suite.path.display().to_string(),
         kind: "cni".into(),
         components,
+        skipped: None,
         cases,
     })
 }

@@ -118,6 +118,7 @@ async fn run_with_id(suite: &CriSuite, runtime: &RuntimeUnderTest, run_id: &str)
         path: suite.path.display().to_string(),
         kind: "cri".into(),
         components: vec![runtime.component()],
+        skipped: None,
         cases,
     }
 }

@@ -108,6 +108,12 @@ fn test_cases(suite: &SuiteResult, case: &CaseResult) -> Result<Vec<TestCase>, R
                 .set_description(text);
             out.push(case_level(&classname, case, "verdict", status)?);
         }
+        Verdict::Skipped => {
+            let text = case.error.as_deref().unwrap_or("the suite cannot run here");
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(text);
+            out.push(case_level(&classname, case, "skipped", status)?);
+        }
         Verdict::Passed | Verdict::Failed => {}
     }
     Ok(out)

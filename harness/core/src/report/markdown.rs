@@ -131,6 +131,7 @@ fn verdict_cell(verdict: Verdict) -> &'static str {
         Verdict::Passed => "✓ passed",
         Verdict::Failed => "✗ **failed**",
         Verdict::Error => "⚠ **error**",
+        Verdict::Skipped => "– skipped",
     }
 }
 
@@ -196,7 +197,7 @@ fn failures(out: &mut String, suites: &[SuiteResult]) {
                     "verdict",
                     "the case failed, but no stage recorded a failure",
                 ),
-                Verdict::Passed | Verdict::Failed => continue,
+                Verdict::Passed | Verdict::Failed | Verdict::Skipped => continue,
             };
             heading(out, case, what, suite);
             let error = case.error.as_deref().unwrap_or(fallback);

@@ -395,6 +395,7 @@ pub(crate) mod tests {
                     path: "suites/basics.yaml".into(),
                     kind: "pods".into(),
                     components: vec![],
+                    skipped: None,
                     cases: vec![busybox, anonymous],
                 },
                 SuiteResult {
@@ -402,6 +403,7 @@ pub(crate) mod tests {
                     path: "suites/scheduling.yaml".into(),
                     kind: "pods".into(),
                     components: vec![],
+                    skipped: None,
                     cases: vec![gpu, registry],
                 },
             ],
@@ -411,7 +413,8 @@ pub(crate) mod tests {
         results
     }
 
-    /// A CNI conformance suite: one case passes, one fails a single check.
+    /// A CNI conformance suite (one case passes, one fails a single check) and a CRI suite
+    /// skipped because containerd is not installed.
     pub(crate) fn conformance_fixture() -> RunResults {
         use crate::result::{CheckResult, ComponentUnderTest};
         let cni = |detail: &str| ev(Source::Cni, "bridge 1.1.1", true, detail, 3.0);
@@ -460,17 +463,33 @@ pub(crate) mod tests {
                 version: String::new(),
                 providers: vec![],
             },
-            suites: vec![SuiteResult {
-                name: "cni".into(),
-                path: "suites/cni/suite.yaml".into(),
-                kind: "cni".into(),
-                components: vec![ComponentUnderTest {
-                    component: "network".into(),
-                    name: "bridge+host-local".into(),
-                    version: "1.1.1".into(),
-                }],
-                cases: vec![add, bad],
-            }],
+            suites: vec![
+                SuiteResult {
+                    name: "cni".into(),
+                    path: "suites/cni/suite.yaml".into(),
+                    kind: "cni".into(),
+                    components: vec![ComponentUnderTest {
+                        component: "network".into(),
+                        name: "bridge+host-local".into(),
+                        version: "1.1.1".into(),
+                    }],
+                    skipped: None,
+                    cases: vec![add, bad],
+                },
+                SuiteResult::skipped(
+                    "cri",
+                    "suites/cri/suite.yaml",
+                    "cri",
+                    &[(
+                        "sandbox-lifecycle".into(),
+                        "a sandbox runs, stops and is removed".into(),
+                    )],
+                    crate::result::SuiteSkip {
+                        reason: "containerd is not installed".into(),
+                        install: Some("apt-get install containerd runc".into()),
+                    },
+                ),
+            ],
             summary: Summary::default(),
         };
         results.summarize();
@@ -486,9 +505,11 @@ pub(crate) mod tests {
                 cases: 4,
                 passed: 2,
                 failed: 1,
-                errors: 1
+                errors: 1,
+                skipped: 0,
             }
         );
+        assert_eq!(conformance_fixture().summary.skipped, 1);
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub fn render(results: &RunResults) -> String {
     }
     out.push_str(&summary_line(results));
     out.push('\n');
+    if let Some(line) = skipped_line(results) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     if let Some(line) = providers_line(results) {
         out.push_str(&line);
         out.push('\n');
@@ -24,6 +28,19 @@ pub fn render(results: &RunResults) -> String {
 }
 
 fn suite_block(suite: &SuiteResult) -> String {
+    if let Some(skip) = &suite.skipped {
+        let n = suite.cases.len();
+        let mut out = format!(
+            "{}  skipped ({n} case{}): {}\n",
+            suite.name,
+            if n == 1 { "" } else { "s" },
+            skip.reason
+        );
+        if let Some(install) = &skip.install {
+            out.push_str(&format!("  to run it: {install}\n"));
+        }
+        return out;
+    }
     let mut out = format!("{}\n", suite.name);
     for c in &suite.components {
         out.push_str(&format!(
@@ -57,6 +74,7 @@ fn case_line(case: &CaseResult) -> String {
         Verdict::Passed => "passed",
         Verdict::Failed => "FAILED",
         Verdict::Error => "ERROR",
+        Verdict::Skipped => "skipped",
     };
     format!(
         "  {:<28} {verdict:<7} {:>7.1} ms  {}\n",
@@ -110,10 +128,26 @@ pub fn summary_line(results: &RunResults) -> String {
     } else {
         format!("{} ({})", results.target.kind, results.target.version)
     };
+    let skipped = if s.skipped > 0 {
+        format!(", {} skipped", s.skipped)
+    } else {
+        String::new()
+    };
     format!(
-        "{} passed, {} failed, {} errors — {} cases on {on} in {:.0} ms",
+        "{} passed, {} failed, {} errors{skipped} — {} cases on {on} in {:.0} ms",
         s.passed, s.failed, s.errors, s.cases, results.duration_ms
     )
+}
+
+/// `skipped: cri (containerd is not installed), cni (needs root)`: the suites that could not
+/// run here; none when every suite ran.
+pub fn skipped_line(results: &RunResults) -> Option<String> {
+    let skipped: Vec<String> = results
+        .suites
+        .iter()
+        .filter_map(|s| Some(format!("{} ({})", s.name, s.skipped.as_ref()?.reason)))
+        .collect();
+    (!skipped.is_empty()).then(|| format!("skipped: {}", skipped.join(", ")))
 }
 
 /// `providers: store etcd 3.5 (real), …`; the apiserver is always podcheck's own, so left out.
@@ -183,6 +217,7 @@ pub fn case_finished_line(
         Verdict::Passed => "✓",
         Verdict::Failed => "✗",
         Verdict::Error => "!",
+        Verdict::Skipped => "-",
     };
     format!("{mark} {suite}/{case} {}", failed.join(", "))
 }
