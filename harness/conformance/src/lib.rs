@@ -18,6 +18,16 @@ pub enum ConformanceError {
     /// Something the suite needs is missing on this machine.
     #[error("{what} is not available: {why}")]
     Unavailable { what: String, why: String },
+    /// The component podcheck would check with its own defaults (its containerd, the
+    /// plugins in the default dir) cannot run on this machine: it lacks root or packages.
+    #[error(
+        "{what} cannot run here: it needs {}",
+        podcheck_host::prerequisite::sentence(missing)
+    )]
+    CannotRunHere {
+        what: String,
+        missing: Vec<podcheck_host::prerequisite::Missing>,
+    },
     /// A component podcheck starts for the suite (its own containerd, a pod network)
     /// did not come up; the message says why.
     #[error("could not start {what}: {message}")]

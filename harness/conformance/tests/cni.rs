@@ -318,10 +318,10 @@ async fn a_missing_plugin_dir_is_unavailable() {
         conflist: None,
     };
     match run(&suite(), &overrides).await {
-        Err(ConformanceError::Unavailable { why, .. }) => {
-            assert!(why.contains("/nonexistent/cni"), "{why}")
+        Err(e @ ConformanceError::CannotRunHere { .. }) => {
+            assert!(e.to_string().contains("/nonexistent/cni"), "{e}")
         }
-        other => panic!("expected Unavailable, got {other:?}"),
+        other => panic!("expected CannotRunHere, got {other:?}"),
     }
     let empty = tempfile::tempdir().unwrap();
     let overrides = CniOverrides {
@@ -352,7 +352,7 @@ async fn a_conflist_that_is_no_template_is_refused() {
         Err(ConformanceError::Conflist { message, .. }) => {
             assert!(message.contains("{{podCidr}}"), "{message}")
         }
-        Err(ConformanceError::Unavailable { .. })
+        Err(ConformanceError::CannotRunHere { .. })
             if std::env::var("PODCHECK_SKIP_REAL").as_deref() == Ok("1") => {}
         other => panic!("expected Conflist, got {other:?}"),
     }

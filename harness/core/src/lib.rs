@@ -16,6 +16,7 @@ pub mod observation;
 pub mod oracle;
 pub mod path;
 pub mod pod_network;
+pub mod progress;
 pub mod quantity;
 pub mod recording;
 pub mod report;

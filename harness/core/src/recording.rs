@@ -351,6 +351,11 @@ impl Recording {
         self.sightings.last().map(|s| &s.pod)
     }
 
+    /// The stage whose work the pod waits for, as far as it has been seen (for a live view).
+    pub fn stage_at(&self) -> crate::stage::Stage {
+        crate::progress::stage_at(self.create.code != 0, self.last_pod())
+    }
+
     /// Whether the pod, as last seen, runs: the probes that need a running pod look then.
     pub fn runs(&self) -> bool {
         self.last_pod().is_some_and(path::ready)

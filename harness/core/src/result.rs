@@ -467,12 +467,12 @@ impl SuiteResult {
         name: &str,
         path: &str,
         kind: &str,
-        cases: &[(String, String)],
+        cases: &[(&str, &str)],
         skip: SuiteSkip,
     ) -> SuiteResult {
         let cases = cases
             .iter()
-            .map(|(case, description)| {
+            .map(|&(case, description)| {
                 let mut c = CaseResult::conformance(case, description, vec![], 0.0, None);
                 c.verdict = Verdict::Skipped;
                 c.error = Some(skip.reason.clone());

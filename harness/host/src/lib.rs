@@ -2,12 +2,14 @@
 //! files ([`run_dir`]), who owns them and whether that process still lives ([`owner`]), the
 //! sweep of what dead runs left behind ([`sweep`]), commands with deadlines in process groups
 //! of their own ([`command`]), stopping the servers podcheck starts ([`process`]), network
-//! namespaces ([`netns`]) and what `ip -j` says ([`ip`]).
+//! namespaces ([`netns`]), what `ip -j` says ([`ip`]), and what the machine lacks for a real
+//! component ([`prerequisite`]).
 
 pub mod command;
 pub mod ip;
 pub mod netns;
 pub mod owner;
+pub mod prerequisite;
 pub mod process;
 pub mod run_dir;
 pub mod sweep;

@@ -29,3 +29,16 @@ pub fn real_runtime_usable() -> Result<(), String> {
     cri::usable()?;
     network::usable()
 }
+
+/// What real nodes need and this machine lacks (the runtime's needs, then the network's),
+/// each once.
+pub fn real_runtime_missing() -> Vec<podcheck_host::prerequisite::Missing> {
+    let mut missing = cri::missing();
+    for m in network::missing() {
+        // Both need root: say it once.
+        if !missing.contains(&m) {
+            missing.push(m);
+        }
+    }
+    missing
+}

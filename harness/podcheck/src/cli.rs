@@ -140,14 +140,7 @@ impl ProviderArgs {
             (None, StoreArg::Memory) => StoreChoice::Memory,
             (None, StoreArg::Etcd) => StoreChoice::Etcd,
         };
-        let require_real = self
-            .require_real
-            .iter()
-            .map(|n| {
-                Component::parse(n.trim())
-                    .ok_or_else(|| UserError::UnknownComponent { name: n.clone() })
-            })
-            .collect::<Result<_, _>>()?;
+        let require_real = self.require_real()?;
         let runtime = match (&self.cri_socket, self.runtime) {
             (Some(socket), _) => RuntimeChoice::cri_socket(socket.clone()),
             (None, RuntimeArg::Auto) => RuntimeChoice::Auto,
@@ -172,6 +165,17 @@ impl ProviderArgs {
             scheduler: self.scheduler()?,
             image_archives: self.image_archives.clone(),
         })
+    }
+
+    /// `--require-real`, each name a component.
+    fn require_real(&self) -> Result<Vec<Component>, UserError> {
+        self.require_real
+            .iter()
+            .map(|n| {
+                Component::parse(n.trim())
+                    .ok_or_else(|| UserError::UnknownComponent { name: n.clone() })
+            })
+            .collect()
     }
 
     fn scheduler(&self) -> Result<SchedulerOverride, UserError> {
@@ -245,6 +249,7 @@ impl RunArgs {
                 },
                 cri_socket: self.providers.cri_socket.clone(),
                 dns_server: self.dns_server,
+                require_real: self.providers.require_real()?,
             },
         })
     }

@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use podcheck_conformance::{ConformanceError, cni::CniOverrides};
+use podcheck_controlplane::providers::Component;
 use podcheck_core::conformance::AnySuite;
 use podcheck_core::load::Suite;
-use podcheck_core::result::{CaseResult, SuiteResult};
+use podcheck_core::result::{CaseResult, SuiteResult, SuiteSkip};
+use podcheck_host::prerequisite;
 
-use crate::TargetChoice;
 use crate::target::Target;
+use crate::{Error, TargetChoice};
 
 /// What the user named as the component under test, by flag.
 #[derive(Debug, Clone, Default)]
@@ -23,17 +25,22 @@ pub struct ConformanceOptions {
     pub cri_socket: Option<PathBuf>,
     /// `--dns-server`: the server a `DnsSuite` queries (default: the embedded target's).
     pub dns_server: Option<SocketAddr>,
+    /// `--require-real`: a suite whose component is among these and cannot run here stops
+    /// the run instead of being skipped.
+    pub require_real: Vec<Component>,
 }
 
 /// Runs one conformance suite. A suite that cannot run at all (plugins missing, no runtime)
 /// becomes a result whose cases are errors, so the report says why instead of the run
-/// stopping.
+/// stopping; but one whose component is podcheck's own default and cannot run on this
+/// machine (no root, a package not installed) is skipped, with the command that installs
+/// what is missing, unless `--require-real` names its component (then the run stops).
 pub async fn run_suite(
     suite: &AnySuite,
     target: &TargetChoice,
     opts: &ConformanceOptions,
     run_id: &str,
-) -> SuiteResult {
+) -> Result<SuiteResult, Error> {
     let started = Instant::now();
     let outcome = match suite {
         AnySuite::Pods(_) => unreachable!("pod suites run through the runner"),
@@ -41,22 +48,58 @@ pub async fn run_suite(
         AnySuite::Cri(s) => podcheck_conformance::cri::run(s, opts.cri_socket.as_deref()).await,
         AnySuite::Dns(s) => run_dns(s, target, opts, run_id).await,
     };
-    match outcome {
-        Ok(result) => result,
-        Err(e) => SuiteResult {
-            name: suite.name().to_string(),
-            path: suite.path().display().to_string(),
-            kind: suite.kind().to_string(),
-            components: Vec::new(),
-            skipped: None,
-            cases: vec![CaseResult::conformance(
-                "setup",
-                "the suite could not run",
-                Vec::new(),
-                started.elapsed().as_secs_f64() * 1e3,
-                Some(podcheck_host::error_chain(&e)),
-            )],
-        },
+    let e = match outcome {
+        Ok(result) => return Ok(result),
+        Err(e) => e,
+    };
+    if let (ConformanceError::CannotRunHere { missing, .. }, Some(component)) =
+        (&e, podchecks_own_component(suite, opts))
+    {
+        let reason = e.to_string();
+        if opts.require_real.contains(&component) {
+            return Err(Error::RequireReal(format!(
+                "{}: {reason}",
+                component.name()
+            )));
+        }
+        let skip = SuiteSkip {
+            reason,
+            install: prerequisite::install_command(missing),
+        };
+        return Ok(SuiteResult::skipped(
+            suite.name(),
+            &suite.path().display().to_string(),
+            suite.kind(),
+            &suite.cases(),
+            skip,
+        ));
+    }
+    Ok(SuiteResult {
+        name: suite.name().to_string(),
+        path: suite.path().display().to_string(),
+        kind: suite.kind().to_string(),
+        components: Vec::new(),
+        skipped: None,
+        cases: vec![CaseResult::conformance(
+            "setup",
+            "the suite could not run",
+            Vec::new(),
+            started.elapsed().as_secs_f64() * 1e3,
+            Some(podcheck_host::error_chain(&e)),
+        )],
+    })
+}
+
+/// The component a suite checks when it is podcheck's own choice (the plugins in the
+/// default dir, podcheck's containerd), not one the user named by flag: only those are
+/// skipped where they cannot run; what the user named and cannot run is an error.
+fn podchecks_own_component(suite: &AnySuite, opts: &ConformanceOptions) -> Option<Component> {
+    match suite {
+        AnySuite::Cni(_) if opts.cni.bin_dir.is_none() && opts.cni.conflist.is_none() => {
+            Some(Component::Network)
+        }
+        AnySuite::Cri(_) if opts.cri_socket.is_none() => Some(Component::Runtime),
+        AnySuite::Pods(_) | AnySuite::Cni(_) | AnySuite::Cri(_) | AnySuite::Dns(_) => None,
     }
 }
 

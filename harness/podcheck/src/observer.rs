@@ -21,8 +21,10 @@ use kube::discovery::{ApiResource, pinned_kind};
 use podcheck_core::load::CaseSpec;
 use podcheck_core::observation::{CreateOutcome, GrantWait, Observation};
 use podcheck_core::path::{Course, Wait, WaitStep};
+use podcheck_core::progress::CaseAt;
 use podcheck_core::recording::{CaseFacts, Observed, Recording};
 use podcheck_core::result::Provider;
+use podcheck_core::stage::Stage;
 use serde_json::json;
 
 use crate::target::Target;
@@ -64,12 +66,18 @@ pub(crate) async fn exec_in(
 #[derive(Debug)]
 pub struct SetupError(pub String);
 
-/// Runs one case in namespace `ns` and returns what was observed.
+/// Where a case stands, for the live view (see [`CaseAt`]).
+pub type ShowAt<'a> = &'a (dyn Fn(CaseAt) + Sync);
+
+/// Runs one case in namespace `ns` and returns what was observed; `show` hears where it
+/// stands as it goes.
 pub async fn observe(
     target: &Target,
     case: &CaseSpec,
     ns: &str,
+    show: ShowAt<'_>,
 ) -> Result<Observation, SetupError> {
+    show(CaseAt::Setup);
     let admin = target.admin.clone();
     let setup_deadline = case.timeout.0;
     tokio::time::timeout(
@@ -83,7 +91,8 @@ pub async fn observe(
             case.timeout
         ))
     })??;
-    let result = tokio::time::timeout(case.timeout.0 + PROBES_BUDGET, run(target, case, ns)).await;
+    let result =
+        tokio::time::timeout(case.timeout.0 + PROBES_BUDGET, run(target, case, ns, show)).await;
     match result {
         Ok(r) => r,
         Err(_) => Err(SetupError(format!(
@@ -277,7 +286,12 @@ impl Recorder {
     }
 }
 
-async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, SetupError> {
+async fn run(
+    target: &Target,
+    case: &CaseSpec,
+    ns: &str,
+    show: ShowAt<'_>,
+) -> Result<Observation, SetupError> {
     let pod_name = case
         .pod
         .pointer("/metadata/name")
@@ -298,6 +312,7 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
     }
     let as_identity = Api::<Pod>::namespaced(as_identity, ns);
 
+    show(CaseAt::Stage(Stage::Auth));
     let t0 = recorder.restart_clock();
     let create = create(&as_identity, &pod, t0).await?;
     let admitted = create.code == 201;
@@ -318,12 +333,13 @@ async fn run(target: &Target, case: &CaseSpec, ns: &str) -> Result<Observation, 
     }
 
     let deadline = t0 + case.timeout.0;
-    let timed_out = wait_for_path_end(case, &recorder).await;
+    let timed_out = wait_for_path_end(case, &recorder, show).await;
     recorder.apply(Observed::WaitEnded {
         observed_ms: ms(t0),
         timed_out,
     });
     wait_for_batch(&recorder, deadline).await;
+    show(CaseAt::Probes);
 
     probes::after_path(target, case, &at, t0, &recorder).await;
     if let Some(state) = target.scheduler_under_test() {
@@ -480,15 +496,20 @@ async fn create_copies(
 
 /// Waits, with the case's deadline, until the pod's path ends; whether the deadline
 /// stopped it.
-async fn wait_for_path_end(case: &CaseSpec, recorder: &Recorder) -> bool {
+async fn wait_for_path_end(case: &CaseSpec, recorder: &Recorder, show: ShowAt<'_>) -> bool {
     let course = Course::of(case);
     let mut wait = Wait::new(
         case.timeout.0.as_secs_f64() * 1e3,
         EVENT_GRACE.as_secs_f64() * 1e3,
     );
+    let mut shown = None;
     loop {
         let now_ms = recorder.now_ms();
-        let path = recorder.read(|r| r.path(course, now_ms));
+        let (path, at) = recorder.read(|r| (r.path(course, now_ms), r.stage_at()));
+        if shown != Some(at) {
+            show(CaseAt::Stage(at));
+            shown = Some(at);
+        }
         if let WaitStep::Stop { timed_out } = wait.step(&path, now_ms) {
             if let Some(end) = &path.end {
                 tracing::debug!(%end, "the pod's path ended");

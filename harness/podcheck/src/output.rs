@@ -78,7 +78,7 @@ pub fn declared_nodes(suites: &[AnySuite]) -> BTreeMap<String, Vec<String>> {
 }
 
 /// Compares or writes each suite's snapshot, keeping the node names in `declared_nodes` (see
-/// [`declared_nodes`]). `filtered` runs are not compared.
+/// [`declared_nodes`]). `filtered` runs, and suites skipped here, are not compared.
 pub fn snapshots(
     results: &RunResults,
     declared_nodes: &BTreeMap<String, Vec<String>>,
@@ -90,6 +90,15 @@ pub fn snapshots(
     for suite in &results.suites {
         let path = snapshot_path(Path::new(&suite.path));
         if mode == SnapshotMode::Ignore {
+            continue;
+        }
+        // A suite that did not run here has nothing to compare, and its snapshot stays as
+        // the machines that can run it wrote it.
+        if suite.skipped.is_some() {
+            outcomes.push(SnapshotOutcome::Skipped(format!(
+                "{}: not compared, the suite did not run here",
+                path.display()
+            )));
             continue;
         }
         if filtered {

@@ -7,6 +7,7 @@ use futures::StreamExt;
 use podcheck_core::conformance::AnySuite;
 use podcheck_core::evaluate::evaluate;
 use podcheck_core::load::{CaseSpec, Suite};
+use podcheck_core::progress::CaseAt;
 use podcheck_core::result::{
     CaseKind, CaseResult, RESULTS_SCHEMA, RunResults, StageStatus, SuiteResult, TargetInfo, Verdict,
 };
@@ -25,6 +26,12 @@ pub enum Progress {
     SuiteStarted {
         suite: String,
         cases: usize,
+    },
+    /// A pod case in flight moved on (set up, a stage's wait, probes, cleanup).
+    CaseAt {
+        suite: String,
+        case: String,
+        at: CaseAt,
     },
     CaseFinished {
         suite: String,
@@ -67,7 +74,7 @@ pub async fn run_all(
             cases: suite.cases().len(),
         });
         let result =
-            conformance::run_suite(suite, &opts.target, conformance_options, &opts.run_id).await;
+            conformance::run_suite(suite, &opts.target, conformance_options, &opts.run_id).await?;
         for case in &result.cases {
             progress(Progress::CaseFinished {
                 suite: result.name.clone(),
@@ -185,7 +192,14 @@ pub async fn run(
                 .map(|(i, case)| {
                     let target = &target;
                     async move {
-                        let r = run_case(target, suite, case, i).await;
+                        let show = |at| {
+                            progress(Progress::CaseAt {
+                                suite: suite.name.clone(),
+                                case: case.name.clone(),
+                                at,
+                            })
+                        };
+                        let r = run_case(target, suite, case, i, &show).await;
                         progress(Progress::CaseFinished {
                             suite: suite.name.clone(),
                             case: r.name.clone(),
@@ -308,7 +322,13 @@ fn uuid_suffix() -> String {
     )
 }
 
-async fn run_case(target: &Target, suite: &Suite, case: &CaseSpec, index: usize) -> CaseResult {
+async fn run_case(
+    target: &Target,
+    suite: &Suite,
+    case: &CaseSpec,
+    index: usize,
+    show: observer::ShowAt<'_>,
+) -> CaseResult {
     let started = Instant::now();
     let ns = namespace_for(suite, case, index);
     let adjusted;
@@ -321,7 +341,8 @@ async fn run_case(target: &Target, suite: &Suite, case: &CaseSpec, index: usize)
         }
         _ => case,
     };
-    let observed = observer::observe(target, case, &ns).await;
+    let observed = observer::observe(target, case, &ns, show).await;
+    show(CaseAt::Cleanup);
     let cleanup = observer::start_cleanup(target, &ns).await;
     let mut result = CaseResult {
         name: case.name.clone(),

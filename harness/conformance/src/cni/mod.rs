@@ -27,6 +27,7 @@ use podcheck_core::result::{
     CaseResult, CheckResult, ComponentUnderTest, Evidence, Source, StageStatus, SuiteResult,
 };
 use podcheck_host::ip::{Interface, Route};
+use podcheck_host::prerequisite::Missing;
 use podcheck_node::network::{self, NetworkError, NodeNetwork, NodeNetworkOptions};
 use serde_json::{Value, json};
 
@@ -95,22 +96,9 @@ pub async fn run(
     })
 }
 
-/// Root, `ip`, `bash`, and the plugin dir.
+/// Root, `ip`, `nft`, `bash`, `timeout`, and the plugin dir.
 fn usable(bin_dir: &Path) -> Result<(), ConformanceError> {
-    let unavailable = |what: &str, why: String| ConformanceError::Unavailable {
-        what: what.into(),
-        why,
-    };
-    let euid = rustix::process::geteuid();
-    if !euid.is_root() {
-        return Err(unavailable(
-            "root",
-            format!(
-                "CNI plugins need root to make namespaces and links (uid {})",
-                euid.as_raw()
-            ),
-        ));
-    }
+    let mut missing: Vec<Missing> = Missing::root().into_iter().collect();
     for (tool, package) in [
         ("ip", "iproute2"),
         ("nft", "nftables"),
@@ -118,19 +106,28 @@ fn usable(bin_dir: &Path) -> Result<(), ConformanceError> {
         ("timeout", "coreutils"),
     ] {
         if podcheck_host::command::find_tool(tool).is_none() {
-            return Err(unavailable(tool, format!("install {package}")));
+            missing.push(Missing::new(
+                format!("the {tool} command ({package})"),
+                Some(package),
+            ));
         }
     }
     if !bin_dir.is_dir() {
-        return Err(unavailable(
-            "the CNI plugin dir",
+        missing.push(Missing::new(
             format!(
-                "{} is not a directory (Debian: containernetworking-plugins, or --cni-bin-dir)",
+                "the CNI plugins in {} (Debian: containernetworking-plugins, or --cni-bin-dir)",
                 bin_dir.display()
             ),
+            Some("containernetworking-plugins"),
         ));
     }
-    Ok(())
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ConformanceError::CannotRunHere {
+        what: "the CNI suite (plugins called in network namespaces podcheck makes)".into(),
+        missing,
+    })
 }
 
 /// The network of `--cni-conflist`.

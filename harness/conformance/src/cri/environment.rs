@@ -92,10 +92,13 @@ impl RuntimeUnderTest {
     /// Starts podcheck's own containerd (with the pause and busybox images imported) on a
     /// bridge of its own, in `/run/podcheck/cp-OWNER-N`.
     pub async fn start_own() -> Result<RuntimeUnderTest, ConformanceError> {
-        podcheck_node::real_runtime_usable().map_err(|why| ConformanceError::Unavailable {
-            what: "podcheck's own containerd".into(),
-            why,
-        })?;
+        let missing = podcheck_node::real_runtime_missing();
+        if !missing.is_empty() {
+            return Err(ConformanceError::CannotRunHere {
+                what: "podcheck's own containerd".into(),
+                missing,
+            });
+        }
         // A real node's run dir: the next control plane sweeps it if this process dies.
         let dir = Path::new(RUN_ROOT).join(unique_name(podcheck_node::RUN_DIR_PREFIX));
         std::fs::create_dir_all(&dir).map_err(|source| ConformanceError::Io {

@@ -480,10 +480,7 @@ pub(crate) mod tests {
                     "cri",
                     "suites/cri/suite.yaml",
                     "cri",
-                    &[(
-                        "sandbox-lifecycle".into(),
-                        "a sandbox runs, stops and is removed".into(),
-                    )],
+                    &[("sandbox-lifecycle", "a sandbox runs, stops and is removed")],
                     crate::result::SuiteSkip {
                         reason: "containerd is not installed".into(),
                         install: Some("apt-get install containerd runc".into()),

@@ -219,7 +219,8 @@ pub fn case_finished_line(
         Verdict::Error => "!",
         Verdict::Skipped => "-",
     };
-    format!("{mark} {suite}/{case} {}", failed.join(", "))
+    let line = format!("{mark} {suite}/{case} {}", failed.join(", "));
+    line.trim_end().to_string()
 }
 
 #[cfg(test)]
@@ -314,7 +315,7 @@ mod tests {
         assert_eq!(suite_started_line("basic", 3), "suite basic: 3 case(s)");
         assert_eq!(
             case_finished_line("basic", "a", Verdict::Passed, &[], false),
-            "✓ basic/a "
+            "✓ basic/a"
         );
         assert_eq!(
             case_finished_line("basic", "b", Verdict::Error, &failed, false),

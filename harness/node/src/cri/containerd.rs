@@ -28,6 +28,7 @@ use crate::images::{self, BuiltImage, ImageArchive, ImageRecipe};
 use crate::runtime::Implementation;
 use podcheck_host::error_chain;
 use podcheck_host::owner::Owner;
+use podcheck_host::prerequisite::{self, Missing};
 
 /// Where Debian's `containerd` puts the daemon.
 pub const DEFAULT_CONTAINERD_BINARY: &str = "/usr/bin/containerd";
@@ -132,38 +133,48 @@ pub struct ContainerdProcess {
 /// Whether the real runtime can run on this machine; the error names what is missing (and
 /// the Debian package that has it) in one sentence.
 pub fn usable() -> Result<(), String> {
-    let mut missing = Vec::new();
-    if !Path::new(DEFAULT_CONTAINERD_BINARY).is_file() {
-        missing.push(format!(
-            "containerd at {DEFAULT_CONTAINERD_BINARY} (Debian package `containerd`)"
-        ));
-    }
-    if !Path::new(CTR_BINARY).is_file() {
-        missing.push(format!("ctr at {CTR_BINARY} (Debian package `containerd`)"));
-    }
-    if runc_binary().is_none() {
-        missing.push(format!(
-            "runc at {} or {} (Debian package `runc`)",
-            RUNC_BINARIES[0], RUNC_BINARIES[1]
-        ));
-    }
-    if !rustix::process::geteuid().is_root() {
-        missing.push("root privileges".to_string());
-    }
-    if !overlay_available() {
-        missing.push("the overlay filesystem (kernel module `overlay`)".to_string());
-    }
+    let missing = missing();
     if missing.is_empty() {
         return Ok(());
     }
-    let list = match missing.split_last() {
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-        None => String::new(),
-    };
     Err(format!(
-        "the real container runtime cannot run here: it needs {list}."
+        "the real container runtime cannot run here: it needs {}.",
+        prerequisite::sentence(&missing)
     ))
+}
+
+/// What the real runtime needs and this machine lacks.
+pub fn missing() -> Vec<Missing> {
+    let mut missing = Vec::new();
+    if !Path::new(DEFAULT_CONTAINERD_BINARY).is_file() {
+        missing.push(Missing::new(
+            format!("containerd at {DEFAULT_CONTAINERD_BINARY} (Debian package `containerd`)"),
+            Some("containerd"),
+        ));
+    }
+    if !Path::new(CTR_BINARY).is_file() {
+        missing.push(Missing::new(
+            format!("ctr at {CTR_BINARY} (Debian package `containerd`)"),
+            Some("containerd"),
+        ));
+    }
+    if runc_binary().is_none() {
+        missing.push(Missing::new(
+            format!(
+                "runc at {} or {} (Debian package `runc`)",
+                RUNC_BINARIES[0], RUNC_BINARIES[1]
+            ),
+            Some("runc"),
+        ));
+    }
+    missing.extend(Missing::root());
+    if !overlay_available() {
+        missing.push(Missing::new(
+            "the overlay filesystem (kernel module `overlay`)",
+            None,
+        ));
+    }
+    missing
 }
 
 /// The runc binary, if installed.

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use client::CriClient;
-pub use containerd::{ContainerdOptions, ContainerdProcess, usable};
+pub use containerd::{ContainerdOptions, ContainerdProcess, missing, usable};
 pub use runtime::CriRuntime;
 
 use crate::images::ImageError;

@@ -59,6 +59,7 @@ use parse::{
 use podcheck_host::HostError;
 use podcheck_host::command::{find_tool, is_executable, tool};
 use podcheck_host::owner::Owner;
+use podcheck_host::prerequisite::{self, Missing};
 
 pub use parse::{interface_addresses, ipam_types, plugin_types};
 
@@ -601,23 +602,39 @@ pub fn usable() -> Result<(), String> {
     usable_with(Path::new(DEFAULT_CNI_BIN_DIR), &REQUIRED_PLUGINS)
 }
 
+/// What the built-in pod network needs and this machine lacks.
+pub fn missing() -> Vec<Missing> {
+    missing_with(Path::new(DEFAULT_CNI_BIN_DIR), &REQUIRED_PLUGINS)
+}
+
 /// Whether a pod network with these plugins from `cni_bin_dir` can be set up here.
 pub fn usable_with(cni_bin_dir: &Path, required: &[&str]) -> Result<(), String> {
-    let mut missing = Vec::new();
-    let euid = rustix::process::geteuid();
-    if !euid.is_root() {
-        missing.push(format!("root (running as uid {})", euid.as_raw()));
+    let missing = missing_with(cni_bin_dir, required);
+    if missing.is_empty() {
+        return Ok(());
     }
+    Err(format!(
+        "a real pod network needs {}",
+        prerequisite::sentence(&missing)
+    ))
+}
+
+/// What a pod network with these plugins from `cni_bin_dir` needs and this machine lacks.
+pub fn missing_with(cni_bin_dir: &Path, required: &[&str]) -> Vec<Missing> {
+    let mut missing: Vec<Missing> = Missing::root().into_iter().collect();
     let plugins: Vec<&str> = required
         .iter()
         .copied()
         .filter(|p| !is_executable(&cni_bin_dir.join(p)))
         .collect();
     if !plugins.is_empty() {
-        missing.push(format!(
-            "the CNI plugins {} in {} (Debian: containernetworking-plugins)",
-            plugins.join(", "),
-            cni_bin_dir.display()
+        missing.push(Missing::new(
+            format!(
+                "the CNI plugins {} in {} (Debian: containernetworking-plugins)",
+                plugins.join(", "),
+                cni_bin_dir.display()
+            ),
+            Some("containernetworking-plugins"),
         ));
     }
     for (name, package) in [
@@ -626,21 +643,19 @@ pub fn usable_with(cni_bin_dir: &Path, required: &[&str]) -> Result<(), String> 
         ("nsenter", "util-linux"),
     ] {
         if find_tool(name).is_none() {
-            missing.push(format!("the {name} command ({package})"));
+            missing.push(Missing::new(
+                format!("the {name} command ({package})"),
+                Some(package),
+            ));
         }
     }
     if !bridge_supported() {
-        missing.push("kernel bridge support (no /sys/module/bridge, no bridge module)".into());
+        missing.push(Missing::new(
+            "kernel bridge support (no /sys/module/bridge, no bridge module)",
+            None,
+        ));
     }
-    match missing.len() {
-        0 => Ok(()),
-        1 => Err(format!("a real pod network needs {}", missing[0])),
-        n => Err(format!(
-            "a real pod network needs {} and {}",
-            missing[..n - 1].join(", "),
-            missing[n - 1]
-        )),
-    }
+    missing
 }
 
 /// Built in or loaded (`/sys/module/bridge`), or loadable (a module for this kernel).

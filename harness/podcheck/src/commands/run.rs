@@ -169,7 +169,7 @@ async fn run_suites(
         fail_fast: request.fail_fast,
         run_id: id.to_string(),
     };
-    let progress = ProgressDisplay::new(suites.iter().map(|s| s.cases().len()).sum(), ci);
+    let progress = ProgressDisplay::new(ci);
     let show = |p| progress.show(p);
     let results = tokio::select! {
         r = runner::run_all(suites, &opts, &request.conformance, &show) => r,
