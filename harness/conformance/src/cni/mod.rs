@@ -125,7 +125,7 @@ fn usable(bin_dir: &Path) -> Result<(), ConformanceError> {
         return Ok(());
     }
     Err(ConformanceError::CannotRunHere {
-        what: "the CNI suite (plugins called in network namespaces podcheck makes)".into(),
+        what: "the CNI suite".into(),
         missing,
     })
 }
