@@ -536,8 +536,8 @@ mod tests {
         words
     }
 
-    /// Every `podcheck …` command of a workflow's `run:` steps (`sudo "$(command -v
-    /// podcheck)" …` too), as words after the program.
+    /// Every `podcheck …` command of a workflow's `run:` steps (`sudo [OPTIONS] "$(command
+    /// -v podcheck)" …` too), as words after the program.
     fn podcheck_commands(text: &str) -> Vec<Vec<String>> {
         let workflow: serde_json::Value = serde_saphyr::from_str(text).unwrap();
         let mut commands = Vec::new();
@@ -550,7 +550,13 @@ mod tests {
                     let words = shell_words(line);
                     let at = match words.first().map(String::as_str) {
                         Some("podcheck") => 1,
-                        Some("sudo") if words.get(1).is_some_and(|w| w.contains("podcheck")) => 2,
+                        // The program comes after sudo's own options (`--preserve-env=…`).
+                        Some("sudo") => {
+                            match words.iter().skip(1).position(|w| !w.starts_with('-')) {
+                                Some(i) if words[1 + i].contains("podcheck") => 2 + i,
+                                _ => continue,
+                            }
+                        }
                         _ => continue,
                     };
                     commands.push(words[at..].to_vec());
@@ -635,13 +641,14 @@ mod tests {
 
     #[test]
     fn the_command_line_checker_finds_what_it_should_and_can_fail() {
-        let text = "jobs:\n  a:\n    steps:\n      - run: >\n          podcheck run suites/x\n          --target kind --kind-wait 2m\n      - run: |\n          echo hi\n          sudo \"$(command -v podcheck)\" run s \\\n            --report-dir \"reports/a b\"\n";
+        let text = "jobs:\n  a:\n    steps:\n      - run: >\n          podcheck run suites/x\n          --target kind --kind-wait 2m\n      - run: |\n          echo hi\n          sudo \"$(command -v podcheck)\" run s \\\n            --report-dir \"reports/a b\"\n          sudo --preserve-env=A,B \"$(command -v podcheck)\" run t\n          sudo apt-get install x\n";
         let commands = podcheck_commands(text);
         assert_eq!(
             commands,
             [
                 vec!["run", "suites/x", "--target", "kind", "--kind-wait", "2m"],
                 vec!["run", "s", "--report-dir", "reports/a b"],
+                vec!["run", "t"],
             ]
         );
         let wrong = ["podcheck", "run", "--target", "kind", "--kind-cluser", "x"];

@@ -6,6 +6,7 @@ pub mod cluster_facts;
 pub mod commands;
 pub mod conformance;
 pub mod error;
+pub mod github;
 pub mod images;
 pub mod kind;
 pub mod node_map;

@@ -149,6 +149,9 @@ fn podcheck(args: &[&str], dir: &Path) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("CI")
+        // Run inside GitHub Actions, a test's run must not write into the job's summary.
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_ACTIONS")
         .output()
         .expect("podcheck runs")
 }
@@ -239,6 +242,90 @@ fn a_wrong_expectation_fails_the_run_on_exactly_that_stage() {
     assert_eq!(failing, ["expects-node-2 / binding"], "{junit}");
     assert!(
         text(&out).contains("bound to node-1, not node-2"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A copy of the fixture `name` in a directory of its own, where runs write `reports/`.
+fn fixture_in_temp_dir(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    std::fs::copy(fixtures.join(name), dir.path().join(name)).unwrap();
+    dir
+}
+
+#[test]
+fn in_github_actions_the_summary_is_appended_and_the_failure_annotated_at_its_case() {
+    let dir = fixture_in_temp_dir("one-fails.yaml");
+    let summary = dir.path().join("step-summary.md");
+    std::fs::write(&summary, "## an earlier step\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+        .args([
+            "run",
+            "one-fails.yaml",
+            "--snapshot",
+            "ignore",
+            "--runtime",
+            "sim",
+        ])
+        .current_dir(dir.path())
+        .env_remove("CI")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        written.starts_with("## an earlier step\n## podcheck: "),
+        "{written}"
+    );
+    assert!(written.contains("expects-node-2"), "{written}");
+    let fixture = std::fs::read_to_string(dir.path().join("one-fails.yaml")).unwrap();
+    let line = 1 + fixture
+        .lines()
+        .position(|l| l.trim() == "- name: expects-node-2")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stdout}");
+    assert!(
+        errors[0].starts_with(&format!(
+            "::error file=one-fails.yaml,line={line},title=podcheck one-fails / expects-node-2%3A stage binding failed::"
+        )),
+        "{stdout}"
+    );
+    assert!(errors[0].contains("%0Aexpected: "), "{}", errors[0]);
+}
+
+#[test]
+fn an_unwritable_step_summary_is_a_warning_not_a_failed_run() {
+    let dir = fixture_in_temp_dir("one-fails.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+        .args([
+            "run",
+            "one-fails.yaml",
+            "--case",
+            "runs",
+            "--runtime",
+            "sim",
+        ])
+        .current_dir(dir.path())
+        .env_remove("CI")
+        .env(
+            "GITHUB_STEP_SUMMARY",
+            dir.path().join("no/such/dir/summary.md"),
+        )
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("warning: cannot append the summary to GITHUB_STEP_SUMMARY"),
         "{}",
         text(&out)
     );

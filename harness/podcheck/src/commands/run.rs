@@ -10,6 +10,7 @@ use podcheck_core::result::RunResults;
 use crate::TargetChoice;
 use crate::conformance::ConformanceOptions;
 use crate::error::{Cleanup, UserError};
+use crate::github::{self, GithubEnv};
 use crate::kind::{self, KindRequest};
 use crate::output::{self, SnapshotMode, SnapshotOutcome};
 use crate::progress::ProgressDisplay;
@@ -200,6 +201,7 @@ fn report(
     for o in &outcomes {
         println!("{}", terminal::snapshot_line(o));
     }
+    github::publish(&GithubEnv::from_env(), &results, suites);
     println!("{}", terminal::reports_line(&written));
     if results.summary.failed + results.summary.errors > 0
         || outcomes.iter().any(SnapshotOutcome::fails)
