@@ -1,9 +1,12 @@
 //! The command line: clap types, and their conversion into the library's own (flags that
 //! do not fit together are usage errors here, before anything runs).
 
+mod rerun;
+
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Parser, Subcommand, ValueEnum};
 use podcheck::TargetChoice;
 use podcheck::commands::run::{self, RunRequest, RunTarget, SelectedSuites};
 use podcheck::commands::up::UpRequest;
@@ -204,9 +207,22 @@ impl ProviderArgs {
 }
 
 impl RunArgs {
-    /// Loads the suites and applies `--case` and `--tag`.
-    pub fn selection(&self) -> Result<SelectedSuites, UserError> {
-        run::select(&self.suites.paths, &self.cases, &self.tags)
+    /// The cases to run and the flags to run them with: the suites' cases `--case` and
+    /// `--tag` select, or with `--rerun-failed` the earlier run's cases that did not pass,
+    /// under its target options. None when there is nothing to rerun. `matches` are the
+    /// `run` subcommand's, to tell the options this command line gives.
+    pub fn plan(
+        self,
+        matches: Option<&ArgMatches>,
+    ) -> Result<Option<(RunArgs, SelectedSuites)>, UserError> {
+        let Some(dir) = self.rerun_failed.clone() else {
+            let selected = run::select(&self.suites.paths, &self.cases, &self.tags)?;
+            return Ok(Some((self, selected)));
+        };
+        let given = |id: &str| {
+            matches.is_some_and(|m| m.value_source(id) == Some(ValueSource::CommandLine))
+        };
+        rerun::plan(self, dir, &given)
     }
 
     /// The run, as the library takes it.
@@ -228,7 +244,9 @@ impl RunArgs {
             }
             (None, TargetArg::Kind) => RunTarget::Kind(self.kind_request()?),
         };
+        let invocation = podcheck::rerun::Invocation::new(self.target_args());
         Ok(RunRequest {
+            invocation,
             target,
             jobs: self.jobs,
             fail_fast: self.fail_fast,
@@ -402,6 +420,16 @@ pub struct RunArgs {
     /// Where to write the reports. Default: reports/RUN-ID.
     #[arg(long)]
     report_dir: Option<PathBuf>,
+    /// Run again the cases of an earlier run that did not pass (failed or in error), with
+    /// the target options it recorded (options given here win). Default: the last run, the
+    /// newest under reports/.
+    #[arg(
+        long,
+        value_name = "RUN_DIR",
+        num_args = 0..=1,
+        conflicts_with_all = ["paths", "cases", "tags"]
+    )]
+    rerun_failed: Option<Option<PathBuf>>,
     /// Compare with the snapshots beside the suites, rewrite them, or leave them alone.
     #[arg(long, value_enum, default_value_t = SnapshotArg::Check)]
     snapshot: SnapshotArg,

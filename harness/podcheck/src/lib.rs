@@ -13,6 +13,7 @@ pub mod node_map;
 pub mod observer;
 pub mod output;
 pub mod progress;
+pub mod rerun;
 pub mod runner;
 pub mod scheduler;
 pub mod suites;

@@ -14,6 +14,7 @@ use crate::github::{self, GithubEnv};
 use crate::kind::{self, KindRequest};
 use crate::output::{self, SnapshotMode, SnapshotOutcome};
 use crate::progress::ProgressDisplay;
+use crate::rerun::Invocation;
 use crate::runner::{self, RunOptions};
 
 /// The suites a run runs: loaded, with only the cases the filters name.
@@ -62,6 +63,8 @@ pub struct RunRequest {
     pub report_dir: Option<PathBuf>,
     pub snapshot: SnapshotMode,
     pub conformance: ConformanceOptions,
+    /// The target options, recorded in the report dir for `--rerun-failed`.
+    pub invocation: Invocation,
 }
 
 /// How a run of the suites ended.
@@ -195,6 +198,7 @@ fn report(
 ) -> Result<(), UserError> {
     let results = results?;
     let written = output::write_reports(&results, dir)?;
+    output::write_invocation(&request.invocation, dir)?;
     print!("{}", terminal::render(&results));
     let nodes = output::declared_nodes(suites);
     let outcomes = output::snapshots(&results, &nodes, request.snapshot, filtered, ci)?;
@@ -222,7 +226,8 @@ async fn clean_up(target: &TargetChoice, run_id: &str) -> Cleanup {
     }
 }
 
-/// `YYYYMMDDTHHMMSSZ-PID`: sorts by time, differs between runs started in the same second.
+/// `YYYYMMDDTHHMMSSZ-PID`: sorts by time (`--rerun-failed` takes the greatest as the last
+/// run), differs between runs started in the same second.
 fn run_id() -> String {
     let now = k8s_openapi::jiff::Timestamp::now();
     format!(
