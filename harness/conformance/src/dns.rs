@@ -658,6 +658,7 @@ mod tests {
     fn case(rcode: Rcode, answers: Option<Vec<ExpectedRecord>>, complete: bool) -> DnsCase {
         DnsCase {
             name: "c".into(),
+            line: 1,
             description: "2.3.1".into(),
             query: DnsQuery {
                 name: QueryName::Name("web.${NAMESPACE}.svc.${ZONE}.".into()),

@@ -108,6 +108,8 @@ impl ExternalScheduler {
 #[derive(Debug, Clone)]
 pub struct CaseSpec {
     pub name: String,
+    /// The line of the case's `name:` in the suite file (1-based), where reports point.
+    pub line: usize,
     pub description: String,
     pub tags: Vec<String>,
     /// The Pod object to create (metadata.name set; namespace left to the runner).
@@ -597,6 +599,7 @@ fn check(
             _ => {}
         }
         cases.push(CaseSpec {
+            line: case.name.referenced.line() as usize,
             name,
             description: case.description,
             tags: case.tags,

@@ -1,9 +1,12 @@
 //! The command line: clap types, and their conversion into the library's own (flags that
 //! do not fit together are usage errors here, before anything runs).
 
+mod rerun;
+
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Parser, Subcommand, ValueEnum};
 use podcheck::TargetChoice;
 use podcheck::commands::run::{self, RunRequest, RunTarget, SelectedSuites};
 use podcheck::commands::up::UpRequest;
@@ -208,9 +211,22 @@ impl ProviderArgs {
 }
 
 impl RunArgs {
-    /// Loads the suites and applies `--case` and `--tag`.
-    pub fn selection(&self) -> Result<SelectedSuites, UserError> {
-        run::select(&self.suites.paths, &self.cases, &self.tags)
+    /// The cases to run and the flags to run them with: the suites' cases `--case` and
+    /// `--tag` select, or with `--rerun-failed` the earlier run's cases that did not pass,
+    /// under its target options. None when there is nothing to rerun. `matches` are the
+    /// `run` subcommand's, to tell the options this command line gives.
+    pub fn plan(
+        self,
+        matches: Option<&ArgMatches>,
+    ) -> Result<Option<(RunArgs, SelectedSuites)>, UserError> {
+        let Some(dir) = self.rerun_failed.clone() else {
+            let selected = run::select(&self.suites.paths, &self.cases, &self.tags)?;
+            return Ok(Some((self, selected)));
+        };
+        let given = |id: &str| {
+            matches.is_some_and(|m| m.value_source(id) == Some(ValueSource::CommandLine))
+        };
+        rerun::plan(self, dir, &given)
     }
 
     /// The run, as the library takes it.
@@ -232,7 +248,9 @@ impl RunArgs {
             }
             (None, TargetArg::Kind) => RunTarget::Kind(self.kind_request()?),
         };
+        let invocation = podcheck::rerun::Invocation::new(self.target_args());
         Ok(RunRequest {
+            invocation,
             target,
             jobs: self.jobs,
             fail_fast: self.fail_fast,
@@ -407,6 +425,16 @@ pub struct RunArgs {
     /// Where to write the reports. Default: reports/RUN-ID.
     #[arg(long)]
     report_dir: Option<PathBuf>,
+    /// Run again the cases of an earlier run that did not pass (failed or in error), with
+    /// the target options it recorded (options given here win). Default: the last run, the
+    /// newest under reports/.
+    #[arg(
+        long,
+        value_name = "RUN_DIR",
+        num_args = 0..=1,
+        conflicts_with_all = ["paths", "cases", "tags"]
+    )]
+    rerun_failed: Option<Option<PathBuf>>,
     /// Compare with the snapshots beside the suites, rewrite them, or leave them alone.
     #[arg(long, value_enum, default_value_t = SnapshotArg::Check)]
     snapshot: SnapshotArg,
@@ -541,8 +569,8 @@ mod tests {
         words
     }
 
-    /// Every `podcheck …` command of a workflow's `run:` steps (`sudo "$(command -v
-    /// podcheck)" …` too), as words after the program.
+    /// Every `podcheck …` command of a workflow's `run:` steps (`sudo [OPTIONS] "$(command
+    /// -v podcheck)" …` too), as words after the program.
     fn podcheck_commands(text: &str) -> Vec<Vec<String>> {
         let workflow: serde_json::Value = serde_saphyr::from_str(text).unwrap();
         let mut commands = Vec::new();
@@ -555,7 +583,13 @@ mod tests {
                     let words = shell_words(line);
                     let at = match words.first().map(String::as_str) {
                         Some("podcheck") => 1,
-                        Some("sudo") if words.get(1).is_some_and(|w| w.contains("podcheck")) => 2,
+                        // The program comes after sudo's own options (`--preserve-env=…`).
+                        Some("sudo") => {
+                            match words.iter().skip(1).position(|w| !w.starts_with('-')) {
+                                Some(i) if words[1 + i].contains("podcheck") => 2 + i,
+                                _ => continue,
+                            }
+                        }
                         _ => continue,
                     };
                     commands.push(words[at..].to_vec());
@@ -640,13 +674,14 @@ mod tests {
 
     #[test]
     fn the_command_line_checker_finds_what_it_should_and_can_fail() {
-        let text = "jobs:\n  a:\n    steps:\n      - run: >\n          podcheck run suites/x\n          --target kind --kind-wait 2m\n      - run: |\n          echo hi\n          sudo \"$(command -v podcheck)\" run s \\\n            --report-dir \"reports/a b\"\n";
+        let text = "jobs:\n  a:\n    steps:\n      - run: >\n          podcheck run suites/x\n          --target kind --kind-wait 2m\n      - run: |\n          echo hi\n          sudo \"$(command -v podcheck)\" run s \\\n            --report-dir \"reports/a b\"\n          sudo --preserve-env=A,B \"$(command -v podcheck)\" run t\n          sudo apt-get install x\n";
         let commands = podcheck_commands(text);
         assert_eq!(
             commands,
             [
                 vec!["run", "suites/x", "--target", "kind", "--kind-wait", "2m"],
                 vec!["run", "s", "--report-dir", "reports/a b"],
+                vec!["run", "t"],
             ]
         );
         let wrong = ["podcheck", "run", "--target", "kind", "--kind-cluser", "x"];

@@ -80,6 +80,28 @@ pub enum UserError {
     /// Exit 2: `--cni-manifest` cannot be read or holds no Kubernetes objects.
     #[error("--cni-manifest {message}")]
     CniManifest { message: String },
+    /// Exit 2: `--rerun-failed` without RUN_DIR, and no run under `reports/`.
+    #[error(
+        "no previous run to rerun: {reports}/ holds no report directory with a results.json \
+         (name one: --rerun-failed RUN_DIR)"
+    )]
+    NoPreviousRun { reports: String },
+    /// Exit 2: `--rerun-failed RUN_DIR` names a directory without results.json.
+    #[error("{dir} holds no results.json: not a report directory of a run")]
+    NoRunResults { dir: String },
+    /// Exit 2: a report directory's results.json or invocation.json cannot be read back.
+    #[error("cannot read {path}: {message}")]
+    ReadRun { path: String, message: String },
+    /// Exit 2: a case that did not pass in the run is no longer in its suite.
+    #[error("case {case:?} did not pass in {run}, but {suite} no longer has it")]
+    RerunCaseGone {
+        run: String,
+        suite: String,
+        case: String,
+    },
+    /// Exit 2: the target options a run recorded do not parse with this podcheck.
+    #[error("{path}: the run's target options do not parse here: {message}")]
+    RecordedOptions { path: String, message: String },
 
     /// Exit 3: tokio could not start.
     #[error("could not start the async runtime")]
@@ -185,7 +207,12 @@ impl UserError {
             | KindConfig { .. }
             | CniManifestRequired { .. }
             | CniManifestWithDefaultCni { .. }
-            | CniManifest { .. } => 2,
+            | CniManifest { .. }
+            | NoPreviousRun { .. }
+            | NoRunResults { .. }
+            | ReadRun { .. }
+            | RerunCaseGone { .. }
+            | RecordedOptions { .. } => 2,
             AsyncRuntime(_)
             | RunDir(_)
             | Harness(_)

@@ -7,7 +7,7 @@ mod cli;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use podcheck::commands;
 use podcheck::error::UserError;
 
@@ -15,7 +15,9 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let cli = Cli::parse();
+    // The matches are kept: a rerun tells the options its command line gives from them.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PODCHECK_LOG")
@@ -23,7 +25,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match dispatch(cli.command, started) {
+    match dispatch(cli.command, &matches, started) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprint!("{}", e.render());
@@ -32,7 +34,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(command: Command, started: Instant) -> Result<(), UserError> {
+fn dispatch(command: Command, matches: &ArgMatches, started: Instant) -> Result<(), UserError> {
     match command {
         Command::Explain(args) => commands::explain::explain(&args.stage),
         Command::Schema => commands::schema::schema(),
@@ -41,7 +43,9 @@ fn dispatch(command: Command, started: Instant) -> Result<(), UserError> {
         Command::Doctor(args) => commands::doctor::doctor(&args.options()?),
         Command::Images(args) => commands::images::images(&args.image_archives),
         Command::Run(args) => runtime()?.block_on(async {
-            let selected = args.selection()?;
+            let Some((args, selected)) = args.plan(matches.subcommand_matches("run"))? else {
+                return Ok(());
+            };
             commands::run::run(selected, args.request()?).await
         }),
         Command::Up(args) => {

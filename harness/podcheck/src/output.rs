@@ -43,6 +43,14 @@ pub fn write_reports(results: &RunResults, dir: &Path) -> Result<Vec<PathBuf>, E
     Ok(written)
 }
 
+/// Writes `invocation.json` beside the reports: the target options a rerun applies again.
+pub fn write_invocation(invocation: &crate::rerun::Invocation, dir: &Path) -> Result<(), Error> {
+    let mut text = serde_json::to_string_pretty(invocation)
+        .expect("an Invocation is strings only, always serializable");
+    text.push('\n');
+    write(&dir.join(crate::rerun::INVOCATION_FILE), &text)
+}
+
 /// What to do with snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotMode {

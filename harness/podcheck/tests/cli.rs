@@ -149,6 +149,9 @@ fn podcheck(args: &[&str], dir: &Path) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("CI")
+        // Run inside GitHub Actions, a test's run must not write into the job's summary.
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_ACTIONS")
         .output()
         .expect("podcheck runs")
 }
@@ -239,6 +242,225 @@ fn a_wrong_expectation_fails_the_run_on_exactly_that_stage() {
     assert_eq!(failing, ["expects-node-2 / binding"], "{junit}");
     assert!(
         text(&out).contains("bound to node-1, not node-2"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A copy of the fixture `name` in a directory of its own, where runs write `reports/`.
+fn fixture_in_temp_dir(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    std::fs::copy(fixtures.join(name), dir.path().join(name)).unwrap();
+    dir
+}
+
+/// The report directories under `reports/`, by name.
+fn report_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir.join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// (suite, case) of every case in a results.json.
+fn cases_of(results: &serde_json::Value) -> Vec<(String, String)> {
+    let mut cases = Vec::new();
+    for suite in results["suites"].as_array().unwrap() {
+        for case in suite["cases"].as_array().unwrap() {
+            cases.push((
+                suite["path"].as_str().unwrap().to_string(),
+                case["name"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    cases
+}
+
+#[test]
+fn rerun_failed_runs_only_the_failed_case_with_the_runs_target_options() {
+    let dir = fixture_in_temp_dir("one-fails.yaml");
+    let first = podcheck(
+        &[
+            "run",
+            "one-fails.yaml",
+            "--snapshot",
+            "ignore",
+            "--store",
+            "memory",
+            "--runtime",
+            "sim",
+            "--jobs",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    let first_dir = report_dirs(dir.path()).pop().unwrap();
+    let rerun = podcheck(&["run", "--rerun-failed"], dir.path());
+    assert_eq!(rerun.status.code(), Some(1), "{}", text(&rerun));
+    assert!(
+        text(&rerun).contains("rerunning 1 case(s) of reports/"),
+        "{}",
+        text(&rerun)
+    );
+    let dirs = report_dirs(dir.path());
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    let rerun_dir = dirs.iter().find(|d| **d != first_dir).unwrap();
+    let before = json(&first_dir.join("results.json"));
+    assert_eq!(before["summary"]["cases"], 2);
+    let after = json(&rerun_dir.join("results.json"));
+    assert_eq!(
+        cases_of(&after),
+        [("one-fails.yaml".to_string(), "expects-node-2".to_string())]
+    );
+    // The target options came from the first run's invocation.json: the memory store,
+    // where etcd would be chosen when installed; and the rerun records them again.
+    let store = after["target"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["component"] == "store")
+        .unwrap();
+    assert_eq!(store["name"], "memory", "{store}");
+    let recorded = json(&rerun_dir.join("invocation.json"));
+    let words: Vec<&str> = recorded["targetArgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    for pair in [["--store", "memory"], ["--runtime", "sim"], ["--jobs", "1"]] {
+        assert!(words.windows(2).any(|w| w == pair), "{pair:?}: {words:?}");
+    }
+}
+
+#[test]
+fn rerun_failed_says_clearly_when_there_is_nothing_to_rerun() {
+    let dir = fixture_in_temp_dir("one-fails.yaml");
+    let none = podcheck(&["run", "--rerun-failed"], dir.path());
+    assert_eq!(none.status.code(), Some(2), "{}", text(&none));
+    assert!(text(&none).contains("no previous run"), "{}", text(&none));
+    let empty = dir.path().join("reports/empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let no_results = podcheck(&["run", "--rerun-failed", "reports/empty"], dir.path());
+    assert_eq!(no_results.status.code(), Some(2), "{}", text(&no_results));
+    assert!(
+        text(&no_results).contains("reports/empty holds no results.json"),
+        "{}",
+        text(&no_results)
+    );
+    // A run's results, written by hand: every case passed, then one that is gone failed.
+    let results = |verdict: &str, case: &str| {
+        serde_json::json!({
+            "schema": "podcheck.dev/results/v1alpha1", "runId": "r", "startedAt": "t",
+            "durationMs": 1.0,
+            "target": {"kind": "local", "server": "", "version": "", "providers": []},
+            "suites": [{"name": "one-fails", "path": "one-fails.yaml", "cases": [
+                {"name": case, "verdict": verdict, "durationMs": 1.0, "stages": []}]}],
+            "summary": {"cases": 1, "passed": 0, "failed": 0, "errors": 0}
+        })
+        .to_string()
+    };
+    let run = dir.path().join("reports/by-hand");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("results.json"), results("passed", "runs")).unwrap();
+    let passed = podcheck(&["run", "--rerun-failed"], dir.path());
+    assert_eq!(passed.status.code(), Some(0), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("nothing to rerun: every case of reports/by-hand passed"),
+        "{}",
+        text(&passed)
+    );
+    std::fs::write(run.join("results.json"), results("failed", "renamed")).unwrap();
+    let gone = podcheck(&["run", "--rerun-failed", "reports/by-hand"], dir.path());
+    assert_eq!(gone.status.code(), Some(2), "{}", text(&gone));
+    assert!(
+        text(&gone).contains(
+            "case \"renamed\" did not pass in reports/by-hand, but one-fails.yaml no longer has it"
+        ),
+        "{}",
+        text(&gone)
+    );
+}
+
+#[test]
+fn in_github_actions_the_summary_is_appended_and_the_failure_annotated_at_its_case() {
+    let dir = fixture_in_temp_dir("one-fails.yaml");
+    let summary = dir.path().join("step-summary.md");
+    std::fs::write(&summary, "## an earlier step\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+        .args([
+            "run",
+            "one-fails.yaml",
+            "--snapshot",
+            "ignore",
+            "--runtime",
+            "sim",
+        ])
+        .current_dir(dir.path())
+        .env_remove("CI")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        written.starts_with("## an earlier step\n## podcheck: "),
+        "{written}"
+    );
+    assert!(written.contains("expects-node-2"), "{written}");
+    let fixture = std::fs::read_to_string(dir.path().join("one-fails.yaml")).unwrap();
+    let line = 1 + fixture
+        .lines()
+        .position(|l| l.trim() == "- name: expects-node-2")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stdout}");
+    assert!(
+        errors[0].starts_with(&format!(
+            "::error file=one-fails.yaml,line={line},title=podcheck one-fails / expects-node-2%3A stage binding failed::"
+        )),
+        "{stdout}"
+    );
+    assert!(errors[0].contains("%0Aexpected: "), "{}", errors[0]);
+}
+
+#[test]
+fn an_unwritable_step_summary_is_a_warning_not_a_failed_run() {
+    let dir = fixture_in_temp_dir("one-fails.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_podcheck"))
+        .args([
+            "run",
+            "one-fails.yaml",
+            "--case",
+            "runs",
+            "--runtime",
+            "sim",
+        ])
+        .current_dir(dir.path())
+        .env_remove("CI")
+        .env(
+            "GITHUB_STEP_SUMMARY",
+            dir.path().join("no/such/dir/summary.md"),
+        )
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("warning: cannot append the summary to GITHUB_STEP_SUMMARY"),
         "{}",
         text(&out)
     );

@@ -2003,6 +2003,7 @@ mod tests {
     fn suite_of(check: CniCheck) -> (CniSuite, CniCase) {
         let case = CniCase {
             name: check.kind().to_lowercase(),
+            line: 1,
             description: String::new(),
             timeout: podcheck_core::conformance::cni::DEFAULT_TIMEOUT,
             check,

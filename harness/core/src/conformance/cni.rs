@@ -91,6 +91,8 @@ pub struct CniNetwork {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CniCase {
     pub name: String,
+    /// The line of the case's `name:` in the suite file (1-based), where reports point.
+    pub line: usize,
     pub description: String,
     /// Everything the case does, cleanup excluded, must end within this.
     pub timeout: Duration,
@@ -553,6 +555,7 @@ pub fn load(
             ));
         }
         cases.push(CniCase {
+            line: case.name.referenced.line() as usize,
             name: case_name,
             description: case.description,
             timeout: case.timeout.unwrap_or(suite_timeout),
@@ -624,6 +627,9 @@ mod tests {
         );
         assert_eq!(suite.cni_versions, ["1.0.0", "1.1.0"]);
         assert_eq!(suite.cases[0].check, CniCheck::Add);
+        // Where reports point: the line of each case's `name:`.
+        let lines: Vec<usize> = suite.cases.iter().map(|c| c.line).collect();
+        assert_eq!(lines, [7, 9, 11]);
         assert_eq!(
             suite.cases[1].check,
             CniCheck::DistinctAddresses(DistinctCheck { count: 10 })

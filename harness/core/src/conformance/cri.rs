@@ -51,6 +51,8 @@ pub struct CriSuite {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CriCase {
     pub name: String,
+    /// The line of the case's `name:` in the suite file (1-based), where reports point.
+    pub line: usize,
     pub description: String,
     /// Everything the case does, cleanup excluded, must end within this.
     pub timeout: Duration,
@@ -396,6 +398,7 @@ fn check(
             _ => {}
         }
         cases.push(CriCase {
+            line: case.name.referenced.line() as usize,
             name: case.name.value.clone(),
             description: case.description,
             timeout: case.timeout.unwrap_or(default_timeout),

@@ -69,6 +69,8 @@ pub struct DnsSuite {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsCase {
     pub name: String,
+    /// The line of the case's `name:` in the suite file (1-based), where reports point.
+    pub line: usize,
     pub description: String,
     pub query: DnsQuery,
     pub expect: DnsExpect,
@@ -567,6 +569,7 @@ fn check(
         });
         if let Some(name) = query_name {
             cases.push(DnsCase {
+                line: case.name.referenced.line() as usize,
                 name: case_name,
                 description: case.description,
                 query: DnsQuery {

@@ -80,6 +80,16 @@ impl AnySuite {
         }
     }
 
+    /// Each case's name and the line of its `name:` in the suite file, in order.
+    pub fn case_lines(&self) -> Vec<(&str, usize)> {
+        match self {
+            AnySuite::Pods(s) => s.cases.iter().map(|c| (c.name.as_str(), c.line)).collect(),
+            AnySuite::Cni(s) => s.cases.iter().map(|c| (c.name.as_str(), c.line)).collect(),
+            AnySuite::Cri(s) => s.cases.iter().map(|c| (c.name.as_str(), c.line)).collect(),
+            AnySuite::Dns(s) => s.cases.iter().map(|c| (c.name.as_str(), c.line)).collect(),
+        }
+    }
+
     /// Keeps the cases with these names (all when `names` is empty) and, when `tags` is not
     /// empty, with one of these tags (conformance cases have none).
     pub fn retain_cases(&mut self, names: &[String], tags: &[String]) {

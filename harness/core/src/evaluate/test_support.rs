@@ -41,6 +41,7 @@ impl Case {
     pub(super) fn new() -> Self {
         Case(CaseSpec {
             name: "web".into(),
+            line: 1,
             description: String::new(),
             tags: Vec::new(),
             pod: json!({

@@ -3,11 +3,13 @@
 //! Each renderer returns the whole document as a `String`; the caller decides where it goes
 //! (a file, `$GITHUB_STEP_SUMMARY`, stdout), so this module stays free of I/O.
 //!
+//! - [`github`]: GitHub Actions' `::error` annotations, pointing at each failure's case.
 //! - [`json`]: `results.json`, the versioned document itself.
 //! - [`junit`]: `junit.xml`, one testcase per case × stage so CI points at the stage that broke.
 //! - [`markdown`]: `summary.md`, a stage matrix and the failures, for a GitHub step summary.
 //! - [`terminal`]: what `podcheck run` prints.
 
+pub mod github;
 pub mod json;
 pub mod junit;
 pub mod markdown;

@@ -10,9 +10,11 @@ use podcheck_core::result::RunResults;
 use crate::TargetChoice;
 use crate::conformance::ConformanceOptions;
 use crate::error::{Cleanup, UserError};
+use crate::github::{self, GithubEnv};
 use crate::kind::{self, KindRequest};
 use crate::output::{self, SnapshotMode, SnapshotOutcome};
 use crate::progress::ProgressDisplay;
+use crate::rerun::Invocation;
 use crate::runner::{self, RunOptions};
 
 /// The suites a run runs: loaded, with only the cases the filters name.
@@ -61,6 +63,8 @@ pub struct RunRequest {
     pub report_dir: Option<PathBuf>,
     pub snapshot: SnapshotMode,
     pub conformance: ConformanceOptions,
+    /// The target options, recorded in the report dir for `--rerun-failed`.
+    pub invocation: Invocation,
 }
 
 /// How a run of the suites ended.
@@ -194,12 +198,14 @@ fn report(
 ) -> Result<(), UserError> {
     let results = results?;
     let written = output::write_reports(&results, dir)?;
+    output::write_invocation(&request.invocation, dir)?;
     print!("{}", terminal::render(&results));
     let nodes = output::declared_nodes(suites);
     let outcomes = output::snapshots(&results, &nodes, request.snapshot, filtered, ci)?;
     for o in &outcomes {
         println!("{}", terminal::snapshot_line(o));
     }
+    github::publish(&GithubEnv::from_env(), &results, suites);
     println!("{}", terminal::reports_line(&written));
     if results.summary.failed + results.summary.errors > 0
         || outcomes.iter().any(SnapshotOutcome::fails)
@@ -220,7 +226,8 @@ async fn clean_up(target: &TargetChoice, run_id: &str) -> Cleanup {
     }
 }
 
-/// `YYYYMMDDTHHMMSSZ-PID`: sorts by time, differs between runs started in the same second.
+/// `YYYYMMDDTHHMMSSZ-PID`: sorts by time (`--rerun-failed` takes the greatest as the last
+/// run), differs between runs started in the same second.
 fn run_id() -> String {
     let now = k8s_openapi::jiff::Timestamp::now();
     format!(
