@@ -309,8 +309,8 @@ async fn a_broken_conflist_fails_add_with_evidence() {
 }
 
 #[tokio::test]
-async fn a_missing_plugin_dir_is_unavailable() {
-    if !real_or_skip("a_missing_plugin_dir_is_unavailable") {
+async fn a_missing_plugin_dir_or_plugin_cannot_run_here() {
+    if !real_or_skip("a_missing_plugin_dir_or_plugin_cannot_run_here") {
         return;
     }
     let overrides = CniOverrides {
@@ -329,8 +329,10 @@ async fn a_missing_plugin_dir_is_unavailable() {
         conflist: None,
     };
     match run(&suite(), &overrides).await {
-        Err(ConformanceError::Unavailable { why, .. }) => assert!(why.contains("bridge"), "{why}"),
-        other => panic!("expected Unavailable, got {other:?}"),
+        Err(e @ ConformanceError::CannotRunHere { .. }) => {
+            assert!(e.to_string().contains("bridge"), "{e}")
+        }
+        other => panic!("expected CannotRunHere, got {other:?}"),
     }
     assert_nothing_left(&[]);
 }

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use support::{text, workspace};
 
-/// A git checkout of the project's suites (and its .gitignore), committed, writable by
+/// A git checkout of the project's suites, fixtures and .gitignore, committed, writable by
 /// anyone: the run's working directory.
 fn checkout() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -23,7 +23,10 @@ fn checkout() -> tempfile::TempDir {
             .unwrap();
         assert!(out.status.success(), "git {args:?}: {}", text(&out));
     };
-    copy_tree(&workspace().join("suites"), &dir.path().join("suites"));
+    // The suites and the fixtures they name (conflists, schedulers, pods).
+    for tree in ["suites", "fixtures"] {
+        copy_tree(&workspace().join(tree), &dir.path().join(tree));
+    }
     std::fs::copy(
         workspace().join(".gitignore"),
         dir.path().join(".gitignore"),
@@ -188,8 +191,12 @@ fn without_the_packages_the_first_run_names_what_to_install_and_exits_0() {
         &[("cni", "nftables"), ("cri", "containerd")],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // Each names every package it lacks: the CNI suite its plugins too.
     assert!(
-        stdout.contains("to run it: apt-get install -y containerd") && stdout.contains("nftables"),
+        stdout.contains("to run it: apt-get install -y nftables containernetworking-plugins")
+            && stdout.contains(
+                "to run it: apt-get install -y containerd containernetworking-plugins nftables"
+            ),
         "{}",
         text(&out)
     );

@@ -65,7 +65,7 @@ pub async fn run(
         Some(path) => vec![user_network(path)?],
         None => suite.networks.clone(),
     };
-    usable(&bin_dir)?;
+    usable(&bin_dir, &networks)?;
     let swept = host::sweep_stale();
     if !swept.is_empty() {
         tracing::info!(?swept, "swept the leftovers of dead CNI runs");
@@ -96,8 +96,8 @@ pub async fn run(
     })
 }
 
-/// Root, `ip`, `nft`, `bash`, `timeout`, and the plugin dir.
-fn usable(bin_dir: &Path) -> Result<(), ConformanceError> {
+/// Root, `ip`, `nft`, `bash`, `timeout`, and the plugins the networks name in `bin_dir`.
+fn usable(bin_dir: &Path, networks: &[CniNetwork]) -> Result<(), ConformanceError> {
     let mut missing: Vec<Missing> = Missing::root().into_iter().collect();
     for (tool, package) in [
         ("ip", "iproute2"),
@@ -112,10 +112,25 @@ fn usable(bin_dir: &Path) -> Result<(), ConformanceError> {
             ));
         }
     }
-    if !bin_dir.is_dir() {
+    // A template that names no plugins is refused later, with its own words.
+    let mut plugins: Vec<String> = Vec::new();
+    for p in networks
+        .iter()
+        .flat_map(|n| network::conflist_plugins(&n.template).unwrap_or_default())
+    {
+        if !plugins.contains(&p) && !podcheck_host::command::is_executable(&bin_dir.join(&p)) {
+            plugins.push(p);
+        }
+    }
+    if !bin_dir.is_dir() || !plugins.is_empty() {
+        let which = if plugins.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", plugins.join(", "))
+        };
         missing.push(Missing::new(
             format!(
-                "the CNI plugins in {} (Debian: containernetworking-plugins, or --cni-bin-dir)",
+                "the CNI plugins{which} in {} (Debian: containernetworking-plugins, or --cni-bin-dir)",
                 bin_dir.display()
             ),
             Some("containernetworking-plugins"),

@@ -51,17 +51,16 @@ use crate::runtime::Implementation;
 
 use cmd::{COMMAND_TIMEOUT, check, ip};
 use parse::{
-    address_networks, block_at, block_indexes, block_prefix, bridge_index, bridge_name,
-    conflist_plugins, dpkg_owner, gateway_of, newest_supported_version, nft_delete, nft_ruleset,
-    nth_subnet, overlaps, plugin_banner_version, pod_range, render_template, route_destinations,
-    table_name,
+    address_networks, block_at, block_indexes, block_prefix, bridge_index, bridge_name, dpkg_owner,
+    gateway_of, newest_supported_version, nft_delete, nft_ruleset, nth_subnet, overlaps,
+    plugin_banner_version, pod_range, render_template, route_destinations, table_name,
 };
 use podcheck_host::HostError;
 use podcheck_host::command::{find_tool, is_executable, tool};
 use podcheck_host::owner::Owner;
 use podcheck_host::prerequisite::{self, Missing};
 
-pub use parse::{interface_addresses, ipam_types, plugin_types};
+pub use parse::{conflist_plugins, interface_addresses, ipam_types, plugin_types};
 
 /// The Service CIDR of a network set up without one (a CNI conformance run's): kubeadm's
 /// default range. The embedded control plane always passes its cluster's own.
