@@ -139,15 +139,21 @@ pub fn summary_line(results: &RunResults) -> String {
     )
 }
 
-/// `skipped: cri (containerd is not installed), cni (needs root)`: the suites that could not
-/// run here; none when every suite ran.
+/// `skipped: cni, cri — …`: the suites that could not run here (each suite's block says why
+/// and what to install); none when every suite ran.
 pub fn skipped_line(results: &RunResults) -> Option<String> {
-    let skipped: Vec<String> = results
+    let skipped: Vec<&str> = results
         .suites
         .iter()
-        .filter_map(|s| Some(format!("{} ({})", s.name, s.skipped.as_ref()?.reason)))
+        .filter(|s| s.skipped.is_some())
+        .map(|s| s.name.as_str())
         .collect();
-    (!skipped.is_empty()).then(|| format!("skipped: {}", skipped.join(", ")))
+    (!skipped.is_empty()).then(|| {
+        format!(
+            "skipped: {} — not run, their components cannot run on this machine (why and what to install: above)",
+            skipped.join(", ")
+        )
+    })
 }
 
 /// `providers: store etcd 3.5 (real), …`; the apiserver is always podcheck's own, so left out.
