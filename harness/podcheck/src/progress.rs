@@ -108,9 +108,9 @@ impl Live {
     fn show(&self, p: Progress) {
         match p {
             Progress::SuiteStarted { suite, cases } => {
+                self.suite.set_message(suite);
                 self.suite.set_length(cases as u64);
                 self.suite.set_position(0);
-                self.suite.set_message(suite);
             }
             Progress::CaseAt { suite, case, at } => {
                 let mut cases = self.cases.lock().unwrap_or_else(|e| e.into_inner());
