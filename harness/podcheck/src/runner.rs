@@ -284,6 +284,7 @@ fn not_run(case: &CaseSpec, why: &str) -> CaseResult {
         error: Some(why.to_string()),
         kind: CaseKind::Pod { stages: Vec::new() },
         timeline: Vec::new(),
+        batch: None,
     }
 }
 
@@ -335,6 +336,7 @@ async fn run_case(target: &Target, suite: &Suite, case: &CaseSpec, index: usize)
         error: None,
         kind: CaseKind::Pod { stages: Vec::new() },
         timeline: Vec::new(),
+        batch: None,
     };
     match observed {
         Ok(obs) => {
@@ -342,6 +344,7 @@ async fn run_case(target: &Target, suite: &Suite, case: &CaseSpec, index: usize)
             let failed = stages.iter().any(|s| s.status == StageStatus::Failed);
             result.kind = CaseKind::Pod { stages };
             result.timeline = obs.timeline();
+            result.batch = podcheck_core::evaluate::batch(&obs);
             result.verdict = if failed {
                 Verdict::Failed
             } else {
