@@ -654,7 +654,7 @@ tbody.case{border-left:5px solid var(--skip)}tbody.verdict-passed{border-left-co
 table.checks .failure{margin:.3rem 0 0}
 svg.histogram{width:100%;max-width:600px;height:auto;display:block}svg.histogram .bin{fill:#3f51b5}svg.histogram text{font-size:11px;fill:var(--muted)}
 details.observations{margin-top:.3rem}details.observations ol{font-size:.85rem;margin:.2rem 0}details.observations .at{display:inline-block;min-width:5rem;color:var(--muted)}
-#expand-all{float:right;margin-top:-2rem}
+#expand-all{float:right}
 @media print{#expand-all{display:none}body{max-width:none;padding:0;font-size:11px}*{-webkit-print-color-adjust:exact;print-color-adjust:exact}a{color:inherit;text-decoration:none}.case,.batch,tbody{break-inside:avoid}}
 "#;
 
