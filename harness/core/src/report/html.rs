@@ -260,6 +260,7 @@ fn suite_section(out: &mut String, view: &SuiteView, index: usize) {
     }
     match &view.cases {
         SuiteCases::Pods(cases) => {
+            overview(out, cases, index);
             for (i, case) in cases.iter().enumerate() {
                 pod_case(out, case, &case_id(index, i));
             }
@@ -267,6 +268,55 @@ fn suite_section(out: &mut String, view: &SuiteView, index: usize) {
         SuiteCases::Checks(cases) => check_table(out, cases, index),
     }
     out.push_str("</section>\n");
+}
+
+/// A pod suite at a glance: a row per case, a column per stage (its mark and when it
+/// completed), each case's name a link to its timeline.
+fn overview(out: &mut String, cases: &[PodCase], suite: usize) {
+    if cases.len() < 2 {
+        return;
+    }
+    out.push_str("<table class=\"overview\"><thead><tr><th>Case</th>");
+    for stage in crate::stage::Stage::ALL {
+        let _ = write!(out, "<th>{stage}</th>");
+    }
+    out.push_str("<th>Verdict</th></tr></thead><tbody>\n");
+    for (i, case) in cases.iter().enumerate() {
+        let verdict = verdict_class(case.case.verdict);
+        let _ = write!(
+            out,
+            "<tr class=\"verdict-{verdict}\"><th scope=\"row\"><a href=\"#{}\">{}</a></th>",
+            case_id(suite, i),
+            Esc(&case.case.name)
+        );
+        for row in &case.rows {
+            overview_cell(out, row);
+        }
+        let _ = writeln!(
+            out,
+            "<td class=\"verdict {verdict}\">{}</td></tr>",
+            verdict_label(case.case.verdict)
+        );
+    }
+    out.push_str("</tbody></table>\n");
+}
+
+fn overview_cell(out: &mut String, row: &StageRow) {
+    let Some(r) = row.result else {
+        out.push_str("<td></td>");
+        return;
+    };
+    let status = status_class(r.status);
+    let mark = match r.status {
+        StageStatus::Passed => "✓",
+        StageStatus::Failed => "✗",
+        StageStatus::Skipped => "–",
+    };
+    let _ = write!(out, "<td class=\"status {status}\">{mark}");
+    if let Some(at) = r.at_ms {
+        let _ = write!(out, " <span class=\"muted\">{}</span>", ms(at));
+    }
+    out.push_str("</td>");
 }
 
 fn pod_case(out: &mut String, view: &PodCase, id: &str) {
@@ -649,7 +699,7 @@ dl.expectation{display:grid;grid-template-columns:max-content 1fr;gap:0 .8rem;ma
 ul.evidence{margin:.2rem 0;padding-left:1.1rem}ul.evidence .source{font-weight:600}ul.evidence .provider{font-size:.8rem}
 .failure{margin:.1rem 0 .4rem 8.6rem;padding:.2rem .6rem;background:#fff5f5;border-left:3px solid var(--fail)}.failure p{margin:.1rem 0}.failure .message{color:var(--fail);font-weight:600}
 table{border-collapse:collapse;margin:.4rem 0;width:100%}th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
-table.percentiles{width:auto}table.percentiles td{font-variant-numeric:tabular-nums}
+table.percentiles{width:auto}table.overview{font-size:.85rem}table.overview td{white-space:nowrap;font-variant-numeric:tabular-nums}table.percentiles td{font-variant-numeric:tabular-nums}
 tbody.case{border-left:5px solid var(--skip)}tbody.verdict-passed{border-left-color:var(--pass)}tbody.verdict-failed{border-left-color:var(--fail)}tbody.verdict-error{border-left-color:var(--err)}
 table.checks .failure{margin:.3rem 0 0}
 svg.histogram{width:100%;max-width:600px;height:auto;display:block}svg.histogram .bin{fill:#3f51b5}svg.histogram text{font-size:11px;fill:var(--muted)}
