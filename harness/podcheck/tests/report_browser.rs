@@ -58,9 +58,13 @@ fn chromium_or_skip() -> Option<PathBuf> {
     None
 }
 
-/// Where the test leaves what a person may want to look at: target/report-browser/.
+/// Where the test leaves what a person may want to look at: target/report-browser/ (beside
+/// cargo's tmp dir for tests, so a CARGO_TARGET_DIR elsewhere is followed).
 fn output_dir() -> PathBuf {
-    let dir = support::workspace().join("target/report-browser");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap_or(Path::new("target"));
+    let dir = target.join("report-browser");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
