@@ -185,7 +185,7 @@ fn run_passes_every_builtin_suite_and_writes_the_reports() {
     // The committed snapshots are checked here, the way CI checks them.
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    for file in ["results.json", "junit.xml", "summary.md"] {
+    for file in ["results.json", "junit.xml", "summary.md", "report.html"] {
         assert!(reports.path().join(file).exists(), "{file} is missing");
     }
     let all = verdicts(reports.path());
