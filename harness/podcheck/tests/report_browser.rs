@@ -1,7 +1,7 @@
 //! report.html in a real browser: a run with a failing case, its report loaded in headless
 //! Chromium, and the DOM read back after layout — the failing stage marked, its hint in view,
 //! eight bars whose rendered widths are in the ratio of the stage times — and a screenshot
-//! kept in target/report-browser/.
+//! (and the printed PDF) kept in target/report-browser/.
 //!
 //! Chromium is driven by its command line only (`--dump-dom`, `--screenshot`): a copy of the
 //! page gets a test-only script that measures the layout and writes it into the DOM, which
@@ -148,6 +148,30 @@ fn measured(dom: &str) -> Value {
     serde_json::from_str(&json).unwrap()
 }
 
+/// Each stage's time of the run's only case, from results.json, and the latest stage's end.
+fn stage_times(dir: &Path) -> (std::collections::HashMap<String, f64>, f64) {
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let stages = results["suites"][0]["cases"][0]["stages"]
+        .as_array()
+        .unwrap();
+    let times = stages
+        .iter()
+        .map(|s| {
+            let name = s["stage"].as_str().unwrap().to_string();
+            (
+                name,
+                s["durationMs"].as_f64().expect("every stage has a time"),
+            )
+        })
+        .collect();
+    let axis = stages
+        .iter()
+        .filter_map(|s| s["atMs"].as_f64())
+        .fold(0.0, f64::max);
+    (times, axis)
+}
+
 /// No chromium started with this profile is still running.
 fn assert_no_chromium_left(profile: &Path) {
     let marker = profile.display().to_string();
@@ -208,15 +232,20 @@ fn a_failing_run_reads_right_in_chromium() {
         assert_eq!(s["status"], "passed", "{s}");
     }
 
-    // Eight bars, each as wide as its stage's share of the axis (a bar has at least 1 px,
-    // and layout rounds to fractions of a pixel).
-    let axis = case["axisMs"].as_f64().unwrap();
-    assert!(axis > 0.0, "{case}");
+    // Eight bars, each as wide as its stage's time (results.json's durationMs) is a share of
+    // the axis (the latest atMs); a bar has at least 1 px, and layout rounds to fractions of
+    // a pixel.
+    let (times, axis) = stage_times(reports.path());
+    assert_eq!(case["axisMs"].as_f64(), Some(axis), "{case}");
     for s in stages {
         let (width, track, ms) = (
             s["width"].as_f64().expect("every stage has a bar"),
             s["track"].as_f64().unwrap(),
-            s["ms"].as_f64().unwrap(),
+            times[s["stage"].as_str().unwrap()],
+        );
+        assert!(
+            (s["ms"].as_f64().unwrap() - ms).abs() < 1e-6,
+            "the bar spans the stage's time: {s}"
         );
         let expected = (track * ms / axis).max(1.0);
         assert!(
@@ -239,5 +268,20 @@ fn a_failing_run_reads_right_in_chromium() {
     );
     let png = std::fs::read(&screenshot).expect("chromium wrote the screenshot");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "report.png is a PNG");
+
+    // Printable: the print stylesheet lays it out as pages.
+    let pdf = out.join("report.pdf");
+    let _ = std::fs::remove_file(&pdf);
+    chromium(
+        &chromium_path,
+        profile.path(),
+        &[
+            "--no-pdf-header-footer".into(),
+            format!("--print-to-pdf={}", pdf.display()),
+            format!("file://{}", page.display()),
+        ],
+    );
+    let pdf = std::fs::read(&pdf).expect("chromium printed the page");
+    assert!(pdf.starts_with(b"%PDF-"), "report.pdf is a PDF");
     assert_no_chromium_left(profile.path());
 }
