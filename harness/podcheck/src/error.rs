@@ -78,7 +78,7 @@ pub enum UserError {
     )]
     CniManifestWithDefaultCni { config: String },
     /// Exit 2: `podcheck report`: the run directory has no readable results.json.
-    #[error("cannot read {path}: give the report directory of a `podcheck run` (reports/RUN_ID)")]
+    #[error("cannot read {path}")]
     ReadResults {
         path: String,
         #[source]
@@ -222,6 +222,11 @@ impl UserError {
         match self {
             UserError::ExpectationsFailed => String::new(),
             UserError::InvalidResults { rendered } => rendered.clone(),
+            UserError::ReadResults { .. } => format!(
+                "error: {}\n  help: give the report directory of a `podcheck run` \
+                 (reports/RUN_ID), where it wrote results.json\n",
+                error_chain(self)
+            ),
             UserError::InvalidSuites(problems) => {
                 problems.iter().map(|p| format!("{p}\n")).collect()
             }

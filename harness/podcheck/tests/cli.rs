@@ -787,6 +787,14 @@ fn report_writes_the_reports_again_from_results_json() {
     );
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(html.contains("s&lt;b&gt;"), "the suite's name is escaped");
+    std::fs::remove_file(dir.path().join("report.html")).unwrap();
+    let file = dir.path().join("results.json");
+    let out = podcheck(&["report", file.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        dir.path().join("report.html").is_file(),
+        "results.json names its run directory too"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("results.json")).unwrap(),
         recorded,
@@ -801,8 +809,9 @@ fn report_says_what_is_wrong_with_results_json() {
     let out = podcheck(&["report", run_dir], dir.path());
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("results.json: No such file"), "{stderr}");
     assert!(
-        stderr.contains("results.json: give the report directory of a `podcheck run`"),
+        stderr.contains("help: give the report directory of a `podcheck run`"),
         "{stderr}"
     );
 

@@ -14,14 +14,24 @@ use crate::output;
 /// results.json stays as the run wrote it.
 pub fn report(run_dir: &Path) -> Result<(), UserError> {
     let results = read_results(run_dir)?;
-    let written = output::write_derived_reports(&results, run_dir)?;
+    let dir = if run_dir.is_file() {
+        run_dir.parent().unwrap_or(Path::new("."))
+    } else {
+        run_dir
+    };
+    let written = output::write_derived_reports(&results, dir)?;
     println!("{}", terminal::reports_line(&written));
     Ok(())
 }
 
-/// The results of a run, or a diagnostic that says what is wrong with the file.
+/// The results of a run, or a diagnostic that says what is wrong with the file. The
+/// results.json itself names its run directory too.
 fn read_results(run_dir: &Path) -> Result<RunResults, UserError> {
-    let path = run_dir.join("results.json");
+    let path = if run_dir.ends_with("results.json") && run_dir.is_file() {
+        run_dir.to_path_buf()
+    } else {
+        run_dir.join("results.json")
+    };
     let text = std::fs::read_to_string(&path).map_err(|source| UserError::ReadResults {
         path: path.display().to_string(),
         source,

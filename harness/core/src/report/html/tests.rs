@@ -184,6 +184,26 @@ fn hostile_results_stay_text() {
     );
 }
 
+/// A conformance check's name, words and evidence are text too.
+#[test]
+fn hostile_checks_stay_text() {
+    let hostile = r#"x" onmouseover="alert(1)"><b>bold</b>"#;
+    let mut results = conformance_fixture();
+    let CaseKind::Conformance { checks } = &mut results.suites[0].cases[1].kind else {
+        unreachable!()
+    };
+    let check = &mut checks[0];
+    check.name = hostile.into();
+    check.expected = hostile.into();
+    check.observed = hostile.into();
+    check.evidence[0].detail = hostile.into();
+    results.suites[0].components[0].name = hostile.into();
+    let html = render(&results);
+    assert!(!html.contains("<b>bold"), "{html}");
+    assert!(!html.contains("\" onmouseover"), "{html}");
+    assert!(html.contains("data-check=\"x&quot; onmouseover=&quot;alert(1)&quot;&gt;"));
+}
+
 #[test]
 fn the_page_fetches_nothing() {
     for results in [fixture(), conformance_fixture()] {
