@@ -200,6 +200,39 @@ pub struct CaseResult {
     /// Everything observed, in the order it happened (ms from the create).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelineEntry>,
+    /// A batch (`replicas` > 1): each copy's binding latency, so reports can draw the
+    /// distribution rather than only quote its percentiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchResult>,
+}
+
+/// The copies of a batch, in the order they were created (the case's pod first, then
+/// `POD-1`, `POD-2`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResult {
+    /// Per copy: milliseconds from its create request to the first sight of it with a node;
+    /// `null` for a copy that was never bound (or never created).
+    pub binding_ms: Vec<Option<f64>>,
+}
+
+impl BatchResult {
+    /// The latencies of the copies that were bound, fastest first.
+    pub fn sorted_latencies(&self) -> Vec<f64> {
+        let mut bound: Vec<f64> = self.binding_ms.iter().flatten().copied().collect();
+        bound.sort_by(f64::total_cmp);
+        bound
+    }
+}
+
+/// The nearest-rank percentile of sorted values (`p` in 0..=100): the value at or below which
+/// `p`% of them fall, always one of them.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 /// What a case was made of: a pod walked through the stages, or a component's checks.
@@ -414,6 +447,7 @@ impl CaseResult {
             error,
             kind: CaseKind::Conformance { checks },
             timeline: vec![],
+            batch: None,
         }
     }
 }
@@ -529,6 +563,7 @@ mod tests {
             error: None,
             kind,
             timeline: vec![],
+            batch: None,
         }
     }
 

@@ -292,6 +292,7 @@ mod tests {
                     stages: vec![binding],
                 },
                 timeline: vec![],
+                batch: None,
             }],
         }
     }

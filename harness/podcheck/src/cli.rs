@@ -38,6 +38,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Check suites without running them.
     Validate(PathsArg),
+    /// Write a run's reports again (junit.xml, summary.md, report.html) from its results.json.
+    Report(ReportArgs),
     /// List the suites and their cases.
     List(PathsArg),
     /// Explain a stage: what happens, what podcheck checks, what commonly breaks.
@@ -371,6 +373,13 @@ impl UpArgs {
         })
     }
 }
+/// `report RUN_DIR`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The report directory of a run (reports/RUN_ID), holding its results.json.
+    pub run_dir: PathBuf,
+}
+
 /// `explain STAGE`.
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {

@@ -77,6 +77,17 @@ pub enum UserError {
          networking.disableDefaultCNI: true in it (see kind-configs/no-default-cni.yaml)"
     )]
     CniManifestWithDefaultCni { config: String },
+    /// Exit 2: `podcheck report`: the run directory has no readable results.json.
+    #[error("cannot read {path}")]
+    ReadResults {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Exit 2: `podcheck report`: results.json is not a results document; the diagnostic
+    /// points into it.
+    #[error("invalid results document")]
+    InvalidResults { rendered: String },
     /// Exit 2: `--cni-manifest` cannot be read or holds no Kubernetes objects.
     #[error("--cni-manifest {message}")]
     CniManifest { message: String },
@@ -212,7 +223,9 @@ impl UserError {
             | NoRunResults { .. }
             | ReadRun { .. }
             | RerunCaseGone { .. }
-            | RecordedOptions { .. } => 2,
+            | RecordedOptions { .. }
+            | ReadResults { .. }
+            | InvalidResults { .. } => 2,
             AsyncRuntime(_)
             | RunDir(_)
             | Harness(_)
@@ -235,6 +248,12 @@ impl UserError {
     pub fn render(&self) -> String {
         match self {
             UserError::ExpectationsFailed => String::new(),
+            UserError::InvalidResults { rendered } => rendered.clone(),
+            UserError::ReadResults { .. } => format!(
+                "error: {}\n  help: give the report directory of a `podcheck run` \
+                 (reports/RUN_ID), where it wrote results.json\n",
+                error_chain(self)
+            ),
             UserError::InvalidSuites(problems) => {
                 problems.iter().map(|p| format!("{p}\n")).collect()
             }

@@ -39,6 +39,7 @@ fn dispatch(command: Command, matches: &ArgMatches, started: Instant) -> Result<
         Command::Explain(args) => commands::explain::explain(&args.stage),
         Command::Schema => commands::schema::schema(),
         Command::Validate(args) => commands::validate::validate(&args.paths),
+        Command::Report(args) => commands::report::report(&args.run_dir),
         Command::List(args) => commands::list::list(&args.paths),
         Command::Doctor(args) => commands::doctor::doctor(&args.options()?),
         Command::Images(args) => commands::images::images(&args.image_archives),

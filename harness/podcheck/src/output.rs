@@ -19,20 +19,32 @@ fn write(path: &Path, text: &str) -> Result<(), Error> {
     })
 }
 
-/// Writes results.json, junit.xml and summary.md into `dir` (created if needed).
+/// Writes results.json, junit.xml, summary.md and report.html into `dir` (created if
+/// needed); report.html last, as the terminal names it last.
 pub fn write_reports(results: &RunResults, dir: &Path) -> Result<Vec<PathBuf>, Error> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Write {
         path: dir.display().to_string(),
         source,
     })?;
+    let path = dir.join("results.json");
+    write(&path, &report::json::render(results))?;
+    let mut written = vec![path];
+    written.extend(write_derived_reports(results, dir)?);
+    Ok(written)
+}
+
+/// Writes the reports drawn from the results — junit.xml, summary.md, report.html — into
+/// `dir`, leaving its results.json as it is (`podcheck report` reads it, and must not
+/// rewrite what a run recorded).
+pub fn write_derived_reports(results: &RunResults, dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let junit = report::junit::render(results).map_err(|e| Error::Write {
         path: dir.join("junit.xml").display().to_string(),
         source: std::io::Error::other(e.to_string()),
     })?;
     let files = [
-        ("results.json", report::json::render(results)),
         ("junit.xml", junit),
         ("summary.md", report::markdown::render(results)),
+        ("report.html", report::html::render(results)),
     ];
     let mut written = Vec::new();
     for (name, text) in files {

@@ -298,6 +298,7 @@ fn not_run(case: &CaseSpec, why: &str) -> CaseResult {
         error: Some(why.to_string()),
         kind: CaseKind::Pod { stages: Vec::new() },
         timeline: Vec::new(),
+        batch: None,
     }
 }
 
@@ -356,6 +357,7 @@ async fn run_case(
         error: None,
         kind: CaseKind::Pod { stages: Vec::new() },
         timeline: Vec::new(),
+        batch: None,
     };
     match observed {
         Ok(obs) => {
@@ -363,6 +365,7 @@ async fn run_case(
             let failed = stages.iter().any(|s| s.status == StageStatus::Failed);
             result.kind = CaseKind::Pod { stages };
             result.timeline = obs.timeline();
+            result.batch = podcheck_core::evaluate::batch(&obs);
             result.verdict = if failed {
                 Verdict::Failed
             } else {

@@ -188,7 +188,7 @@ fn run_passes_every_builtin_suite_and_writes_the_reports() {
     // The committed snapshots are checked here, the way CI checks them.
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    for file in ["results.json", "junit.xml", "summary.md"] {
+    for file in ["results.json", "junit.xml", "summary.md", "report.html"] {
         assert!(reports.path().join(file).exists(), "{file} is missing");
     }
     let all = verdicts(reports.path());
@@ -974,4 +974,84 @@ fn a_request_without_credentials_is_denied_whether_anonymous_auth_is_on_or_off()
             "{flags:?}: {auth}"
         );
     }
+}
+
+/// `podcheck report RUN_DIR` draws a run's reports again from its results.json alone, and
+/// names report.html last.
+#[test]
+fn report_writes_the_reports_again_from_results_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = serde_json::json!({
+        "schema": "podcheck.dev/results/v1alpha1",
+        "runId": "20261207T000000Z-0001",
+        "startedAt": "2026-12-07T00:00:00Z",
+        "durationMs": 12.0,
+        "target": {"kind": "local", "server": "https://127.0.0.1:1", "version": "v1.33.1", "providers": []},
+        "suites": [{"name": "s<b>", "path": "s.yaml", "cases": [{
+            "name": "c", "verdict": "passed", "durationMs": 3.0,
+            "stages": [{"stage": "auth", "status": "passed", "expected": "pass",
+                        "observed": "201", "atMs": 3.0, "durationMs": 3.0, "evidence": []}]
+        }]}],
+        "summary": {"cases": 1, "passed": 1, "failed": 0, "errors": 0}
+    });
+    let recorded = results.to_string();
+    std::fs::write(dir.path().join("results.json"), &recorded).unwrap();
+    let out = podcheck(&["report", dir.path().to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for name in ["junit.xml", "summary.md", "report.html"] {
+        assert!(dir.path().join(name).is_file(), "{name}: {}", text(&out));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("reports: ") && last.ends_with("report.html"),
+        "{last}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("s&lt;b&gt;"), "the suite's name is escaped");
+    std::fs::remove_file(dir.path().join("report.html")).unwrap();
+    let file = dir.path().join("results.json");
+    let out = podcheck(&["report", file.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        dir.path().join("report.html").is_file(),
+        "results.json names its run directory too"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("results.json")).unwrap(),
+        recorded,
+        "results.json stays as the run wrote it"
+    );
+}
+
+#[test]
+fn report_says_what_is_wrong_with_results_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().to_str().unwrap();
+    let out = podcheck(&["report", run_dir], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("results.json: No such file"), "{stderr}");
+    assert!(
+        stderr.contains("help: give the report directory of a `podcheck run`"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        dir.path().join("results.json"),
+        "{\n  \"schema\": \"podcheck.dev/results/v1alpha1\",\n  \"runId\": [1]\n}\n",
+    )
+    .unwrap();
+    let out = podcheck(&["report", run_dir], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is not a podcheck results document"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("results.json:3:"),
+        "points at the line: {stderr}"
+    );
+    assert!(!dir.path().join("report.html").exists());
 }

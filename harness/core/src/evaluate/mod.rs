@@ -24,6 +24,12 @@ use crate::result::{Evidence, Provider, Source, StageResult, StageStatus};
 use crate::stage::Stage;
 use crate::suite::{BindingExpectation, CriLaunchExpectation};
 
+/// A batch's per-copy binding latencies (none for a single pod): what the binding verdict
+/// quotes percentiles of, kept whole for the reports' distribution.
+pub fn batch(obs: &Observation) -> Option<crate::result::BatchResult> {
+    binding::batch_result(obs)
+}
+
 /// Evaluates all eight stages, in the seed's order.
 pub fn evaluate(case: &CaseSpec, obs: &Observation) -> Vec<StageResult> {
     let mut results: Vec<StageResult> = Vec::new();

@@ -6,23 +6,24 @@
 
 use std::fmt::Write as _;
 
+use super::model::{CheckCase, Failure, FailureKind, PodCase, Report, SuiteCases, SuiteView};
 use super::{evidence_line, format_ms, provider_label};
 use crate::result::{
-    CaseKind, CaseResult, CheckResult, Evidence, RunResults, StageResult, StageStatus, SuiteResult,
-    Summary, Verdict,
+    CheckResult, Evidence, RunResults, StageResult, StageStatus, Summary, Verdict,
 };
 use crate::stage::Stage;
 
 /// Renders the run as GitHub-flavoured Markdown.
 pub fn render(results: &RunResults) -> String {
+    let report = Report::new(results);
     let mut out = String::new();
     // `fmt::Write` for `String` never fails, so the results of `write!` are ignored below.
     let _ = writeln!(out, "## podcheck: {}\n", totals(&results.summary));
     target(&mut out, results);
-    for suite in &results.suites {
+    for suite in &report.suites {
         suite_table(&mut out, suite);
     }
-    failures(&mut out, &results.suites);
+    failures(&mut out, &report.failures);
     out
 }
 
@@ -60,7 +61,8 @@ fn target(out: &mut String, results: &RunResults) {
     );
 }
 
-fn suite_table(out: &mut String, suite: &SuiteResult) {
+fn suite_table(out: &mut String, view: &SuiteView) {
+    let suite = view.suite;
     let _ = writeln!(out, "### {}\n", inline(&suite.name));
     if !suite.path.is_empty() {
         let _ = writeln!(out, "`{}`\n", suite.path);
@@ -73,10 +75,14 @@ fn suite_table(out: &mut String, suite: &SuiteResult) {
             inline(format!("{} {}", c.name, c.version).trim_end())
         );
     }
-    if suite.kind != "pods" {
-        check_table(out, suite);
-        return;
+    match &view.cases {
+        SuiteCases::Pods(cases) => stage_table(out, cases),
+        SuiteCases::Checks(cases) => check_table(out, cases),
     }
+}
+
+/// A pod suite: one row per case, one column per stage.
+fn stage_table(out: &mut String, cases: &[PodCase]) {
     out.push_str("| Case |");
     for stage in Stage::ALL {
         let _ = write!(out, " {stage} |");
@@ -85,42 +91,29 @@ fn suite_table(out: &mut String, suite: &SuiteResult) {
     out.push_str(&"---|".repeat(Stage::ALL.len()));
     out.push_str("---|\n");
 
-    for case in &suite.cases {
-        let _ = write!(out, "| {} |", cell(&case.name));
-        for stage in Stage::ALL {
-            let _ = write!(
-                out,
-                " {} |",
-                case.stage(stage).map(stage_cell).unwrap_or_default()
-            );
+    for case in cases {
+        let _ = write!(out, "| {} |", cell(&case.case.name));
+        for row in &case.rows {
+            let _ = write!(out, " {} |", row.result.map(stage_cell).unwrap_or_default());
         }
-        let _ = writeln!(out, " {} |", verdict_cell(case.verdict));
+        let _ = writeln!(out, " {} |", verdict_cell(case.case.verdict));
     }
     out.push('\n');
 }
 
 /// A conformance suite: one row per case, its checks counted and the failed ones named.
-fn check_table(out: &mut String, suite: &SuiteResult) {
+fn check_table(out: &mut String, cases: &[CheckCase]) {
     out.push_str("| Case | Checks | Failed checks | Verdict |\n|---|---|---|---|\n");
-    for case in &suite.cases {
-        let passed = case
-            .checks()
-            .iter()
-            .filter(|c| c.status == StageStatus::Passed)
-            .count();
-        let failed: Vec<String> = case
-            .checks()
-            .iter()
-            .filter(|c| c.status == StageStatus::Failed)
-            .map(|c| inline(&c.name))
-            .collect();
+    for case in cases {
+        let failed: Vec<String> = case.failed.iter().map(|c| inline(&c.name)).collect();
         let _ = writeln!(
             out,
-            "| {} | {passed}/{} | {} | {} |",
-            cell(&case.name),
-            case.checks().len(),
+            "| {} | {}/{} | {} | {} |",
+            cell(&case.case.name),
+            case.passed,
+            case.case.checks().len(),
             failed.join(", "),
-            verdict_cell(case.verdict),
+            verdict_cell(case.case.verdict),
         );
     }
     out.push('\n');
@@ -147,61 +140,24 @@ fn stage_cell(stage: &StageResult) -> String {
     }
 }
 
-/// Every failed stage, every case that could not run, and every failed case whose failure no
-/// stage carries (so the section never looks clean while the totals say otherwise).
-fn failures(out: &mut String, suites: &[SuiteResult]) {
-    let mut header = false;
-    let mut heading = |out: &mut String, case: &CaseResult, what: &str, suite: &SuiteResult| {
-        if !header {
-            out.push_str("## Failures\n\n");
-            header = true;
-        }
-        let _ = writeln!(out, "### {} / {what}\n", inline(&case.name));
-        let _ = write!(out, "Suite `{}`", suite.name);
-        if !suite.path.is_empty() {
-            let _ = write!(out, " (`{}`)", suite.path);
+/// The model's failures, each under a heading of its case and what failed.
+fn failures(out: &mut String, failures: &[Failure]) {
+    if !failures.is_empty() {
+        out.push_str("## Failures\n\n");
+    }
+    for f in failures {
+        let _ = writeln!(out, "### {} / {}\n", inline(&f.case.name), f.name());
+        let _ = write!(out, "Suite `{}`", f.suite.name);
+        if !f.suite.path.is_empty() {
+            let _ = write!(out, " (`{}`)", f.suite.path);
         }
         out.push_str("\n\n");
-    };
-
-    for suite in suites {
-        for case in &suite.cases {
-            let recorded_failure = match &case.kind {
-                CaseKind::Pod { stages } => {
-                    let mut failed: Vec<&StageResult> = stages
-                        .iter()
-                        .filter(|s| s.status == StageStatus::Failed)
-                        .collect();
-                    failed.sort_by_key(|s| s.stage);
-                    for stage in &failed {
-                        heading(out, case, stage.stage.name(), suite);
-                        stage_failure(out, stage);
-                    }
-                    !failed.is_empty()
-                }
-                CaseKind::Conformance { checks } => {
-                    let failed: Vec<&CheckResult> = checks
-                        .iter()
-                        .filter(|c| c.status == StageStatus::Failed)
-                        .collect();
-                    for check in &failed {
-                        heading(out, case, &check.name, suite);
-                        check_failure(out, check);
-                    }
-                    !failed.is_empty()
-                }
-            };
-            let (what, fallback) = match case.verdict {
-                Verdict::Error => ("setup", "the case could not be run"),
-                Verdict::Failed if !recorded_failure => (
-                    "verdict",
-                    "the case failed, but no stage recorded a failure",
-                ),
-                Verdict::Passed | Verdict::Failed | Verdict::Skipped => continue,
-            };
-            heading(out, case, what, suite);
-            let error = case.error.as_deref().unwrap_or(fallback);
-            let _ = writeln!(out, "- **Error:** {}\n", inline(error));
+        match &f.what {
+            FailureKind::Stage(stage) => stage_failure(out, stage),
+            FailureKind::Check(check) => check_failure(out, check),
+            FailureKind::Case { error, .. } => {
+                let _ = writeln!(out, "- **Error:** {}\n", inline(error));
+            }
         }
     }
 }

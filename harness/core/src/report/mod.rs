@@ -7,12 +7,17 @@
 //! - [`json`]: `results.json`, the versioned document itself.
 //! - [`junit`]: `junit.xml`, one testcase per case × stage so CI points at the stage that broke.
 //! - [`markdown`]: `summary.md`, a stage matrix and the failures, for a GitHub step summary.
+//! - [`html`]: `report.html`, each case's stages on a timeline, for a person to read.
 //! - [`terminal`]: what `podcheck run` prints.
+//!
+//! `summary.md` and `report.html` are drawn from one [`model`], so they agree.
 
 pub mod github;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod model;
 pub mod terminal;
 
 use crate::result::{Evidence, Provider, Source};
@@ -147,6 +152,7 @@ pub(crate) mod tests {
             error: None,
             kind: CaseKind::Pod { stages },
             timeline: vec![],
+            batch: None,
         }
     }
 

@@ -198,9 +198,16 @@ pub fn snapshot_line(outcome: &SnapshotOutcome) -> String {
     }
 }
 
-/// `reports: DIR/results.json, …`.
+/// `reports: DIR/results.json, …, DIR/report.html`: the HTML report last, where the eye
+/// lands at the end of a run, since it is the one to open.
 pub fn reports_line(written: &[PathBuf]) -> String {
-    let shown: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    let is_html = |p: &&PathBuf| p.extension().is_some_and(|e| e == "html");
+    let shown: Vec<String> = written
+        .iter()
+        .filter(|p| !is_html(p))
+        .chain(written.iter().filter(is_html))
+        .map(|p| p.display().to_string())
+        .collect();
     format!("reports: {}", shown.join(", "))
 }
 

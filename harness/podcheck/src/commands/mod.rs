@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod explain;
 pub mod images;
 pub mod list;
+pub mod report;
 pub mod run;
 pub mod schema;
 pub mod up;

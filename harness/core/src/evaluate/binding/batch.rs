@@ -3,6 +3,7 @@
 
 use super::oracle_verdict;
 use crate::observation::Observation;
+use crate::result::{BatchResult, percentile};
 
 /// The binding of every copy of a batch: latency percentiles, and what went wrong.
 pub(super) struct BatchBinding {
@@ -19,12 +20,7 @@ pub(super) fn batch_binding(obs: &Observation) -> Option<BatchBinding> {
         return None;
     }
     let total = obs.batch.len();
-    let mut latencies: Vec<f64> = obs
-        .batch
-        .iter()
-        .filter_map(|b| Some(b.bound_ms? - b.created_ms))
-        .collect();
-    latencies.sort_by(f64::total_cmp);
+    let latencies = batch_result(obs)?.sorted_latencies();
     let bound = latencies.len();
     let pct = |p: f64| percentile(&latencies, p).map_or("-".to_string(), |v| format!("{v:.1}ms"));
     let summary = format!(
@@ -107,13 +103,17 @@ pub(super) fn batch_binding(obs: &Observation) -> Option<BatchBinding> {
     })
 }
 
-/// The nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+/// Each copy's binding latency (create sent → nodeName seen), for `results.json`; none
+/// for a single pod. Tenths of a millisecond, as every time in the results (a batch of 500
+/// would otherwise spell each to the nanosecond).
+pub(crate) fn batch_result(obs: &Observation) -> Option<BatchResult> {
+    (obs.batch.len() >= 2).then(|| BatchResult {
+        binding_ms: obs
+            .batch
+            .iter()
+            .map(|b| Some(crate::evaluate::round(b.bound_ms? - b.created_ms)))
+            .collect(),
+    })
 }
 
 fn shorten(names: &[&str]) -> String {
@@ -234,12 +234,24 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_keeps_each_copys_latency_in_creation_order() {
+        let mut obs = running();
+        assert_eq!(batch_result(&obs), None, "a single pod is no batch");
+        batch(&mut obs, 3);
+        obs.batch[2].bound_ms = None;
+        assert_eq!(
+            batch_result(&obs).unwrap().binding_ms,
+            [Some(10.0), Some(11.0), None]
+        );
+    }
+
+    #[test]
     fn percentiles_are_nearest_rank() {
         let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(super::percentile(&v, 50.0), Some(50.0));
-        assert_eq!(super::percentile(&v, 99.0), Some(99.0));
-        assert_eq!(super::percentile(&[7.0], 99.0), Some(7.0));
-        assert_eq!(super::percentile(&[], 50.0), None);
+        assert_eq!(percentile(&v, 50.0), Some(50.0));
+        assert_eq!(percentile(&v, 99.0), Some(99.0));
+        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
+        assert_eq!(percentile(&[], 50.0), None);
     }
 
     /// A node over capacity after a burst: only the copy bound last took the place it did not

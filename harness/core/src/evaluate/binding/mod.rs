@@ -15,7 +15,9 @@ use crate::observation::Observation;
 use crate::oracle;
 use crate::result::StageResult;
 use crate::stage::Stage;
+
 use crate::suite::BindingExpectation;
+pub(crate) use batch::batch_result;
 
 pub(super) fn binding(case: &CaseSpec, obs: &Observation) -> StageResult {
     let expectation = case
