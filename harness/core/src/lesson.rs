@@ -429,7 +429,7 @@ pub fn list_words(lessons: &[Lesson], progress: &Progress) -> String {
     out
 }
 
-/// `podcheck learn next` before the lesson passes: the story (the first time), then where
+/// `podcheck learn next` before the lesson passes: the story, then where
 /// the pod's path broke, in plain words, with the evidence.
 pub fn attempt_words(lesson: &Lesson, attempt: &Attempt, hints_shown: usize) -> String {
     let mut out = format!("lesson {}: {}\n\n", lesson.id, lesson.title);
@@ -493,7 +493,9 @@ pub fn attempt_words(lesson: &Lesson, attempt: &Attempt, hints_shown: usize) -> 
             "all {} hints shown (`podcheck learn hint` shows the last again)\n",
             lesson.hints.len()
         ),
+        (0, 1) => "1 hint: `podcheck learn hint`\n".into(),
         (0, n) => format!("{n} hints: `podcheck learn hint`\n"),
+        (_, 1) => "1 more hint: `podcheck learn hint`\n".into(),
         (_, n) => format!("{n} more hints: `podcheck learn hint`\n"),
     });
     out

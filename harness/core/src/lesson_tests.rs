@@ -317,7 +317,7 @@ fn a_broken_attempt_says_the_stage_in_plain_words_with_its_evidence() {
     );
     assert!(words.contains("message: it broke"), "{words}");
     assert!(words.contains("2 hints: `podcheck learn hint`"), "{words}");
-    assert!(attempt_words(&ls[0], &a, 1).contains("1 more hints"));
+    assert!(attempt_words(&ls[0], &a, 1).contains("1 more hint: `podcheck learn hint`"));
     let elsewhere = Attempt::of(&[case(Some((Stage::Binding, StageStatus::Failed)))]);
     assert!(attempt_words(&ls[0], &elsewhere, 0).contains("moved the break elsewhere"));
 }

@@ -50,9 +50,78 @@ pub enum Command {
     Up(UpArgs),
     /// Say which provider each component of the embedded target uses, real or simulated, and why.
     Doctor(ProviderArgs),
+    /// Lessons that break one stage on purpose: list them, run the current one, get a hint.
+    Learn(LearnArgs),
     /// List the images the embedded nodes can pull: the built-in ones and those of
     /// `--image-archive`.
     Images(ImagesArgs),
+}
+
+/// `learn`.
+#[derive(Debug, clap::Args)]
+pub struct LearnArgs {
+    #[command(subcommand)]
+    pub action: Option<LearnCommand>,
+    /// The lessons directory.
+    #[arg(long, value_name = "DIR", default_value = podcheck::commands::learn::DEFAULT_LESSONS, global = true)]
+    pub lessons: PathBuf,
+    /// The embedded control plane's store (lessons run on the simulated providers unless
+    /// told otherwise).
+    #[arg(long, value_enum, default_value_t = StoreArg::Memory, global = true)]
+    store: StoreArg,
+    /// The nodes' runtime and pod network.
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Sim, global = true)]
+    runtime: RuntimeArg,
+    /// Components that must be real (comma-separated: store, runtime, network, dns).
+    #[arg(long, value_delimiter = ',', global = true)]
+    require_real: Vec<String>,
+}
+
+/// `learn`'s subcommands (none: the list).
+#[derive(Debug, Subcommand)]
+pub enum LearnCommand {
+    /// Run the current lesson (the first not done): where it breaks, or, once it passes,
+    /// why it broke.
+    Next,
+    /// The current lesson's next hint.
+    Hint,
+    /// Forget the progress of one lesson (its number, e.g. 01), or of every lesson.
+    Reset { lesson: Option<String> },
+    /// For maintainers: every lesson fails unsolved at exactly the stage it teaches, and
+    /// passes all eight stages with its solution/.
+    Verify,
+}
+
+impl LearnArgs {
+    /// The command, as the library takes it.
+    pub fn request(self) -> Result<podcheck::commands::learn::LearnRequest, UserError> {
+        use podcheck::commands::learn::LearnAction;
+        let providers = ProviderArgs {
+            store: self.store,
+            etcd_endpoint: None,
+            runtime: self.runtime,
+            require_real: self.require_real,
+            cni_conflist: None,
+            cni_bin_dir: None,
+            cri_socket: None,
+            scheduler: SchedulerArg::Auto,
+            scheduler_command: None,
+            scheduler_name: None,
+            image_archives: Vec::new(),
+        }
+        .options()?;
+        Ok(podcheck::commands::learn::LearnRequest {
+            action: match self.action {
+                None => LearnAction::List,
+                Some(LearnCommand::Next) => LearnAction::Next,
+                Some(LearnCommand::Hint) => LearnAction::Hint,
+                Some(LearnCommand::Reset { lesson }) => LearnAction::Reset(lesson),
+                Some(LearnCommand::Verify) => LearnAction::Verify,
+            },
+            lessons: self.lessons,
+            providers,
+        })
+    }
 }
 
 /// `images`.

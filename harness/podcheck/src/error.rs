@@ -180,6 +180,31 @@ pub enum UserError {
     )]
     KindImages { message: String },
 
+    /// Exit 2: the lessons directory (`--lessons`) could not be read.
+    #[error("cannot read the lessons in {path}")]
+    ReadLessons {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Exit 2: the lessons directory holds no lesson (a directory with `lesson.yaml`).
+    #[error("no lessons in {path} (a lesson is a directory with a lesson.yaml)")]
+    NoLessons { path: String },
+    /// Exit 2: `learn reset NN` names no lesson.
+    #[error("no lesson {key} in {path} (give its number, e.g. 01, or its directory's name)")]
+    UnknownLesson { key: String, path: String },
+    /// Exit 1: `learn verify` found lessons that do not hold (it said which).
+    #[error("{count} lesson(s) do not hold")]
+    LessonsDoNotHold { count: usize },
+    /// Exit 3: the learner's progress could not be read or written.
+    #[error("cannot {action} the learning progress in {path}")]
+    LearnState {
+        action: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Exit 130: SIGINT or SIGTERM during a run; what cleaning up achieved.
     #[error("interrupted")]
     Interrupted(Cleanup),
@@ -201,7 +226,7 @@ impl UserError {
     pub fn exit_code(&self) -> u8 {
         use UserError::*;
         match self {
-            ExpectationsFailed => 1,
+            ExpectationsFailed | LessonsDoNotHold { .. } => 1,
             ReadSuites { .. }
             | NoSuites { .. }
             | InvalidSuites(_)
@@ -225,7 +250,10 @@ impl UserError {
             | RerunCaseGone { .. }
             | RecordedOptions { .. }
             | ReadResults { .. }
-            | InvalidResults { .. } => 2,
+            | InvalidResults { .. }
+            | ReadLessons { .. }
+            | NoLessons { .. }
+            | UnknownLesson { .. } => 2,
             AsyncRuntime(_)
             | RunDir(_)
             | Harness(_)
@@ -238,7 +266,8 @@ impl UserError {
             | Kind { .. }
             | KindNotReady { .. }
             | CniManifestApply { .. }
-            | KindImages { .. } => 3,
+            | KindImages { .. }
+            | LearnState { .. } => 3,
             Interrupted(_) => 130,
         }
     }

@@ -49,6 +49,10 @@ fn dispatch(command: Command, matches: &ArgMatches, started: Instant) -> Result<
             };
             commands::run::run(selected, args.request()?).await
         }),
+        Command::Learn(args) => {
+            let request = args.request()?;
+            runtime()?.block_on(commands::learn::learn(request))
+        }
         Command::Up(args) => {
             let runtime = runtime()?;
             runtime.block_on(commands::up::up(args.request()?, started))

@@ -7,6 +7,7 @@
 pub mod doctor;
 pub mod explain;
 pub mod images;
+pub mod learn;
 pub mod list;
 pub mod report;
 pub mod run;
