@@ -1,0 +1,234 @@
+//! `podcheck learn` as a learner and a maintainer run it: the binary, on the simulated
+//! providers (learn's default), with its progress in a temporary state directory. The
+//! lessons in the repository are never written to: the tests that edit one work on a copy.
+
+mod support;
+
+use support::{podcheck, text, workspace};
+
+use std::path::Path;
+use std::process::Output;
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `podcheck learn ARGS…` with its progress under `state`.
+fn learn(state: &Path, args: &[&str]) -> Output {
+    podcheck()
+        .arg("learn")
+        .args(args)
+        .env("PODCHECK_STATE_DIR", state)
+        .output()
+        .unwrap()
+}
+
+fn code(out: &Output) -> Option<i32> {
+    out.status.code()
+}
+
+/// The repository's lessons are as committed.
+fn assert_lessons_untouched() {
+    let status = std::process::Command::new("git")
+        .args(["status", "--porcelain", "lessons"])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", text(&status));
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        "",
+        "lessons/ changed"
+    );
+}
+
+#[test]
+fn every_lesson_fails_at_its_stage_and_passes_with_its_solution() {
+    let state = tempfile::tempdir().unwrap();
+    let out = learn(state.path(), &["verify"]);
+    let shown = text(&out);
+    assert_eq!(code(&out), Some(0), "{shown}");
+    let ok = shown.lines().filter(|l| l.starts_with("ok ")).count();
+    assert!(ok >= 8, "{shown}");
+    assert!(!shown.contains("FAIL"), "{shown}");
+    assert!(
+        shown.contains(&format!("{ok} of {ok} lessons hold")),
+        "{shown}"
+    );
+    assert_lessons_untouched();
+}
+
+#[test]
+fn progress_advances_once_the_lesson_is_fixed_and_reset_forgets_it() {
+    let state = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let lessons = work.path().join("lessons");
+    copy_tree(&workspace().join("lessons"), &lessons);
+    let dir = lessons.to_str().unwrap();
+
+    let list = learn(state.path(), &["--lessons", dir]);
+    assert_eq!(code(&list), Some(0), "{}", text(&list));
+    let shown = text(&list);
+    assert!(
+        shown.contains("→ 01-no-credentials        current  auth"),
+        "{shown}"
+    );
+    assert!(shown.contains("  02-no-rbac               todo"), "{shown}");
+    assert!(shown.contains("0 of 8 done"), "{shown}");
+
+    let next = learn(state.path(), &["next", "--lessons", dir]);
+    let shown = text(&next);
+    assert_eq!(code(&next), Some(1), "{shown}");
+    assert!(
+        shown.contains("✗ broke at auth — the apiserver did not let the create in"),
+        "{shown}"
+    );
+    assert!(shown.contains("evidence (api, "), "{shown}");
+    assert!(shown.contains("401 Unauthorized"), "{shown}");
+    assert!(shown.contains("3 hints: `podcheck learn hint`"), "{shown}");
+
+    let hint = learn(state.path(), &["hint", "--lessons", dir]);
+    assert!(
+        text(&hint).contains("hint 1 of 3 (01-no-credentials)"),
+        "{}",
+        text(&hint)
+    );
+    learn(state.path(), &["hint", "--lessons", dir]);
+    let last = learn(state.path(), &["hint", "--lessons", dir]);
+    assert!(text(&last).contains("hint 3 of 3"), "{}", text(&last));
+    assert!(
+        text(&last).contains("that was the last hint"),
+        "{}",
+        text(&last)
+    );
+    let again = learn(state.path(), &["next", "--lessons", dir]);
+    assert!(
+        text(&again).contains("all 3 hints shown"),
+        "{}",
+        text(&again)
+    );
+
+    // The learner fixes the lesson: its solution, copied over the edited file.
+    let lesson = lessons.join("01-no-credentials");
+    std::fs::copy(
+        lesson.join("solution/suite.yaml"),
+        lesson.join("suite.yaml"),
+    )
+    .unwrap();
+    let passed = learn(state.path(), &["next", "--lessons", dir]);
+    let shown = text(&passed);
+    assert_eq!(code(&passed), Some(0), "{shown}");
+    assert!(shown.contains("✓ all eight stages pass"), "{shown}");
+    assert!(shown.contains("More: `podcheck explain auth`."), "{shown}");
+    assert!(
+        shown.contains("lesson 01 done. next: 02-no-rbac"),
+        "{shown}"
+    );
+
+    let list = text(&learn(state.path(), &["--lessons", dir]));
+    assert!(list.contains("✓ 01-no-credentials        done"), "{list}");
+    assert!(
+        list.contains("→ 02-no-rbac               current"),
+        "{list}"
+    );
+    assert!(list.contains("1 of 8 done"), "{list}");
+
+    // Progress is kept outside the lessons, keyed by their directory's absolute path.
+    let saved = std::fs::read_to_string(state.path().join("learn.json")).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let key = lessons.canonicalize().unwrap().display().to_string();
+    assert_eq!(
+        saved["dirs"][&key]["done"],
+        serde_json::json!(["01-no-credentials"])
+    );
+
+    let unknown = learn(state.path(), &["reset", "99", "--lessons", dir]);
+    assert_eq!(code(&unknown), Some(2), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("no lesson 99"),
+        "{}",
+        text(&unknown)
+    );
+    let reset = learn(state.path(), &["reset", "01", "--lessons", dir]);
+    assert!(text(&reset).contains("reset: 01-no-credentials is to do again"));
+    let list = text(&learn(state.path(), &["--lessons", dir]));
+    assert!(
+        list.contains("→ 01-no-credentials        current"),
+        "{list}"
+    );
+    // Its hints are forgotten too.
+    let hint = learn(state.path(), &["hint", "--lessons", dir]);
+    assert!(text(&hint).contains("hint 1 of 3"), "{}", text(&hint));
+    learn(state.path(), &["reset", "--lessons", dir]);
+    assert!(text(&learn(state.path(), &["--lessons", dir])).contains("0 of 8 done"));
+    assert_lessons_untouched();
+}
+
+#[test]
+fn verify_names_the_lesson_that_does_not_hold() {
+    let state = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let lesson = work.path().join("03-invalid-pod");
+    copy_tree(&workspace().join("lessons/03-invalid-pod"), &lesson);
+    // A "solution" that is as broken as the lesson.
+    std::fs::copy(lesson.join("pod.yaml"), lesson.join("solution/pod.yaml")).unwrap();
+    let out = learn(
+        state.path(),
+        &["verify", "--lessons", work.path().to_str().unwrap()],
+    );
+    let shown = text(&out);
+    assert_eq!(code(&out), Some(1), "{shown}");
+    assert!(
+        shown.contains(
+            "FAIL  03-invalid-pod           teaches auth: with solution/, it breaks at auth"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("0 of 1 lessons hold"), "{shown}");
+}
+
+#[test]
+fn a_bad_lesson_file_is_an_error_at_its_line() {
+    let state = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let lesson = work.path().join("01-no-credentials");
+    copy_tree(&workspace().join("lessons/01-no-credentials"), &lesson);
+    let file = lesson.join("lesson.yaml");
+    let text_of = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text_of.replace("teaches: auth", "teaches: scheduling"),
+    )
+    .unwrap();
+    let out = learn(state.path(), &["--lessons", work.path().to_str().unwrap()]);
+    let shown = text(&out);
+    assert_eq!(code(&out), Some(2), "{shown}");
+    assert!(
+        shown.contains("lesson.yaml:2:10: unknown value `scheduling`"),
+        "{shown}"
+    );
+    assert!(shown.contains("write one of: auth, etcdWrite"), "{shown}");
+}
+
+#[test]
+fn the_lessons_are_not_among_the_suites_a_run_finds() {
+    let out = podcheck().args(["list"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("lesson-"), "{}", text(&out));
+    // Each lesson's suite is a valid suite of its own.
+    let suites: Vec<String> = std::fs::read_dir(workspace().join("lessons"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("suite.yaml").display().to_string())
+        .collect();
+    let out = podcheck().arg("validate").args(&suites).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
