@@ -789,4 +789,36 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+
+    #[test]
+    fn learn_takes_its_flags_before_or_after_its_subcommand() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(std::iter::once("podcheck").chain(args.iter().copied()))
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            match cli.command {
+                Command::Learn(l) => l.request().unwrap(),
+                other => panic!("{other:?}"),
+            }
+        };
+        use podcheck::commands::learn::LearnAction;
+        let list = parse(&["learn"]);
+        assert_eq!(list.action, LearnAction::List);
+        assert_eq!(list.lessons, PathBuf::from("lessons"));
+        // Lessons run on the simulated providers unless told otherwise.
+        assert_eq!(list.providers.selection.store, StoreChoice::Memory);
+        assert_eq!(list.providers.selection.runtime, RuntimeChoice::Sim);
+        let reset = parse(&["learn", "reset", "03", "--lessons", "/tmp/l"]);
+        assert_eq!(reset.action, LearnAction::Reset(Some("03".into())));
+        assert_eq!(reset.lessons, PathBuf::from("/tmp/l"));
+        let verify = parse(&["learn", "--runtime", "containerd", "verify"]);
+        assert_eq!(verify.action, LearnAction::Verify);
+        assert_eq!(
+            verify.providers.selection.runtime,
+            RuntimeChoice::Containerd
+        );
+        assert_eq!(parse(&["learn", "next"]).action, LearnAction::Next);
+        assert_eq!(parse(&["learn", "hint"]).action, LearnAction::Hint);
+    }
 }
