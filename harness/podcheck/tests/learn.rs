@@ -121,8 +121,23 @@ fn progress_advances_once_the_lesson_is_fixed_and_reset_forgets_it() {
         text(&again)
     );
 
-    // The learner fixes the lesson: its solution, copied over the edited file.
+    // An edit that breaks the suite file is named at its line, as `podcheck run` names it.
     let lesson = lessons.join("01-no-credentials");
+    let suite = std::fs::read_to_string(lesson.join("suite.yaml")).unwrap();
+    std::fs::write(
+        lesson.join("suite.yaml"),
+        suite.replace("identity: none", "identity: root"),
+    )
+    .unwrap();
+    let broken = learn(state.path(), &["next", "--lessons", dir]);
+    assert_eq!(code(&broken), Some(2), "{}", text(&broken));
+    assert!(
+        text(&broken).contains("suite.yaml:12:17"),
+        "{}",
+        text(&broken)
+    );
+
+    // The learner fixes the lesson: its solution, copied over the edited file.
     std::fs::copy(
         lesson.join("solution/suite.yaml"),
         lesson.join("suite.yaml"),
