@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use support::{text, workspace};
@@ -89,18 +89,36 @@ fn changes(dir: &Path) -> Vec<String> {
     changed
 }
 
-/// `podcheck run` as the README says, with `CI` unset (a newcomer's terminal).
-fn podcheck_run(dir: &Path, wrap: &[&str]) -> Output {
-    let (program, args) = match wrap.split_first() {
-        Some((p, rest)) => (PathBuf::from(p), rest.to_vec()),
-        None => (PathBuf::from(env!("CARGO_BIN_EXE_podcheck")), vec![]),
-    };
-    let mut c = Command::new(program);
-    c.args(args);
-    if !wrap.is_empty() {
-        c.arg(env!("CARGO_BIN_EXE_podcheck"));
+/// How the tests become a user without root: `nobody`, or themselves when not root.
+fn as_a_user() -> &'static [&'static str] {
+    if rustix::process::geteuid().is_root() {
+        &[
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+        ]
+    } else {
+        &[]
     }
+}
+
+/// `podcheck run ARGS` as the README says, with `CI` unset (a newcomer's terminal), run
+/// through `wrap` (a command that runs the rest as another user, or in a namespace).
+fn podcheck_run(dir: &Path, wrap: &[&str], args: &[&str]) -> Output {
+    let podcheck = env!("CARGO_BIN_EXE_podcheck");
+    let mut c = match wrap.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(podcheck);
+            c
+        }
+        None => Command::new(podcheck),
+    };
     c.arg("run")
+        .args(args)
         .current_dir(dir)
         .env_remove("CI")
         .env_remove("GITHUB_ACTIONS")
@@ -145,25 +163,8 @@ fn assert_ends_well(out: &Output, dir: &Path, skipped: &[(&str, &str)]) {
 
 #[test]
 fn without_root_the_first_run_skips_what_needs_root_and_exits_0() {
-    if !rustix::process::geteuid().is_root() {
-        // The test switches to `nobody`; without root, it is that user already.
-        let dir = checkout();
-        let out = podcheck_run(dir.path(), &[]);
-        assert_ends_well(&out, dir.path(), &[("cni", "root"), ("cri", "root")]);
-        return;
-    }
     let dir = checkout();
-    let out = podcheck_run(
-        dir.path(),
-        &[
-            "setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-        ],
-    );
+    let out = podcheck_run(dir.path(), as_a_user(), &[]);
     assert_ends_well(&out, dir.path(), &[("cni", "root"), ("cri", "root")]);
 }
 
@@ -184,7 +185,11 @@ fn without_the_packages_the_first_run_names_what_to_install_and_exits_0() {
          exec \"$@\"",
         empty = empty.path().display()
     );
-    let out = podcheck_run(dir.path(), &["unshare", "--mount", "sh", "-c", &hide, "sh"]);
+    let out = podcheck_run(
+        dir.path(),
+        &["unshare", "--mount", "sh", "-c", &hide, "sh"],
+        &[],
+    );
     assert_ends_well(
         &out,
         dir.path(),
@@ -205,33 +210,11 @@ fn without_the_packages_the_first_run_names_what_to_install_and_exits_0() {
 #[test]
 fn require_real_keeps_a_suite_that_cannot_run_an_error() {
     let dir = checkout();
-    let run = |wrap: &[&str]| {
-        let mut c = Command::new(
-            wrap.first()
-                .copied()
-                .unwrap_or(env!("CARGO_BIN_EXE_podcheck")),
-        );
-        if !wrap.is_empty() {
-            c.args(&wrap[1..]).arg(env!("CARGO_BIN_EXE_podcheck"));
-        }
-        c.args(["run", "suites/cri", "--require-real", "runtime"])
-            .current_dir(dir.path())
-            .env_remove("CI")
-            .output()
-            .unwrap()
-    };
-    let out = if rustix::process::geteuid().is_root() {
-        run(&[
-            "setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-        ])
-    } else {
-        run(&[])
-    };
+    let out = podcheck_run(
+        dir.path(),
+        as_a_user(),
+        &["suites/cri", "--require-real", "runtime"],
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("runtime"), "{}", text(&out));
 }
