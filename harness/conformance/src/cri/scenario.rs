@@ -64,28 +64,24 @@ impl<'a> Context<'a> {
 
     /// Stops and removes every sandbox of this run still there (a case cut off by its
     /// deadline leaves some).
-    pub(super) async fn remove_leftovers(&self) {
-        self.remove_listed().await;
-    }
-
     /// Removes the run's sandboxes until the runtime lists none, then looks once more after
     /// a pause: a dropped run may leave a RunPodSandbox or a StopPodSandbox in flight that
     /// the runtime finishes after the first sweep (a sandbox being stopped refuses removal).
     /// The caller bounds it.
     pub(super) async fn sweep_leftovers(&self) {
         loop {
-            while self.remove_listed().await > 0 {
+            while self.remove_leftovers().await > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
             tokio::time::sleep(std::time::Duration::from_millis(750)).await;
-            if self.remove_listed().await == 0 {
+            if self.remove_leftovers().await == 0 {
                 return;
             }
         }
     }
 
     /// Removes the sandboxes the runtime lists for this run; how many it listed.
-    async fn remove_listed(&self) -> usize {
+    pub(super) async fn remove_leftovers(&self) -> usize {
         let Ok(c) = self.runtime.client() else {
             return 0;
         };
