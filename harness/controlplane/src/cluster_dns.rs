@@ -636,11 +636,37 @@ impl Reply {
     }
 }
 
+/// A fault of the server's (`dnsDrops`, `dnsDelays`): queries go unanswered, or late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsFault {
+    Drop,
+    Delay(std::time::Duration),
+}
+
+/// The server's fault switch, shared with whoever injects it.
+#[derive(Debug, Default)]
+pub struct DnsFaults(std::sync::Mutex<Option<DnsFault>>);
+
+impl DnsFaults {
+    pub fn set(&self, fault: Option<DnsFault>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = fault;
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.get().is_some()
+    }
+
+    fn get(&self) -> Option<DnsFault> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Adapts [`Zone::route`] to hickory-server's request handling.
 struct Handler {
     zone: Zone,
     records: Arc<dyn ClusterRecords>,
     forward: Option<Forward>,
+    faults: Arc<DnsFaults>,
 }
 
 impl Handler {
@@ -703,6 +729,16 @@ impl RequestHandler for Handler {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
+        match self.faults.get() {
+            // Unanswered: the client's own timeout decides (hickory-server sends nothing
+            // for a handler that does not).
+            Some(DnsFault::Drop) => {
+                debug!("dns query dropped (fault)");
+                return unanswered(request);
+            }
+            Some(DnsFault::Delay(d)) => tokio::time::sleep(d).await,
+            None => {}
+        }
         // Echo EDNS when the client used it (RFC 6891); we only speak version 0.
         let response_edns = request.edns.as_ref().map(|edns| {
             let mut response = Edns::new();
@@ -742,8 +778,19 @@ impl RequestHandler for Handler {
     }
 }
 
+/// What the handler reports for a query it did not answer.
+fn unanswered(request: &Request) -> ResponseInfo {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.response_code = ResponseCode::ServFail;
+    ResponseInfo::from(Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    })
+}
+
 /// A running server; stops when dropped or on [`ClusterDns::shutdown`].
 pub struct ClusterDns {
+    faults: Arc<DnsFaults>,
     addr: SocketAddr,
     zone: Name,
     // Dropping the server aborts its listener tasks, which closes the sockets.
@@ -768,15 +815,18 @@ impl ClusterDns {
         let zone = Zone::parse(&config.zone)?;
         let (udp, tcp, addr) = bind(config.listen).await?;
         let apex = zone.apex.clone();
+        let faults = Arc::new(DnsFaults::default());
         let mut server = Server::new(Handler {
             zone,
             records,
             forward: config.forward,
+            faults: faults.clone(),
         });
         server.register_socket(udp);
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
         debug!(%addr, zone = %apex, "cluster dns listening");
         Ok(Self {
+            faults,
             addr,
             zone: apex,
             server,
@@ -792,6 +842,11 @@ impl ClusterDns {
             .register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
         debug!(%addr, "cluster dns also listening");
         Ok(addr)
+    }
+
+    /// The server's fault switch.
+    pub fn faults(&self) -> Arc<DnsFaults> {
+        self.faults.clone()
     }
 
     /// The address both the UDP socket and the TCP listener are bound to.

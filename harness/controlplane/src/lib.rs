@@ -10,6 +10,7 @@ pub mod apiserver;
 pub mod cluster;
 pub mod cluster_dns;
 mod dns_forward;
+pub mod fault;
 pub mod identity;
 pub mod image_registry;
 mod pki;
@@ -42,6 +43,7 @@ use kubelet::pod_dns::ClusterDnsSettings;
 use kubelet::{NodeConfig, NodeSpec};
 use podcheck_host::error_chain;
 use podcheck_host::run_dir::{RUN_ROOT, unique_name};
+use podcheck_node::fault::Faulty;
 use podcheck_node::images::catalog::Catalog;
 use podcheck_node::ipam::BlockPool;
 use podcheck_node::not_ready::NotReadyYet;
@@ -262,6 +264,8 @@ pub struct ControlPlane {
     pod_readers: tokio::sync::watch::Receiver<Vec<Identity>>,
     /// What the cluster serves: its Service CIDR, domain, IPAM, DNS upstream, profile.
     facts: ClusterFacts,
+    /// The switches a case's `faults:` throw.
+    faults: fault::Faults,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -296,6 +300,9 @@ impl ControlPlane {
         let real = config.real_runtime()?;
         let shutdown = CancellationToken::new();
         let (store, etcd) = open_store(&config).await?;
+        let write_delay = Arc::new(store::WriteDelay::default());
+        let store_provider = store.provider();
+        let store: Arc<dyn Store> = Arc::new(store::SlowWrites::new(store, write_delay.clone()));
         let pki = pki::Pki::generate(&facts.cluster_domain, facts.kubernetes_service_ip())?;
         let authn = TokenAuthenticator::default();
         let admin = Credential {
@@ -398,6 +405,13 @@ impl ControlPlane {
             shutdown: shutdown.clone(),
             pod_readers: pod_readers.subscribe(),
             facts: facts.clone(),
+            faults: fault::Faults {
+                scheduler: None,
+                dns: None,
+                store: write_delay,
+                store_provider: (store_provider.name.to_string(), store_provider.real),
+                nodes: Vec::new(),
+            },
         };
         let directory = Arc::new(service_directory::ServiceDirectory::default());
         let dns = cluster_dns::ClusterDns::start(
@@ -411,6 +425,7 @@ impl ControlPlane {
         .await
         .map_err(Error::Dns)?;
         let dns_addr = dns.addr();
+        cp.faults.dns = Some(dns.faults());
         cp.dns = Some(dns);
         if let (Some(dir), true) = (cp.run_dir.clone(), real) {
             // From here on, a failure tears down what exists through `cp`'s drop.
@@ -472,11 +487,14 @@ impl ControlPlane {
         let (nodes_seen, mut scheduler_nodes) = tokio::sync::watch::channel(0usize);
         if config.scheduler {
             let client = cp.client_for(&scheduler_cred.token).await?;
-            cp.components.spawn(scheduler::run(
+            let (gate, gate_rx) = tokio::sync::watch::channel(scheduler::Gate::Running);
+            cp.faults.scheduler = Some(Arc::new(gate));
+            cp.components.spawn(scheduler::supervised(
                 client,
                 shutdown.child_token(),
                 nodes_seen,
                 upstream.scheduler_events_api,
+                gate_rx,
             ));
         }
         let pool = pod_ip_pool(&facts, &node_configs)?;
@@ -493,6 +511,13 @@ impl ControlPlane {
             };
             let runtime = NotReadyYet::wrap(runtime, upstream.first_failures);
             let runtime = WithStaticPods::wrap(runtime, &node.static_pods);
+            cp.faults.nodes.push(fault::NodeSwitches {
+                cni_plug: cp.real_nodes.get(i).and_then(|r| r.cni_plug.clone()),
+                faults: node.faults.clone(),
+                runtime: runtime.provider(),
+                network: runtime.network_provider(),
+            });
+            let runtime = Faulty::wrap(runtime, node.faults.clone());
             let client = cp.client_for(&cred.token).await?;
             runtimes
                 .write()
@@ -582,6 +607,11 @@ impl ControlPlane {
                 node.name
             ),
         })
+    }
+
+    /// The switches a case's `faults:` throw.
+    pub fn faults(&self) -> fault::Faults {
+        self.faults.clone()
     }
 
     pub fn api_addr(&self) -> SocketAddr {
@@ -799,6 +829,8 @@ struct RealNode {
     containerd: Option<cri::containerd::ContainerdProcess>,
     /// Shared with probes; torn down once they are gone (else by its drop).
     network: Option<Arc<network::NodeNetwork>>,
+    /// Where containerd finds the CNI plugins, for `cniAddFails` faults.
+    cni_plug: Option<podcheck_node::fault::CniPlug>,
 }
 
 impl RealNode {
@@ -903,19 +935,35 @@ async fn start_real_nodes(
                 })?;
         }
     }
-    let started = futures::future::join_all(nodes.iter().zip(&networks).map(|(node, net)| {
-        let mut opts = cri::containerd::ContainerdOptions::new(
-            dir.join(&node.name).join("containerd"),
-            net.conf_dir(),
-        );
-        opts.cni_bin_dir = net.cni_bin_dir().to_path_buf();
-        opts.registry = Some(registry);
-        cri::containerd::ContainerdProcess::start(opts)
-    }))
+    let mut plugs = Vec::new();
+    for (node, net) in nodes.iter().zip(&networks) {
+        let plug = podcheck_node::fault::CniPlug::prepare(
+            &dir.join(&node.name).join("cni-bin"),
+            net.cni_bin_dir(),
+            net.conf_file(),
+        )
+        .map_err(|e| Error::RealNode {
+            node: node.name.clone(),
+            what: "CNI plugin dir",
+            message: error_chain(&e),
+        })?;
+        plugs.push(plug);
+    }
+    let started = futures::future::join_all(nodes.iter().zip(&networks).zip(&plugs).map(
+        |((node, net), plug)| {
+            let mut opts = cri::containerd::ContainerdOptions::new(
+                dir.join(&node.name).join("containerd"),
+                net.conf_dir(),
+            );
+            opts.cni_bin_dir = plug.dir().to_path_buf();
+            opts.registry = Some(registry);
+            cri::containerd::ContainerdProcess::start(opts)
+        },
+    ))
     .await;
     let mut real = Vec::new();
     let mut first_error = None;
-    for ((node, net), c) in nodes.iter().zip(networks).zip(started) {
+    for (((node, net), c), plug) in nodes.iter().zip(networks).zip(started).zip(plugs) {
         match c {
             Ok(c) => {
                 let runtime: Arc<dyn Runtime> = Arc::new(c.runtime(net.provider()));
@@ -924,6 +972,7 @@ async fn start_real_nodes(
                     runtime,
                     containerd: Some(c),
                     network: Some(Arc::new(net)),
+                    cni_plug: Some(plug),
                 });
             }
             Err(e) => {

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod etcdctl;
 pub mod evaluate;
 pub mod explain;
+pub mod fault;
 pub mod lesson;
 pub mod load;
 pub mod node_map;

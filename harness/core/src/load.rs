@@ -124,6 +124,8 @@ pub struct CaseSpec {
     pub dns_lookups: Vec<Lookup>,
     /// How many copies of the pod to create at once (1: just the pod).
     pub replicas: u32,
+    /// What breaks while the case runs (embedded target only).
+    pub faults: Vec<crate::fault::Fault>,
 }
 
 /// A name a case resolves from the pod, and what it must resolve to.
@@ -598,6 +600,7 @@ fn check(
             }
             _ => {}
         }
+        let faults = check_faults(file, source, case.faults, timeout, &mut problems);
         cases.push(CaseSpec {
             line: case.name.referenced.line() as usize,
             name,
@@ -612,6 +615,7 @@ fn check(
             timeout,
             dns_lookups,
             replicas,
+            faults,
         });
     }
     problems.extend(suite_name_problem(file, source, &suite.metadata.name));
@@ -634,6 +638,89 @@ fn check(
         images,
         cases,
     })
+}
+
+/// A case's faults, checked: each kind once, injected no later than the stage it breaks,
+/// lasting less than the case, with a recovery deadline only where it ends.
+fn check_faults(
+    file: &str,
+    source: &str,
+    specs: Vec<crate::suite::FaultSpec>,
+    timeout: Duration,
+    problems: &mut Vec<Problem>,
+) -> Vec<crate::fault::Fault> {
+    use crate::suite::FaultKind;
+    let mut faults: Vec<crate::fault::Fault> = Vec::new();
+    for spec in specs {
+        let kind = &spec.breaks.value;
+        let here = &spec.breaks.referenced;
+        let mut complain = |at: &Location, message: String, help: &str| {
+            problems.push(problem(
+                file,
+                source,
+                at,
+                message,
+                "here",
+                Some(help.into()),
+            ));
+        };
+        if faults.iter().any(|f| f.kind.name() == kind.name()) {
+            complain(
+                here,
+                format!("a second {} fault", kind.name()),
+                "a case breaks each component once",
+            );
+        }
+        if let FaultKind::CniAddFails(e) = kind
+            && e.code == 0
+        {
+            complain(
+                here,
+                "CNI error code 0 is not an error".into(),
+                "the CNI spec's codes start at 1 (7: invalid network config, 11: try again later); 100 and up are the plugin's own",
+            );
+        }
+        let at = spec.at.as_ref().map_or(Stage::Auth, |a| a.value);
+        if let Some(a) = &spec.at
+            && a.value > kind.latest_at()
+        {
+            complain(
+                &a.referenced,
+                format!(
+                    "a {} fault at {} comes after the stage it breaks ({})",
+                    kind.name(),
+                    a.value,
+                    kind.latest_at()
+                ),
+                "inject it at that stage or earlier: by then the component has done its part",
+            );
+        }
+        if let Some(lasts) = &spec.lasts
+            && (lasts.value.0.is_zero() || lasts.value >= timeout)
+        {
+            complain(
+                &lasts.referenced,
+                format!("a fault lasting {} in a case of {timeout}", lasts.value),
+                "`for` is how long the fault lasts once injected, shorter than the case's timeout; leave it out to keep the fault until the case ends",
+            );
+        }
+        if let Some(within) = &spec.recover_within
+            && spec.lasts.is_none()
+        {
+            complain(
+                &within.referenced,
+                "recoverWithin needs the fault to end".into(),
+                "say how long it lasts with `for`",
+            );
+        }
+        faults.push(crate::fault::Fault {
+            kind: kind.clone(),
+            at,
+            lasts: spec.lasts.map(|l| l.value),
+            recover_within: spec.recover_within.map(|w| w.value),
+        });
+    }
+    faults
 }
 
 /// The case's Pod: read from a file relative to the suite, or inline; named after the case
@@ -866,5 +953,59 @@ mod scheduler_tests {
                 Duration::from_secs(3)
             ))
         );
+    }
+
+    #[test]
+    fn faults_are_read_with_their_stage_and_duration() {
+        let s = load_text(&suite(
+            "",
+            "      faults:\n        - break: schedulerStopped\n          for: 2s\n          recoverWithin: 1s\n        - break: {cniAddFails: {code: 11, msg: full}}\n          at: binding\n",
+        ))
+        .unwrap();
+        let f = &s.cases[0].faults;
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].at, Stage::Auth);
+        assert_eq!(f[0].lasts, Some(Duration::from_secs(2)));
+        assert_eq!(f[1].at, Stage::Binding);
+        assert_eq!(f[1].kind.name(), "cniAddFails");
+    }
+
+    #[rstest::rstest]
+    #[case::too_late(
+        "        - break: schedulerStopped\n          at: dns\n",
+        "a schedulerStopped fault at dns comes after the stage it breaks (binding)",
+        10
+    )]
+    #[case::no_end_to_recover_from(
+        "        - break: dnsDrops\n          recoverWithin: 1s\n",
+        "recoverWithin needs the fault to end",
+        10
+    )]
+    #[case::outlasts_the_case(
+        "        - break: dnsDrops\n          for: 1m\n",
+        "a fault lasting 1m in a case of 30s",
+        10
+    )]
+    #[case::twice(
+        "        - break: dnsDrops\n        - break: dnsDrops\n",
+        "a second dnsDrops fault",
+        10
+    )]
+    #[case::code_zero(
+        "        - break: {cniAddFails: {code: 0, msg: x}}\n",
+        "CNI error code 0 is not an error",
+        9
+    )]
+    fn a_wrong_fault_is_located(#[case] faults: &str, #[case] message: &str, #[case] line: u64) {
+        let e = load_text(&suite("", &format!("      faults:\n{faults}"))).unwrap_err();
+        assert_eq!(e.0[0].message, message, "{e}");
+        assert_eq!(e.0[0].line, line, "{e}");
+    }
+
+    #[test]
+    fn an_unknown_fault_is_an_error_at_its_line() {
+        let e = load_text(&suite("", "      faults:\n        - break: kernelPanic\n")).unwrap_err();
+        assert_eq!(e.0[0].line, 9, "{e}");
+        assert!(e.0[0].message.contains("kernelPanic"), "{e}");
     }
 }

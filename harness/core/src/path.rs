@@ -18,6 +18,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use crate::load::CaseSpec;
 use crate::observation::{CreateOutcome, EventSighting, PodSighting};
+use crate::stage::Stage;
 use crate::suite::{BindingExpectation, CriLaunchExpectation};
 
 /// Waiting reasons that no retry cures within a case: the image may not be pulled, or its
@@ -49,6 +50,8 @@ pub enum PathEnd {
     Stuck { container: String, reason: String },
     /// A container waits for an image it could not pull, as the case expects.
     PullFailed { container: String, reason: String },
+    /// An Event said what the case expects the node to fail with.
+    FailedAsExpected { reason: String },
 }
 
 impl fmt::Display for PathEnd {
@@ -68,6 +71,12 @@ impl fmt::Display for PathEnd {
             PathEnd::Finished { phase } => write!(f, "the pod finished: phase {phase}"),
             PathEnd::Stuck { container, reason } => {
                 write!(f, "container {container} is stuck waiting: {reason}")
+            }
+            PathEnd::FailedAsExpected { reason } => {
+                write!(
+                    f,
+                    "the pod failed on its node as the case expects: {reason}"
+                )
             }
             PathEnd::PullFailed { container, reason } => {
                 write!(
@@ -91,6 +100,9 @@ pub enum Course<'a> {
     /// To be bound, and then wait for an image it cannot pull, with these words in the
     /// runtime's message (a failure in other words, such as a registry's 429, is retried).
     PullFails { words: &'a str },
+    /// To fail on the node (criLaunch or cniAttach, as the case expects) with these words in
+    /// one of the pod's Events.
+    FailsWith { words: &'a str },
 }
 
 impl<'a> Course<'a> {
@@ -102,7 +114,13 @@ impl<'a> Course<'a> {
             },
             _ => match &case.expect.cri_launch {
                 Some(CriLaunchExpectation::PullFails(words)) => Course::PullFails { words },
-                _ => Course::Run,
+                _ => match [Stage::CriLaunch, Stage::CniAttach]
+                    .into_iter()
+                    .find_map(|stage| case.expect.failed_words(stage))
+                {
+                    Some(words) => Course::FailsWith { words },
+                    None => Course::Run,
+                },
             },
         }
     }
@@ -164,6 +182,16 @@ pub fn state(
         Course::Run => PathState {
             end: run_end(sightings),
             events_in: START_EVENTS.iter().all(|x| reasons.contains(x)),
+        },
+        Course::FailsWith { words } => PathState {
+            end: run_end(sightings).or_else(|| {
+                events.iter().find(|e| e.message.contains(words)).map(|e| {
+                    PathEnd::FailedAsExpected {
+                        reason: e.reason.clone(),
+                    }
+                })
+            }),
+            events_in: true,
         },
         Course::PullFails { words } => PathState {
             end: run_end(sightings).or_else(|| {

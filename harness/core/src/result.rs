@@ -382,6 +382,8 @@ pub enum Source {
     Process,
     /// The image registry the nodes pulled from (the embedded target's).
     Registry,
+    /// A fault the case injected into the embedded control plane.
+    Fault,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

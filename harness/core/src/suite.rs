@@ -228,6 +228,82 @@ pub struct Case {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1, max = 500))]
     pub replicas: Option<Spanned<u32>>,
+    /// Components to break while the case runs (embedded target only; a case with faults
+    /// is skipped on other targets, and runs alone, after the suite's other cases).
+    #[serde(default)]
+    #[schemars(with = "Vec<FaultSchema>")]
+    pub faults: Vec<FaultSpec>,
+}
+
+/// A fault injected into the embedded control plane while a case runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FaultSpec {
+    /// What breaks.
+    #[serde(rename = "break")]
+    pub breaks: Spanned<FaultKind>,
+    /// When: once the pod reaches this stage. Default `auth`: before the create.
+    #[serde(default)]
+    pub at: Option<Spanned<crate::stage::Stage>>,
+    /// How long it lasts; absent: until the case ends.
+    #[serde(default, rename = "for")]
+    pub lasts: Option<Spanned<Duration>>,
+    /// Once it ends, the stage it acts on must pass within this long.
+    #[serde(default)]
+    pub recover_within: Option<Spanned<Duration>>,
+}
+
+/// What a fault breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum FaultKind {
+    /// The scheduler stops (the builtin scheduler's task ends, a scheduler process is
+    /// killed); it is started again, with empty caches, when the fault ends.
+    SchedulerStopped,
+    /// The scheduler is paused (a scheduler process gets SIGSTOP) and resumed when the
+    /// fault ends.
+    SchedulerPaused,
+    /// Every node's CNI ADD fails with this CNI error (a plugin podcheck puts first in the
+    /// chain on a real network).
+    CniAddFails(CniError),
+    /// The cluster DNS server drops every query.
+    DnsDrops,
+    /// The cluster DNS server answers this late.
+    DnsDelays(Duration),
+    /// Every write to the store waits this long first.
+    StoreWritesDelayed(Duration),
+    /// The container runtime dies right after it starts a pod sandbox (containerd gets
+    /// SIGKILL); it is started again when the fault ends.
+    RuntimeKilled,
+    /// The kubelets send each pod status update this late.
+    StatusUpdatesDelayed(Duration),
+}
+
+/// A CNI error result (the CNI spec's `code` and `msg`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CniError {
+    /// The CNI error code: 1-99 are the spec's (7 invalid network config, 11 try again
+    /// later), 100 and up the plugin's own.
+    pub code: u32,
+    pub msg: String,
+}
+
+/// For the schema only: a fault.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct FaultSchema {
+    /// What breaks.
+    #[serde(rename = "break")]
+    breaks: FaultKind,
+    /// When: once the pod reaches this stage. Default `auth`: before the create.
+    at: Option<crate::stage::Stage>,
+    /// How long it lasts; absent: until the case ends.
+    #[serde(rename = "for")]
+    lasts: Option<Duration>,
+    /// Once it ends, the stage it acts on must pass within this long.
+    recover_within: Option<Duration>,
 }
 
 /// For the schema only: a DNS-1123 label (every suite kind's names).
@@ -438,7 +514,23 @@ pub struct Expectations {
 }
 
 impl Expectations {
-    /// The expectation of a stage that has only `pass` or `skip` (not auth or binding).
+    /// The words a stage is expected to fail with, where the case says it fails.
+    pub fn failed_words(&self, stage: crate::stage::Stage) -> Option<&str> {
+        use crate::stage::Stage;
+        match stage {
+            Stage::CriLaunch => match &self.cri_launch {
+                Some(CriLaunchExpectation::Failed(words)) => Some(words),
+                _ => None,
+            },
+            other => match self.generic(other) {
+                Some(Expectation::Failed(words)) => Some(words),
+                _ => None,
+            },
+        }
+    }
+
+    /// The expectation of a stage that has only `pass`, `failed` or `skip` (not auth,
+    /// binding or criLaunch).
     fn generic(&self, stage: crate::stage::Stage) -> Option<&Expectation> {
         use crate::stage::Stage;
         match stage {
@@ -494,21 +586,26 @@ impl Expectations {
             Stage::CriLaunch => match &self.cri_launch {
                 None | Some(CriLaunchExpectation::Pass) => "pass".into(),
                 Some(CriLaunchExpectation::PullFails(m)) => format!("the image pull fails: {m}"),
+                Some(CriLaunchExpectation::Failed(m)) => format!("fails: {m}"),
                 Some(CriLaunchExpectation::Skip(why)) => format!("skip: {why}"),
             },
             other => match self.generic(other) {
                 None | Some(Expectation::Pass) => "pass".to_string(),
+                Some(Expectation::Failed(m)) => format!("fails: {m}"),
                 Some(Expectation::Skip(why)) => format!("skip: {why}"),
             },
         }
     }
 }
 
-/// `pass` (the default) or `{skip: "why"}`.
+/// `pass` (the default), `{failed: "words"}` or `{skip: "why"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Expectation {
     Pass,
+    /// The stage fails, with these words in what it shows (its message or evidence); the
+    /// pod's path ends there, and later stages are not evaluated.
+    Failed(String),
     /// Do not evaluate this stage, for the reason given.
     Skip(String),
 }
@@ -522,6 +619,9 @@ pub enum CriLaunchExpectation {
     /// The image pull fails: a container waits in `ErrImagePull` or `ImagePullBackOff`
     /// with this text in its message (the runtime's words, e.g. `not found`).
     PullFails(String),
+    /// The stage fails, with these words in what it shows (its message or evidence); the
+    /// pod's path ends there.
+    Failed(String),
     Skip(String),
 }
 

@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod cri;
 pub mod events;
+pub mod fault;
 pub mod images;
 pub mod ipam;
 pub mod kubelet;

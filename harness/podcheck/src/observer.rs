@@ -6,6 +6,7 @@
 //! watches ([`watch`]), the create, the wait for the path's end, the probes ([`probes`]).
 
 mod exec;
+mod faults;
 mod lookups;
 mod peer;
 mod probes;
@@ -28,6 +29,7 @@ use podcheck_core::stage::Stage;
 use serde_json::json;
 
 use crate::target::Target;
+pub use faults::Switchboard;
 pub use peer::Peers;
 pub(crate) use peer::short as short_run_id;
 use probes::PodAt;
@@ -139,6 +141,10 @@ pub async fn start_cleanup(target: &Target, ns: &str) -> Result<(), String> {
 
 /// Waits, until `deadline`, for the namespace to be gone.
 pub async fn gone(target: &Target, ns: &str, deadline: Instant) -> Result<(), String> {
+    // A case that never ran made no namespace.
+    if ns.is_empty() {
+        return Ok(());
+    }
     let namespaces: Api<Namespace> = Api::all(target.admin.clone());
     let wait = tokio::time::timeout_at(deadline.into(), async {
         let mut pause = Duration::from_millis(10);
@@ -268,6 +274,12 @@ impl Recorder {
         }
     }
 
+    /// Reads the recording while it is not finished (None after).
+    fn read_live<R>(&self, f: impl FnOnce(&Recording) -> R) -> Option<R> {
+        let guard = self.recording.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().map(f)
+    }
+
     fn read<R>(&self, f: impl FnOnce(&Recording) -> R) -> R {
         let guard = self.recording.lock().unwrap_or_else(|e| e.into_inner());
         f(guard
@@ -312,9 +324,21 @@ async fn run(
     }
     let as_identity = Api::<Pod>::namespaced(as_identity, ns);
 
+    let mut faults = match (case.faults.is_empty(), target.faults()) {
+        (true, _) => None,
+        (false, Some(switches)) => Some(faults::Driver::start(switches, case)),
+        (false, None) => {
+            return Err(SetupError(
+                "the case injects faults, which only the embedded control plane can".into(),
+            ));
+        }
+    };
     show(CaseAt::Stage(Stage::Auth));
     let t0 = recorder.restart_clock();
     let create = create(&as_identity, &pod, t0).await?;
+    if let Some(driver) = faults.as_mut() {
+        driver.follow(&recorder);
+    }
     let admitted = create.code == 201;
     recorder.apply(Observed::Created(create));
     let admin_pods: Api<Pod> = Api::namespaced(target.admin.clone(), ns);
@@ -344,6 +368,9 @@ async fn run(
     probes::after_path(target, case, &at, t0, &recorder).await;
     if let Some(state) = target.scheduler_under_test() {
         recorder.apply(Observed::Scheduler(state));
+    }
+    if let Some(driver) = faults {
+        recorder.apply(Observed::Faults(driver.finish(t0)));
     }
     Ok(recorder.finish())
 }

@@ -187,8 +187,43 @@ pub async fn run(
             _ => None,
         };
         let mut done: Vec<(usize, CaseResult)> = Vec::new();
-        {
-            let cases = futures::stream::iter(suite.cases.iter().enumerate())
+        // Faults break the control plane every case shares: such cases run alone, after the
+        // others, and only where podcheck owns the control plane.
+        let faulted = |case: &CaseSpec| !case.faults.is_empty();
+        let can_break = target.faults().is_some();
+        for (i, case) in suite.cases.iter().enumerate() {
+            if faulted(case) && !can_break {
+                let r = not_run(case, FAULTS_ELSEWHERE);
+                progress(Progress::CaseFinished {
+                    suite: suite.name.clone(),
+                    case: r.name.clone(),
+                    verdict: Verdict::Skipped,
+                    failed_stages: Vec::new(),
+                });
+                done.push((
+                    i,
+                    CaseResult {
+                        verdict: Verdict::Skipped,
+                        ..r
+                    },
+                ));
+            }
+        }
+        let calm = suite.cases.iter().enumerate().filter(|(_, c)| !faulted(c));
+        let breaking = suite
+            .cases
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| faulted(c) && can_break);
+        let phases = [
+            (calm.collect::<Vec<_>>(), opts.jobs.max(1)),
+            (breaking.collect(), 1),
+        ];
+        for (cases, jobs) in phases {
+            if stop {
+                break;
+            }
+            let cases = futures::stream::iter(cases)
                 .map(|(i, case)| {
                     let target = &target;
                     async move {
@@ -199,7 +234,10 @@ pub async fn run(
                                 at,
                             })
                         };
-                        let r = run_case(target, suite, case, i, &show).await;
+                        let mut r = run_case(target, suite, case, i, &show).await;
+                        if faulted(case) {
+                            left_in_force(target, &mut r);
+                        }
                         progress(Progress::CaseFinished {
                             suite: suite.name.clone(),
                             case: r.name.clone(),
@@ -214,7 +252,7 @@ pub async fn run(
                         (i, r)
                     }
                 })
-                .buffer_unordered(opts.jobs.max(1));
+                .buffer_unordered(jobs);
             tokio::pin!(cases);
             while let Some((i, r)) = cases.next().await {
                 let failed = r.verdict != Verdict::Passed;
@@ -283,6 +321,26 @@ pub async fn clean_interrupted(target: &TargetChoice, run_id: &str) -> Result<us
     }
     Ok(deleted)
 }
+
+/// A faulted case that left a switch thrown is an error (and the switch is thrown back):
+/// the cases after it would otherwise meet a broken control plane.
+fn left_in_force(target: &Target, r: &mut CaseResult) {
+    let Some(faults) = target.faults() else {
+        return;
+    };
+    let thrown = faults.thrown();
+    if !thrown.is_empty() {
+        faults.end_all();
+        r.verdict = Verdict::Error;
+        r.error = Some(format!(
+            "faults left in force after the case: {}",
+            thrown.join(", ")
+        ));
+    }
+}
+
+/// Why a case with faults is skipped on a cluster podcheck did not make.
+const FAULTS_ELSEWHERE: &str = "the case injects faults (`faults:`), which podcheck can do only to the embedded control plane it runs itself: skipped on this target";
 
 /// A case that could not run: an error, with why.
 fn not_run(case: &CaseSpec, why: &str) -> CaseResult {

@@ -172,8 +172,15 @@ impl SchedulerProcess {
     }
 
     /// SIGTERM to its process group, up to [`STOP_GRACE`], then SIGKILL; reaps it.
+    /// Its process group: what a `schedulerPaused` fault stops and continues.
+    pub fn process_group(&self) -> Option<Pid> {
+        self.pgid
+    }
+
     pub async fn stop(mut self) {
         if let Some(pgid) = self.pgid {
+            // A paused scheduler (a fault's SIGSTOP) would not act on TERM.
+            let _ = kill_process_group(pgid, Signal::CONT);
             let _ = kill_process_group(pgid, Signal::TERM);
             if tokio::time::timeout(STOP_GRACE, self.child.wait())
                 .await

@@ -439,6 +439,15 @@ impl Target {
             })
     }
 
+    /// The embedded control plane's fault switches, and the suite's scheduler process if
+    /// any; `None` elsewhere (a case with faults is skipped there).
+    pub fn faults(&self) -> Option<crate::observer::Switchboard> {
+        self.local.as_ref().map(|cp| crate::observer::Switchboard {
+            control_plane: cp.faults(),
+            scheduler: self.scheduler.as_ref().and_then(|s| s.process_group()),
+        })
+    }
+
     /// The embedded control plane's DNS server (UDP and TCP on loopback); `None` elsewhere.
     pub fn dns_server(&self) -> Option<std::net::SocketAddr> {
         self.local.as_ref().map(|cp| cp.dns_addr())

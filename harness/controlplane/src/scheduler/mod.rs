@@ -30,7 +30,7 @@ const RETRY_UNSCHEDULABLE: Duration = Duration::from_secs(5);
 pub async fn run(
     client: kube::Client,
     shutdown: CancellationToken,
-    nodes_seen: tokio::sync::watch::Sender<usize>,
+    nodes_seen: &tokio::sync::watch::Sender<usize>,
     events_api: bool,
 ) {
     let (pods, pod_writer) = reflector::store::<Pod>();
@@ -91,6 +91,65 @@ pub async fn run(
     }
 }
 
+/// Whether the builtin scheduler runs: what `schedulerStopped` and `schedulerPaused` faults
+/// switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Running,
+    /// Not polled: its caches and watches are kept, as a process's under SIGSTOP.
+    Paused,
+    /// Dropped: started again, from empty caches, once running.
+    Stopped,
+}
+
+/// Runs the scheduler as `gate` says until `shutdown` (see [`Gate`]).
+pub async fn supervised(
+    client: kube::Client,
+    shutdown: CancellationToken,
+    nodes_seen: tokio::sync::watch::Sender<usize>,
+    events_api: bool,
+    mut gate: tokio::sync::watch::Receiver<Gate>,
+) {
+    loop {
+        if !wait_until(&mut gate, &shutdown, |g| g == Gate::Running).await {
+            return;
+        }
+        let token = shutdown.child_token();
+        let scheduler = run(client.clone(), token.clone(), &nodes_seen, events_api);
+        tokio::pin!(scheduler);
+        loop {
+            let current = *gate.borrow_and_update();
+            match current {
+                Gate::Running => tokio::select! {
+                    _ = &mut scheduler => return,
+                    changed = gate.changed() => if changed.is_err() { return },
+                },
+                Gate::Paused => {
+                    if !wait_until(&mut gate, &shutdown, |g| g != Gate::Paused).await {
+                        return;
+                    }
+                }
+                Gate::Stopped => {
+                    token.cancel();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Waits until the gate satisfies `open`; false when shutting down first.
+async fn wait_until(
+    gate: &mut tokio::sync::watch::Receiver<Gate>,
+    shutdown: &CancellationToken,
+    open: impl Fn(Gate) -> bool,
+) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        ok = gate.wait_for(|g| open(*g)) => ok.is_ok(),
+    }
+}
+
 struct Scheduler {
     client: kube::Client,
     recorder: SchedulerEvents,
@@ -120,12 +179,21 @@ impl Scheduler {
     /// Takes in a pod watch event; true when it marks the end of the initial listing.
     fn pod_event(&mut self, event: watcher::Event<Pod>) -> bool {
         match event {
-            watcher::Event::Apply(p) | watcher::Event::InitApply(p) | watcher::Event::Delete(p) => {
+            watcher::Event::Apply(p) | watcher::Event::Delete(p) => {
                 self.pod_changed(&p);
                 false
             }
-            watcher::Event::Init => false,
-            watcher::Event::InitDone => true,
+            // The reflector's store shows a listing only once it is done: then every pod
+            // already waiting (for a scheduler that was stopped, say) is queued.
+            watcher::Event::Init | watcher::Event::InitApply(_) => false,
+            watcher::Event::InitDone => {
+                for pod in self.pods.state() {
+                    if wants_us(&pod) {
+                        self.enqueue(ObjectRef::from_obj(&*pod));
+                    }
+                }
+                true
+            }
         }
     }
 

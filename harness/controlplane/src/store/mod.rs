@@ -9,6 +9,7 @@ mod cache;
 mod etcd;
 mod etcd_process;
 mod memory;
+mod slow_writes;
 
 use std::pin::Pin;
 
@@ -20,6 +21,7 @@ pub use cache::WatchCache;
 pub use etcd::{DEFAULT_REQUEST_TIMEOUT, EtcdStore};
 pub use etcd_process::{DEFAULT_ETCD_BINARY, EtcdProcess};
 pub use memory::MemoryStore;
+pub use slow_writes::{SlowWrites, WriteDelay};
 
 /// A store revision: etcd's `int64` revision, the apiserver's `resourceVersion`.
 pub type Revision = i64;

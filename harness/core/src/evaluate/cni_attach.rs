@@ -63,6 +63,35 @@ fn host_network(p: &Pod) -> bool {
 
 pub(super) fn cni_attach(obs: &Observation) -> StageResult {
     let Some(s) = obs.sightings.iter().find(|s| pod_ip(&s.pod).is_some()) else {
+        let refusals = super::network_refusals(obs);
+        if let Some(last) = refusals.last() {
+            let evidence = refusals
+                .iter()
+                .map(|e| {
+                    api(
+                        obs,
+                        format!("{} from {}: {}", e.reason, e.component, e.message),
+                        Some(e.at_ms),
+                    )
+                })
+                .collect();
+            let r = result(
+                Stage::CniAttach,
+                false,
+                "CNI ADD failed".into(),
+                None,
+                evidence,
+            );
+            return failed(
+                r,
+                format!(
+                    "the pod network refused the sandbox {} time(s): {}",
+                    refusals.len(),
+                    last.message
+                ),
+                "the runtime ran the CNI plugins of its conflist and one failed its ADD: read the plugin's error, then the conflist and the plugins' binaries",
+            );
+        }
         let r = result(
             Stage::CniAttach,
             false,

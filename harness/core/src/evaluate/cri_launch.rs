@@ -32,6 +32,9 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
         })
     });
     let Some(s) = running else {
+        if let Some(r) = network_refused(obs) {
+            return r;
+        }
         let waiting: Vec<String> = obs
             .sightings
             .last()
@@ -161,6 +164,45 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
         );
     }
     r
+}
+
+/// Containers that never ran because every sandbox the kubelet asked for was refused by the
+/// pod network: the kubelet → runtime call was made and answered, so this stage did its
+/// part and cniAttach owns the failure.
+fn network_refused(obs: &Observation) -> Option<StageResult> {
+    let refusals = super::network_refusals(obs);
+    let first = refusals.first()?;
+    let other_failures = obs.events.iter().any(|e| {
+        e.warning
+            && RETRIED.contains(&e.reason.as_str())
+            && !refusals.iter().any(|r| std::ptr::eq(*r, e))
+    });
+    if other_failures {
+        return None;
+    }
+    let evidence = refusals
+        .iter()
+        .map(|e| {
+            api(
+                obs,
+                format!(
+                    "the kubelet asked the runtime for a sandbox: {} from {}: {}",
+                    e.reason, e.component, e.message
+                ),
+                Some(e.at_ms),
+            )
+        })
+        .collect();
+    Some(result(
+        Stage::CriLaunch,
+        true,
+        format!(
+            "the runtime was asked for the sandbox {} time(s); its pod network refused it (see cniAttach)",
+            refusals.len()
+        ),
+        Some(first.at_ms),
+        evidence,
+    ))
 }
 
 /// The kubelet's Events for attempts it retries.

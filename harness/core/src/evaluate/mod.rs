@@ -11,6 +11,7 @@ mod cni_attach;
 mod cri_launch;
 mod dns;
 mod etcd_write;
+mod faults;
 mod pending;
 mod status_update;
 #[cfg(test)]
@@ -56,7 +57,11 @@ pub fn evaluate(case: &CaseSpec, obs: &Observation) -> Vec<StageResult> {
             };
             r.expected = expected;
             apply_deadline(&mut r, case, obs);
-            r
+            faults::show(&mut r, obs);
+            match case.expect.failed_words(stage) {
+                Some(words) => faults::expected_failure(r, words),
+                None => r,
+            }
         };
         if ended.is_none() {
             ended = ends_path(case, stage, obs, &r);
@@ -101,6 +106,9 @@ fn ends_path(case: &CaseSpec, stage: Stage, obs: &Observation, r: &StageResult) 
             Some("the pod is left to its own scheduler, as the case expects".into())
         }
         Stage::Binding if bound(obs).is_none() => Some("the pod was never bound to a node".into()),
+        _ if case.expect.failed_words(stage).is_some() && r.status == StageStatus::Passed => {
+            Some(format!("{stage} failed, as the case expects"))
+        }
         Stage::CriLaunch
             if matches!(
                 case.expect.cri_launch,
@@ -225,6 +233,20 @@ fn apply_deadline(r: &mut StageResult, case: &CaseSpec, obs: &Observation) {
 }
 
 // --- what a pod shows ------------------------------------------------------------------
+
+/// The kubelet's refused sandboxes whose runtime blames the pod network: the CNI ADD
+/// failed (containerd: `failed to setup network for sandbox …: plugin type="…" failed
+/// (add): …`). The kubelet and the runtime did their part; the network did not.
+fn network_refusals(obs: &Observation) -> Vec<&crate::observation::EventSighting> {
+    obs.events
+        .iter()
+        .filter(|e| {
+            e.reason == "FailedCreatePodSandBox"
+                && (e.message.contains("failed to setup network for sandbox")
+                    || e.message.contains("failed (add)"))
+        })
+        .collect()
+}
 
 fn node_of(p: &Pod) -> Option<&str> {
     p.spec

@@ -58,6 +58,7 @@ impl Case {
             timeout: Duration::from_secs(30),
             dns_lookups: Vec::new(),
             replicas: 1,
+            faults: Vec::new(),
         })
     }
 
@@ -369,6 +370,7 @@ pub(super) fn running() -> Observation {
         observed_ms: 150.0,
         timed_out: false,
         scheduler_under_test: None,
+        faults: Vec::new(),
     }
 }
 

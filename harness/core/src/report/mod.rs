@@ -49,6 +49,7 @@ pub(crate) fn source_name(source: Source) -> &'static str {
         Source::Cni => "cni",
         Source::Process => "process",
         Source::Registry => "registry",
+        Source::Fault => "fault",
     }
 }
 

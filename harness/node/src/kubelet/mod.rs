@@ -83,6 +83,8 @@ pub struct NodeConfig {
     /// The static pods the kubelet shows as mirror pods (kubeadm's etcd on the first
     /// node); their containers are host processes (see [`crate::static_pod`]).
     pub static_pods: Vec<Arc<StaticPod>>,
+    /// The node's fault switches (`faults:` in a suite); its kubelet reads the status delay.
+    pub faults: Arc<crate::fault::NodeFaults>,
 }
 
 impl NodeConfig {
@@ -111,6 +113,7 @@ impl NodeConfig {
             dns,
             graceful_termination: false,
             static_pods: Vec::new(),
+            faults: Arc::default(),
         }
     }
 
@@ -720,6 +723,9 @@ async fn retry_images(ctx: &NodeContext, pod: &Pod, r: &mut RunningPod) -> bool 
 
 /// Patches the pod's status with what was observed.
 async fn report(ctx: &NodeContext, pod: &Pod, observation: &PodObservation) {
+    if let Some(delay) = ctx.config.faults.status_delay() {
+        tokio::time::sleep(delay).await;
+    }
     let status = status::pod_status(pod, observation, &now());
     let api: Api<Pod> = Api::namespaced(
         ctx.client.clone(),
