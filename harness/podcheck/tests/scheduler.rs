@@ -377,3 +377,30 @@ fn up_runs_the_users_scheduler_and_stops_it() {
         children[0].display()
     );
 }
+
+#[test]
+fn a_paused_scheduler_process_binds_once_it_runs_again_and_is_never_left_stopped() {
+    let bin = example_scheduler().display().to_string();
+    let (reports, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let out = run(
+        &[
+            "harness/podcheck/tests/fixtures/faults/paused-scheduler.yaml",
+            "--scheduler-command",
+            &bin,
+        ],
+        reports.path(),
+        tmp.path(),
+    );
+    // The runner makes a case that leaves a process stopped an error: a pass says it did not.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(reports.path());
+    let binding = stage(&r, "resumes", "binding");
+    assert!(binding["atMs"].as_f64().unwrap() >= 1500.0, "{binding:#}");
+    let evidence = binding["evidence"].to_string();
+    assert!(evidence.contains("SIGSTOP"), "{evidence}");
+    assert!(
+        evidence.contains("event Scheduled from default-scheduler"),
+        "{evidence}"
+    );
+    assert!(left_behind(tmp.path()).is_empty());
+}
