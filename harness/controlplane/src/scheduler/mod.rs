@@ -187,6 +187,8 @@ impl Scheduler {
             // already waiting (for a scheduler that was stopped, say) is queued.
             watcher::Event::Init | watcher::Event::InitApply(_) => false,
             watcher::Event::InitDone => {
+                let pods = &self.pods;
+                self.unschedulable.retain(|key, _| pods.get(key).is_some());
                 for pod in self.pods.state() {
                     if wants_us(&pod) {
                         self.enqueue(ObjectRef::from_obj(&*pod));
