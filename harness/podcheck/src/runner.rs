@@ -130,7 +130,8 @@ fn network_skip(suite: &Suite, providers: &ProviderOptions) -> Option<SuiteSkip>
         .unwrap_or_default();
     let (why, missing) = match &providers.selection.runtime {
         RuntimeChoice::Sim => ("--runtime sim simulates it".to_string(), Vec::new()),
-        _ => (
+        RuntimeChoice::CriSocket(_) => (network.why.clone(), Vec::new()),
+        RuntimeChoice::Auto | RuntimeChoice::Containerd => (
             podcheck_node::real_runtime_usable()
                 .err()
                 .unwrap_or_else(|| network.why.clone()),

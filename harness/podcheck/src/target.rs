@@ -119,6 +119,9 @@ impl Target {
             if cni.conflist == network::ConflistTemplate::Builtin {
                 cni.conflist = network::ConflistTemplate::File(path.clone());
             }
+            if let providers::RuntimeChoice::CriSocket(socket) = &providers.selection.runtime {
+                tracing::warn!(suite = %suite.name, socket = %socket.display(), "the runtime at the CRI socket calls the CNI plugins of its own configuration: the suite's CNI conflist is not used");
+            }
             if !required.contains(&Component::Network) {
                 required.push(Component::Network);
             }
