@@ -77,7 +77,8 @@ pub struct LearnArgs {
     /// told otherwise).
     #[arg(long, value_enum, default_value_t = StoreArg::Memory, global = true)]
     store: StoreArg,
-    /// The nodes' runtime and pod network.
+    /// The nodes' runtime and pod network (a lesson whose suite names its own pod network
+    /// runs on containerd whatever this says, and is skipped where it cannot).
     #[arg(long, value_enum, default_value_t = RuntimeArg::Sim, global = true)]
     runtime: RuntimeArg,
     /// Components that must be real (comma-separated: store, runtime, network, dns).

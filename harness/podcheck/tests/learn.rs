@@ -309,3 +309,79 @@ fn a_suite_with_its_own_conflist_is_skipped_where_the_real_network_cannot_run() 
         .unwrap();
     assert_eq!(code(&out), Some(3), "{}", text(&out));
 }
+
+/// `podcheck learn ARGS…` as a user without root (`nobody` when the tests run as root),
+/// with its progress under `state`.
+fn learn_as_a_user(state: &Path, args: &[&str]) -> Output {
+    let podcheck = env!("CARGO_BIN_EXE_podcheck");
+    let mut c = if rustix::process::geteuid().is_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(podcheck);
+        c
+    } else {
+        std::process::Command::new(podcheck)
+    };
+    c.arg("learn")
+        .args(args)
+        .env("PODCHECK_STATE_DIR", state)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn without_root_the_network_lesson_is_skipped_with_why_and_the_learner_goes_on() {
+    let work = tempfile::tempdir().unwrap();
+    let lessons = work.path().join("lessons");
+    for l in ["10-cni-conflist", "11-service-name"] {
+        copy_tree(&workspace().join("lessons").join(l), &lessons.join(l));
+    }
+    let state = work.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::process::Command::new("chmod")
+        .args(["-R", "a+rwX"])
+        .arg(work.path())
+        .status()
+        .unwrap();
+    let dir = lessons.to_str().unwrap();
+
+    let next = learn_as_a_user(&state, &["next", "--lessons", dir]);
+    let shown = text(&next);
+    assert_eq!(code(&next), Some(0), "{shown}");
+    assert!(
+        shown.contains("- skipped here: lesson 10-cni-conflist cannot run on this machine"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("its CNI conflist (network.conflist) needs the real pod network"),
+        "{shown}"
+    );
+    assert!(shown.contains("root"), "{shown}");
+    assert!(
+        shown.contains("`podcheck learn reset 10` and `podcheck learn next`"),
+        "{shown}"
+    );
+    assert!(shown.contains("next: 11-service-name"), "{shown}");
+    let list = text(&learn_as_a_user(&state, &["--lessons", dir]));
+    assert!(
+        list.contains("- 10-cni-conflist          skipped"),
+        "{list}"
+    );
+    assert!(
+        list.contains("→ 11-service-name          current"),
+        "{list}"
+    );
+    assert!(list.contains("0 of 2 done, 1 skipped"), "{list}");
+
+    let verify = learn_as_a_user(&state, &["verify", "--lessons", dir]);
+    let shown = text(&verify);
+    assert_eq!(code(&verify), Some(0), "{shown}");
+    assert!(
+        shown.contains("skip  10-cni-conflist          teaches cniAttach: its CNI conflist"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("1 of 1 lessons hold, 1 skipped (they cannot run here)"),
+        "{shown}"
+    );
+}
