@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use crate::load::{Problem, ReadFile, SuiteError, problem, read_source, syntax_problem};
-use crate::result::{CaseResult, StageResult, StageStatus, Verdict};
+use crate::result::{CaseResult, StageResult, StageStatus, SuiteResult, Verdict};
 use crate::stage::Stage;
 
 /// The file that makes a directory a lesson.
@@ -28,21 +28,42 @@ pub const STORY_FILE: &str = "README.md";
 /// The directory of fixed files, named as the files they replace.
 pub const SOLUTION_DIR: &str = "solution";
 
+/// Where the committed JSON schema of `lesson.yaml` is, from the repository's root; each
+/// lesson.yaml names it in its `yaml-language-server` comment.
+pub const SCHEMA_PATH: &str = "lessons/schema/lesson.v1.json";
+
 /// `lesson.yaml` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(
+    title = "podcheck lesson",
+    description = "A lesson of `podcheck learn`: the stage its suite.yaml breaks on purpose, the files the learner edits (each fixed under solution/), hints, and the explanation shown once it passes."
+)]
 pub struct LessonFile {
     /// One line: what the learner meets.
     pub title: String,
     /// The stage the lesson breaks (and `learn verify` checks it breaks at).
+    #[schemars(with = "Stage")]
     pub teaches: Spanned<Stage>,
     /// The files the learner edits, relative to the lesson's directory; each has its
     /// fixed version under `solution/`.
+    #[schemars(with = "Vec<String>", length(min = 1))]
     pub edit: Spanned<Vec<Spanned<String>>>,
     /// In increasing detail; the last one all but gives the answer.
+    #[schemars(with = "Vec<String>", length(min = 1))]
     pub hints: Spanned<Vec<String>>,
-    /// Shown once the lesson passes: what broke, who owns it, how it looks with kubectl.
+    /// Shown once the lesson passes: what broke, which component owns it, how it looks on
+    /// a real cluster with kubectl; it ends by pointing to `podcheck explain STAGE`.
+    #[schemars(with = "String")]
     pub explanation: Spanned<String>,
+}
+
+/// The JSON schema of `lesson.yaml` (committed at [`SCHEMA_PATH`]).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(LessonFile);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// A lesson ready to run.
@@ -206,9 +227,28 @@ pub enum Attempt {
     Broke { case: String, stage: StageResult },
     /// A case could not be run at all.
     Error { case: String, message: String },
+    /// The lesson's suite cannot run on this machine (it needs a real component that is
+    /// not here): why, and the command that installs what is missing.
+    Skipped {
+        reason: String,
+        install: Option<String>,
+    },
 }
 
 impl Attempt {
+    /// The attempt of a run of a lesson's suite: skipped where the suite was, else as its
+    /// cases went.
+    pub fn of_run(suites: &[SuiteResult]) -> Attempt {
+        if let Some(skip) = suites.iter().find_map(|s| s.skipped.as_ref()) {
+            return Attempt::Skipped {
+                reason: skip.reason.clone(),
+                install: skip.install.clone(),
+            };
+        }
+        let cases: Vec<CaseResult> = suites.iter().flat_map(|s| s.cases.clone()).collect();
+        Attempt::of(&cases)
+    }
+
     /// The attempt of a lesson's cases (their results, in order).
     pub fn of(cases: &[CaseResult]) -> Attempt {
         for case in cases {
@@ -268,6 +308,7 @@ pub fn verify(teaches: Stage, unsolved: &Attempt, solved: &Attempt) -> Option<St
         Attempt::Error { case, message } => {
             Some(format!("unsolved, case {case} could not run: {message}"))
         }
+        Attempt::Skipped { reason, .. } => Some(format!("unsolved, it was skipped: {reason}")),
     };
     let solved_wrong = match solved {
         Attempt::Passed => None,
@@ -279,6 +320,9 @@ pub fn verify(teaches: Stage, unsolved: &Attempt, solved: &Attempt) -> Option<St
         Attempt::Error { case, message } => Some(format!(
             "with solution/, case {case} could not run: {message}"
         )),
+        Attempt::Skipped { reason, .. } => {
+            Some(format!("with solution/, it was skipped: {reason}"))
+        }
     };
     match (unsolved_wrong, solved_wrong) {
         (None, None) => None,
@@ -306,15 +350,21 @@ pub struct Progress {
     /// How many hints each lesson has shown.
     #[serde(default)]
     pub hints: BTreeMap<String, usize>,
+    /// The lessons skipped because they cannot run on this machine (a real component is
+    /// missing); `learn reset` brings them back.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub skipped: BTreeSet<String>,
 }
 
 /// Where a lesson stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
     Done,
-    /// The first lesson not done: the one `learn next` runs.
+    /// The first lesson neither done nor skipped: the one `learn next` runs.
     Current,
     Todo,
+    /// It cannot run on this machine (`learn next` said why).
+    Skipped,
 }
 
 impl Standing {
@@ -323,19 +373,24 @@ impl Standing {
             Standing::Done => "done",
             Standing::Current => "current",
             Standing::Todo => "todo",
+            Standing::Skipped => "skipped",
         }
     }
 }
 
 impl Progress {
-    /// The first lesson (of `lessons`, in order) not done.
+    /// The first lesson (of `lessons`, in order) neither done nor skipped.
     pub fn current<'a>(&self, lessons: &'a [Lesson]) -> Option<&'a Lesson> {
-        lessons.iter().find(|l| !self.done.contains(&l.id))
+        lessons
+            .iter()
+            .find(|l| !self.done.contains(&l.id) && !self.skipped.contains(&l.id))
     }
 
     pub fn standing(&self, lessons: &[Lesson], lesson: &Lesson) -> Standing {
         if self.done.contains(&lesson.id) {
             Standing::Done
+        } else if self.skipped.contains(&lesson.id) {
+            Standing::Skipped
         } else if self.current(lessons).is_some_and(|c| c.id == lesson.id) {
             Standing::Current
         } else {
@@ -345,7 +400,13 @@ impl Progress {
 
     /// The lesson passed.
     pub fn passed(&mut self, lesson: &Lesson) {
+        self.skipped.remove(&lesson.id);
         self.done.insert(lesson.id.clone());
+    }
+
+    /// The lesson cannot run here: `learn next` goes on with the one after it.
+    pub fn skip(&mut self, lesson: &Lesson) {
+        self.skipped.insert(lesson.id.clone());
     }
 
     /// The next hint of `lesson` (its index), counted as shown; once all are shown, the
@@ -370,6 +431,7 @@ impl Progress {
             Some(l) => {
                 self.done.remove(&l.id);
                 self.hints.remove(&l.id);
+                self.skipped.remove(&l.id);
             }
             None => *self = Progress::default(),
         }
@@ -403,6 +465,7 @@ pub fn list_words(lessons: &[Lesson], progress: &Progress) -> String {
             Standing::Done => "✓",
             Standing::Current => "→",
             Standing::Todo => " ",
+            Standing::Skipped => "-",
         };
         out.push_str(&format!(
             "{mark} {:<24} {:<8} {:<13} {}\n",
@@ -417,6 +480,15 @@ pub fn list_words(lessons: &[Lesson], progress: &Progress) -> String {
         .filter(|l| progress.done.contains(&l.id))
         .count();
     out.push_str(&format!("{done} of {} done", lessons.len()));
+    let skipped = lessons
+        .iter()
+        .filter(|l| progress.standing(lessons, l) == Standing::Skipped)
+        .count();
+    if skipped > 0 {
+        out.push_str(&format!(
+            ", {skipped} skipped (they cannot run here; `podcheck learn reset NN` to try again)"
+        ));
+    }
     match progress.current(lessons) {
         Some(c) => out.push_str(&format!(
             "; next: {} (`podcheck learn next`; edit {} in {})\n",
@@ -424,6 +496,7 @@ pub fn list_words(lessons: &[Lesson], progress: &Progress) -> String {
             c.edit.join(", "),
             c.dir.display()
         )),
+        None if skipped > 0 => out.push_str("; no lesson left to run here\n"),
         None => out.push_str(": every lesson passes\n"),
     }
     out
@@ -444,6 +517,10 @@ pub fn attempt_words(lesson: &Lesson, attempt: &Attempt, hints_shown: usize) -> 
         }
         Attempt::Error { case, message } => {
             out.push_str(&format!("case {case} could not run: {message}\n"));
+        }
+        Attempt::Skipped { .. } => {
+            out.push_str(&skipped_words(lesson, attempt, None));
+            return out;
         }
         Attempt::Broke { case, stage } => {
             let s = stage.stage;
@@ -526,6 +603,32 @@ pub fn passed_words(lesson: &Lesson, next: Option<&Lesson>) -> String {
     out
 }
 
+/// `podcheck learn next` when the lesson cannot run on this machine: why, what to install,
+/// and the lesson `learn next` goes on with.
+pub fn skipped_words(lesson: &Lesson, attempt: &Attempt, next: Option<&Lesson>) -> String {
+    let Attempt::Skipped { reason, install } = attempt else {
+        return String::new();
+    };
+    let mut out = format!(
+        "- skipped here: lesson {} cannot run on this machine\n  {reason}\n",
+        lesson.id
+    );
+    if let Some(install) = install {
+        out.push_str(&format!("  install: {install}\n"));
+    }
+    out.push_str(&format!(
+        "  then, as root: `podcheck learn reset {}` and `podcheck learn next`\n",
+        lesson.number()
+    ));
+    if let Some(n) = next {
+        out.push_str(&format!(
+            "\nnext: {} — {} (`podcheck learn next`)\n",
+            n.id, n.title
+        ));
+    }
+    out
+}
+
 /// `podcheck learn hint`: hint `index` of the lesson.
 pub fn hint_words(lesson: &Lesson, index: usize) -> String {
     let total = lesson.hints.len();
@@ -537,6 +640,18 @@ pub fn hint_words(lesson: &Lesson, index: usize) -> String {
         out.push_str("that was the last hint; the fix is in its solution/ if you are stuck\n");
     }
     out
+}
+
+/// `podcheck learn verify`: the line of a lesson that cannot run on this machine.
+pub fn verify_skip_line(lesson: &Lesson, reason: &str, install: Option<&str>) -> String {
+    let install = install
+        .map(|i| format!(" (install: {i})"))
+        .unwrap_or_default();
+    format!(
+        "skip  {:<24} teaches {}: {reason}{install}",
+        lesson.id,
+        lesson.teaches.name()
+    )
 }
 
 /// `podcheck learn verify`: one line per lesson.

@@ -336,3 +336,93 @@ fn a_pass_shows_the_explanation_and_what_comes_next() {
         hint_words(&ls[0], 1).contains("hint 2 of 2 (01-a):\n  second\nthat was the last hint")
     );
 }
+
+// --- lessons that cannot run here --------------------------------------------------------
+
+#[test]
+fn a_skipped_suite_skips_the_attempt_and_the_learner_goes_on() {
+    let skip = crate::result::SuiteSkip {
+        reason: "its CNI conflist needs the real pod network: needs root".into(),
+        install: Some("apt-get install -y containerd".into()),
+    };
+    let suite = SuiteResult::skipped("s", "s/suite.yaml", "pods", &[("c", "")], skip);
+    let a = Attempt::of_run(&[suite]);
+    assert_eq!(
+        a,
+        Attempt::Skipped {
+            reason: "its CNI conflist needs the real pod network: needs root".into(),
+            install: Some("apt-get install -y containerd".into()),
+        }
+    );
+    let ls = lessons();
+    let words = skipped_words(&ls[0], &a, Some(&ls[1]));
+    assert!(
+        words.contains("- skipped here: lesson 01-a cannot run on this machine"),
+        "{words}"
+    );
+    assert!(
+        words.contains("install: apt-get install -y containerd"),
+        "{words}"
+    );
+    assert!(words.contains("`podcheck learn reset 01`"), "{words}");
+    assert!(words.contains("next: 02-b — title 02-b"), "{words}");
+    assert!(
+        verify_skip_line(&ls[0], "needs root", None)
+            .starts_with("skip  01-a                     teaches auth: needs root")
+    );
+
+    let mut p = Progress::default();
+    p.skip(&ls[0]);
+    assert_eq!(p.standing(&ls, &ls[0]), Standing::Skipped);
+    assert_eq!(p.current(&ls).map(|l| l.id.as_str()), Some("02-b"));
+    let list = list_words(&ls, &p);
+    assert!(
+        list.contains("- 01-a                     skipped"),
+        "{list}"
+    );
+    assert!(list.contains("0 of 3 done, 1 skipped"), "{list}");
+    p.reset(Some(&ls[0]));
+    assert_eq!(p.current(&ls).map(|l| l.id.as_str()), Some("01-a"));
+    // A lesson skipped once and passed later is done.
+    p.skip(&ls[0]);
+    p.passed(&ls[0]);
+    assert_eq!(p.standing(&ls, &ls[0]), Standing::Done);
+    assert!(p.skipped.is_empty());
+}
+
+// --- the schema ------------------------------------------------------------------------
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn the_committed_lesson_schema_is_current() {
+    let committed = std::fs::read_to_string(workspace().join(SCHEMA_PATH)).unwrap_or_default();
+    // Not assert_eq!: a diff of two schemas helps less than the command that fixes it.
+    assert!(
+        committed == json_schema(),
+        "{SCHEMA_PATH} is stale or missing: it differs from podcheck_core::lesson::json_schema(). \
+         Regenerate it from the workspace root with\n\n    \
+         cargo run -p podcheck -- schema --lesson > {SCHEMA_PATH}\n"
+    );
+}
+
+#[test]
+fn every_lesson_file_names_the_schema() {
+    let lessons = workspace().join("lessons");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&lessons).unwrap().flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path().join(LESSON_FILE)) else {
+            continue;
+        };
+        seen += 1;
+        assert_eq!(
+            text.lines().next(),
+            Some("# yaml-language-server: $schema=../schema/lesson.v1.json"),
+            "{}",
+            entry.path().display()
+        );
+    }
+    assert!(seen >= 9, "{seen} lessons");
+}

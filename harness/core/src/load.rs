@@ -56,6 +56,10 @@ pub struct Suite {
     pub scheduler: Option<ExternalScheduler>,
     /// Image archives for the embedded nodes (`spec.images`).
     pub images: Vec<SuiteImage>,
+    /// The suite's CNI conflist template for the embedded nodes' real pod network
+    /// (`spec.components.cniConflist`), resolved against the suite's directory: the suite
+    /// needs the real network.
+    pub cni_conflist: Option<PathBuf>,
     pub cases: Vec<CaseSpec>,
 }
 
@@ -477,6 +481,40 @@ fn check(
             })
         }
     };
+    let cni_conflist = suite.spec.components.cni_conflist.as_ref().and_then(|c| {
+        let at = dir.join(&c.value);
+        let wrong = match read(&at) {
+            Err(e) => Some((
+                format!("cannot read the CNI conflist {}: {e}", c.value),
+                format!("looked for {}; it is relative to the suite file", at.display()),
+            )),
+            Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v) if v.get("plugins").is_some_and(|p| p.is_array()) => None,
+                Ok(_) => Some((
+                    format!("the CNI conflist {} has no `plugins` list", c.value),
+                    "a conflist is a JSON object with `cniVersion`, `name` and `plugins: [...]` (see fixtures/cni/bridge.conflist)".into(),
+                )),
+                Err(e) => Some((
+                    format!("the CNI conflist {} is not JSON: {e}", c.value),
+                    "a conflist is a JSON object with `cniVersion`, `name` and `plugins: [...]` (see fixtures/cni/bridge.conflist)".into(),
+                )),
+            },
+        };
+        match wrong {
+            Some((message, help)) => {
+                problems.push(problem(
+                    file,
+                    source,
+                    &c.referenced,
+                    message,
+                    "this conflist",
+                    Some(help),
+                ));
+                None
+            }
+            None => Some(at),
+        }
+    });
     let shared_source: std::sync::Arc<str> = source.into();
     let images = suite
         .spec
@@ -636,6 +674,7 @@ fn check(
         identities,
         scheduler,
         images,
+        cni_conflist,
         cases,
     })
 }
@@ -895,6 +934,34 @@ mod scheduler_tests {
                 .rendered
                 .contains("suites/mine/suite.yaml:5:12: cannot read it")
         );
+    }
+
+    #[test]
+    fn a_cni_conflist_is_relative_to_the_suite_and_checked_at_its_line() {
+        let text = suite("  components:\n    cniConflist: net/my.conflist\n", "");
+        let conflist = r#"{"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "bridge"}]}"#;
+        let read = |p: &Path| {
+            Ok(if p.ends_with("my.conflist") {
+                conflist.to_string()
+            } else {
+                text.clone()
+            })
+        };
+        let s = load(Path::new("suites/mine/suite.yaml"), &read).unwrap();
+        assert_eq!(
+            s.cni_conflist.as_deref(),
+            Some(Path::new("suites/mine/net/my.conflist"))
+        );
+        // Here the suite's own text stands for the conflist: not JSON, named at the field.
+        let e = load_text(&text).unwrap_err();
+        assert!(
+            e.0[0]
+                .message
+                .starts_with("the CNI conflist net/my.conflist is not JSON"),
+            "{}",
+            e.0[0].message
+        );
+        assert_eq!((e.0[0].line, e.0[0].column), (6, 18));
     }
 
     #[test]

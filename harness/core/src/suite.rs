@@ -89,6 +89,13 @@ pub struct Components {
     /// embedded apiserver (as `system:kube-scheduler`). `--scheduler-command` overrides it.
     #[serde(default)]
     pub scheduler: Option<SchedulerComponent>,
+    /// A CNI conflist template of your own for the nodes' real pod network, relative to
+    /// the suite file (placeholders as in `fixtures/cni/README.md`: `{{podNetwork}}`,
+    /// `{{rangeStart}}`, …). The suite needs the real runtime and network: where they
+    /// cannot run, it is skipped with the reason. `--cni-conflist` overrides it.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub cni_conflist: Option<Spanned<String>>,
 }
 
 /// An external scheduler: the command that runs it, and the `schedulerName` it serves.

@@ -44,8 +44,8 @@ pub enum Command {
     List(PathsArg),
     /// Explain a stage: what happens, what podcheck checks, what commonly breaks.
     Explain(ExplainArgs),
-    /// Print the JSON schema of suite files.
-    Schema,
+    /// Print the JSON schema of suite files (with --lesson: of lesson.yaml).
+    Schema(SchemaArgs),
     /// Start the embedded control plane and serve it until Ctrl-C or SIGTERM.
     Up(UpArgs),
     /// Say which provider each component of the embedded target uses, real or simulated, and why.
@@ -55,6 +55,14 @@ pub enum Command {
     /// List the images the embedded nodes can pull: the built-in ones and those of
     /// `--image-archive`.
     Images(ImagesArgs),
+}
+
+/// `schema`.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// The schema of a lesson's lesson.yaml (`podcheck learn`) instead of suite files.
+    #[arg(long)]
+    pub lesson: bool,
 }
 
 /// `learn`.
@@ -69,7 +77,8 @@ pub struct LearnArgs {
     /// told otherwise).
     #[arg(long, value_enum, default_value_t = StoreArg::Memory, global = true)]
     store: StoreArg,
-    /// The nodes' runtime and pod network.
+    /// The nodes' runtime and pod network (a lesson whose suite names its own pod network
+    /// runs on containerd whatever this says, and is skipped where it cannot).
     #[arg(long, value_enum, default_value_t = RuntimeArg::Sim, global = true)]
     runtime: RuntimeArg,
     /// Components that must be real (comma-separated: store, runtime, network, dns).

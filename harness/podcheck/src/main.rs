@@ -37,7 +37,7 @@ fn main() -> ExitCode {
 fn dispatch(command: Command, matches: &ArgMatches, started: Instant) -> Result<(), UserError> {
     match command {
         Command::Explain(args) => commands::explain::explain(&args.stage),
-        Command::Schema => commands::schema::schema(),
+        Command::Schema(args) => commands::schema::schema(args.lesson),
         Command::Validate(args) => commands::validate::validate(&args.paths),
         Command::Report(args) => commands::report::report(&args.run_dir),
         Command::List(args) => commands::list::list(&args.paths),

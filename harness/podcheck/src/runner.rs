@@ -9,13 +9,15 @@ use podcheck_core::evaluate::evaluate;
 use podcheck_core::load::{CaseSpec, Suite};
 use podcheck_core::progress::CaseAt;
 use podcheck_core::result::{
-    CaseKind, CaseResult, RESULTS_SCHEMA, RunResults, StageStatus, SuiteResult, TargetInfo, Verdict,
+    CaseKind, CaseResult, RESULTS_SCHEMA, RunResults, StageStatus, SuiteResult, SuiteSkip,
+    TargetInfo, Verdict,
 };
 
 use crate::conformance::{self, ConformanceOptions};
-use crate::target::Target;
+use crate::target::{ProviderOptions, Target};
 use crate::{Error, TargetChoice};
 use crate::{node_map, observer};
+use podcheck_controlplane::providers::{self, Component, RuntimeChoice};
 
 /// How long a suite's end waits for its cases' namespaces to be gone.
 const CLEANUP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -102,6 +104,49 @@ pub async fn run_all(
     Ok(results)
 }
 
+/// Why a suite with a CNI conflist of its own (`spec.components.cniConflist`) cannot run on
+/// the embedded target here: it needs the real pod network, and without it the conflist
+/// would be ignored. Skipped with the reason (and the packages that would fix it), as a
+/// conformance suite of podcheck's own is; unless the suite or `--require-real` insists
+/// on the real network, in which case the target's setup stops the run.
+fn network_skip(suite: &Suite, providers: &ProviderOptions) -> Option<SuiteSkip> {
+    let conflist = suite.cni_conflist.as_ref()?;
+    if providers.require_real.contains(&Component::Network)
+        || suite
+            .require_real
+            .iter()
+            .any(|c| c == Component::Network.name())
+    {
+        return None;
+    }
+    let choices = providers::choose(&providers.selection);
+    let network = choices.iter().find(|c| c.component == Component::Network)?;
+    if network.real {
+        return None;
+    }
+    let file = conflist
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (why, missing) = match &providers.selection.runtime {
+        RuntimeChoice::Sim => ("--runtime sim simulates it".to_string(), Vec::new()),
+        RuntimeChoice::CriSocket(_) => (network.why.clone(), Vec::new()),
+        RuntimeChoice::Auto | RuntimeChoice::Containerd => (
+            podcheck_node::real_runtime_usable()
+                .err()
+                .unwrap_or_else(|| network.why.clone()),
+            podcheck_node::real_runtime_missing(),
+        ),
+    };
+    Some(SuiteSkip {
+        reason: format!(
+            "its CNI conflist ({file}) needs the real pod network (containerd, runc and the CNI plugins, as root): {}",
+            why.trim_end_matches('.')
+        ),
+        install: podcheck_host::prerequisite::install_command(&missing),
+    })
+}
+
 /// Runs every suite; a target that cannot be set up is an error, a failed case is data.
 pub async fn run(
     suites: &[Suite],
@@ -135,6 +180,35 @@ pub async fn run(
             suite: suite.name.clone(),
             cases: suite.cases.len(),
         });
+        if let TargetChoice::Local(providers) = &opts.target
+            && let Some(skip) = network_skip(suite, providers)
+        {
+            let cases: Vec<(&str, &str)> = suite
+                .cases
+                .iter()
+                .map(|c| (c.name.as_str(), c.description.as_str()))
+                .collect();
+            let skipped = SuiteResult::skipped(
+                &suite.name,
+                &suite.path.display().to_string(),
+                "pods",
+                &cases,
+                skip,
+            );
+            for case in &skipped.cases {
+                progress(Progress::CaseFinished {
+                    suite: suite.name.clone(),
+                    case: case.name.clone(),
+                    verdict: case.verdict,
+                    failed_stages: Vec::new(),
+                });
+            }
+            if results.target.kind.is_empty() {
+                results.target.kind = "local".into();
+            }
+            results.suites.push(skipped);
+            continue;
+        }
         let mut target = match &opts.target {
             TargetChoice::Local(providers) => Target::local(suite, providers).await?,
             TargetChoice::Kubeconfig(path) => {
@@ -144,9 +218,17 @@ pub async fn run(
                 if !suite.images.is_empty() {
                     tracing::warn!(suite = %suite.name, "the suite's image archives are served to the embedded target's nodes only; the cluster pulls from its own registries");
                 }
+                if suite.cni_conflist.is_some() {
+                    tracing::warn!(suite = %suite.name, "the suite's CNI conflist is the embedded target's pod network only; the cluster's own network is observed");
+                }
                 Target::kubeconfig(path).await?
             }
-            TargetChoice::Kind(kind) => kind.connect_for(suite).await?,
+            TargetChoice::Kind(kind) => {
+                if suite.cni_conflist.is_some() {
+                    tracing::warn!(suite = %suite.name, "the suite's CNI conflist is the embedded target's pod network only; the kind cluster's own network (--cni-manifest) is observed");
+                }
+                kind.connect_for(suite).await?
+            }
         };
         target.run_id = opts.run_id.clone();
         results.target = target.info.clone();

@@ -112,6 +112,20 @@ impl Target {
                 required.push(c);
             }
         }
+        // The suite's own conflist, unless `--cni-conflist` names another: it needs the real
+        // network (on the simulated one it would be ignored).
+        let mut cni = providers.cni.clone();
+        if let Some(path) = &suite.cni_conflist {
+            if cni.conflist == network::ConflistTemplate::Builtin {
+                cni.conflist = network::ConflistTemplate::File(path.clone());
+            }
+            if let providers::RuntimeChoice::CriSocket(socket) = &providers.selection.runtime {
+                tracing::warn!(suite = %suite.name, socket = %socket.display(), "the runtime at the CRI socket calls the CNI plugins of its own configuration: the suite's CNI conflist is not used");
+            }
+            if !required.contains(&Component::Network) {
+                required.push(Component::Network);
+            }
+        }
         let choices = providers::choose(&providers.selection);
         let missing = providers::missing_real(&choices, &required);
         if !missing.is_empty() {
@@ -155,7 +169,7 @@ impl Target {
             scheduler: builtin,
             store: providers.selection.store.clone(),
             runtime: providers.selection.runtime.clone(),
-            cni: providers.cni.clone(),
+            cni: cni.clone(),
             image_archives: providers
                 .image_archives
                 .iter()
@@ -192,8 +206,7 @@ impl Target {
             providers::RuntimeChoice::CriSocket(socket) => Some(socket),
             _ => None,
         };
-        let custom_cni = (providers.cni != podcheck_node::network::CniConfig::builtin())
-            .then(|| providers.cni.clone());
+        let custom_cni = (cni != podcheck_node::network::CniConfig::builtin()).then_some(cni);
         let mut providers = vec![
             Provider {
                 component: "apiserver".into(),

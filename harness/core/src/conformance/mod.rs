@@ -128,6 +128,7 @@ impl Suite {
             identities: Vec::new(),
             scheduler: None,
             images: Vec::new(),
+            cni_conflist: None,
             cases: Vec::new(),
         }
     }

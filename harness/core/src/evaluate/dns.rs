@@ -10,16 +10,23 @@ use crate::stage::Stage;
 /// Whether the kubelet gives the pod the cluster DNS: ClusterFirst (unless on the host
 /// network, where it means Default) and ClusterFirstWithHostNet.
 fn uses_cluster_dns(obs: &Observation) -> bool {
-    let spec = obs.sightings.first().and_then(|s| s.pod.spec.as_ref());
-    let host = spec.and_then(|s| s.host_network).unwrap_or(false);
-    match spec
-        .and_then(|s| s.dns_policy.as_deref())
-        .unwrap_or("ClusterFirst")
-    {
+    let (policy, host) = dns_policy(obs);
+    match policy {
         "ClusterFirstWithHostNet" => true,
         "ClusterFirst" => !host,
         _ => false,
     }
+}
+
+/// The pod's dnsPolicy (ClusterFirst when it names none) and whether it is on the host's
+/// network.
+fn dns_policy(obs: &Observation) -> (&str, bool) {
+    let spec = obs.sightings.first().and_then(|s| s.pod.spec.as_ref());
+    let host = spec.and_then(|s| s.host_network).unwrap_or(false);
+    let policy = spec
+        .and_then(|s| s.dns_policy.as_deref())
+        .unwrap_or("ClusterFirst");
+    (policy, host)
 }
 
 pub(super) fn dns(obs: &Observation) -> StageResult {
@@ -61,8 +68,26 @@ pub(super) fn dns(obs: &Observation) -> StageResult {
             "exec into the container failed".into(),
         )),
     }
+    // Where the pod does not ask the cluster DNS, a Service name that does not resolve is
+    // the policy's doing, not the server's.
+    let unresolved_hint = match dns_policy(obs) {
+        _ if uses_cluster_dns(obs) => {
+            "is the cluster DNS serving the Service's namespace and zone?".to_string()
+        }
+        ("ClusterFirst", true) => "the pod is on the host's network with dnsPolicy ClusterFirst, which there means Default: it asks the node's resolvers, which know no Services (ClusterFirstWithHostNet asks the cluster DNS)".into(),
+        (policy, _) => format!(
+            "the pod's dnsPolicy is {policy}: its resolv.conf is not the cluster DNS's (Default: the node's resolvers, which know no Services); ClusterFirst, the default, asks the cluster DNS"
+        ),
+    };
     for l in &d.lookups {
-        lookup_verdict(d, l, zone.as_deref(), &mut evidence, &mut problems);
+        lookup_verdict(
+            d,
+            l,
+            zone.as_deref(),
+            &unresolved_hint,
+            &mut evidence,
+            &mut problems,
+        );
     }
     let observed = if problems.is_empty() {
         format!("{} lookup(s) answered as expected", d.lookups.len())
@@ -173,6 +198,7 @@ fn lookup_verdict(
     d: &DnsRead,
     l: &LookupRead,
     zone: Option<&str>,
+    unresolved_hint: &str,
     evidence: &mut Vec<Evidence>,
     problems: &mut Vec<(String, String)>,
 ) {
@@ -249,7 +275,7 @@ fn lookup_verdict(
                     l.name,
                     fmt_ips(addresses)
                 ),
-                "is the cluster DNS serving the Service's namespace and zone?".into(),
+                unresolved_hint.to_string(),
             ));
         }
         (Err(e), ExpectedAnswer::Nothing) => {
@@ -417,6 +443,20 @@ mod tests {
         StageStatus::Passed,
         None,
         None
+    )]
+    #[case::dns_policy_default_and_a_service_name_that_does_not_resolve(
+        |o: &mut Observation| {
+            each_web(o, |p| {
+                if let Some(spec) = p.spec.as_mut() {
+                    spec.dns_policy = Some("Default".into());
+                }
+            });
+            dns_read(o).resolv_conf = Ok("nameserver 1.1.1.1\n".into());
+            dns_read(o).lookups[0] = lookup("kubernetes.default", Err("NXDOMAIN"), Some(KUBERNETES_IP));
+        },
+        StageStatus::Failed,
+        Some("kubernetes.default did not resolve"),
+        Some("the pod's dnsPolicy is Default: its resolv.conf is not the cluster DNS's")
     )]
     fn dns_verdicts(
         #[case] vary: fn(&mut Observation),

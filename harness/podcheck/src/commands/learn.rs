@@ -8,8 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
+use podcheck_controlplane::providers::RuntimeChoice;
+use podcheck_core::conformance::AnySuite;
 use podcheck_core::lesson::{self, Attempt, Lesson, State};
-use podcheck_core::result::CaseResult;
 
 use crate::TargetChoice;
 use crate::conformance::ConformanceOptions;
@@ -63,7 +64,17 @@ pub async fn learn(request: LearnRequest) -> Result<(), UserError> {
                 return Ok(());
             };
             let attempt = interruptible(attempt(&current.suite_path(), &request.providers)).await?;
-            if attempt == Attempt::Passed {
+            if let Attempt::Skipped { .. } = attempt {
+                progress.skip(current);
+                let next = progress.current(&lessons);
+                print!(
+                    "lesson {}: {}\n{}",
+                    current.id,
+                    current.title,
+                    lesson::skipped_words(current, &attempt, next)
+                );
+                write_state(&path, &state)?;
+            } else if attempt == Attempt::Passed {
                 progress.passed(current);
                 let next = progress.current(&lessons);
                 print!("{}", lesson::passed_words(current, next));
@@ -116,19 +127,31 @@ async fn verify(lessons: &[Lesson], providers: &ProviderOptions) -> Result<(), U
         .buffered(4)
         .collect::<Vec<_>>();
     let checks = interruptible(async { Ok(checks.await) }).await?;
-    let mut failing = 0;
+    let (mut failing, mut skipped) = (0, 0);
     for (lesson, check) in lessons.iter().zip(checks) {
         let problem = match check {
-            Ok(problem) => problem,
+            Ok(Check::Skipped { reason, install }) => {
+                skipped += 1;
+                println!(
+                    "{}",
+                    lesson::verify_skip_line(lesson, &reason, install.as_deref())
+                );
+                continue;
+            }
+            Ok(Check::Ran(problem)) => problem,
             Err(e) => Some(format!("could not run: {}", podcheck_host::error_chain(&e))),
         };
         failing += usize::from(problem.is_some());
         println!("{}", lesson::verify_line(lesson, problem.as_deref()));
     }
+    let ran = lessons.len() - skipped;
+    let skipped = match skipped {
+        0 => String::new(),
+        n => format!(", {n} skipped (they cannot run here)"),
+    };
     println!(
-        "{} of {} lessons hold ({:.1} s)",
-        lessons.len() - failing,
-        lessons.len(),
+        "{} of {ran} lessons hold{skipped} ({:.1} s)",
+        ran - failing,
         started.elapsed().as_secs_f64()
     );
     if failing > 0 {
@@ -137,10 +160,18 @@ async fn verify(lessons: &[Lesson], providers: &ProviderOptions) -> Result<(), U
     Ok(())
 }
 
-async fn verify_one(
-    lesson: &Lesson,
-    providers: &ProviderOptions,
-) -> Result<Option<String>, UserError> {
+/// What `verify` found of one lesson.
+enum Check {
+    /// It ran: why it does not hold, if it does not.
+    Ran(Option<String>),
+    /// Its suite cannot run on this machine.
+    Skipped {
+        reason: String,
+        install: Option<String>,
+    },
+}
+
+async fn verify_one(lesson: &Lesson, providers: &ProviderOptions) -> Result<Check, UserError> {
     let solved_dir = tempfile::Builder::new()
         .prefix("podcheck-lesson-")
         .tempdir()
@@ -154,21 +185,39 @@ async fn verify_one(
         attempt(&unsolved_suite, providers),
         attempt(&solved_suite, providers)
     );
-    Ok(lesson::verify(lesson.teaches, &unsolved?, &solved?))
+    let (unsolved, solved) = (unsolved?, solved?);
+    if let Attempt::Skipped { reason, install } = unsolved {
+        return Ok(Check::Skipped { reason, install });
+    }
+    Ok(Check::Ran(lesson::verify(
+        lesson.teaches,
+        &unsolved,
+        &solved,
+    )))
 }
 
-/// Runs a lesson's suite on the embedded target and says where its pod's path broke.
+/// Runs a lesson's suite on the embedded target and says where its pod's path broke. A
+/// suite with a CNI conflist of its own needs the real pod network: it runs on containerd
+/// where that can run here, whatever `--runtime` says, and is skipped (with why) where it
+/// cannot.
 async fn attempt(suite: &Path, providers: &ProviderOptions) -> Result<Attempt, UserError> {
     let suites = crate::suites::load(&[suite.to_path_buf()])?;
+    let needs_network = suites.iter().any(|s| match s {
+        AnySuite::Pods(s) => s.cni_conflist.is_some(),
+        _ => false,
+    });
+    let mut providers = providers.clone();
+    if needs_network && providers.selection.runtime == RuntimeChoice::Sim {
+        providers.selection.runtime = RuntimeChoice::Auto;
+    }
     let opts = RunOptions {
-        target: TargetChoice::Local(providers.clone()),
+        target: TargetChoice::Local(providers),
         jobs: 4,
         fail_fast: false,
         run_id: run_id(),
     };
     let results = runner::run_all(&suites, &opts, &ConformanceOptions::default(), &|_| {}).await?;
-    let cases: Vec<CaseResult> = results.suites.into_iter().flat_map(|s| s.cases).collect();
-    Ok(Attempt::of(&cases))
+    Ok(Attempt::of_run(&results.suites))
 }
 
 /// Ctrl-C or SIGTERM stops the lesson's runs (the embedded control planes shut down as
