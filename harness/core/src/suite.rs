@@ -228,6 +228,13 @@ pub struct Case {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1, max = 500))]
     pub replicas: Option<Spanned<u32>>,
+    /// Once the pod is Running and Ready, it must stay so for this long: the observer
+    /// keeps watching it, and `statusUpdate` fails if the pod leaves Ready or a container
+    /// terminates or restarts in that time (an app that exits after a few seconds). The
+    /// window comes after the case's `timeout`, which still bounds the way to Ready.
+    #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
+    pub stays_ready_for: Option<Spanned<Duration>>,
 }
 
 /// For the schema only: a DNS-1123 label (every suite kind's names).
