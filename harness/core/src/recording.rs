@@ -352,6 +352,12 @@ impl Recording {
         path::ready_window(&self.sightings, window_ms, now_ms)
     }
 
+    /// Whether reading resolv.conf in the pod (the first exec into it) failed: its container
+    /// may have exited, which the kubelet reports at its next relist.
+    pub fn in_pod_exec_failed(&self) -> bool {
+        matches!(&self.dns, Probe::Seen(d) if d.resolv_conf.is_err())
+    }
+
     /// The pod as last seen.
     pub fn last_pod(&self) -> Option<&Pod> {
         self.sightings.last().map(|s| &s.pod)

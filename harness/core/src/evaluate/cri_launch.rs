@@ -120,6 +120,18 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
                         format!("ContainerStatus {}: RUNNING", short(&bare)),
                         rt.at_ms,
                     )),
+                    // It ran, then exited (or was started again), and the kubelet reported
+                    // the exit: statusUpdate's to judge, not a status without a runtime.
+                    found if exit_reported(obs, &c.name) => evidence.push(from(
+                        Source::Cri,
+                        &rt.provider,
+                        format!(
+                            "ContainerStatus {}: {} (it exited after it ran, as the kubelet reported)",
+                            short(&bare),
+                            found.map_or("not found".to_string(), |f| f.2.to_uppercase())
+                        ),
+                        rt.at_ms,
+                    )),
                     Some((_, _, state)) => mismatches.push(format!(
                         "the runtime ({runtime}) reports container {} as {state}",
                         c.name
@@ -164,6 +176,26 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
         );
     }
     r
+}
+
+/// Whether a sighting showed container `name` exited (terminated, or restarted after it).
+fn exit_reported(obs: &Observation, name: &str) -> bool {
+    obs.sightings.iter().any(|s| {
+        s.pod
+            .status
+            .as_ref()
+            .and_then(|st| st.container_statuses.as_ref())
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.name == name
+                        && (c.state.as_ref().is_some_and(|st| st.terminated.is_some())
+                            || c
+                                .last_state
+                                .as_ref()
+                                .is_some_and(|st| st.terminated.is_some()))
+                })
+            })
+    })
 }
 
 /// Containers the runtime started that then exited on their own before the pod was ever

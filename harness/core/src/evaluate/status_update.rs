@@ -18,11 +18,22 @@ const EXIT_HINT: &str = "the kubelet reports what the container did; the app (it
 
 pub(super) fn status_update(case: &CaseSpec, obs: &Observation) -> StageResult {
     let r = running_and_stored(obs);
+    if r.status != crate::result::StageStatus::Passed {
+        return r;
+    }
     match case.stays_ready_for {
-        Some(window) if r.status == crate::result::StageStatus::Passed => {
-            stays_ready(obs, r, window)
-        }
-        _ => r,
+        Some(window) => stays_ready(obs, r, window),
+        // Without a window, what was seen while the probes ran still counts.
+        None => match path::ready_window(&obs.sightings, f64::INFINITY, obs.observed_ms) {
+            ReadyWindow::Broke { from_ms, at } => broke(
+                obs,
+                r,
+                from_ms,
+                at,
+                "the pod did not stay Ready while it was observed",
+            ),
+            _ => r,
+        },
     }
 }
 
@@ -165,7 +176,7 @@ fn kept_exiting(obs: &Observation) -> Option<StageResult> {
         Stage::StatusUpdate,
         false,
         format!("container {} exited", exit.container),
-        None,
+        Some(s.at_ms),
         evidence,
     );
     Some(failed(
@@ -211,28 +222,13 @@ fn stays_ready(obs: &Observation, mut r: StageResult, window: Duration) -> Stage
             r.observed = format!("Running, Ready for {window}");
             r
         }
-        ReadyWindow::Broke { from_ms, at } => {
-            let broke = &obs.sightings[at];
-            let what = what_broke(&obs.sightings, at);
-            let after = (broke.at_ms - from_ms) / 1e3;
-            r.evidence.push(api(obs, describe(&broke.pod), Some(broke.at_ms)));
-            // The kubelet goes on: a restart, CrashLoopBackOff, seen before the observer
-            // stopped.
-            if let Some(last) = obs.sightings.last().filter(|l| l.at_ms > broke.at_ms) {
-                r.evidence
-                    .push(api(obs, format!("then {}", describe(&last.pod)), Some(last.at_ms)));
-            }
-            r.evidence.extend(back_off_event(obs));
-            r.observed = format!("left Ready after {after:.1} s");
-            r.at_ms = Some(super::round(broke.at_ms));
-            failed(
-                r,
-                format!(
-                    "the pod did not stay Ready for {window}: {what} {after:.1} s after it became Ready"
-                ),
-                EXIT_HINT,
-            )
-        }
+        ReadyWindow::Broke { from_ms, at } => broke(
+            obs,
+            r,
+            from_ms,
+            at,
+            &format!("the pod did not stay Ready for {window}"),
+        ),
         ReadyWindow::Open { from_ms, .. } => {
             let watched = ((obs.observed_ms - from_ms) / 1e3).max(0.0);
             r.evidence.push(api(
@@ -254,6 +250,37 @@ fn stays_ready(obs: &Observation, mut r: StageResult, window: Duration) -> Stage
             "the kubelet reports Ready once every container runs (and passes its readiness probe)",
         ),
     }
+}
+
+/// The pod left Ready (Ready from `from_ms`) at sighting `at`: the failure, `headline`
+/// first, with the sighting and the kubelet's next report as evidence.
+fn broke(
+    obs: &Observation,
+    mut r: StageResult,
+    from_ms: f64,
+    at: usize,
+    headline: &str,
+) -> StageResult {
+    let broke = &obs.sightings[at];
+    let what = what_broke(&obs.sightings, at);
+    let after = (broke.at_ms - from_ms) / 1e3;
+    r.evidence.push(api(obs, describe(&broke.pod), Some(broke.at_ms)));
+    // The kubelet goes on: a restart, CrashLoopBackOff, seen before the observer stopped.
+    if let Some(last) = obs.sightings.last().filter(|l| l.at_ms > broke.at_ms) {
+        r.evidence.push(api(
+            obs,
+            format!("then {}", describe(&last.pod)),
+            Some(last.at_ms),
+        ));
+    }
+    r.evidence.extend(back_off_event(obs));
+    r.observed = format!("left Ready after {after:.1} s");
+    r.at_ms = Some(super::round(broke.at_ms));
+    failed(
+        r,
+        format!("{headline}: {what} {after:.1} s after it became Ready"),
+        EXIT_HINT,
+    )
 }
 
 /// What ended the window at sighting `at`, in words: a container's exit or restart, Ready
@@ -673,13 +700,19 @@ mod tests {
     }
 
     #[test]
-    fn without_a_window_a_later_exit_is_not_judged() {
+    fn without_a_window_an_exit_seen_while_observed_still_counts() {
+        // Ready, then exited while the probes ran (an app that exits at once).
         let r = verdict(
             &Case::new().build(),
-            &watched(vec![sighting(2100.0, "MODIFIED", web_exited(0, false))]),
+            &watched(vec![sighting(400.0, "MODIFIED", web_exited(0, false))]),
             Stage::StatusUpdate,
         );
-        assert_verdict(&r, StageStatus::Passed, None, None);
+        assert_verdict(
+            &r,
+            StageStatus::Failed,
+            Some("the pod did not stay Ready while it was observed: container app exited (Error, exit code 1) 0.3 s after it became Ready"),
+            Some("kubectl logs POD --previous"),
+        );
     }
 
     /// A container that exits before the pod is ever Ready: CrashLoopBackOff.
