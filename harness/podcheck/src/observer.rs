@@ -346,6 +346,11 @@ async fn run(
     show(CaseAt::Probes);
 
     probes::after_path(target, case, &at, t0, &recorder).await;
+    if recorder.read(Recording::in_pod_exec_failed) {
+        // Nothing ran in the pod: if its container exited, the kubelet's next report (its
+        // relist, a second later) says so, and statusUpdate judges the exit.
+        next_report(&recorder).await;
+    }
     if let Some(window) = case.stays_ready_for
         && !timed_out
     {
@@ -549,12 +554,8 @@ async fn watch_ready_window(recorder: &Recorder, window: Duration) -> bool {
             ReadyWindow::Broke { .. } => {
                 tracing::debug!("the pod did not stay Ready");
                 // The kubelet's next report (the restart, or CrashLoopBackOff) completes
-                // the evidence: wait for it, a grace at most.
-                let seen = recorder.read(last_version);
-                let until = Instant::now() + EVENT_GRACE;
-                while Instant::now() < until && recorder.read(last_version) == seen {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
+                // the evidence.
+                next_report(recorder).await;
                 return true;
             }
             ReadyWindow::Held { .. } => return true,
@@ -563,9 +564,14 @@ async fn watch_ready_window(recorder: &Recorder, window: Duration) -> bool {
     }
 }
 
-/// The resourceVersion of the pod as last seen.
-fn last_version(r: &Recording) -> Option<String> {
-    r.last_pod()?.metadata.resource_version.clone()
+/// Waits for the pod's next change as its watch reports it, an event grace at most.
+async fn next_report(recorder: &Recorder) {
+    let last_version = |r: &Recording| r.last_pod()?.metadata.resource_version.clone();
+    let seen = recorder.read(last_version);
+    let until = Instant::now() + EVENT_GRACE;
+    while Instant::now() < until && recorder.read(last_version) == seen {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// A batch: every copy that was created must be bound, within the same deadline.
