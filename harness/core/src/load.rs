@@ -666,7 +666,10 @@ fn stays_ready_problem(case: &crate::suite::Case) -> Option<(&Location, String, 
     if d.0 > STAYS_READY_MAX {
         return Some((
             at,
-            format!("staysReadyFor {d} is longer than {}", Duration(STAYS_READY_MAX)),
+            format!(
+                "staysReadyFor {d} is longer than {}",
+                Duration(STAYS_READY_MAX)
+            ),
             "a case watches its Ready pod for at most 10m".into(),
         ));
     }
@@ -920,7 +923,10 @@ mod scheduler_tests {
     fn stays_ready_for_is_a_window_for_a_pod_that_runs() {
         let s = load_text(&suite("", "      staysReadyFor: 5s\n")).unwrap();
         assert_eq!(s.cases[0].stays_ready_for, Some(Duration::from_secs(5)));
-        assert_eq!(load_text(&suite("", "")).unwrap().cases[0].stays_ready_for, None);
+        assert_eq!(
+            load_text(&suite("", "")).unwrap().cases[0].stays_ready_for,
+            None
+        );
         for (case, message, at) in [
             (
                 "      staysReadyFor: 0s\n",

@@ -379,7 +379,10 @@ pub fn planned_exit(command: &[String], args: &[String]) -> Option<PlannedExit> 
             match words.as_slice() {
                 [] => {}
                 ["sleep", n] => {
-                    let seconds: f64 = n.parse().ok().filter(|s: &f64| s.is_finite() && *s >= 0.0)?;
+                    let seconds: f64 = n
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s >= 0.0)?;
                     after += Duration::from_secs_f64(seconds);
                     code = 0;
                 }
@@ -796,7 +799,8 @@ mod tests {
         #[case] args: &[&str],
         #[case] exit: Option<(f64, i32)>,
     ) {
-        let got = planned_exit(&argv(command), &argv(args)).map(|e| (e.after.as_secs_f64(), e.code));
+        let got =
+            planned_exit(&argv(command), &argv(args)).map(|e| (e.after.as_secs_f64(), e.code));
         assert_eq!(got, exit);
     }
 

@@ -265,7 +265,9 @@ fn a_container_that_exits_breaks_at_status_update_with_its_exit_until_it_keeps_r
     assert_eq!(code(&broken), Some(1), "{shown}");
     assert!(shown.contains("broke at statusUpdate"), "{shown}");
     assert!(
-        shown.contains("the pod did not stay Ready for 5s: container web exited (Error, exit code 1)"),
+        shown.contains(
+            "the pod did not stay Ready for 5s: container web exited (Error, exit code 1)"
+        ),
         "{shown}"
     );
     // As kubectl describe pod shows it, on the simulated runtime too.
@@ -275,11 +277,7 @@ fn a_container_that_exits_breaks_at_status_update_with_its_exit_until_it_keeps_r
     );
     assert!(shown.contains("Ready False since "), "{shown}");
     assert!(shown.contains("ContainersNotReady"), "{shown}");
-    std::fs::copy(
-        lesson.join("solution/pod.yaml"),
-        lesson.join("pod.yaml"),
-    )
-    .unwrap();
+    std::fs::copy(lesson.join("solution/pod.yaml"), lesson.join("pod.yaml")).unwrap();
     let passed = learn(state.path(), &["next", "--lessons", dir]);
     let shown = text(&passed);
     assert_eq!(code(&passed), Some(0), "{shown}");

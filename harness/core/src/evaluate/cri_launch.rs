@@ -189,8 +189,7 @@ fn exit_reported(obs: &Observation, name: &str) -> bool {
                 cs.iter().any(|c| {
                     c.name == name
                         && (c.state.as_ref().is_some_and(|st| st.terminated.is_some())
-                            || c
-                                .last_state
+                            || c.last_state
                                 .as_ref()
                                 .is_some_and(|st| st.terminated.is_some()))
                 })
@@ -279,7 +278,11 @@ fn started_then_exited(obs: &Observation) -> Option<StageResult> {
             evidence.push(from(
                 Source::Cri,
                 &rt.provider,
-                format!("ContainerStatus {} ({name}): {}", short(id), state.to_uppercase()),
+                format!(
+                    "ContainerStatus {} ({name}): {}",
+                    short(id),
+                    state.to_uppercase()
+                ),
                 rt.at_ms,
             ));
         }

@@ -233,7 +233,10 @@ fn stays_ready(obs: &Observation, mut r: StageResult, window: Duration) -> Stage
             let watched = ((obs.observed_ms - from_ms) / 1e3).max(0.0);
             r.evidence.push(api(
                 obs,
-                format!("Ready from {from_ms:.0} ms; watched until {:.0} ms", obs.observed_ms),
+                format!(
+                    "Ready from {from_ms:.0} ms; watched until {:.0} ms",
+                    obs.observed_ms
+                ),
                 None,
             ));
             failed(
@@ -264,7 +267,8 @@ fn broke(
     let broke = &obs.sightings[at];
     let what = what_broke(&obs.sightings, at);
     let after = (broke.at_ms - from_ms) / 1e3;
-    r.evidence.push(api(obs, describe(&broke.pod), Some(broke.at_ms)));
+    r.evidence
+        .push(api(obs, describe(&broke.pod), Some(broke.at_ms)));
     // The kubelet goes on: a restart, CrashLoopBackOff, seen before the observer stopped.
     if let Some(last) = obs.sightings.last().filter(|l| l.at_ms > broke.at_ms) {
         r.evidence.push(api(
@@ -370,7 +374,11 @@ fn exit_of(p: &Pod) -> Option<Exit> {
 pub(super) fn exited_container(obs: &Observation) -> Option<String> {
     obs.sightings.iter().rev().find_map(|s| {
         let exit = exit_of(&s.pod)?;
-        Some(format!("container {} exited ({})", exit.container, exit.words()))
+        Some(format!(
+            "container {} exited ({})",
+            exit.container,
+            exit.words()
+        ))
     })
 }
 
@@ -394,7 +402,11 @@ fn describe(p: &Pod) -> String {
         }
         parts.push(ready);
     }
-    format!("phase {}; {}", phase_of(p).unwrap_or("<none>"), parts.join("; "))
+    format!(
+        "phase {}; {}",
+        phase_of(p).unwrap_or("<none>"),
+        parts.join("; ")
+    )
 }
 
 /// One container: State, Last State, Restart Count.
@@ -413,9 +425,9 @@ fn container_words(c: &ContainerStatus) -> String {
     };
     let state = match c.state.as_ref() {
         Some(s) if s.running.is_some() => "Running".to_string(),
-        Some(s) if s.terminated.is_some() => terminated(s.terminated.as_ref().expect("checked")),
-        Some(s) => match s.waiting.as_ref() {
-            Some(w) => format!(
+        Some(s) => match (&s.terminated, &s.waiting) {
+            (Some(t), _) => terminated(t),
+            (None, Some(w)) => format!(
                 "Waiting ({}{})",
                 w.reason.as_deref().unwrap_or_default(),
                 w.message
@@ -424,7 +436,7 @@ fn container_words(c: &ContainerStatus) -> String {
                     .map(|m| format!(": {m}"))
                     .unwrap_or_default()
             ),
-            None => "unknown".into(),
+            (None, None) => "unknown".into(),
         },
         None => "unknown".into(),
     };
@@ -684,19 +696,32 @@ mod tests {
         );
         assert_eq!(r.observed, "left Ready after 2.0 s");
         assert_eq!(r.at_ms, Some(2100.0));
-        assert!(r.hint.as_deref().unwrap().contains("kubectl logs POD --previous"));
+        assert!(
+            r.hint
+                .as_deref()
+                .unwrap()
+                .contains("kubectl logs POD --previous")
+        );
         evidence(
             &r,
             Source::Api,
             "phase Running; container app: State Terminated (Error, exit code 1, finished 2025-01-01T00:00:03Z), Restart Count 0; Ready False since 2025-01-01T00:00:03Z",
         );
-        evidence(&r, Source::Api, "(ContainersNotReady: containers with unready status: [app])");
+        evidence(
+            &r,
+            Source::Api,
+            "(ContainersNotReady: containers with unready status: [app])",
+        );
         evidence(
             &r,
             Source::Api,
             "then phase Running; container app: State Waiting (CrashLoopBackOff: back-off 10s restarting failed container=app pod=web_team(uid-web)), Last State Terminated (Error, exit code 1, finished 2025-01-01T00:00:03Z), Restart Count 1",
         );
-        evidence(&r, Source::Api, "event BackOff from kubelet: Back-off restarting failed container app");
+        evidence(
+            &r,
+            Source::Api,
+            "event BackOff from kubelet: Back-off restarting failed container app",
+        );
     }
 
     #[test]
@@ -710,7 +735,9 @@ mod tests {
         assert_verdict(
             &r,
             StageStatus::Failed,
-            Some("the pod did not stay Ready while it was observed: container app exited (Error, exit code 1) 0.3 s after it became Ready"),
+            Some(
+                "the pod did not stay Ready while it was observed: container app exited (Error, exit code 1) 0.3 s after it became Ready",
+            ),
             Some("kubectl logs POD --previous"),
         );
     }
@@ -719,8 +746,10 @@ mod tests {
     fn crash_looping() -> Observation {
         let mut o = running();
         o.sightings.truncate(2);
-        o.sightings.push(sighting(300.0, "MODIFIED", web_exited(0, false)));
-        o.sightings.push(sighting(1300.0, "MODIFIED", web_exited(2, false)));
+        o.sightings
+            .push(sighting(300.0, "MODIFIED", web_exited(0, false)));
+        o.sightings
+            .push(sighting(1300.0, "MODIFIED", web_exited(2, false)));
         o.store_after_running = Probe::Unavailable("the pod never ran".into());
         o.dns = Probe::Unavailable("the pod never ran".into());
         o.timed_out = true;
@@ -734,7 +763,9 @@ mod tests {
         assert_eq!(dns.status, StageStatus::Skipped, "{dns:#?}");
         assert_eq!(
             dns.message.as_deref(),
-            Some("not checked: container app exited (Error, exit code 1; restartCount 2; CrashLoopBackOff: back-off 10s restarting failed container=app pod=web_team(uid-web)), so nothing could run in the pod; statusUpdate reports it")
+            Some(
+                "not checked: container app exited (Error, exit code 1; restartCount 2; CrashLoopBackOff: back-off 10s restarting failed container=app pod=web_team(uid-web)), so nothing could run in the pod; statusUpdate reports it"
+            )
         );
         // The kubelet and the runtime started it: criLaunch did its part.
         let cri = of(&results, Stage::CriLaunch);
@@ -751,7 +782,9 @@ mod tests {
         assert_verdict(
             r,
             StageStatus::Failed,
-            Some("the pod never became Ready: container app keeps exiting (Error, exit code 1; restartCount 2; CrashLoopBackOff"),
+            Some(
+                "the pod never became Ready: container app keeps exiting (Error, exit code 1; restartCount 2; CrashLoopBackOff",
+            ),
             Some("the app (its command, its configuration) is yours"),
         );
         assert_eq!(r.observed, "container app exited");

@@ -1080,7 +1080,10 @@ mod tests {
             AfterExit::BackOff(s(10), second + s(10)),
             "the back-off runs from the exit, not from each sync"
         );
-        assert_eq!(b.after_exit("app", second + s(10), second + s(10)), AfterExit::Restart);
+        assert_eq!(
+            b.after_exit("app", second + s(10), second + s(10)),
+            AfterExit::Restart
+        );
         // The third waits twice as long; another container has its own.
         let third = second + s(12);
         assert_eq!(
@@ -1108,10 +1111,9 @@ mod tests {
         #[case] code: i32,
         #[case] restarted: bool,
     ) {
-        let pod: Pod = serde_json::from_value(
-            json!({"spec": {"containers": [], "restartPolicy": policy}}),
-        )
-        .unwrap();
+        let pod: Pod =
+            serde_json::from_value(json!({"spec": {"containers": [], "restartPolicy": policy}}))
+                .unwrap();
         assert_eq!(restarts(&pod, code), restarted);
     }
 

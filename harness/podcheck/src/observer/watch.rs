@@ -53,8 +53,7 @@ pub(super) async fn open(
     let window = case
         .stays_ready_for
         .map_or(Duration::ZERO, |w| w.0 + super::PROBES_BUDGET);
-    let until =
-        Instant::now() + Duration::from_secs(case.timeout.0.as_secs().max(1) + 5) + window;
+    let until = Instant::now() + Duration::from_secs(case.timeout.0.as_secs().max(1) + 5) + window;
     let pod_watch = Follow {
         api: pods.clone(),
         name: WatchName::Pod,
