@@ -100,11 +100,19 @@ pub fn explain(stage: Stage) -> String {
         Stage::StatusUpdate => (
             "Finally the kubelet reports the pod's status to the apiserver — phase Running, the \
              conditions Initialized, ContainersReady and Ready, the pod and host IPs, the start \
-             time — and the apiserver writes it to etcd. At this point the pod is running.",
+             time — and the apiserver writes it to etcd. At this point the pod is running. The \
+             kubelet goes on reporting: a container that exits is Terminated with its exit code, \
+             the pod leaves Ready (ContainersNotReady), and restartPolicy Always starts it again \
+             after a growing back-off (CrashLoopBackOff, restartCount, Last State).",
             "The watch shows phase Running with the conditions True and the addresses and start time \
-             set; a store read (or a consistent API read) shows the status persisted.",
+             set; a store read (or a consistent API read) shows the status persisted. With \
+             `staysReadyFor`, the pod is watched that much longer and must stay Ready, with no \
+             container terminated or restarted; an exit is shown as kubectl describe shows it \
+             (State, Last State, Restart Count, the Ready condition).",
             "A kubelet that cannot patch pods/status (RBAC for system:node, the NodeRestriction \
-             plugin); readiness probes that never succeed; clock skew confusing timestamps.",
+             plugin); readiness probes that never succeed; an app that exits (its command ends, \
+             it crashes, it gives up on a dependency): CrashLoopBackOff; clock skew confusing \
+             timestamps.",
         ),
     };
     format!(

@@ -223,7 +223,8 @@ pub fn lesson_dirs(entries: &[PathBuf], read: ReadFile<'_>) -> Vec<PathBuf> {
 pub enum Attempt {
     /// Every case passed all eight stages.
     Passed,
-    /// A case's path broke: `stage` is its first stage that did not pass.
+    /// A case's path broke: `stage` is its first stage that failed (or, when none failed,
+    /// the first that did not pass).
     Broke { case: String, stage: StageResult },
     /// A case could not be run at all.
     Error { case: String, message: String },
@@ -261,11 +262,15 @@ impl Attempt {
                         .unwrap_or_else(|| "no reason given".into()),
                 };
             }
-            if let Some(stage) = case
-                .stages()
+            // The first stage that failed: a stage skipped before it was skipped for its
+            // sake (dns is not checked in a pod whose container exited, which statusUpdate
+            // reports). Else the first that did not pass.
+            let stages = case.stages();
+            let broke = stages
                 .iter()
-                .find(|s| s.status != StageStatus::Passed)
-            {
+                .find(|s| s.status == StageStatus::Failed)
+                .or_else(|| stages.iter().find(|s| s.status != StageStatus::Passed));
+            if let Some(stage) = broke {
                 return Attempt::Broke {
                     case: case.name.clone(),
                     stage: stage.clone(),
@@ -286,7 +291,7 @@ impl Attempt {
 }
 
 /// Why a lesson does not hold (`learn verify`): `None` when it fails unsolved at exactly
-/// the stage it teaches (every earlier stage passed, that one failed) and passes solved.
+/// the stage it teaches (no earlier stage failed, that one did) and passes solved.
 pub fn verify(teaches: Stage, unsolved: &Attempt, solved: &Attempt) -> Option<String> {
     let unsolved_wrong = match unsolved {
         Attempt::Broke { stage, .. }
@@ -452,7 +457,9 @@ pub fn plain(stage: Stage) -> &'static str {
         }
         Stage::CniAttach => "the runtime could not attach the pod to the pod network (CNI)",
         Stage::Dns => "names did not resolve from inside the pod",
-        Stage::StatusUpdate => "the kubelet never reported the pod Running and Ready",
+        Stage::StatusUpdate => {
+            "the kubelet did not report the pod Running and Ready, or not for long (a container exited)"
+        }
     }
 }
 

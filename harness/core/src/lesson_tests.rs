@@ -183,6 +183,22 @@ fn an_attempt_is_the_first_stage_that_did_not_pass() {
     );
 }
 
+#[test]
+fn a_stage_skipped_for_a_later_failure_is_not_where_it_broke() {
+    // dns not checked in a pod whose container exited; statusUpdate reports the exit.
+    let mut c = case(Some((Stage::StatusUpdate, StageStatus::Failed)));
+    let CaseKind::Pod { stages } = &mut c.kind else {
+        panic!()
+    };
+    stages[6] = stage(Stage::Dns, StageStatus::Skipped);
+    let a = Attempt::of(&[c]);
+    let Attempt::Broke { stage, .. } = &a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(stage.stage, Stage::StatusUpdate);
+    assert_eq!(verify(Stage::StatusUpdate, &a, &Attempt::Passed), None);
+}
+
 #[rstest]
 #[case::holds(Some((Stage::Binding, StageStatus::Failed)), None, None)]
 #[case::passes_unsolved(None, None, Some("unsolved, it passes all eight stages"))]

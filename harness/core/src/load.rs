@@ -130,6 +130,8 @@ pub struct CaseSpec {
     pub replicas: u32,
     /// What breaks while the case runs (embedded target only).
     pub faults: Vec<crate::fault::Fault>,
+    /// How long the pod must stay Running and Ready once it is (`staysReadyFor`).
+    pub stays_ready_for: Option<Duration>,
 }
 
 /// A name a case resolves from the pod, and what it must resolve to.
@@ -601,6 +603,13 @@ fn check(
                 1
             }
         };
+        let stays_ready_for = match stays_ready_problem(&case) {
+            Some((at, message, help)) => {
+                problems.push(problem(file, source, at, message, "here", Some(help)));
+                None
+            }
+            None => case.stays_ready_for.as_ref().map(|d| d.value),
+        };
         let mut dns_lookups = Vec::new();
         for lookup in case.dns_lookups {
             let name = &lookup.name;
@@ -654,6 +663,7 @@ fn check(
             dns_lookups,
             replicas,
             faults,
+            stays_ready_for,
         });
     }
     problems.extend(suite_name_problem(file, source, &suite.metadata.name));
@@ -760,6 +770,54 @@ fn check_faults(
         });
     }
     faults
+}
+
+/// The longest `staysReadyFor` window: the case holds its namespace (and a node's pod) for
+/// that long after the pod is Ready.
+const STAYS_READY_MAX: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What is wrong with a case's `staysReadyFor`, if anything: where, what, and the way out.
+fn stays_ready_problem(case: &crate::suite::Case) -> Option<(&Location, String, String)> {
+    use crate::suite::{AuthExpectation as A, BindingExpectation as B, CriLaunchExpectation as C};
+    let window = case.stays_ready_for.as_ref()?;
+    let at = &window.referenced;
+    let d = window.value;
+    if d.0.is_zero() {
+        return Some((
+            at,
+            "a staysReadyFor window of 0s checks nothing".into(),
+            "give the time the pod must stay Ready once it is, e.g. `staysReadyFor: 5s`, or leave it out".into(),
+        ));
+    }
+    if d.0 > STAYS_READY_MAX {
+        return Some((
+            at,
+            format!(
+                "staysReadyFor {d} is longer than {}",
+                Duration(STAYS_READY_MAX)
+            ),
+            "a case watches its Ready pod for at most 10m".into(),
+        ));
+    }
+    let e = &case.expect;
+    let not_running = if matches!(e.auth, Some(A::Denied(_) | A::Invalid(_))) {
+        Some("not to be admitted")
+    } else if matches!(e.binding, Some(B::Unschedulable(_) | B::LeftAlone(_))) {
+        Some("to stay unbound")
+    } else if matches!(e.cri_launch, Some(C::PullFails(_))) {
+        Some("to wait for its image")
+    } else if matches!(e.status_update, Some(crate::suite::Expectation::Skip(_))) {
+        Some("not to have its status checked (statusUpdate is skipped)")
+    } else {
+        None
+    };
+    not_running.map(|why| {
+        (
+            at,
+            format!("staysReadyFor applies to a pod that runs; this case expects its pod {why}"),
+            "leave staysReadyFor out, or expect the pod to run".into(),
+        )
+    })
 }
 
 /// The case's Pod: read from a file relative to the suite, or inline; named after the case
@@ -879,7 +937,11 @@ fn is_suite_kind_line(line: &str) -> bool {
 
 /// Expectation in words, for reports.
 pub fn expected_words(case: &CaseSpec, stage: Stage) -> String {
-    case.expect.words(stage)
+    match (stage, case.stays_ready_for) {
+        // The loader allows no skip of statusUpdate beside a window.
+        (Stage::StatusUpdate, Some(window)) => format!("pass, then Ready for {window}"),
+        _ => case.expect.words(stage),
+    }
 }
 
 #[cfg(test)]
@@ -1009,6 +1071,43 @@ mod scheduler_tests {
                 .starts_with("replicas apply to pods that get bound"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn stays_ready_for_is_a_window_for_a_pod_that_runs() {
+        let s = load_text(&suite("", "      staysReadyFor: 5s\n")).unwrap();
+        assert_eq!(s.cases[0].stays_ready_for, Some(Duration::from_secs(5)));
+        assert_eq!(
+            load_text(&suite("", "")).unwrap().cases[0].stays_ready_for,
+            None
+        );
+        for (case, message, at) in [
+            (
+                "      staysReadyFor: 0s\n",
+                "a staysReadyFor window of 0s checks nothing",
+                (8, 22),
+            ),
+            (
+                "      staysReadyFor: 11m\n",
+                "staysReadyFor 11m is longer than 10m",
+                (8, 22),
+            ),
+            (
+                "      staysReadyFor: 5s\n      expect: {binding: {unschedulable: nope}}\n",
+                "staysReadyFor applies to a pod that runs; this case expects its pod to stay unbound",
+                (8, 22),
+            ),
+            (
+                "      expect: {criLaunch: {pullFails: not found}}\n      staysReadyFor: 5s\n",
+                "staysReadyFor applies to a pod that runs; this case expects its pod to wait for its image",
+                (9, 22),
+            ),
+        ] {
+            let e = load_text(&suite("", case)).unwrap_err();
+            assert_eq!(e.0[0].message, message, "{e}");
+            assert_eq!((e.0[0].line, e.0[0].column), at, "{e}");
+            assert!(e.0[0].rendered.contains("suites/mine/suite.yaml:"), "{e}");
+        }
     }
 
     #[test]

@@ -331,6 +331,67 @@ fn touched_by_scheduler(p: &Pod) -> bool {
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == "PodScheduled"))
 }
 
+/// How the pod fares in its `staysReadyFor` window: from the first sighting Running and
+/// Ready, for `window_ms`. Only sightings inside the window count (the cleanup's deletion
+/// comes after it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReadyWindow {
+    /// The pod was never Ready: there is no window.
+    NeverReady,
+    /// The pod is Ready so far, and the window is open until `until_ms`.
+    Open { from_ms: f64, until_ms: f64 },
+    /// Sighting `at` (an index) shows the pod out of Ready, deleted, or with a container
+    /// that terminated or restarted since it became Ready.
+    Broke { from_ms: f64, at: usize },
+    /// The pod stayed Ready for the whole window, which ended at `until_ms`.
+    Held { from_ms: f64, until_ms: f64 },
+}
+
+/// Where the window of a pod that must stay Ready for `window_ms` stands at `now_ms`.
+pub fn ready_window(sightings: &[PodSighting], window_ms: f64, now_ms: f64) -> ReadyWindow {
+    let Some(first) = sightings.iter().position(|s| ready(&s.pod)) else {
+        return ReadyWindow::NeverReady;
+    };
+    let from_ms = sightings[first].at_ms;
+    let until_ms = from_ms + window_ms;
+    let restarts = restart_count(&sightings[first].pod);
+    let broke = sightings
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take_while(|(_, s)| s.at_ms <= until_ms)
+        .find(|(_, s)| {
+            s.kind == "DELETED"
+                || !ready(&s.pod)
+                || restart_count(&s.pod) > restarts
+                || terminated(&s.pod).is_some()
+        });
+    match broke {
+        Some((at, _)) => ReadyWindow::Broke { from_ms, at },
+        None if now_ms >= until_ms => ReadyWindow::Held { from_ms, until_ms },
+        None => ReadyWindow::Open { from_ms, until_ms },
+    }
+}
+
+/// The restarts of all the pod's containers together.
+pub fn restart_count(p: &Pod) -> i64 {
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .map_or(0, |cs| cs.iter().map(|c| i64::from(c.restart_count)).sum())
+}
+
+/// The first container whose state is terminated, and its name.
+pub fn terminated(p: &Pod) -> Option<&str> {
+    p.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.state.as_ref().is_some_and(|st| st.terminated.is_some()))
+        .map(|c| c.name.as_str())
+}
+
 /// When to stop waiting for the path's end: as soon as it ended with its Events in, else
 /// a grace after it ended (Events trail the state they report), else at the deadline.
 #[derive(Debug, Clone, PartialEq)]

@@ -471,3 +471,79 @@ fn the_wait(#[case] steps: Vec<(PathState, f64)>, #[case] last: WaitStep) {
     }
     assert_eq!(wait.step(&final_state, final_now), last);
 }
+
+// --- staysReadyFor ---------------------------------------------------------------------
+
+/// The pod Running, its container as `container` says (`exited`: terminated with exit
+/// code 1, the pod out of Ready; `restarted`: running again, restartCount 1).
+fn after_ready(at_ms: f64, rv: u32, container: &str) -> Observed {
+    let (ready, state, restarts) = match container {
+        "exited" => (
+            "False",
+            json!({"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "2026-01-01T00:00:02Z"}}),
+            0,
+        ),
+        "restarted" => (
+            "True",
+            json!({"running": {"startedAt": "2026-01-01T00:00:03Z"}}),
+            1,
+        ),
+        _ => (
+            "True",
+            json!({"running": {"startedAt": "2026-01-01T00:00:00Z"}}),
+            0,
+        ),
+    };
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "team", "resourceVersion": rv.to_string()},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "busybox"}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Initialized", "status": "True"},
+                {"type": "ContainersReady", "status": ready},
+                {"type": "Ready", "status": ready},
+            ],
+            "containerStatuses": [{"name": "app", "image": "busybox", "imageID": "", "ready": ready == "True", "restartCount": restarts, "state": state}],
+        },
+    }))
+    .expect("a Pod");
+    seen(at_ms, Change::Modified, pod)
+}
+
+#[rstest]
+#[case::never_ready(vec![pending(10.0), bound(20.0)], 9000.0, ReadyWindow::NeverReady)]
+#[case::open(vec![pending(10.0), running(100.0)], 3000.0, ReadyWindow::Open { from_ms: 100.0, until_ms: 5100.0 })]
+#[case::held(vec![pending(10.0), running(100.0), after_ready(900.0, 10, "ready")], 5100.0, ReadyWindow::Held { from_ms: 100.0, until_ms: 5100.0 })]
+#[case::exited(vec![pending(10.0), running(100.0), after_ready(2100.0, 10, "exited")], 2200.0, ReadyWindow::Broke { from_ms: 100.0, at: 2 })]
+// Ready again by the next sighting: the restart is what the window saw.
+#[case::restarted_between_sightings(vec![pending(10.0), running(100.0), after_ready(3100.0, 10, "restarted")], 3200.0, ReadyWindow::Broke { from_ms: 100.0, at: 2 })]
+#[case::deleted(vec![pending(10.0), running(100.0), seen(1000.0, Change::Deleted, pod(10, "Running", Some("node-1"), &["PodScheduled", "Initialized", "ContainersReady", "Ready"], None))], 1100.0, ReadyWindow::Broke { from_ms: 100.0, at: 2 })]
+// After the window: the cleanup's business, not the pod's.
+#[case::exited_after_the_window(vec![pending(10.0), running(100.0), after_ready(5200.0, 10, "exited")], 5300.0, ReadyWindow::Held { from_ms: 100.0, until_ms: 5100.0 })]
+fn a_pod_that_is_to_stay_ready(
+    #[case] inputs: Vec<Observed>,
+    #[case] now_ms: f64,
+    #[case] window: ReadyWindow,
+) {
+    assert_eq!(fold(inputs).ready_window(5000.0, now_ms), window);
+}
+
+#[test]
+fn restarts_before_ready_do_not_break_the_window() {
+    // Crashed once, then Ready with restartCount 1: the window starts from there.
+    let inputs = vec![
+        pending(10.0),
+        after_ready(100.0, 9, "exited"),
+        after_ready(200.0, 10, "restarted"),
+        after_ready(300.0, 11, "restarted"),
+    ];
+    assert_eq!(
+        fold(inputs).ready_window(1000.0, 1200.0),
+        ReadyWindow::Held {
+            from_ms: 200.0,
+            until_ms: 1200.0
+        }
+    );
+}

@@ -110,7 +110,8 @@ pub enum Observed {
         kubernetes_service_ip: Option<String>,
         cluster_dns_ip: Option<String>,
     },
-    /// The wait for the path's end is over.
+    /// The wait for the path's end is over (and again once a `staysReadyFor` window was
+    /// watched: the observer watched until `observed_ms`).
     WaitEnded {
         observed_ms: f64,
         timed_out: bool,
@@ -349,6 +350,17 @@ impl Recording {
     /// Where the pod's path stands `now_ms` after the create.
     pub fn path(&self, course: Course<'_>, now_ms: f64) -> PathState {
         path::state(course, &self.create, &self.sightings, &self.events, now_ms)
+    }
+
+    /// Where a `staysReadyFor` window of `window_ms` stands `now_ms` after the create.
+    pub fn ready_window(&self, window_ms: f64, now_ms: f64) -> path::ReadyWindow {
+        path::ready_window(&self.sightings, window_ms, now_ms)
+    }
+
+    /// Whether reading resolv.conf in the pod (the first exec into it) failed: its container
+    /// may have exited, which the kubelet reports at its next relist.
+    pub fn in_pod_exec_failed(&self) -> bool {
+        matches!(&self.dns, Probe::Seen(d) if d.resolv_conf.is_err())
     }
 
     /// The pod as last seen.

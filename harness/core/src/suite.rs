@@ -240,6 +240,13 @@ pub struct Case {
     #[serde(default)]
     #[schemars(with = "Vec<FaultSchema>")]
     pub faults: Vec<FaultSpec>,
+    /// Once the pod is Running and Ready, it must stay so for this long: the observer
+    /// keeps watching it, and `statusUpdate` fails if the pod leaves Ready or a container
+    /// terminates or restarts in that time (an app that exits after a few seconds). The
+    /// window comes after the case's `timeout`, which still bounds the way to Ready.
+    #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
+    pub stays_ready_for: Option<Spanned<Duration>>,
 }
 
 /// A fault injected into the embedded control plane while a case runs.
@@ -279,8 +286,9 @@ pub enum FaultKind {
     DnsDelays(Duration),
     /// Every write to the store waits this long first.
     StoreWritesDelayed(Duration),
-    /// The container runtime dies right after it starts a pod sandbox (containerd gets
-    /// SIGKILL); it is started again when the fault ends.
+    /// The container runtime dies right after it starts a pod sandbox: from then on the
+    /// kubelet's CRI calls meet a socket that refuses them (podcheck answers as a dead
+    /// containerd's socket does), until the fault ends.
     RuntimeKilled,
     /// The kubelets send each pod status update this late.
     StatusUpdatesDelayed(Duration),

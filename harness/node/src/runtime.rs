@@ -116,6 +116,8 @@ pub struct ContainerConfig {
     pub image: String,
     pub command: Vec<String>,
     pub args: Vec<String>,
+    /// CRI's metadata attempt: how many times the kubelet restarted this container before.
+    pub attempt: u32,
 }
 
 /// A container's state as CRI ContainerStatus reports it.
@@ -321,6 +323,86 @@ struct SimContainer {
     sandbox: String,
     image: String,
     state: ContainerState,
+    /// When and how its command exits, where the simulation can tell ([`planned_exit`]).
+    exit: Option<PlannedExit>,
+    /// When it started: the clock its planned exit runs on, and the wall time.
+    started: Option<(tokio::time::Instant, k8s_openapi::jiff::Timestamp)>,
+}
+
+impl SimContainer {
+    /// Its state now: a running container whose planned exit is due has exited.
+    fn settle(&mut self) {
+        let (Some(exit), Some((since, wall))) = (self.exit, self.started) else {
+            return;
+        };
+        if matches!(self.state, ContainerState::Running { .. }) && since.elapsed() >= exit.after {
+            let finished = k8s_openapi::jiff::SignedDuration::try_from(exit.after)
+                .ok()
+                .and_then(|d| wall.checked_add(d).ok())
+                .unwrap_or(wall);
+            self.state = ContainerState::Exited {
+                exit_code: exit.code,
+                reason: if exit.code == 0 { "Completed" } else { "Error" }.into(),
+                finished_at: crate::clock::timestamp(finished),
+            };
+        }
+    }
+}
+
+/// When a simulated container's command exits, and with which code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedExit {
+    pub after: Duration,
+    pub code: i32,
+}
+
+/// The exit of a command the simulation can tell without running it, where it can — a
+/// narrow reading, so that a pod whose app exits means the same on the simulated runtime
+/// as on containerd: `false` and `true` exit at once (1, 0); `sh -c SCRIPT` whose SCRIPT is
+/// only `sleep N`, `exit C`, `true` and `false` statements joined by `;` or `&&` exits
+/// after the sleeps with the code of its first `exit` (or its last statement). Any other
+/// command runs until stopped, as every simulated container did before.
+pub fn planned_exit(command: &[String], args: &[String]) -> Option<PlannedExit> {
+    let argv: Vec<&str> = command.iter().chain(args).map(String::as_str).collect();
+    let script = match argv.as_slice() {
+        ["false" | "/bin/false"] => "false",
+        ["true" | "/bin/true"] => "true",
+        ["sh" | "/bin/sh" | "bash" | "/bin/bash", "-c", script] => script,
+        _ => return None,
+    };
+    let mut after = Duration::ZERO;
+    let mut code = 0;
+    for list in script.split(';') {
+        // In `a && b`, b runs only if a succeeded; after `;` the script goes on, as sh does.
+        for statement in list.split("&&") {
+            let words: Vec<&str> = statement.split_whitespace().collect();
+            match words.as_slice() {
+                [] => {}
+                ["sleep", n] => {
+                    let seconds: f64 = n
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s >= 0.0)?;
+                    after += Duration::from_secs_f64(seconds);
+                    code = 0;
+                }
+                ["exit", c] => {
+                    return Some(PlannedExit {
+                        after,
+                        code: c.parse().ok()?,
+                    });
+                }
+                ["exit"] => return Some(PlannedExit { after, code }),
+                ["true"] => code = 0,
+                ["false"] => code = 1,
+                _ => return None,
+            }
+            if code != 0 {
+                break;
+            }
+        }
+    }
+    Some(PlannedExit { after, code })
 }
 
 #[derive(Debug, Default)]
@@ -331,7 +413,8 @@ struct SimState {
 }
 
 /// A runtime that runs nothing: it keeps the books a runtime keeps (sandboxes, containers,
-/// images) and calls its network like a real one. Its containers run until stopped.
+/// images) and calls its network like a real one. Its containers run until stopped, except
+/// those whose command's exit it can tell ([`planned_exit`]): those exit then.
 ///
 /// Its pulls succeed for the images a real node of podcheck's could pull (the built-in
 /// images and those of the catalog) and fail for the others in containerd's words, so that a
@@ -483,6 +566,8 @@ impl Runtime for SimRuntime {
                 sandbox: sandbox_id.into(),
                 image: config.image.clone(),
                 state: ContainerState::Created,
+                exit: planned_exit(&config.command, &config.args),
+                started: None,
             },
         );
         Ok(id)
@@ -494,7 +579,12 @@ impl Runtime for SimRuntime {
             .containers
             .get_mut(container_id)
             .ok_or_else(|| RuntimeError::NoContainer(container_id.into()))?;
-        c.state = ContainerState::Running { started_at: now() };
+        let wall = k8s_openapi::jiff::Timestamp::now();
+        c.state = ContainerState::Running {
+            started_at: crate::clock::timestamp(wall),
+        };
+        c.started = Some((tokio::time::Instant::now(), wall));
+        c.settle();
         Ok(())
     }
 
@@ -526,11 +616,13 @@ impl Runtime for SimRuntime {
     }
 
     async fn container_state(&self, container_id: &str) -> Result<ContainerState, RuntimeError> {
-        let s = self.lock();
-        s.containers
-            .get(container_id)
-            .map(|c| c.state.clone())
-            .ok_or_else(|| RuntimeError::NoContainer(container_id.into()))
+        let mut s = self.lock();
+        let c = s
+            .containers
+            .get_mut(container_id)
+            .ok_or_else(|| RuntimeError::NoContainer(container_id.into()))?;
+        c.settle();
+        Ok(c.state.clone())
     }
 
     async fn exec_sync(
@@ -538,7 +630,10 @@ impl Runtime for SimRuntime {
         container_id: &str,
         command: &[String],
     ) -> Result<ExecResult, RuntimeError> {
-        let s = self.lock();
+        let mut s = self.lock();
+        if let Some(c) = s.containers.get_mut(container_id) {
+            c.settle();
+        }
         let c = s
             .containers
             .get(container_id)
@@ -680,6 +775,66 @@ mod tests {
             rt.container_state(&c).await.unwrap(),
             ContainerState::Exited { exit_code: 137, .. }
         ));
+    }
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[rstest::rstest]
+    #[case::false_(&["false"], &[], Some((0.0, 1)))]
+    #[case::true_(&[], &["true"], Some((0.0, 0)))]
+    #[case::exit_at_once(&["sh", "-c", "exit 3"], &[], Some((0.0, 3)))]
+    #[case::sleep_then_exit(&["sh", "-c"], &["sleep 2; exit 1"], Some((2.0, 1)))]
+    #[case::sleep_and_false(&["/bin/sh", "-c", "sleep 1.5 && false"], &[], Some((1.5, 1)))]
+    #[case::only_sleep(&["sh", "-c", "sleep 3"], &[], Some((3.0, 0)))]
+    #[case::exit_ends_the_script(&["sh", "-c", "exit 2; sleep 9"], &[], Some((0.0, 2)))]
+    #[case::and_after_a_failure_runs_nothing(&["sh", "-c", "false && exit 0"], &[], Some((0.0, 1)))]
+    #[case::semicolon_goes_on(&["sh", "-c", "false; sleep 1"], &[], Some((1.0, 0)))]
+    #[case::anything_else_runs(&["sh", "-c", "echo hi; exit 1"], &[], None)]
+    #[case::sleep_runs_until_stopped(&[], &["sleep", "3600"], None)]
+    #[case::no_command(&[], &[], None)]
+    fn the_simulation_tells_only_exits_it_can_be_sure_of(
+        #[case] command: &[&str],
+        #[case] args: &[&str],
+        #[case] exit: Option<(f64, i32)>,
+    ) {
+        let got =
+            planned_exit(&argv(command), &argv(args)).map(|e| (e.after.as_secs_f64(), e.code));
+        assert_eq!(got, exit);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sim_container_whose_command_exits_exits_then() {
+        let rt = SimRuntime::new(Arc::new(SimNetwork::new("10.244.0.0/24".parse().unwrap())));
+        let sb = rt.run_pod_sandbox(&SandboxConfig::default()).await.unwrap();
+        let config = ContainerConfig {
+            name: "app".into(),
+            image: "busybox".into(),
+            command: argv(&["sh", "-c", "sleep 2; exit 1"]),
+            ..Default::default()
+        };
+        let c = rt.create_container(&sb.id, &config).await.unwrap();
+        rt.start_container(&c).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1999)).await;
+        assert!(matches!(
+            rt.container_state(&c).await.unwrap(),
+            ContainerState::Running { .. }
+        ));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let ContainerState::Exited {
+            exit_code, reason, ..
+        } = rt.container_state(&c).await.unwrap()
+        else {
+            panic!("still running")
+        };
+        assert_eq!((exit_code, reason.as_str()), (1, "Error"));
+        assert!(
+            rt.exec_sync(&c, &argv(&["cat", "/etc/resolv.conf"]))
+                .await
+                .is_err(),
+            "nothing runs in an exited container"
+        );
     }
 
     #[tokio::test]

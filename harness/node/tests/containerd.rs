@@ -301,6 +301,7 @@ fn busybox(name: &str, script: &str) -> ContainerConfig {
         image: "busybox".into(),
         command: vec!["sh".into(), "-c".into(), script.into()],
         args: Vec::new(),
+        attempt: 0,
     }
 }
 

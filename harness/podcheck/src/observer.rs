@@ -21,7 +21,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::discovery::{ApiResource, pinned_kind};
 use podcheck_core::load::CaseSpec;
 use podcheck_core::observation::{CreateOutcome, GrantWait, Observation};
-use podcheck_core::path::{Course, Wait, WaitStep};
+use podcheck_core::path::{Course, ReadyWindow, Wait, WaitStep};
 use podcheck_core::progress::CaseAt;
 use podcheck_core::recording::{CaseFacts, Observed, Recording};
 use podcheck_core::result::Provider;
@@ -93,8 +93,12 @@ pub async fn observe(
             case.timeout
         ))
     })??;
-    let result =
-        tokio::time::timeout(case.timeout.0 + PROBES_BUDGET, run(target, case, ns, show)).await;
+    let window = case.stays_ready_for.map_or(Duration::ZERO, |d| d.0);
+    let result = tokio::time::timeout(
+        case.timeout.0 + PROBES_BUDGET + window,
+        run(target, case, ns, show),
+    )
+    .await;
     match result {
         Ok(r) => r,
         Err(_) => Err(SetupError(format!(
@@ -366,6 +370,22 @@ async fn run(
     show(CaseAt::Probes);
 
     probes::after_path(target, case, &at, t0, &recorder).await;
+    if recorder.read(Recording::in_pod_exec_failed) {
+        // Nothing ran in the pod: if its container exited, the kubelet's next report (its
+        // relist, a second later) says so, and statusUpdate judges the exit.
+        next_report(&recorder).await;
+    }
+    if let Some(window) = case.stays_ready_for
+        && !timed_out
+    {
+        show(CaseAt::Stage(Stage::StatusUpdate));
+        if watch_ready_window(&recorder, window.0).await {
+            recorder.apply(Observed::WaitEnded {
+                observed_ms: ms(t0),
+                timed_out,
+            });
+        }
+    }
     if let Some(state) = target.scheduler_under_test() {
         recorder.apply(Observed::Scheduler(state));
     }
@@ -543,6 +563,40 @@ async fn wait_for_path_end(case: &CaseSpec, recorder: &Recorder, show: ShowAt<'_
             }
             return timed_out;
         }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Watches a Ready pod for its `staysReadyFor` window (measured from the sighting that
+/// first showed it Ready, so the probes' time counts): until the window ends, or the pod
+/// leaves Ready or a container terminates or restarts. The watches feed the recording;
+/// nothing here asks the API. Whether there was a window (the pod was Ready).
+async fn watch_ready_window(recorder: &Recorder, window: Duration) -> bool {
+    let window_ms = window.as_secs_f64() * 1e3;
+    loop {
+        let now_ms = recorder.now_ms();
+        let state = recorder.read(|r| r.ready_window(window_ms, now_ms));
+        match state {
+            ReadyWindow::Open { .. } => tokio::time::sleep(Duration::from_millis(5)).await,
+            ReadyWindow::Broke { .. } => {
+                tracing::debug!("the pod did not stay Ready");
+                // The kubelet's next report (the restart, or CrashLoopBackOff) completes
+                // the evidence.
+                next_report(recorder).await;
+                return true;
+            }
+            ReadyWindow::Held { .. } => return true,
+            ReadyWindow::NeverReady => return false,
+        }
+    }
+}
+
+/// Waits for the pod's next change as its watch reports it, an event grace at most.
+async fn next_report(recorder: &Recorder) {
+    let last_version = |r: &Recording| r.last_pod()?.metadata.resource_version.clone();
+    let seen = recorder.read(last_version);
+    let until = Instant::now() + EVENT_GRACE;
+    while Instant::now() < until && recorder.read(last_version) == seen {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

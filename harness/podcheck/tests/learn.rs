@@ -385,3 +385,34 @@ fn without_root_the_network_lesson_is_skipped_with_why_and_the_learner_goes_on()
         "{shown}"
     );
 }
+
+#[test]
+fn a_container_that_exits_breaks_at_status_update_with_its_exit_until_it_keeps_running() {
+    let state = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let lesson = work.path().join("13-container-exits");
+    copy_tree(&workspace().join("lessons/13-container-exits"), &lesson);
+    let dir = work.path().to_str().unwrap();
+    let broken = learn(state.path(), &["next", "--lessons", dir]);
+    let shown = text(&broken);
+    assert_eq!(code(&broken), Some(1), "{shown}");
+    assert!(shown.contains("broke at statusUpdate"), "{shown}");
+    assert!(
+        shown.contains(
+            "the pod did not stay Ready for 5s: container web exited (Error, exit code 1)"
+        ),
+        "{shown}"
+    );
+    // As kubectl describe pod shows it, on the simulated runtime too.
+    assert!(
+        shown.contains("container web: State Terminated (Error, exit code 1, finished "),
+        "{shown}"
+    );
+    assert!(shown.contains("Ready False since "), "{shown}");
+    assert!(shown.contains("ContainersNotReady"), "{shown}");
+    std::fs::copy(lesson.join("solution/pod.yaml"), lesson.join("pod.yaml")).unwrap();
+    let passed = learn(state.path(), &["next", "--lessons", dir]);
+    let shown = text(&passed);
+    assert_eq!(code(&passed), Some(0), "{shown}");
+    assert!(shown.contains("all eight stages pass"), "{shown}");
+}

@@ -35,6 +35,9 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
         if let Some(r) = network_refused(obs) {
             return r;
         }
+        if let Some(r) = started_then_exited(obs) {
+            return r;
+        }
         let waiting: Vec<String> = obs
             .sightings
             .last()
@@ -120,6 +123,18 @@ pub(super) fn cri_launch(case: &CaseSpec, obs: &Observation) -> StageResult {
                         format!("ContainerStatus {}: RUNNING", short(&bare)),
                         rt.at_ms,
                     )),
+                    // It ran, then exited (or was started again), and the kubelet reported
+                    // the exit: statusUpdate's to judge, not a status without a runtime.
+                    found if exit_reported(obs, &c.name) => evidence.push(from(
+                        Source::Cri,
+                        &rt.provider,
+                        format!(
+                            "ContainerStatus {}: {} (it exited after it ran, as the kubelet reported)",
+                            short(&bare),
+                            found.map_or("not found".to_string(), |f| f.2.to_uppercase())
+                        ),
+                        rt.at_ms,
+                    )),
                     Some((_, _, state)) => mismatches.push(format!(
                         "the runtime ({runtime}) reports container {} as {state}",
                         c.name
@@ -201,6 +216,124 @@ fn network_refused(obs: &Observation) -> Option<StageResult> {
             refusals.len()
         ),
         Some(first.at_ms),
+        evidence,
+    ))
+}
+
+/// Whether a sighting showed container `name` exited (terminated, or restarted after it).
+fn exit_reported(obs: &Observation, name: &str) -> bool {
+    obs.sightings.iter().any(|s| {
+        s.pod
+            .status
+            .as_ref()
+            .and_then(|st| st.container_statuses.as_ref())
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.name == name
+                        && (c.state.as_ref().is_some_and(|st| st.terminated.is_some())
+                            || c.last_state
+                                .as_ref()
+                                .is_some_and(|st| st.terminated.is_some()))
+                })
+            })
+    })
+}
+
+/// Containers the runtime started that then exited on their own before the pod was ever
+/// seen with all of them running (an app that exits at once, in CrashLoopBackOff): the
+/// kubelet and the runtime did their part, which the Started Events and the runtime's own
+/// state show; the exit is the app's, and statusUpdate reports it.
+fn started_then_exited(obs: &Observation) -> Option<StageResult> {
+    // Terminated in the runtime's words for a start that failed is not the app's exit.
+    let ran = |st: &k8s_openapi::api::core::v1::ContainerState| {
+        st.terminated.as_ref().is_some_and(|t| {
+            !matches!(
+                t.reason.as_deref(),
+                Some("StartError" | "ContainerCannotRun")
+            )
+        })
+    };
+    let launched = |c: &ContainerStatus| {
+        c.container_id.is_some()
+            && (c
+                .state
+                .as_ref()
+                .is_some_and(|st| st.running.is_some() || ran(st))
+                || c.last_state.as_ref().is_some_and(ran))
+    };
+    let s = obs.sightings.iter().rev().find(|s| {
+        let want = s.pod.spec.as_ref().map_or(0, |sp| sp.containers.len());
+        let cs = s
+            .pod
+            .status
+            .as_ref()
+            .and_then(|st| st.container_statuses.as_ref());
+        cs.is_some_and(|cs| want > 0 && cs.len() == want && cs.iter().all(launched))
+    })?;
+    let started = obs.events.iter().find(|e| e.reason == "Started")?;
+    let statuses = s
+        .pod
+        .status
+        .as_ref()
+        .and_then(|st| st.container_statuses.clone())
+        .unwrap_or_default();
+    let mut evidence = Vec::new();
+    for reason in ["Pulled", "Created", "Started"] {
+        if let Some(e) = obs.events.iter().find(|e| e.reason == reason) {
+            evidence.push(api(
+                obs,
+                format!("event {reason} from {}: {}", e.component, e.message),
+                Some(e.at_ms),
+            ));
+        }
+    }
+    let words: Vec<String> = statuses
+        .iter()
+        .map(|c| {
+            let restarts = c.restart_count;
+            let ended = c
+                .state
+                .as_ref()
+                .and_then(|st| st.terminated.as_ref())
+                .or_else(|| c.last_state.as_ref()?.terminated.as_ref());
+            match ended {
+                Some(t) => format!(
+                    "{} exited after it started ({}, exit code {}; restartCount {restarts})",
+                    c.name,
+                    t.reason.as_deref().unwrap_or("Error"),
+                    t.exit_code
+                ),
+                None => format!("{} running (restartCount {restarts})", c.name),
+            }
+        })
+        .collect();
+    evidence.push(api(
+        obs,
+        format!(
+            "containerStatuses: {}; the exit is statusUpdate's to report",
+            words.join(", ")
+        ),
+        Some(s.at_ms),
+    ));
+    if let Probe::Seen(rt) = &obs.runtime {
+        for (name, id, state) in &rt.containers {
+            evidence.push(from(
+                Source::Cri,
+                &rt.provider,
+                format!(
+                    "ContainerStatus {} ({name}): {}",
+                    short(id),
+                    state.to_uppercase()
+                ),
+                rt.at_ms,
+            ));
+        }
+    }
+    Some(result(
+        Stage::CriLaunch,
+        true,
+        format!("{} container(s) started, then exited", statuses.len()),
+        Some(started.at_ms),
         evidence,
     ))
 }

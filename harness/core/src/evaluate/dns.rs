@@ -29,7 +29,25 @@ fn dns_policy(obs: &Observation) -> (&str, bool) {
     (policy, host)
 }
 
+/// Nothing could run in the pod because its container had exited: DNS was not checked, and
+/// the exit is statusUpdate's to report (the kubelet's status), not a DNS failure.
+fn not_checked(obs: &Observation) -> Option<StageResult> {
+    let exited = super::status_update::exited_container(obs)?;
+    Some(super::skipped(
+        Stage::Dns,
+        "",
+        format!("not checked: {exited}, so nothing could run in the pod; statusUpdate reports it"),
+    ))
+}
+
 pub(super) fn dns(obs: &Observation) -> StageResult {
+    let nothing_ran = match &obs.dns {
+        Probe::Seen(d) => d.resolv_conf.is_err(),
+        Probe::Unavailable(_) => true,
+    };
+    if nothing_ran && let Some(r) = not_checked(obs) {
+        return r;
+    }
     let d = match &obs.dns {
         Probe::Seen(d) => d,
         Probe::Unavailable(why) => {

@@ -53,7 +53,7 @@ pub fn evaluate(case: &CaseSpec, obs: &Observation) -> Vec<StageResult> {
                 Stage::CriLaunch => cri_launch::cri_launch(case, obs),
                 Stage::CniAttach => cni_attach::cni_attach(obs),
                 Stage::Dns => dns::dns(obs),
-                Stage::StatusUpdate => status_update::status_update(obs),
+                Stage::StatusUpdate => status_update::status_update(case, obs),
             };
             r.expected = expected;
             apply_deadline(&mut r, case, obs);

@@ -59,6 +59,7 @@ impl Case {
             dns_lookups: Vec::new(),
             replicas: 1,
             faults: Vec::new(),
+            stays_ready_for: None,
         })
     }
 
@@ -113,6 +114,11 @@ impl Case {
 
     pub(super) fn timeout(mut self, d: &str) -> Self {
         self.0.timeout = Duration::parse(d).expect("a duration");
+        self
+    }
+
+    pub(super) fn stays_ready_for(mut self, d: &str) -> Self {
+        self.0.stays_ready_for = Some(Duration::parse(d).expect("a duration"));
         self
     }
 
@@ -182,6 +188,43 @@ pub(super) fn web(step: u8) -> Pod {
         });
     }
     pod(v)
+}
+
+/// web(2) after its container `app` exited with code 1 at 00:00:03, as the kubelet reports
+/// it: `restarts` 0 — terminated, Ready False; more — waiting in CrashLoopBackOff with the
+/// exit as its last state (`running`: running again instead).
+pub(super) fn web_exited(restarts: i32, running: bool) -> Pod {
+    let mut p = web(2);
+    let exit = json!({"exitCode": 1, "reason": "Error", "startedAt": "2025-01-01T00:00:01Z", "finishedAt": "2025-01-01T00:00:03Z"});
+    let status = p.status.as_mut().expect("a status");
+    let c = &mut status.container_statuses.as_mut().expect("statuses")[0];
+    c.restart_count = restarts;
+    let (state, last) = match (restarts, running) {
+        (0, _) => (json!({"terminated": exit}), json!({})),
+        (_, true) => (
+            json!({"running": {"startedAt": "2025-01-01T00:00:04Z"}}),
+            json!({"terminated": exit}),
+        ),
+        (_, false) => (
+            json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container=app pod=web_team(uid-web)"}}),
+            json!({"terminated": exit}),
+        ),
+    };
+    c.state = Some(serde_json::from_value(state).expect("a state"));
+    c.last_state = Some(serde_json::from_value(last).expect("a state"));
+    c.ready = running;
+    if !running {
+        for cond in status.conditions.iter_mut().flatten() {
+            if cond.type_ == "Ready" || cond.type_ == "ContainersReady" {
+                cond.status = "False".into();
+                cond.reason = Some("ContainersNotReady".into());
+                cond.last_transition_time =
+                    Some(serde_json::from_value(json!("2025-01-01T00:00:03Z")).expect("a time"));
+                cond.message = Some("containers with unready status: [app]".into());
+            }
+        }
+    }
+    p
 }
 
 pub(super) fn a_node(name: &str, cidr: &str) -> Node {

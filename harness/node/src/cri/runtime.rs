@@ -401,14 +401,16 @@ impl Runtime for CriRuntime {
             (LABEL_POD_NAMESPACE.to_string(), metadata.namespace.clone()),
             (LABEL_POD_UID.to_string(), metadata.uid.clone()),
         ]);
+        // Each restart is a new container with the next attempt (its name in the runtime
+        // and its log file carry it), as the kubelet makes them.
         let annotations = HashMap::from([(
             "io.kubernetes.container.restartCount".to_string(),
-            "0".to_string(),
+            config.attempt.to_string(),
         )]);
         let container_config = cri::ContainerConfig {
             metadata: Some(ContainerMetadata {
                 name: config.name.clone(),
-                attempt: 0,
+                attempt: config.attempt,
             }),
             image: Some(ImageSpec {
                 image,
@@ -419,7 +421,7 @@ impl Runtime for CriRuntime {
             args: config.args.clone(),
             labels,
             annotations,
-            log_path: format!("{}/0.log", config.name),
+            log_path: format!("{}/{}.log", config.name, config.attempt),
             linux: Some(LinuxContainerConfig {
                 security_context: Some(LinuxContainerSecurityContext {
                     namespace_options: Some(client::pod_namespaces()),

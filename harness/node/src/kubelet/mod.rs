@@ -469,7 +469,7 @@ async fn pod_worker(
         }
         let watching = running
             .as_ref()
-            .is_some_and(|r| r.has_running() || r.waits_for_images());
+            .is_some_and(|r| r.has_running() || r.waits_for_images() || r.has_exited());
         let retry_at = next_start.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
             _ = shutdown.cancelled() => {
@@ -481,10 +481,17 @@ async fn pod_worker(
             _ = tokio::time::sleep_until(retry_at), if next_start.is_some() => {}
             _ = relist.tick(), if watching => {
                 let pod = rx.borrow().clone();
-                if let (Some(r), Some(pod)) = (running.as_mut(), pod) {
+                if let (Some(r), Some(mut pod)) = (running.as_mut(), pod) {
                     let relisted = relist_containers(&ctx, r).await;
                     let retried = retry_images(&ctx, &pod, r).await;
-                    if relisted || retried {
+                    if (relisted || retried)
+                        && let Some(reported) = report(&ctx, &pod, &r.observation).await
+                    {
+                        // The next report keeps the transition times this one set.
+                        pod = Arc::new(reported);
+                    }
+                    // An exit is reported as it is (terminated) before the restart.
+                    if restart_exited(&ctx, &pod, r).await {
                         report(&ctx, &pod, &r.observation).await;
                     }
                 }
@@ -511,9 +518,21 @@ struct RunningPod {
     sandbox: Sandbox,
     observation: PodObservation,
     backoff: PullBackOff,
+    crashes: CrashBackOff,
 }
 
 impl RunningPod {
+    /// Whether a container exited (or waits out its back-off): the restart policy may
+    /// start it again at a next sync.
+    fn has_exited(&self) -> bool {
+        self.crashes.0.values().any(|b| b.restart_at.is_some())
+            || self
+                .observation
+                .containers
+                .iter()
+                .any(|c| matches!(c.state, Some(ContainerState::Exited { .. })))
+    }
+
     fn waits_for_images(&self) -> bool {
         self.observation
             .containers
@@ -548,6 +567,157 @@ async fn relist_containers(ctx: &NodeContext, r: &mut RunningPod) -> bool {
         }
     }
     changed
+}
+
+/// The back-off of a pod's containers that exited (the kubelet's `backOff`, keyed by
+/// container): the first exit is restarted at once, each next one after the back-off,
+/// 10 s and twice as long each time up to 300 s, counted from the exit
+/// (`doBackOff` in pkg/kubelet/kuberuntime/kuberuntime_manager.go).
+#[derive(Debug, Default)]
+struct CrashBackOff(HashMap<String, ContainerBackOff>);
+
+#[derive(Debug, Clone, Copy)]
+struct ContainerBackOff {
+    /// The back-off the next exit waits out.
+    period: Duration,
+    /// When a container waiting in CrashLoopBackOff is started again.
+    restart_at: Option<tokio::time::Instant>,
+}
+
+/// What to do with a container that exited at `exited_at`, seen at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterExit {
+    /// Start it again now.
+    Restart,
+    /// Wait in CrashLoopBackOff for this back-off, until the instant given.
+    BackOff(Duration, tokio::time::Instant),
+}
+
+impl CrashBackOff {
+    /// The decision for an exit of `container` at `exited_at` (`now`: the sync's time).
+    fn after_exit(
+        &mut self,
+        container: &str,
+        exited_at: tokio::time::Instant,
+        now: tokio::time::Instant,
+    ) -> AfterExit {
+        let Some(b) = self.0.get_mut(container) else {
+            self.0.insert(
+                container.to_string(),
+                ContainerBackOff {
+                    period: image_pull::BACKOFF_INITIAL,
+                    restart_at: None,
+                },
+            );
+            return AfterExit::Restart;
+        };
+        let until = *b.restart_at.get_or_insert(exited_at + b.period);
+        if now < until {
+            return AfterExit::BackOff(b.period, until);
+        }
+        b.period = (b.period * 2).min(image_pull::BACKOFF_MAX);
+        b.restart_at = None;
+        AfterExit::Restart
+    }
+}
+
+/// Whether the pod's restart policy starts a container again after it exited with `code`.
+fn restarts(pod: &Pod, code: i32) -> bool {
+    match pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) {
+        None | Some("Always") => true,
+        Some("OnFailure") => code != 0,
+        _ => false,
+    }
+}
+
+/// Containers that exited (or wait in CrashLoopBackOff) and that the restart policy starts
+/// again: started again now, or left waiting with the back-off's words and event. True
+/// when a status changed.
+async fn restart_exited(ctx: &NodeContext, pod: &Pod, r: &mut RunningPod) -> bool {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let now = tokio::time::Instant::now();
+    let mut changed = false;
+    for (c, obs) in spec
+        .containers
+        .iter()
+        .zip(r.observation.containers.iter_mut())
+    {
+        let exit = match (&obs.state, &obs.last_termination) {
+            (Some(ContainerState::Exited { exit_code, .. }), _) => *exit_code,
+            (None, Some(ContainerState::Exited { exit_code, .. }))
+                if obs.waiting_reason == "CrashLoopBackOff" =>
+            {
+                *exit_code
+            }
+            _ => continue,
+        };
+        if !restarts(pod, exit) {
+            continue;
+        }
+        match r.crashes.after_exit(&c.name, now, now) {
+            AfterExit::BackOff(period, _) => {
+                if obs.waiting_reason == "CrashLoopBackOff" && obs.state.is_none() {
+                    continue;
+                }
+                let message = format!(
+                    "back-off {} restarting failed container={} pod={}",
+                    go_duration(period),
+                    c.name,
+                    pod_words(pod)
+                );
+                ctx.recorder
+                    .pod_event(
+                        pod,
+                        true,
+                        "BackOff",
+                        &format!(
+                            "Back-off restarting failed container {} in pod {}",
+                            c.name,
+                            pod_words(pod)
+                        ),
+                        Some(&container_path(&c.name)),
+                    )
+                    .await;
+                if let Some(exited) = obs.state.take() {
+                    obs.last_termination = Some(exited);
+                }
+                obs.waiting_reason = "CrashLoopBackOff".into();
+                obs.waiting_message = Some(message);
+                changed = true;
+            }
+            AfterExit::Restart => {
+                if let Some(exited) = obs.state.take() {
+                    obs.last_termination = Some(exited);
+                }
+                obs.restart_count += 1;
+                obs.waiting_reason = "ContainerCreating".into();
+                obs.waiting_message = None;
+                start_container(ctx, pod, &r.sandbox.id, c, obs, &mut r.backoff).await;
+                changed = true;
+            }
+        }
+    }
+    changed
+}
+
+/// A whole number of seconds as Go's `time.Duration` prints it: `10s`, `1m20s`, `5m0s`.
+fn go_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        format!("{secs}s")
+    } else {
+        format!("{}m{}s", secs / 60, secs % 60)
+    }
+}
+
+/// `NAME_NAMESPACE(UID)`, as the kubelet names a pod in its messages (`format.Pod`).
+fn pod_words(pod: &Pod) -> String {
+    format!(
+        "{}_{}({})",
+        pod.metadata.name.as_deref().unwrap_or_default(),
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.uid.as_deref().unwrap_or_default()
+    )
 }
 
 fn container_path(name: &str) -> String {
@@ -593,6 +763,8 @@ async fn start(ctx: &NodeContext, pod: &Pod) -> Option<RunningPod> {
                 state: None,
                 waiting_reason: "ContainerCreating".into(),
                 waiting_message: None,
+                restart_count: 0,
+                last_termination: None,
             })
             .collect(),
     };
@@ -633,6 +805,7 @@ async fn start(ctx: &NodeContext, pod: &Pod) -> Option<RunningPod> {
         sandbox,
         observation,
         backoff,
+        crashes: CrashBackOff::default(),
     })
 }
 
@@ -659,6 +832,7 @@ async fn start_container(
         image: c.image.clone().unwrap_or_default(),
         command: c.command.clone().unwrap_or_default(),
         args: c.args.clone().unwrap_or_default(),
+        attempt: u32::try_from(obs.restart_count).unwrap_or_default(),
     };
     let id = match ctx.runtime.create_container(sandbox_id, &container).await {
         Ok(id) => id,
@@ -721,8 +895,8 @@ async fn retry_images(ctx: &NodeContext, pod: &Pod, r: &mut RunningPod) -> bool 
     changed
 }
 
-/// Patches the pod's status with what was observed.
-async fn report(ctx: &NodeContext, pod: &Pod, observation: &PodObservation) {
+/// Patches the pod's status with what was observed; the pod as the apiserver then has it.
+async fn report(ctx: &NodeContext, pod: &Pod, observation: &PodObservation) -> Option<Pod> {
     if let Some(delay) = ctx.config.faults.status_delay() {
         tokio::time::sleep(delay).await;
     }
@@ -732,7 +906,7 @@ async fn report(ctx: &NodeContext, pod: &Pod, observation: &PodObservation) {
         pod.metadata.namespace.as_deref().unwrap_or_default(),
     );
     let name = pod.metadata.name.clone().unwrap_or_default();
-    if let Err(e) = api
+    match api
         .patch_status(
             &name,
             &PatchParams::default(),
@@ -740,7 +914,11 @@ async fn report(ctx: &NodeContext, pod: &Pod, observation: &PodObservation) {
         )
         .await
     {
-        tracing::debug!(pod = %name, error = %e, "status update failed");
+        Ok(reported) => Some(reported),
+        Err(e) => {
+            tracing::debug!(pod = %name, error = %e, "status update failed");
+            None
+        }
     }
 }
 
@@ -888,6 +1066,61 @@ mod tests {
     ) {
         let pod: Pod = serde_json::from_value(pod).unwrap();
         assert_eq!(termination_grace(&pod), Duration::from_secs(seconds));
+    }
+
+    #[test]
+    fn a_container_that_keeps_exiting_is_restarted_with_a_growing_back_off() {
+        let t0 = tokio::time::Instant::now();
+        let s = Duration::from_secs;
+        let mut b = CrashBackOff::default();
+        // The first exit: started again at once.
+        assert_eq!(b.after_exit("app", t0, t0), AfterExit::Restart);
+        // The second, 2 s later: CrashLoopBackOff for 10 s from the exit.
+        let second = t0 + s(2);
+        assert_eq!(
+            b.after_exit("app", second, second),
+            AfterExit::BackOff(s(10), second + s(10))
+        );
+        assert_eq!(
+            b.after_exit("app", second + s(9), second + s(9)),
+            AfterExit::BackOff(s(10), second + s(10)),
+            "the back-off runs from the exit, not from each sync"
+        );
+        assert_eq!(
+            b.after_exit("app", second + s(10), second + s(10)),
+            AfterExit::Restart
+        );
+        // The third waits twice as long; another container has its own.
+        let third = second + s(12);
+        assert_eq!(
+            b.after_exit("app", third, third),
+            AfterExit::BackOff(s(20), third + s(20))
+        );
+        assert_eq!(b.after_exit("sidecar", third, third), AfterExit::Restart);
+    }
+
+    #[test]
+    fn back_offs_read_as_go_prints_them() {
+        assert_eq!(go_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(go_duration(Duration::from_secs(80)), "1m20s");
+        assert_eq!(go_duration(Duration::from_secs(300)), "5m0s");
+    }
+
+    #[rstest]
+    #[case(None, 1, true)]
+    #[case(Some("Always"), 0, true)]
+    #[case(Some("OnFailure"), 1, true)]
+    #[case(Some("OnFailure"), 0, false)]
+    #[case(Some("Never"), 1, false)]
+    fn the_restart_policy_says_which_exits_restart(
+        #[case] policy: Option<&str>,
+        #[case] code: i32,
+        #[case] restarted: bool,
+    ) {
+        let pod: Pod =
+            serde_json::from_value(json!({"spec": {"containers": [], "restartPolicy": policy}}))
+                .unwrap();
+        assert_eq!(restarts(&pod, code), restarted);
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub struct ContainerObservation {
     pub state: Option<ContainerState>,
     pub waiting_reason: String,
     pub waiting_message: Option<String>,
+    /// How many times the kubelet started it again after it exited.
+    pub restart_count: i32,
+    /// Its previous run's end (an `Exited` state), once it was restarted or waits to be.
+    pub last_termination: Option<ContainerState>,
 }
 
 /// What the kubelet saw of the pod.
@@ -101,11 +105,17 @@ pub fn pod_status(pod: &Pod, obs: &PodObservation, now: &str) -> Value {
             .filter(|c| !OWN.contains(&c.type_.as_str()))
             .filter_map(|c| serde_json::to_value(c).ok()),
     );
+    // As getPhase counts them: a container that waits to restart after an exit is stopped,
+    // with its last exit.
     let exited: Vec<i32> = obs
         .containers
         .iter()
-        .filter_map(|c| match &c.state {
-            Some(ContainerState::Exited { exit_code, .. }) => Some(*exit_code),
+        .filter_map(|c| match (&c.state, &c.last_termination) {
+            (Some(ContainerState::Exited { exit_code, .. }), _) => Some(*exit_code),
+            (
+                Some(ContainerState::Created) | None,
+                Some(ContainerState::Exited { exit_code, .. }),
+            ) => Some(*exit_code),
             _ => None,
         })
         .collect();
@@ -147,14 +157,21 @@ pub fn pod_status(pod: &Pod, obs: &PodObservation, now: &str) -> Value {
                     json!({"waiting": w})
                 }
             };
+            let last_state = match &c.last_termination {
+                Some(ContainerState::Exited { exit_code, reason, finished_at }) => {
+                    json!({"terminated": {"exitCode": exit_code, "reason": reason, "finishedAt": finished_at}})
+                }
+                _ => json!({}),
+            };
             let mut s = json!({
                 "name": c.name,
                 "image": c.image,
                 "imageID": c.image_id.clone().unwrap_or_default(),
                 "ready": running(c),
                 "started": running(c),
-                "restartCount": 0,
+                "restartCount": c.restart_count,
                 "state": state,
+                "lastState": last_state,
             });
             if let Some(id) = &c.container_id {
                 s["containerID"] = json!(id);
@@ -205,6 +222,8 @@ mod tests {
                 state,
                 waiting_reason: "ContainerCreating".into(),
                 waiting_message: None,
+                restart_count: 0,
+                last_termination: None,
             }],
         }
     }
@@ -283,6 +302,45 @@ mod tests {
             finished_at: "t".into(),
         }));
         assert_eq!(pod_status(&p, &done, "t")["phase"], phase);
+    }
+
+    #[test]
+    fn a_container_that_exited_and_waits_to_restart_is_in_crash_loop_back_off() {
+        let exit = ContainerState::Exited {
+            exit_code: 1,
+            reason: "Error".into(),
+            finished_at: "2026-11-27T00:00:03Z".into(),
+        };
+        let now = "2026-11-27T00:00:04Z";
+        // Just exited: terminated, the pod out of Ready, still Running (restartPolicy Always).
+        let s = pod_status(&pod(), &obs(Some(exit.clone())), now);
+        assert_eq!(s["phase"], "Running");
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+            1
+        );
+        assert_eq!(condition(&s, "Ready")["status"], "False");
+        assert_eq!(condition(&s, "Ready")["reason"], "ContainersNotReady");
+        // Restarted once, exited again, and waiting out the back-off.
+        let mut waiting = obs(None);
+        let c = &mut waiting.containers[0];
+        c.container_id = Some("sim://abc".into());
+        c.waiting_reason = "CrashLoopBackOff".into();
+        c.waiting_message = Some("back-off 10s restarting failed container=c pod=p_ns(uid)".into());
+        c.restart_count = 1;
+        c.last_termination = Some(exit);
+        let s = pod_status(&pod(), &waiting, now);
+        assert_eq!(s["phase"], "Running", "stopped, and Always restarts it");
+        let status = &s["containerStatuses"][0];
+        assert_eq!(status["restartCount"], 1);
+        assert_eq!(status["ready"], false);
+        assert_eq!(status["state"]["waiting"]["reason"], "CrashLoopBackOff");
+        assert_eq!(
+            status["lastState"]["terminated"],
+            json!({"exitCode": 1, "reason": "Error", "finishedAt": "2026-11-27T00:00:03Z"})
+        );
+        // It parses as the API's type.
+        let _: k8s_openapi::api::core::v1::PodStatus = serde_json::from_value(s).unwrap();
     }
 
     #[test]

@@ -49,7 +49,11 @@ pub(super) async fn open(
     let events: Api<Event> = Api::namespaced(admin.clone(), ns);
     let pod_rv = listed_version(&pods, "pods").await?;
     let event_rv = listed_version(&events, "events").await?;
-    let until = Instant::now() + Duration::from_secs(case.timeout.0.as_secs().max(1) + 5);
+    // A pod that must stay Ready is watched after the probes too, for its window.
+    let window = case
+        .stays_ready_for
+        .map_or(Duration::ZERO, |w| w.0 + super::PROBES_BUDGET);
+    let until = Instant::now() + Duration::from_secs(case.timeout.0.as_secs().max(1) + 5) + window;
     let pod_watch = Follow {
         api: pods.clone(),
         name: WatchName::Pod,
