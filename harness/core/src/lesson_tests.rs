@@ -336,3 +336,19 @@ fn a_pass_shows_the_explanation_and_what_comes_next() {
         hint_words(&ls[0], 1).contains("hint 2 of 2 (01-a):\n  second\nthat was the last hint")
     );
 }
+
+#[test]
+fn watch_follows_the_files_to_edit_and_the_suite_once_each() {
+    let mut ls = lessons();
+    assert_eq!(
+        ls[0].watched_files(),
+        [PathBuf::from("/l/01-a/pod.yaml"), PathBuf::from("/l/01-a/suite.yaml")]
+    );
+    ls[0].edit = vec!["suite.yaml".into()];
+    assert_eq!(ls[0].watched_files(), [PathBuf::from("/l/01-a/suite.yaml")]);
+    assert_eq!(
+        watching_words(&ls[1]),
+        "watching /l/02-b (pod.yaml, suite.yaml): save to run 02 again · h hint · r run now · q quit\n"
+    );
+    assert_eq!(story_words(&ls[0]), "lesson 01-a: title 01-a\n\n  the story\n\n");
+}
