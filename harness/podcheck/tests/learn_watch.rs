@@ -4,9 +4,9 @@
 //! Files are saved as editors save them: written in place, or written beside and renamed
 //! over. Every wait has a deadline.
 
-mod support;
 #[path = "support/pty.rs"]
 mod pty;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -46,7 +46,9 @@ impl Pty {
             .stdout(Stdio::from(terminal.try_clone().unwrap()))
             .stderr(Stdio::from(terminal));
         setup(&mut command);
-        let child = command.spawn().expect("setsid (util-linux) starts the program");
+        let child = command
+            .spawn()
+            .expect("setsid (util-linux) starts the program");
         // `command` holds the terminal's last copies in this process: once it is dropped,
         // reading the master fails (EIO) when the program and its children have exited.
         drop(command);
@@ -106,7 +108,10 @@ impl Pty {
                 if let Some(end) = find(&self.screen) {
                     return end;
                 }
-                panic!("exited ({status}) before {text:?} showed:\n{}", self.screen());
+                panic!(
+                    "exited ({status}) before {text:?} showed:\n{}",
+                    self.screen()
+                );
             }
             if Instant::now() >= until {
                 let screen = self.screen();

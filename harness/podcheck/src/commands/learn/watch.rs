@@ -81,7 +81,12 @@ pub(super) async fn watch(mut w: Watch<'_>) -> Result<(), UserError> {
     let outcome: Result<(), UserError> = async {
         let mut then = Then::Run;
         loop {
-            let Some(current) = w.state.dirs.entry(w.key.into()).or_default().current(w.lessons)
+            let Some(current) = w
+                .state
+                .dirs
+                .entry(w.key.into())
+                .or_default()
+                .current(w.lessons)
             else {
                 if then == Then::Run {
                     say("every lesson passes (`podcheck learn reset` starts again)\n");
@@ -272,7 +277,9 @@ impl Terminal {
         let stdin = std::io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd())?;
         let mut cbreak = saved.clone();
-        cbreak.local_modes.remove(LocalModes::ICANON | LocalModes::ECHO);
+        cbreak
+            .local_modes
+            .remove(LocalModes::ICANON | LocalModes::ECHO);
         // A read returns after 100 ms with nothing, so the reader can see it is to stop.
         cbreak.special_codes[SpecialCodeIndex::VMIN] = 0;
         cbreak.special_codes[SpecialCodeIndex::VTIME] = 1;
@@ -327,11 +334,7 @@ impl Drop for Terminal {
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
-        let _ = termios::tcsetattr(
-            std::io::stdin().as_fd(),
-            OptionalActions::Now,
-            &self.saved,
-        );
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), OptionalActions::Now, &self.saved);
     }
 }
 
@@ -345,12 +348,18 @@ mod tests {
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut saves = Saves::new("a");
         assert!(!saves.observe("a", at(100)), "nothing changed");
-        assert!(!saves.observe("b", at(200)), "changed: wait for it to hold still");
+        assert!(
+            !saves.observe("b", at(200)),
+            "changed: wait for it to hold still"
+        );
         assert!(!saves.observe("c", at(300)), "still changing");
         assert!(saves.observe("c", at(400)), "held still for QUIET");
         assert!(!saves.observe("c", at(500)), "one run per burst");
         assert!(!saves.observe("d", at(600)));
-        assert!(!saves.observe("c", at(700)), "undone: what the last run saw");
+        assert!(
+            !saves.observe("c", at(700)),
+            "undone: what the last run saw"
+        );
         assert!(!saves.observe("c", at(900)));
     }
 
