@@ -96,6 +96,20 @@ impl Lesson {
     pub fn suite_path(&self) -> PathBuf {
         self.dir.join(SUITE_FILE)
     }
+
+    /// The files whose saves `learn watch` answers with a run: the files to edit and the
+    /// suite, each once, in that order. (Not the whole directory: editors write swap and
+    /// backup files beside the file they edit.)
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = Vec::new();
+        for name in self.edit.iter().map(String::as_str).chain([SUITE_FILE]) {
+            let path = self.dir.join(name);
+            if !files.contains(&path) {
+                files.push(path);
+            }
+        }
+        files
+    }
 }
 
 /// Reads and checks the lesson in `dir`. Every problem is located (file:line:col).
@@ -512,11 +526,7 @@ pub fn list_words(lessons: &[Lesson], progress: &Progress) -> String {
 /// `podcheck learn next` before the lesson passes: the story, then where
 /// the pod's path broke, in plain words, with the evidence.
 pub fn attempt_words(lesson: &Lesson, attempt: &Attempt, hints_shown: usize) -> String {
-    let mut out = format!("lesson {}: {}\n\n", lesson.id, lesson.title);
-    for line in lesson.story.lines() {
-        out.push_str(&format!("  {line}\n"));
-    }
-    out.push('\n');
+    let mut out = story_words(lesson);
     match attempt {
         Attempt::Passed => {
             out.push_str("✓ all eight stages pass\n");
@@ -583,6 +593,36 @@ pub fn attempt_words(lesson: &Lesson, attempt: &Attempt, hints_shown: usize) -> 
         (_, n) => format!("{n} more hints: `podcheck learn hint`\n"),
     });
     out
+}
+
+/// A lesson's title and story (what `learn next` and `learn watch` show first).
+pub fn story_words(lesson: &Lesson) -> String {
+    let mut out = format!("lesson {}: {}\n\n", lesson.id, lesson.title);
+    for line in lesson.story.lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out.push('\n');
+    out
+}
+
+/// `podcheck learn watch`, waiting: the files whose saves run the lesson again, the keys.
+pub fn watching_words(lesson: &Lesson) -> String {
+    let names: Vec<String> = lesson
+        .watched_files()
+        .iter()
+        .map(|f| {
+            f.strip_prefix(&lesson.dir)
+                .unwrap_or(f)
+                .display()
+                .to_string()
+        })
+        .collect();
+    format!(
+        "watching {} ({}): save to run {} again · h hint · r run now · q quit\n",
+        lesson.dir.display(),
+        names.join(", "),
+        lesson.number()
+    )
 }
 
 /// `podcheck learn next` once the lesson passes: the explanation, and what comes next.

@@ -442,3 +442,25 @@ fn every_lesson_file_names_the_schema() {
     }
     assert!(seen >= 9, "{seen} lessons");
 }
+
+#[test]
+fn watch_follows_the_files_to_edit_and_the_suite_once_each() {
+    let mut ls = lessons();
+    assert_eq!(
+        ls[0].watched_files(),
+        [
+            PathBuf::from("/l/01-a/pod.yaml"),
+            PathBuf::from("/l/01-a/suite.yaml")
+        ]
+    );
+    ls[0].edit = vec!["suite.yaml".into()];
+    assert_eq!(ls[0].watched_files(), [PathBuf::from("/l/01-a/suite.yaml")]);
+    assert_eq!(
+        watching_words(&ls[1]),
+        "watching /l/02-b (pod.yaml, suite.yaml): save to run 02 again · h hint · r run now · q quit\n"
+    );
+    assert_eq!(
+        story_words(&ls[0]),
+        "lesson 01-a: title 01-a\n\n  the story\n\n"
+    );
+}

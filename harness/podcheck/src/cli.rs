@@ -94,6 +94,10 @@ pub enum LearnCommand {
     Next,
     /// The current lesson's next hint.
     Hint,
+    /// On a terminal: run the current lesson, then again each time one of its files is
+    /// saved; once it passes, the explanation, and on to the next lesson (h: a hint,
+    /// r: run now, q or Ctrl-C: quit).
+    Watch,
     /// Forget the progress of one lesson (its number, e.g. 01), or of every lesson.
     Reset { lesson: Option<String> },
     /// For maintainers: every lesson fails unsolved at exactly the stage it teaches, and
@@ -124,6 +128,7 @@ impl LearnArgs {
                 None => LearnAction::List,
                 Some(LearnCommand::Next) => LearnAction::Next,
                 Some(LearnCommand::Hint) => LearnAction::Hint,
+                Some(LearnCommand::Watch) => LearnAction::Watch,
                 Some(LearnCommand::Reset { lesson }) => LearnAction::Reset(lesson),
                 Some(LearnCommand::Verify) => LearnAction::Verify,
             },
@@ -829,5 +834,6 @@ mod tests {
         );
         assert_eq!(parse(&["learn", "next"]).action, LearnAction::Next);
         assert_eq!(parse(&["learn", "hint"]).action, LearnAction::Hint);
+        assert_eq!(parse(&["learn", "watch"]).action, LearnAction::Watch);
     }
 }

@@ -205,6 +205,16 @@ pub enum UserError {
         source: std::io::Error,
     },
 
+    /// Exit 2: `learn watch` without a terminal to read keys from and show runs on.
+    #[error(
+        "`podcheck learn watch` needs a terminal (its stdin and stdout): it reads keys and \
+         runs the lesson again as you save; elsewhere run `podcheck learn next`"
+    )]
+    NotATerminal,
+    /// Exit 3: `learn watch` could not put the terminal in its mode (or start its reader).
+    #[error("cannot set up the terminal for `podcheck learn watch`")]
+    Terminal(#[source] std::io::Error),
+
     /// Exit 130: SIGINT or SIGTERM during a run; what cleaning up achieved.
     #[error("interrupted")]
     Interrupted(Cleanup),
@@ -253,7 +263,8 @@ impl UserError {
             | InvalidResults { .. }
             | ReadLessons { .. }
             | NoLessons { .. }
-            | UnknownLesson { .. } => 2,
+            | UnknownLesson { .. }
+            | NotATerminal => 2,
             AsyncRuntime(_)
             | RunDir(_)
             | Harness(_)
@@ -267,7 +278,8 @@ impl UserError {
             | KindNotReady { .. }
             | CniManifestApply { .. }
             | KindImages { .. }
-            | LearnState { .. } => 3,
+            | LearnState { .. }
+            | Terminal(_) => 3,
             Interrupted(_) => 130,
         }
     }

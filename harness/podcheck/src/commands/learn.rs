@@ -18,6 +18,8 @@ use crate::error::{Cleanup, UserError};
 use crate::runner::{self, RunOptions};
 use crate::target::ProviderOptions;
 
+mod watch;
+
 /// Where lessons are, unless `--lessons` says otherwise.
 pub const DEFAULT_LESSONS: &str = "lessons";
 
@@ -34,6 +36,8 @@ pub enum LearnAction {
     Reset(Option<String>),
     /// Every lesson fails unsolved at its stage and passes with its solution.
     Verify,
+    /// Run the current lesson, and again at each save of its files (a terminal only).
+    Watch,
 }
 
 /// A `podcheck learn` command line, as the library takes it.
@@ -55,6 +59,16 @@ pub async fn learn(request: LearnRequest) -> Result<(), UserError> {
     let key = key_of(&request.lessons)?;
     let path = state_path();
     let mut state = read_state(&path)?;
+    if request.action == LearnAction::Watch {
+        return watch::watch(watch::Watch {
+            lessons: &lessons,
+            providers: &request.providers,
+            path: &path,
+            state: &mut state,
+            key: &key,
+        })
+        .await;
+    }
     let progress = state.dirs.entry(key).or_default();
     match &request.action {
         LearnAction::List => print!("{}", lesson::list_words(&lessons, progress)),
@@ -114,7 +128,7 @@ pub async fn learn(request: LearnRequest) -> Result<(), UserError> {
                 None => println!("reset: every lesson is to do again"),
             }
         }
-        LearnAction::Verify => unreachable!("handled above"),
+        LearnAction::Verify | LearnAction::Watch => unreachable!("handled above"),
     }
     Ok(())
 }
