@@ -49,8 +49,14 @@ impl Faults {
         self.switch(kind, true)
     }
 
-    /// Throws it back.
-    pub fn end(&self, kind: &FaultKind) -> Result<Injected, String> {
+    /// Throws it back; a killed containerd is started again and answers before this
+    /// returns.
+    pub async fn end(&self, kind: &FaultKind) -> Result<Injected, String> {
+        if *kind == FaultKind::RuntimeKilled {
+            for node in &self.nodes {
+                node.faults.restart_runtime().await?;
+            }
+        }
         self.switch(kind, false)
     }
 
@@ -70,7 +76,7 @@ impl Faults {
                 tracing::warn!(error = %e, "could not put the CNI plugin back");
             }
             node.faults.fail_cni_add(None);
-            node.faults.kill_runtime_after_sandbox(false);
+            node.faults.revive_runtime();
             node.faults.delay_status(None);
         }
     }
@@ -156,11 +162,20 @@ impl Faults {
                 })
             }),
             FaultKind::RuntimeKilled => self.nodes(|n| {
-                n.faults.kill_runtime_after_sandbox(on);
-                Ok(Injected {
-                    how: "after its next sandbox, each node's runtime answers the kubelet as a dead containerd's socket does (connection refused); the runtime process itself keeps running".into(),
-                    component: format!("runtime {}", n.runtime.name),
-                    real: false,
+                if on {
+                    n.faults.kill_runtime_after_sandbox();
+                }
+                Ok(match n.faults.kills_a_daemon() {
+                    true => Injected {
+                        how: "each node's containerd gets SIGKILL right after it starts a sandbox (its shims and their containers keep running); it is started again, on the same state, when the fault ends".into(),
+                        component: format!("runtime {}", n.runtime.name),
+                        real: n.runtime.real,
+                    },
+                    false => Injected {
+                        how: "after its next sandbox, each node's runtime answers the kubelet as a dead containerd's socket does (connection refused); the runtime itself keeps running".into(),
+                        component: format!("runtime {}", n.runtime.name),
+                        real: false,
+                    },
                 })
             }),
             FaultKind::StatusUpdatesDelayed(d) => self.nodes(|n| {

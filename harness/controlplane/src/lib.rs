@@ -511,6 +511,9 @@ impl ControlPlane {
             };
             let runtime = NotReadyYet::wrap(runtime, upstream.first_failures);
             let runtime = WithStaticPods::wrap(runtime, &node.static_pods);
+            if let Some(real) = cp.real_nodes.get(i) {
+                node.faults.attach_daemon(real.containerd.clone());
+            }
             cp.faults.nodes.push(fault::NodeSwitches {
                 cni_plug: cp.real_nodes.get(i).and_then(|r| r.cni_plug.clone()),
                 faults: node.faults.clone(),
@@ -826,7 +829,8 @@ impl Drop for ControlPlane {
 struct RealNode {
     name: String,
     runtime: Arc<dyn Runtime>,
-    containerd: Option<cri::containerd::ContainerdProcess>,
+    /// Shared with the node's fault switches (a `runtimeKilled` fault kills and restarts it).
+    containerd: podcheck_node::fault::SharedContainerd,
     /// Shared with probes; torn down once they are gone (else by its drop).
     network: Option<Arc<network::NodeNetwork>>,
     /// Where containerd finds the CNI plugins, for `cniAddFails` faults.
@@ -835,7 +839,8 @@ struct RealNode {
 
 impl RealNode {
     async fn shutdown(mut self) {
-        if let Some(c) = self.containerd.take() {
+        let containerd = self.containerd.lock().await.take();
+        if let Some(c) = containerd {
             c.shutdown().await;
         }
         if let Some(n) = self.network.take() {
@@ -970,7 +975,7 @@ async fn start_real_nodes(
                 real.push(RealNode {
                     name: node.name.clone(),
                     runtime,
-                    containerd: Some(c),
+                    containerd: Arc::new(tokio::sync::Mutex::new(Some(c))),
                     network: Some(Arc::new(net)),
                     cni_plug: Some(plug),
                 });

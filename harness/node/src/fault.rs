@@ -30,7 +30,10 @@ enum RuntimeHealth {
     Up,
     /// Up until it has started one more sandbox.
     DiesAfterSandbox,
+    /// Dead as far as the kubelet can tell: podcheck answers for it.
     Down,
+    /// The real daemon was killed: calls reach its socket, and fail there.
+    Killed,
 }
 
 #[derive(Debug, Default)]
@@ -40,10 +43,16 @@ struct Switches {
     status_delay: Option<Duration>,
 }
 
+/// A node's containerd, shared by the node and its fault switches.
+pub type SharedContainerd =
+    Arc<tokio::sync::Mutex<Option<crate::cri::containerd::ContainerdProcess>>>;
+
 /// A node's fault switches (all off by default).
 #[derive(Debug, Default)]
 pub struct NodeFaults {
     switches: Mutex<Switches>,
+    /// The node's own containerd, which a `runtimeKilled` fault really kills.
+    daemon: std::sync::OnceLock<SharedContainerd>,
 }
 
 impl NodeFaults {
@@ -56,18 +65,63 @@ impl NodeFaults {
         self.lock().cni_add = error;
     }
 
-    /// The runtime dies once it has started its next sandbox (`true`), or is back up.
-    pub fn kill_runtime_after_sandbox(&self, kill: bool) {
-        self.lock().runtime = if kill {
-            RuntimeHealth::DiesAfterSandbox
-        } else {
-            RuntimeHealth::Up
-        };
+    /// The node's containerd: a `runtimeKilled` fault then kills it for real.
+    pub fn attach_daemon(&self, daemon: SharedContainerd) {
+        let _ = self.daemon.set(daemon);
+    }
+
+    /// Whether a `runtimeKilled` fault kills a real daemon here.
+    pub fn kills_a_daemon(&self) -> bool {
+        self.daemon.get().is_some()
+    }
+
+    /// The runtime dies once it has started its next sandbox.
+    pub fn kill_runtime_after_sandbox(&self) {
+        self.lock().runtime = RuntimeHealth::DiesAfterSandbox;
+    }
+
+    /// The runtime is up again: a killed daemon is started again (on the same state) and
+    /// answers before this returns.
+    pub async fn restart_runtime(&self) -> Result<(), String> {
+        let killed = self.lock().runtime == RuntimeHealth::Killed;
+        if let (true, Some(daemon)) = (killed, self.daemon.get())
+            && let Some(containerd) = daemon.lock().await.as_mut()
+        {
+            containerd.restart().await.map_err(|e| {
+                format!(
+                    "starting containerd again: {}",
+                    podcheck_host::error_chain(&e)
+                )
+            })?;
+        }
+        self.lock().runtime = RuntimeHealth::Up;
+        Ok(())
+    }
+
+    /// The runtime as a fault left it when the node's work must go on regardless (a run's
+    /// cleanup): up, a killed daemon started again in the background.
+    pub fn revive_runtime(self: &Arc<Self>) {
+        let killed = self.lock().runtime == RuntimeHealth::Killed;
+        if !killed {
+            self.lock().runtime = RuntimeHealth::Up;
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let faults = self.clone();
+            handle.spawn(async move {
+                if let Err(e) = faults.restart_runtime().await {
+                    tracing::warn!(error = %e, "containerd was not started again");
+                }
+            });
+        }
     }
 
     /// Whether the runtime has died (a fault armed with [`Self::kill_runtime_after_sandbox`]).
     pub fn runtime_down(&self) -> bool {
-        self.lock().runtime == RuntimeHealth::Down
+        matches!(
+            self.lock().runtime,
+            RuntimeHealth::Down | RuntimeHealth::Killed
+        )
     }
 
     /// The kubelet sends each status update this late (None: at once).
@@ -204,11 +258,30 @@ impl Faulty {
         Arc::new(Faulty { inner, faults })
     }
 
+    /// Whether calls reach the runtime: not while podcheck answers for a dead one (a killed
+    /// real daemon answers for itself).
     fn up(&self) -> Result<(), RuntimeError> {
-        if self.faults.runtime_down() {
+        if self.faults.lock().runtime == RuntimeHealth::Down {
             Err(runtime_unavailable())
         } else {
             Ok(())
+        }
+    }
+
+    /// After a sandbox started: the runtime dies if a fault is armed.
+    async fn maybe_die(&self) {
+        {
+            let mut s = self.faults.lock();
+            if s.runtime != RuntimeHealth::DiesAfterSandbox {
+                return;
+            }
+            s.runtime = RuntimeHealth::Down;
+        }
+        if let Some(daemon) = self.faults.daemon.get()
+            && let Some(containerd) = daemon.lock().await.as_mut()
+        {
+            containerd.kill();
+            self.faults.lock().runtime = RuntimeHealth::Killed;
         }
     }
 }
@@ -234,10 +307,7 @@ impl Runtime for Faulty {
             ));
         }
         let sandbox = self.inner.run_pod_sandbox(config).await?;
-        let mut s = self.faults.lock();
-        if s.runtime == RuntimeHealth::DiesAfterSandbox {
-            s.runtime = RuntimeHealth::Down;
-        }
+        self.maybe_die().await;
         Ok(sandbox)
     }
 
@@ -406,7 +476,7 @@ mod tests {
     #[tokio::test]
     async fn a_killed_runtime_dies_after_its_next_sandbox_and_answers_again_once_restarted() {
         let (faults, rt) = node();
-        faults.kill_runtime_after_sandbox(true);
+        faults.kill_runtime_after_sandbox();
         assert!(!faults.runtime_down());
         let sandbox = rt.run_pod_sandbox(&config("a")).await.unwrap();
         assert!(faults.runtime_down());
@@ -414,7 +484,7 @@ mod tests {
         assert!(e.starts_with("rpc error: code = Unavailable"), "{e}");
         // Teardown still reaches it.
         rt.stop_pod_sandbox(&sandbox.id).await.unwrap();
-        faults.kill_runtime_after_sandbox(false);
+        faults.restart_runtime().await.unwrap();
         assert!(rt.image_present("busybox").await.is_ok());
     }
 }

@@ -330,7 +330,7 @@ async fn run(
 
     let mut faults = match (case.faults.is_empty(), target.faults()) {
         (true, _) => None,
-        (false, Some(switches)) => Some(faults::Driver::start(switches, case)),
+        (false, Some(switches)) => Some(faults::Driver::start(switches, case).await),
         (false, None) => {
             return Err(SetupError(
                 "the case injects faults, which only the embedded control plane can".into(),
@@ -390,7 +390,7 @@ async fn run(
         recorder.apply(Observed::Scheduler(state));
     }
     if let Some(driver) = faults {
-        recorder.apply(Observed::Faults(driver.finish(t0)));
+        recorder.apply(Observed::Faults(driver.finish(t0).await));
     }
     Ok(recorder.finish())
 }

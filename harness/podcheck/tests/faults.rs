@@ -89,8 +89,18 @@ fn check_every_kind(results: &Value) {
         stage(killed, "criLaunch")["observed"]
             .as_str()
             .unwrap()
-            .contains("connection refused"),
+            .contains("code = Unavailable"),
         "{killed:#}"
+    );
+    // Back 1 s later: the kubelet's next sync starts the pod, and every stage passes.
+    let restarts = case(results, "runtime-restarts");
+    assert!(evidence("runtime-restarts", "criLaunch").contains("ended at +"));
+    assert!(at_ms(restarts, "criLaunch") >= 1000.0, "{restarts:#}");
+    assert!(
+        stage(restarts, "criLaunch")["evidence"]
+            .to_string()
+            .contains("code = Unavailable"),
+        "{restarts:#}"
     );
     let drops = case(results, "dns-drops");
     assert!(evidence("dns-drops", "dns").contains("drops every query"));
@@ -131,6 +141,11 @@ fn every_fault_kind_shows_at_its_stage_on_real_components() {
     check_every_kind(&results);
     let providers = results["target"]["providers"].to_string();
     assert!(providers.contains("containerd"), "{providers}");
+    // On real components, the runtime and the CNI plugin really broke.
+    let killed = fault_evidence(case(&results, "runtime-killed"), "criLaunch");
+    assert!(killed.contains("containerd gets SIGKILL"), "{killed}");
+    let cni = fault_evidence(case(&results, "cni-add-fails"), "cniAttach");
+    assert!(cni.contains("is a wrapper that fails ADD"), "{cni}");
 }
 
 #[test]

@@ -7,7 +7,6 @@
 //! imported fails at once with containerd's own "connection refused" message (requests to
 //! loopback registries are not proxied by Go, and still work).
 
-use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -124,6 +123,8 @@ pub struct ContainerdProcess {
     sandbox_image: String,
     channel: Channel,
     timings: StartTimings,
+    /// How to start the daemon again.
+    daemon: Daemon,
     /// Holds the loopback port containerd's registry proxy points at: bound, never
     /// listening, so every proxied connection is refused and no other process gets it.
     _proxy_sink: Option<tokio::net::TcpSocket>,
@@ -329,45 +330,14 @@ impl ContainerdProcess {
         write_file(&config_path, &config)?;
 
         let log_path = dir.join("containerd.log");
-        let log = File::create(&log_path)
-            .map_err(|e| CriError::io(format!("creating {}", log_path.display()), e))?;
-        let log_err = log
-            .try_clone()
-            .map_err(|e| CriError::io("cloning the log file handle", e))?;
-        // setpriv's PR_SET_PDEATHSIG kills containerd when the thread that spawned it dies
-        // (setting it ourselves would need unsafe code). It is spawned here, on the caller's
-        // thread, not on a blocking-pool thread that would exit when idle.
-        let mut command = if Path::new(SETPRIV).is_file() {
-            let mut c = Command::new(SETPRIV);
-            c.args(["--pdeathsig", "KILL", "--"]).arg(&opts.binary);
-            c
-        } else {
-            Command::new(&opts.binary)
-        };
-        let path_env = match std::env::var("PATH") {
-            Ok(p) if !p.is_empty() => {
-                format!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{p}")
-            }
-            _ => "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        let daemon = Daemon {
+            binary: opts.binary.clone(),
+            config: config_path,
+            proxy,
+            log: log_path.clone(),
         };
         let spawned_at = Instant::now();
-        let child = command
-            .arg("--config")
-            .arg(&config_path)
-            .env("PATH", path_env)
-            .env("HTTP_PROXY", &proxy)
-            .env("HTTPS_PROXY", &proxy)
-            .env_remove("http_proxy")
-            .env_remove("https_proxy")
-            .env_remove("NO_PROXY")
-            .env_remove("no_proxy")
-            .env_remove("ALL_PROXY")
-            .env_remove("all_proxy")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err))
-            .spawn()
-            .map_err(|e| CriError::io(format!("starting {}", opts.binary.display()), e))?;
+        let child = daemon.spawn(false)?;
         let pid = child.id();
         guard.child = Some(child);
 
@@ -427,9 +397,40 @@ impl ContainerdProcess {
             sandbox_image,
             channel,
             timings,
+            daemon,
             _proxy_sink: Some(proxy_sink),
             torn_down: false,
         })
+    }
+
+    /// SIGKILL to the daemon alone (a `runtimeKilled` fault): its shims, and the containers
+    /// they run, keep running, as when containerd crashes.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the daemon was killed ([`Self::kill`]) and not started again.
+    pub fn killed(&self) -> bool {
+        self.child.is_none() && !self.torn_down
+    }
+
+    /// Starts a killed daemon again on the same directory, state and socket; returns once
+    /// its CRI answers. Clients' channels connect to it again on their next call.
+    pub async fn restart(&mut self) -> Result<(), CriError> {
+        if !self.killed() {
+            return Ok(());
+        }
+        let mut child = self.daemon.spawn(true)?;
+        let ready = wait_ready(&self.socket, Some(&mut child)).await;
+        // Kept even when it failed to answer, so that teardown stops it.
+        self.pid = child.id();
+        self.child = Some(child);
+        ready
+            .map(|_| ())
+            .map_err(|e| start_failed(e, &self.daemon.log))
     }
 
     /// The directory holding everything of this containerd.
@@ -553,6 +554,66 @@ impl ContainerdProcess {
 impl Drop for ContainerdProcess {
     fn drop(&mut self) {
         self.teardown();
+    }
+}
+
+/// How the daemon is started: again, after a `runtimeKilled` fault, exactly as at first.
+#[derive(Debug)]
+struct Daemon {
+    binary: PathBuf,
+    config: PathBuf,
+    /// The loopback address no registry proxy listens on (see `_proxy_sink`).
+    proxy: String,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Spawns containerd with its config; its output goes to the log (appended to when
+    /// `append`, as after a restart).
+    fn spawn(&self, append: bool) -> Result<Child, CriError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&self.log)
+            .map_err(|e| CriError::io(format!("opening {}", self.log.display()), e))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| CriError::io("cloning the log file handle", e))?;
+        // setpriv's PR_SET_PDEATHSIG kills containerd when the thread that spawned it dies
+        // (setting it ourselves would need unsafe code). It is spawned here, on the caller's
+        // thread, not on a blocking-pool thread that would exit when idle.
+        let mut command = if Path::new(SETPRIV).is_file() {
+            let mut c = Command::new(SETPRIV);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(&self.binary);
+            c
+        } else {
+            Command::new(&self.binary)
+        };
+        let path_env = match std::env::var("PATH") {
+            Ok(p) if !p.is_empty() => {
+                format!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{p}")
+            }
+            _ => "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        };
+        command
+            .arg("--config")
+            .arg(&self.config)
+            .env("PATH", path_env)
+            .env("HTTP_PROXY", &self.proxy)
+            .env("HTTPS_PROXY", &self.proxy)
+            .env_remove("http_proxy")
+            .env_remove("https_proxy")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .spawn()
+            .map_err(|e| CriError::io(format!("starting {}", self.binary.display()), e))
     }
 }
 

@@ -24,11 +24,11 @@ pub struct Switchboard {
 }
 
 impl Switchboard {
-    fn switch(&self, kind: &FaultKind, on: bool) -> Result<Injected, String> {
+    async fn switch(&self, kind: &FaultKind, on: bool) -> Result<Injected, String> {
         let Some(pgid) = self.scheduler else {
             return match on {
                 true => self.control_plane.inject(kind),
-                false => self.control_plane.end(kind),
+                false => self.control_plane.end(kind).await,
             };
         };
         match kind {
@@ -46,7 +46,7 @@ impl Switchboard {
                 "schedulerStopped stops the builtin scheduler; the suite's own scheduler can be paused (schedulerPaused)".into(),
             ),
             _ if on => self.control_plane.inject(kind),
-            _ => self.control_plane.end(kind),
+            _ => self.control_plane.end(kind).await,
         }
     }
 
@@ -93,11 +93,13 @@ pub(super) struct Driver {
     faults: Switchboard,
     shared: Arc<Mutex<Shared>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Tells the follower to stop at its next look (it is never cut off mid-switch).
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Driver {
     /// Injects the faults due before the create.
-    pub(super) fn start(faults: Switchboard, case: &CaseSpec) -> Driver {
+    pub(super) async fn start(faults: Switchboard, case: &CaseSpec) -> Driver {
         let plan = FaultPlan::new(&case.faults);
         let records = case
             .faults
@@ -108,33 +110,44 @@ impl Driver {
             faults,
             shared: Arc::new(Mutex::new(Shared { plan, records })),
             task: None,
+            stop: Arc::default(),
         };
-        step(&driver.faults, &driver.shared, None, 0.0);
+        step(&driver.faults, &driver.shared, None, 0.0).await;
         driver
     }
 
     /// From the create on: follows the pod, injecting and ending faults as they fall due.
     pub(super) fn follow(&mut self, recorder: &Recorder) {
-        let (faults, shared, recorder) =
-            (self.faults.clone(), self.shared.clone(), recorder.clone());
+        let (faults, shared, recorder, stop) = (
+            self.faults.clone(),
+            self.shared.clone(),
+            recorder.clone(),
+            self.stop.clone(),
+        );
         self.task = Some(tokio::spawn(async move {
-            loop {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let stage = recorder.read_live(|r| r.stage_at());
                 let Some(stage) = stage else { return };
-                step(&faults, &shared, Some(stage), recorder.now_ms());
+                step(&faults, &shared, Some(stage), recorder.now_ms()).await;
                 tokio::time::sleep(TICK).await;
             }
         }));
     }
 
     /// Ends what is still in force; the records, timed from the create at `t0`.
-    pub(super) fn finish(mut self, t0: Instant) -> Vec<FaultRecord> {
+    pub(super) async fn finish(mut self, t0: Instant) -> Vec<FaultRecord> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(task) = self.task.take() {
-            task.abort();
+            let _ = task.await;
         }
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        let steps = shared.plan.finish();
-        apply(&self.faults, &mut shared, &steps);
+        let steps = self
+            .shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .plan
+            .finish();
+        apply(&self.faults, &self.shared, &steps).await;
+        let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         let since = |at: Instant| {
             if at >= t0 {
                 at.duration_since(t0).as_secs_f64() * 1e3
@@ -164,20 +177,31 @@ impl Drop for Driver {
 }
 
 /// One look: what is due where the pod waits on `stage` (None: before the create).
-fn step(faults: &Switchboard, shared: &Mutex<Shared>, stage: Option<Stage>, now_ms: f64) {
-    let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
-    let steps = shared.plan.step(stage, now_ms);
-    apply(faults, &mut shared, &steps);
+async fn step(faults: &Switchboard, shared: &Mutex<Shared>, stage: Option<Stage>, now_ms: f64) {
+    let steps = shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .plan
+        .step(stage, now_ms);
+    apply(faults, shared, &steps).await;
 }
 
-fn apply(faults: &Switchboard, shared: &mut Shared, steps: &[FaultStep]) {
+/// Switches each fault as `steps` say, and records when and how.
+async fn apply(faults: &Switchboard, shared: &Mutex<Shared>, steps: &[FaultStep]) {
     for step in steps {
         let (i, on) = match *step {
             FaultStep::Inject(i) => (i, true),
             FaultStep::End(i) => (i, false),
         };
-        let kind = shared.plan.fault(i).kind.clone();
-        let outcome = faults.switch(&kind, on);
+        let kind = shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .plan
+            .fault(i)
+            .kind
+            .clone();
+        let outcome = faults.switch(&kind, on).await;
+        let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
         let (record, injected, ended) = &mut shared.records[i];
         match outcome {
             Ok(how) if on => {
