@@ -19,7 +19,24 @@ pub(super) fn show(r: &mut StageResult, obs: &Observation) {
             at_ms: fault.injected_ms.map(round),
         });
         recovery(r, fault);
+        blame(r, fault);
     }
+}
+
+/// A stage that failed while a fault acted on it: the hint says so first.
+fn blame(r: &mut StageResult, fault: &FaultRecord) {
+    if r.status != StageStatus::Failed || fault.injected_ms.is_none() {
+        return;
+    }
+    let until = match fault.ended_ms {
+        Some(ms) if fault.recover_within.is_none() => format!(" until +{ms:.0} ms"),
+        _ => String::new(),
+    };
+    let rest = r.hint.take().map(|h| format!("; {h}")).unwrap_or_default();
+    r.hint = Some(format!(
+        "the case's fault was in force{until}: {}{rest}",
+        fault.fault
+    ));
 }
 
 /// A stage that was to pass within `recoverWithin` of its fault's end.
@@ -149,6 +166,33 @@ mod tests {
             r.message.as_deref(),
             Some("passed; the case expects it to fail with \"refused\"")
         );
+    }
+
+    #[test]
+    fn a_stage_that_failed_under_a_fault_says_so_in_its_hint() {
+        let fault = FaultRecord {
+            fault: "the scheduler stopped".into(),
+            at: Stage::Auth,
+            acts_on: Stage::CriLaunch,
+            injected_ms: Some(-1.0),
+            ended_ms: Some(3001.0),
+            how: String::new(),
+            component: String::new(),
+            real: true,
+            error: None,
+            recover_within: None,
+        };
+        let mut r = failing("late", &[]);
+        blame(&mut r, &fault);
+        assert_eq!(
+            r.hint.as_deref(),
+            Some("the case's fault was in force until +3001 ms: the scheduler stopped; h")
+        );
+        let mut never = fault.clone();
+        never.injected_ms = None;
+        let mut r = failing("late", &[]);
+        blame(&mut r, &never);
+        assert_eq!(r.hint.as_deref(), Some("h"));
     }
 
     #[test]
