@@ -512,7 +512,7 @@ impl ControlPlane {
             let runtime = NotReadyYet::wrap(runtime, upstream.first_failures);
             let runtime = WithStaticPods::wrap(runtime, &node.static_pods);
             if let Some(real) = cp.real_nodes.get(i) {
-                node.faults.attach_daemon(real.containerd.clone());
+                node.faults.attach_daemon(&real.containerd);
             }
             cp.faults.nodes.push(fault::NodeSwitches {
                 cni_plug: cp.real_nodes.get(i).and_then(|r| r.cni_plug.clone()),

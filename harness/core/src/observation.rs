@@ -346,7 +346,8 @@ pub struct Observation {
     /// The external scheduler under test, if any, as the observer found it when it stopped
     /// watching: a pod left alone proves nothing if that scheduler was not running.
     pub scheduler_under_test: Option<SchedulerState>,
-    /// The case's faults: when each was injected and ended, and how.
+    /// The case's faults: when each was injected and ended, and how (the observer adds
+    /// them once recording has stopped, so that no fault's end is recorded).
     pub faults: Vec<crate::fault::FaultRecord>,
 }
 

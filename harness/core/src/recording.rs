@@ -79,8 +79,7 @@ pub enum Observed {
     },
     /// The identity's RBAC grant, as found before the create.
     Grant(GrantWait),
-    /// The case's faults, as the observer injected and ended them.
-    Faults(Vec<crate::fault::FaultRecord>),
+
     /// The apiserver's answer to the case's create.
     Created(CreateOutcome),
     /// The create of one more copy of a batch: when it was sent, the answer's code.
@@ -166,7 +165,6 @@ pub struct Recording {
     observed_ms: f64,
     timed_out: bool,
     scheduler_under_test: Option<SchedulerState>,
-    faults: Vec<crate::fault::FaultRecord>,
 }
 
 const NEVER_RAN: &str = "the pod never ran";
@@ -201,7 +199,6 @@ impl Recording {
             observed_ms: 0.0,
             timed_out: false,
             scheduler_under_test: None,
-            faults: Vec::new(),
         }
     }
 
@@ -292,7 +289,6 @@ impl Recording {
                 self.timed_out = timed_out;
             }
             Observed::Scheduler(state) => self.scheduler_under_test = Some(state),
-            Observed::Faults(records) => self.faults = records,
         }
     }
 
@@ -495,7 +491,7 @@ impl Recording {
             observed_ms: self.observed_ms,
             timed_out: self.timed_out,
             scheduler_under_test: self.scheduler_under_test,
-            faults: self.faults,
+            faults: Vec::new(),
         }
     }
 }

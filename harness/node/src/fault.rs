@@ -51,8 +51,11 @@ pub type SharedContainerd =
 #[derive(Debug, Default)]
 pub struct NodeFaults {
     switches: Mutex<Switches>,
-    /// The node's own containerd, which a `runtimeKilled` fault really kills.
-    daemon: std::sync::OnceLock<SharedContainerd>,
+    /// The node's own containerd, which a `runtimeKilled` fault really kills. Weak: the
+    /// node owns it, and tears it down when it goes, whatever a fault holds.
+    daemon: std::sync::OnceLock<
+        std::sync::Weak<tokio::sync::Mutex<Option<crate::cri::containerd::ContainerdProcess>>>,
+    >,
 }
 
 impl NodeFaults {
@@ -66,8 +69,8 @@ impl NodeFaults {
     }
 
     /// The node's containerd: a `runtimeKilled` fault then kills it for real.
-    pub fn attach_daemon(&self, daemon: SharedContainerd) {
-        let _ = self.daemon.set(daemon);
+    pub fn attach_daemon(&self, daemon: &SharedContainerd) {
+        let _ = self.daemon.set(Arc::downgrade(daemon));
     }
 
     /// Whether a `runtimeKilled` fault kills a real daemon here.
@@ -84,7 +87,7 @@ impl NodeFaults {
     /// answers before this returns.
     pub async fn restart_runtime(&self) -> Result<(), String> {
         let killed = self.lock().runtime == RuntimeHealth::Killed;
-        if let (true, Some(daemon)) = (killed, self.daemon.get())
+        if let (true, Some(daemon)) = (killed, self.daemon.get().and_then(|d| d.upgrade()))
             && let Some(containerd) = daemon.lock().await.as_mut()
         {
             containerd.restart().await.map_err(|e| {
@@ -277,7 +280,7 @@ impl Faulty {
             }
             s.runtime = RuntimeHealth::Down;
         }
-        if let Some(daemon) = self.faults.daemon.get()
+        if let Some(daemon) = self.faults.daemon.get().and_then(|d| d.upgrade())
             && let Some(containerd) = daemon.lock().await.as_mut()
         {
             containerd.kill();

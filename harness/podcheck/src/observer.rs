@@ -389,10 +389,13 @@ async fn run(
     if let Some(state) = target.scheduler_under_test() {
         recorder.apply(Observed::Scheduler(state));
     }
+    // Recording stops before the faults end: a scheduler started again must not be seen
+    // binding a pod the case watched it leave alone.
+    let mut observation = recorder.finish();
     if let Some(driver) = faults {
-        recorder.apply(Observed::Faults(driver.finish(t0).await));
+        observation.faults = driver.finish(t0).await;
     }
-    Ok(recorder.finish())
+    Ok(observation)
 }
 
 /// How long an identity's RBAC grant may take to become live.

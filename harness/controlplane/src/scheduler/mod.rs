@@ -120,9 +120,12 @@ pub async fn supervised(
         loop {
             let current = *gate.borrow_and_update();
             match current {
+                // The gate first: a fault thrown before a pod was created must stop the
+                // scheduler before it sees that pod.
                 Gate::Running => tokio::select! {
-                    _ = &mut scheduler => return,
+                    biased;
                     changed = gate.changed() => if changed.is_err() { return },
+                    _ = &mut scheduler => return,
                 },
                 Gate::Paused => {
                     if !wait_until(&mut gate, &shutdown, |g| g != Gate::Paused).await {
