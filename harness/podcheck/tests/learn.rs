@@ -4,22 +4,10 @@
 
 mod support;
 
-use support::{podcheck, text, workspace};
+use support::{copy_tree, podcheck, text, workspace};
 
 use std::path::Path;
 use std::process::Output;
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// `podcheck learn ARGS…` with its progress under `state`.
 fn learn(state: &Path, args: &[&str]) -> Output {

@@ -12,25 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pty::Pty;
-use support::{podcheck, text, workspace};
+use support::{copy_tree, podcheck, text, workspace};
 
 /// A lesson run: the first starts the embedded control plane's pieces from cold on a
 /// machine that may be busy building; later ones take a second or two.
 const RUN: Duration = Duration::from_secs(90);
 /// Quitting: the watch stops its reader (100 ms) and a run in flight.
 const QUIT: Duration = Duration::from_secs(15);
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// A copy of the repository's lessons.
 fn lessons_copy() -> (tempfile::TempDir, PathBuf) {

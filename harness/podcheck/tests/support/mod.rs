@@ -46,6 +46,19 @@ pub fn real_or_skip() -> bool {
     false
 }
 
+/// Copies a directory tree (a lesson, or all of lessons/) for a test to edit.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// A process's stdout and stderr, for assertion messages.
 pub fn text(out: &Output) -> String {
     format!(
