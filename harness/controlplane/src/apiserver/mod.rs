@@ -1,6 +1,7 @@
 //! The apiserver: the Kubernetes REST API as JSON over HTTPS on loopback.
 
 pub mod exec;
+mod fan_out;
 pub mod http;
 pub mod logs;
 pub mod metrics;

@@ -74,6 +74,8 @@ pub struct Registry {
     /// Serialises allocation from a pool all objects of a kind share (Service ClusterIPs):
     /// it reads every object, then writes one.
     allocation: tokio::sync::Mutex<()>,
+    /// Watches, fed from one store watch per resource.
+    pub(crate) fan_out: super::fan_out::FanOut,
 }
 
 impl Registry {
@@ -83,6 +85,7 @@ impl Registry {
             store,
             service_cidr: crate::cluster::DEFAULT_SERVICE_CIDR,
             allocation: tokio::sync::Mutex::new(()),
+            fan_out: Default::default(),
         }
     }
 

@@ -136,6 +136,14 @@ pub struct FieldRequirement {
 }
 
 impl FieldSelector {
+    /// The value `field` must equal, when the selector requires one.
+    pub fn exact(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|r| r.equal && r.field == field)
+            .map(|r| r.value.as_str())
+    }
+
     pub fn parse(s: &str) -> Result<Self, SelectorError> {
         let mut reqs = Vec::new();
         for part in s.split(',') {

@@ -2,9 +2,10 @@
 //! which of the feasible ones is least allocated. Reasons use kube-scheduler's wording.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{
-    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
+    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Taint, Toleration,
 };
 
 use podcheck_core::quantity::scheduler_units;
@@ -23,6 +24,14 @@ impl std::ops::AddAssign for Requests {
         self.milli_cpu = self.milli_cpu.saturating_add(o.milli_cpu);
         self.memory = self.memory.saturating_add(o.memory);
         self.pods = self.pods.saturating_add(o.pods);
+    }
+}
+
+impl std::ops::SubAssign for Requests {
+    fn sub_assign(&mut self, o: Self) {
+        self.milli_cpu = self.milli_cpu.saturating_sub(o.milli_cpu);
+        self.memory = self.memory.saturating_sub(o.memory);
+        self.pods = self.pods.saturating_sub(o.pods);
     }
 }
 
@@ -108,8 +117,7 @@ fn tolerates(tolerations: &[Toleration], taint: &Taint) -> bool {
     })
 }
 
-fn requirement_matches(req: &NodeSelectorRequirement, labels: &BTreeMap<String, String>) -> bool {
-    let value = labels.get(&req.key);
+fn requirement_matches(req: &NodeSelectorRequirement, value: Option<&String>) -> bool {
     let values = req.values.as_deref().unwrap_or(&[]);
     match req.operator.as_str() {
         "In" => value.is_some_and(|v| values.contains(v)),
@@ -133,159 +141,221 @@ fn requirement_matches(req: &NodeSelectorRequirement, labels: &BTreeMap<String, 
     }
 }
 
-fn term_matches(term: &NodeSelectorTerm, node: &Node, labels: &BTreeMap<String, String>) -> bool {
+fn term_matches(term: &NodeSelectorTerm, node: &NodeInfo) -> bool {
     let exprs = term.match_expressions.as_deref().unwrap_or(&[]);
     let fields = term.match_fields.as_deref().unwrap_or(&[]);
     if exprs.is_empty() && fields.is_empty() {
         return false;
     }
-    let name = node.metadata.name.clone().unwrap_or_default();
-    let node_fields = BTreeMap::from([("metadata.name".to_string(), name)]);
-    exprs.iter().all(|r| requirement_matches(r, labels))
-        && fields.iter().all(|r| requirement_matches(r, &node_fields))
+    let labels = node.labels();
+    // The only field a node selector term may name is metadata.name.
+    let field = |key: &str| (key == "metadata.name").then_some(&node.name);
+    exprs
+        .iter()
+        .all(|r| requirement_matches(r, labels.get(&r.key)))
+        && fields.iter().all(|r| requirement_matches(r, field(&r.key)))
 }
 
-/// Whether the node satisfies the pod's nodeSelector and required node affinity.
-pub fn matches_affinity(pod: &Pod, node: &Node) -> bool {
-    let labels = node.metadata.labels.clone().unwrap_or_default();
-    let Some(spec) = pod.spec.as_ref() else {
-        return true;
-    };
-    let selector_ok = spec
-        .node_selector
-        .as_ref()
-        .is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)));
-    let required = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|na| {
-            na.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        });
-    let affinity_ok = required.is_none_or(|r| {
-        r.node_selector_terms
-            .iter()
-            .any(|t| term_matches(t, node, &labels))
-    });
-    selector_ok && affinity_ok
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
+/// A node as the filters read it, worked out once each time the node changes rather than
+/// once per pod (kube-scheduler's NodeInfo).
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub name: String,
+    node: Arc<Node>,
+    allocatable: Requests,
+    unschedulable: bool,
+    /// The taints that filter (NoSchedule, NoExecute), the not-ready one included.
+    taints: Vec<Taint>,
 }
 
-/// Runs the filters in kube-scheduler's order; the first that fails gives the node's reasons.
-pub fn filter(pod: &Pod, node: &Node, used: Requests) -> Result<(), Reasons> {
-    let spec = pod.spec.clone().unwrap_or_default();
-    let tolerations = spec.tolerations.clone().unwrap_or_default();
-    let unschedulable = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.unschedulable)
-        .unwrap_or(false);
-    let unschedulable_taint = Taint {
-        key: "node.kubernetes.io/unschedulable".into(),
-        effect: "NoSchedule".into(),
-        ..Taint::default()
-    };
-    if unschedulable && !tolerates(&tolerations, &unschedulable_taint) {
-        return Err(vec!["node(s) were unschedulable".into()]);
+impl NodeInfo {
+    pub fn new(node: Arc<Node>) -> NodeInfo {
+        let spec = node.spec.as_ref();
+        let mut taints: Vec<Taint> = spec
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| matches!(t.effect.as_str(), "NoSchedule" | "NoExecute"))
+            .collect();
+        // The node lifecycle controller taints nodes that are not Ready; do the same here.
+        if !node_ready(&node) {
+            taints.push(Taint {
+                key: "node.kubernetes.io/not-ready".into(),
+                effect: "NoSchedule".into(),
+                ..Taint::default()
+            });
+        }
+        NodeInfo {
+            name: node.metadata.name.clone().unwrap_or_default(),
+            allocatable: allocatable(&node),
+            unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
+            taints,
+            node,
+        }
     }
-    if let Some(name) = spec.node_name.as_deref().filter(|n| !n.is_empty())
-        && Some(name) != node.metadata.name.as_deref()
-    {
-        return Err(vec!["node(s) didn't match the requested node name".into()]);
+
+    fn labels(&self) -> &BTreeMap<String, String> {
+        self.node.metadata.labels.as_ref().unwrap_or(&NO_LABELS)
     }
-    // The node lifecycle controller taints nodes that are not Ready; do the same here.
-    let mut taints: Vec<Taint> = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.taints.clone())
-        .unwrap_or_default();
-    if !node_ready(node) {
-        taints.push(Taint {
-            key: "node.kubernetes.io/not-ready".into(),
+}
+
+/// A pod as the filters read it, worked out once per scheduling attempt.
+#[derive(Debug)]
+pub struct Candidate<'a> {
+    spec: Option<&'a PodSpec>,
+    requests: Requests,
+}
+
+impl<'a> Candidate<'a> {
+    pub fn new(pod: &'a Pod) -> Candidate<'a> {
+        Candidate {
+            spec: pod.spec.as_ref(),
+            requests: requests(pod),
+        }
+    }
+
+    pub fn requests(&self) -> Requests {
+        self.requests
+    }
+
+    fn tolerations(&self) -> &'a [Toleration] {
+        self.spec
+            .and_then(|s| s.tolerations.as_deref())
+            .unwrap_or(&[])
+    }
+
+    /// Whether the node satisfies the pod's nodeSelector and required node affinity.
+    fn matches_affinity(&self, node: &NodeInfo) -> bool {
+        let Some(spec) = self.spec else {
+            return true;
+        };
+        let labels = node.labels();
+        let selector_ok = spec
+            .node_selector
+            .as_ref()
+            .is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)));
+        let required = spec
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|na| {
+                na.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            });
+        let affinity_ok =
+            required.is_none_or(|r| r.node_selector_terms.iter().any(|t| term_matches(t, node)));
+        selector_ok && affinity_ok
+    }
+
+    /// Runs the filters in kube-scheduler's order; the first that fails gives the node's
+    /// reasons. `used` is what the pods on the node already request.
+    pub fn filter(&self, node: &NodeInfo, used: Requests) -> Result<(), Reasons> {
+        let tolerations = self.tolerations();
+        let unschedulable_taint = || Taint {
+            key: "node.kubernetes.io/unschedulable".into(),
             effect: "NoSchedule".into(),
             ..Taint::default()
-        });
-    }
-    if let Some(t) = taints.iter().find(|t| {
-        matches!(t.effect.as_str(), "NoSchedule" | "NoExecute") && !tolerates(&tolerations, t)
-    }) {
-        return Err(vec![format!(
-            "node(s) had untolerated taint {{{}: {}}}",
-            t.key,
-            t.value.as_deref().unwrap_or("")
-        )]);
-    }
-    if !matches_affinity(pod, node) {
-        return Err(vec![
-            "node(s) didn't match Pod's node affinity/selector".into(),
-        ]);
-    }
-    let want = requests(pod);
-    let have = allocatable(node);
-    let mut reasons = Vec::new();
-    let after = |used: i128, want: i128| used.saturating_add(want);
-    if after(used.pods, want.pods) > have.pods {
-        reasons.push("Too many pods".to_string());
-    }
-    if want.milli_cpu > 0 && after(used.milli_cpu, want.milli_cpu) > have.milli_cpu {
-        reasons.push("Insufficient cpu".to_string());
-    }
-    if want.memory > 0 && after(used.memory, want.memory) > have.memory {
-        reasons.push("Insufficient memory".to_string());
-    }
-    if reasons.is_empty() {
-        Ok(())
-    } else {
-        Err(reasons)
-    }
-}
-
-/// The least-allocated score (0–100) of a feasible node, after placing the pod.
-pub fn score(pod: &Pod, node: &Node, used: Requests) -> f64 {
-    let want = requests(pod);
-    let have = allocatable(node);
-    // A share of the node, where floats are fine: scores only rank nodes.
-    let free = |used: i128, want: i128, have: i128| {
-        if have <= 0 {
-            0.0
-        } else {
-            ((have as f64 - used as f64 - want as f64) / have as f64).max(0.0)
+        };
+        if node.unschedulable && !tolerates(tolerations, &unschedulable_taint()) {
+            return Err(vec!["node(s) were unschedulable".into()]);
         }
-    };
-    // Pods without requests count as kube-scheduler's defaults (100m CPU, 200MB memory).
-    let cpu = if want.milli_cpu > 0 {
-        want.milli_cpu
-    } else {
-        100
-    };
-    let mem = if want.memory > 0 {
-        want.memory
-    } else {
-        200 * 1024 * 1024
-    };
-    50.0 * (free(used.milli_cpu, cpu, have.milli_cpu) + free(used.memory, mem, have.memory))
-        + preferred_affinity(pod, node)
+        if let Some(name) = self
+            .spec
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+            && name != node.name
+        {
+            return Err(vec!["node(s) didn't match the requested node name".into()]);
+        }
+        if let Some(t) = node.taints.iter().find(|t| !tolerates(tolerations, t)) {
+            return Err(vec![format!(
+                "node(s) had untolerated taint {{{}: {}}}",
+                t.key,
+                t.value.as_deref().unwrap_or("")
+            )]);
+        }
+        if !self.matches_affinity(node) {
+            return Err(vec![
+                "node(s) didn't match Pod's node affinity/selector".into(),
+            ]);
+        }
+        let (want, have) = (self.requests, node.allocatable);
+        let mut reasons = Vec::new();
+        let after = |used: i128, want: i128| used.saturating_add(want);
+        if after(used.pods, want.pods) > have.pods {
+            reasons.push("Too many pods".to_string());
+        }
+        if want.milli_cpu > 0 && after(used.milli_cpu, want.milli_cpu) > have.milli_cpu {
+            reasons.push("Insufficient cpu".to_string());
+        }
+        if want.memory > 0 && after(used.memory, want.memory) > have.memory {
+            reasons.push("Insufficient memory".to_string());
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons)
+        }
+    }
+
+    /// The least-allocated score (0–100) of a feasible node after placing the pod, plus
+    /// preferred node affinity.
+    pub fn score(&self, node: &NodeInfo, used: Requests) -> f64 {
+        let (want, have) = (self.requests, node.allocatable);
+        // A share of the node, where floats are fine: scores only rank nodes.
+        let free = |used: i128, want: i128, have: i128| {
+            if have <= 0 {
+                0.0
+            } else {
+                ((have as f64 - used as f64 - want as f64) / have as f64).max(0.0)
+            }
+        };
+        // Pods without requests count as kube-scheduler's defaults (100m CPU, 200MB memory).
+        let cpu = if want.milli_cpu > 0 {
+            want.milli_cpu
+        } else {
+            100
+        };
+        let mem = if want.memory > 0 {
+            want.memory
+        } else {
+            200 * 1024 * 1024
+        };
+        50.0 * (free(used.milli_cpu, cpu, have.milli_cpu) + free(used.memory, mem, have.memory))
+            + self.preferred_affinity(node)
+    }
+
+    /// Preferred node affinity: the weights of the terms the node meets (at most 100),
+    /// counted twice, as kube-scheduler's default profile weighs NodeAffinity against
+    /// resources.
+    fn preferred_affinity(&self, node: &NodeInfo) -> f64 {
+        let weights: i32 = self
+            .spec
+            .and_then(|s| s.affinity.as_ref())
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .into_iter()
+            .flatten()
+            .filter(|p| term_matches(&p.preference, node))
+            .map(|p| p.weight)
+            .sum();
+        2.0 * f64::from(weights.clamp(0, 100))
+    }
 }
 
-/// Preferred node affinity: the weights of the terms the node meets (at most 100), counted
-/// twice, as kube-scheduler's default profile weighs NodeAffinity against resources.
-fn preferred_affinity(pod: &Pod, node: &Node) -> f64 {
-    let labels = node.metadata.labels.clone().unwrap_or_default();
-    let weights: i32 = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| {
-            a.preferred_during_scheduling_ignored_during_execution
-                .as_ref()
-        })
-        .into_iter()
-        .flatten()
-        .filter(|p| term_matches(&p.preference, node, &labels))
-        .map(|p| p.weight)
-        .sum();
-    2.0 * f64::from(weights.clamp(0, 100))
+/// [`Candidate::filter`] of one pod on one node.
+pub fn filter(pod: &Pod, node: &Node, used: Requests) -> Result<(), Reasons> {
+    Candidate::new(pod).filter(&NodeInfo::new(Arc::new(node.clone())), used)
+}
+
+/// [`Candidate::score`] of one pod on one node.
+pub fn score(pod: &Pod, node: &Node, used: Requests) -> f64 {
+    Candidate::new(pod).score(&NodeInfo::new(Arc::new(node.clone())), used)
 }
 
 /// kube-scheduler's FailedScheduling message for a pod that no node can take.

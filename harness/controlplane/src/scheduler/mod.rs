@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod filter;
+pub mod snapshot;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -14,16 +15,20 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use events::{Action, SchedulerEvents};
-use filter::Requests;
+use snapshot::{Decision, Snapshot};
 
 /// The scheduler name pods ask for by default.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 
 /// How often pods that fit nowhere are tried again even without a change seen.
 const RETRY_UNSCHEDULABLE: Duration = Duration::from_secs(5);
+/// Bindings posted at once: as kube-scheduler's binding cycles, they run beside the next
+/// scheduling decisions, on resources already assumed.
+const BINDINGS_IN_FLIGHT: usize = 64;
 
 /// Runs until `shutdown`, publishing how many nodes its cache holds once synced; records
 /// its events through events.k8s.io/v1 where `events_api` says so, as kube-scheduler does.
@@ -34,28 +39,25 @@ pub async fn run(
     events_api: bool,
 ) {
     let (pods, pod_writer) = reflector::store::<Pod>();
-    let (nodes, node_writer) = reflector::store::<Node>();
     let mut pod_events = reflector::reflector(
         pod_writer,
         watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
     )
     .default_backoff()
     .boxed();
-    let mut node_events = reflector::reflector(
-        node_writer,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .boxed();
+    let mut node_events = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .boxed();
     let mut scheduler = Scheduler {
         client: client.clone(),
-        recorder: SchedulerEvents::new(client, events_api),
+        recorder: Arc::new(SchedulerEvents::new(client, events_api)),
         pods,
-        nodes,
+        snapshot: Snapshot::default(),
+        listed_nodes: None,
         queue: VecDeque::new(),
         queued: HashSet::new(),
         unschedulable: HashMap::new(),
-        assumed: HashMap::new(),
+        bindings: JoinSet::new(),
     };
     // Like kube-scheduler, decide nothing until both caches have synced: a pod seen before
     // the nodes would otherwise be reported as fitting nowhere.
@@ -70,15 +72,17 @@ pub async fn run(
             },
             Some(event) = node_events.next() => {
                 match event {
-                    Ok(watcher::Event::InitDone) => nodes_synced = true,
-                    Ok(_) => {}
+                    Ok(e) => nodes_synced |= scheduler.node_event(e),
                     Err(e) => tracing::debug!(error = %e, "node watch error"),
                 }
                 scheduler.requeue_unschedulable();
                 if nodes_synced {
-                    nodes_seen.send_replace(scheduler.nodes.state().len());
+                    nodes_seen.send_replace(scheduler.snapshot.node_count());
                 }
             },
+            Some(done) = scheduler.bindings.join_next(), if !scheduler.bindings.is_empty() => {
+                scheduler.binding_done(done);
+            }
             _ = retry.tick() => scheduler.requeue_unschedulable(),
         }
         // Drain what else has arrived before scheduling, so a burst is seen as one.
@@ -155,16 +159,26 @@ async fn wait_until(
 
 struct Scheduler {
     client: kube::Client,
-    recorder: SchedulerEvents,
+    recorder: Arc<SchedulerEvents>,
     pods: Store<Pod>,
-    nodes: Store<Node>,
+    /// The nodes and what is placed on them, bindings in flight included.
+    snapshot: Snapshot,
+    /// Nodes of a listing in progress; they replace the snapshot's once it is done.
+    listed_nodes: Option<Vec<Node>>,
     /// Pods waiting for a scheduling attempt, in arrival order, each once.
     queue: VecDeque<ObjectRef<Pod>>,
     queued: HashSet<ObjectRef<Pod>>,
     /// Pods that fit nowhere, with the last message reported for each.
     unschedulable: HashMap<ObjectRef<Pod>, String>,
-    /// Bindings posted but not yet seen in the watch: their resources are taken already.
-    assumed: HashMap<String, (String, Requests)>,
+    /// Bindings posted and not yet answered: a failed one is tried again.
+    bindings: JoinSet<Bound>,
+}
+
+/// How a binding posted beside the scheduling loop ended.
+struct Bound {
+    key: ObjectRef<Pod>,
+    uid: String,
+    failed: Option<String>,
 }
 
 fn wants_us(pod: &Pod) -> bool {
@@ -182,7 +196,13 @@ impl Scheduler {
     /// Takes in a pod watch event; true when it marks the end of the initial listing.
     fn pod_event(&mut self, event: watcher::Event<Pod>) -> bool {
         match event {
-            watcher::Event::Apply(p) | watcher::Event::Delete(p) => {
+            watcher::Event::Apply(p) => {
+                self.snapshot.pod_changed(&p);
+                self.pod_changed(&p);
+                false
+            }
+            watcher::Event::Delete(p) => {
+                self.snapshot.pod_gone(&p);
                 self.pod_changed(&p);
                 false
             }
@@ -192,7 +212,9 @@ impl Scheduler {
             watcher::Event::InitDone => {
                 let pods = &self.pods;
                 self.unschedulable.retain(|key, _| pods.get(key).is_some());
+                self.snapshot.forget_seen_pods();
                 for pod in self.pods.state() {
+                    self.snapshot.pod_changed(&pod);
                     if wants_us(&pod) {
                         self.enqueue(ObjectRef::from_obj(&*pod));
                     }
@@ -202,22 +224,32 @@ impl Scheduler {
         }
     }
 
+    /// Takes in a node watch event; true when it marks the end of a listing.
+    fn node_event(&mut self, event: watcher::Event<Node>) -> bool {
+        match event {
+            watcher::Event::Apply(n) => self.snapshot.node_changed(n),
+            watcher::Event::Delete(n) => self.snapshot.node_gone(&n),
+            watcher::Event::Init => self.listed_nodes = Some(Vec::new()),
+            watcher::Event::InitApply(n) => self.listed_nodes.get_or_insert_default().push(n),
+            watcher::Event::InitDone => {
+                let nodes = self.listed_nodes.take().unwrap_or_default();
+                self.snapshot.set_nodes(nodes);
+                return true;
+            }
+        }
+        false
+    }
+
     fn pod_changed(&mut self, pod: &Pod) {
         let key = ObjectRef::from_obj(pod);
-        if let Some(uid) = pod.metadata.uid.as_deref()
-            && pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.as_ref())
-                .is_some()
-        {
-            self.assumed.remove(uid);
-        }
         let gone = self.pods.get(&key).is_none();
         if gone || !wants_us(pod) {
             self.unschedulable.remove(&key);
-            // A pod that left frees room for those waiting.
-            self.requeue_unschedulable();
+            // A pod that left or finished frees room for those waiting.
+            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+            if gone || matches!(phase, Some("Succeeded" | "Failed")) {
+                self.requeue_unschedulable();
+            }
             return;
         }
         if !self.unschedulable.contains_key(&key) {
@@ -238,24 +270,6 @@ impl Scheduler {
         }
     }
 
-    fn usage(&self) -> HashMap<String, Requests> {
-        let mut used: HashMap<String, Requests> = HashMap::new();
-        for pod in self.pods.state() {
-            let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
-                continue;
-            };
-            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-            if matches!(phase, Some("Succeeded" | "Failed")) {
-                continue;
-            }
-            *used.entry(node).or_default() += filter::requests(&pod);
-        }
-        for (node, req) in self.assumed.values() {
-            *used.entry(node.clone()).or_default() += *req;
-        }
-        used
-    }
-
     async fn schedule_queue(&mut self, shutdown: &CancellationToken) {
         while let Some(key) = self.queue.pop_front() {
             self.queued.remove(&key);
@@ -268,65 +282,80 @@ impl Scheduler {
             if !wants_us(&pod) {
                 continue;
             }
+            // Answers are taken in as they come, so the assumed room of a failed binding
+            // is free again before the next decision.
+            while let Some(done) = self.bindings.try_join_next() {
+                self.binding_done(done);
+            }
+            if self.bindings.len() >= BINDINGS_IN_FLIGHT
+                && let Some(done) = self.bindings.join_next().await
+            {
+                self.binding_done(done);
+            }
             self.schedule_one(key, &pod).await;
         }
     }
 
     async fn schedule_one(&mut self, key: ObjectRef<Pod>, pod: &Arc<Pod>) {
-        let nodes = self.nodes.state();
-        let used = self.usage();
-        let mut failures = Vec::new();
-        let mut best: Option<(f64, String)> = None;
-        for node in &nodes {
-            let name = node.metadata.name.clone().unwrap_or_default();
-            let node_used = used.get(&name).copied().unwrap_or_default();
-            match filter::filter(pod, node, node_used) {
-                Ok(()) => {
-                    let s = filter::score(pod, node, node_used);
-                    if best
-                        .as_ref()
-                        .is_none_or(|(b, n)| s > *b || (s == *b && name < *n))
-                    {
-                        best = Some((s, name));
-                    }
-                }
-                Err(reasons) => failures.push(reasons),
-            }
-        }
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let Some((_, node)) = best else {
-            let message = filter::unschedulable_message(nodes.len(), &failures);
-            let changed = self.unschedulable.get(&key) != Some(&message);
-            self.unschedulable.insert(key, message.clone());
-            if changed {
-                self.report_unschedulable(pod, &ns, &name, &message).await;
+        let node = match self.snapshot.decide(pod) {
+            Decision::Bind(node) => node,
+            Decision::Unschedulable(message) => {
+                let changed = self.unschedulable.get(&key) != Some(&message);
+                self.unschedulable.insert(key, message.clone());
+                if changed {
+                    self.report_unschedulable(pod, &ns, &name, &message).await;
+                }
+                return;
             }
-            return;
         };
         self.unschedulable.remove(&key);
-        let binding = json!({
-            "apiVersion": "v1", "kind": "Binding",
-            "metadata": {"name": name, "namespace": ns, "uid": pod.metadata.uid},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
-        });
-        match post_binding(&self.client, &ns, &name, &binding).await {
-            Ok(()) => {
-                if let Some(uid) = pod.metadata.uid.clone() {
-                    self.assumed
-                        .insert(uid, (node.clone(), filter::requests(pod)));
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        self.snapshot.assume(pod, &node, filter::requests(pod));
+        let (client, recorder, pod) = (self.client.clone(), self.recorder.clone(), pod.clone());
+        self.bindings.spawn(async move {
+            let binding = json!({
+                "apiVersion": "v1", "kind": "Binding",
+                "metadata": {"name": name, "namespace": ns, "uid": uid},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+            });
+            let failed = match post_binding(&client, &ns, &name, &binding).await {
+                Ok(()) => {
+                    recorder
+                        .pod_event(
+                            &pod,
+                            false,
+                            "Scheduled",
+                            Action::Binding,
+                            &format!("Successfully assigned {ns}/{name} to {node}"),
+                        )
+                        .await;
+                    None
                 }
-                self.recorder
-                    .pod_event(
-                        pod,
-                        false,
-                        "Scheduled",
-                        Action::Binding,
-                        &format!("Successfully assigned {ns}/{name} to {node}"),
-                    )
-                    .await;
-            }
-            Err(e) => tracing::debug!(pod = %name, error = %e, "binding failed"),
+                Err(e) => {
+                    tracing::debug!(pod = %name, error = %e, "binding failed");
+                    Some(format!("binding failed: {e}"))
+                }
+            };
+            Bound { key, uid, failed }
+        });
+    }
+
+    /// A binding answered: a failed one frees its room, and its pod waits with those that
+    /// fit nowhere to be tried again.
+    fn binding_done(&mut self, done: Result<Bound, tokio::task::JoinError>) {
+        let Ok(Bound {
+            key,
+            uid,
+            failed: Some(why),
+        }) = done
+        else {
+            return;
+        };
+        self.snapshot.forget(&uid);
+        if self.pods.get(&key).is_some_and(|p| wants_us(&p)) {
+            self.unschedulable.insert(key, why);
         }
     }
 

@@ -151,10 +151,12 @@ impl Store for WatchCache {
             let l = lock(&self.log);
             (l.healthy && after >= l.start).then(|| {
                 let rx = self.tx.subscribe();
+                // In revision order: start at the first event after `after`.
+                let first = l.events.partition_point(|e| e.revision() <= after);
                 let history: Vec<Arc<WatchEvent>> = l
                     .events
-                    .iter()
-                    .filter(|e| e.revision() > after && e.key().starts_with(prefix))
+                    .range(first..)
+                    .filter(|e| e.key().starts_with(prefix))
                     .cloned()
                     .collect();
                 let seen = l.events.back().map_or(l.start, |e| e.revision());

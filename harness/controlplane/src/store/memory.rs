@@ -238,10 +238,12 @@ impl Store for MemoryStore {
         // Subscribing under the lock makes history and live events meet without a gap.
         let rx = self.tx.subscribe();
         let prefix = prefix.to_string();
+        // The log is in revision order: start at the first event after `after`.
+        let first = s.log.partition_point(|e| e.revision() <= after);
         let history: Vec<Arc<WatchEvent>> = s
             .log
-            .iter()
-            .filter(|e| e.revision() > after && e.key().starts_with(&prefix))
+            .range(first..)
+            .filter(|e| e.key().starts_with(&prefix))
             .cloned()
             .collect();
         let last_seen = s.revision;
