@@ -108,6 +108,20 @@ impl ClusterFacts {
 /// `--node-cidr-mask-size` for IPv4).
 pub const NODE_CIDR_PREFIX: u8 = 24;
 
+/// The pod subnet of a cluster of `nodes` nodes with podCIDRs: kubeadm's 10.244.0.0/16 (as
+/// kind's) up to 256 nodes; beyond, which a /16 cannot hold, the smallest block of
+/// 10.128.0.0/9 that holds a /24 for each node (a cluster that size sets
+/// `--cluster-cidr` wider in the same way).
+pub fn pod_subnet_for(nodes: usize) -> Ipv4Net {
+    let base = podcheck_node::network::pod_subnet_pool();
+    if nodes <= 1 << (NODE_CIDR_PREFIX - base.prefix_len()) {
+        return base;
+    }
+    let bits = nodes.next_power_of_two().trailing_zeros() as u8;
+    let prefix = NODE_CIDR_PREFIX.saturating_sub(bits).max(9);
+    Ipv4Net::new(Ipv4Addr::new(10, 128, 0, 0), prefix).expect("a prefix of 9 to 15")
+}
+
 /// The nodes' podCIDRs, in the order nodes get them: the /24s of the pod subnet from its
 /// start, as kube-controller-manager's range allocator gives them.
 pub fn node_pod_cidrs(pod_subnet: Ipv4Net) -> impl Iterator<Item = Ipv4Net> {
@@ -310,6 +324,18 @@ mod tests {
             .check()
             .is_ok()
         );
+    }
+
+    #[rstest::rstest]
+    #[case(1, "10.244.0.0/16")]
+    #[case(256, "10.244.0.0/16")]
+    #[case(257, "10.128.0.0/15")]
+    #[case(1000, "10.128.0.0/14")]
+    #[case(5000, "10.128.0.0/11")]
+    fn the_pod_subnet_holds_a_24_for_every_node(#[case] nodes: usize, #[case] subnet: &str) {
+        let chosen = pod_subnet_for(nodes);
+        assert_eq!(chosen.to_string(), subnet);
+        assert!(node_pod_cidrs(chosen).count() >= nodes);
     }
 
     #[test]

@@ -112,7 +112,7 @@ pub enum Error {
 pub struct Config {
     /// How many simulated nodes (kubelets) to run, named `node-1`, `node-2`, …; ignored
     /// when `node_specs` is not empty.
-    pub nodes: u8,
+    pub nodes: u16,
     /// The simulated nodes, when they need names, labels, taints or capacities of their own.
     pub node_specs: Vec<NodeSpec>,
     /// The store: chosen (`auto`: etcd where installed, else memory), or given.
@@ -188,6 +188,15 @@ impl Config {
             .unwrap_or_else(|| self.like.upstream())
     }
 
+    /// How many nodes run: those of `node_specs`, or `nodes` numbered ones.
+    pub fn node_count(&self) -> usize {
+        if self.node_specs.is_empty() {
+            usize::from(self.nodes)
+        } else {
+            self.node_specs.len()
+        }
+    }
+
     /// The cluster facts this configuration serves.
     pub fn facts(&self) -> ClusterFacts {
         ClusterFacts {
@@ -198,7 +207,7 @@ impl Config {
             // have it), and the podCIDRs are carved from it.
             pod_subnet: match self.pod_ipam {
                 PodIpam::Pool(pool) => pool.trunc(),
-                PodIpam::NodePodCidr => network::pod_subnet_pool(),
+                PodIpam::NodePodCidr => cluster::pod_subnet_for(self.node_count()),
             },
             pod_ipam: self.pod_ipam,
             dns_upstream: self.dns_upstream,
@@ -281,11 +290,7 @@ impl ControlPlane {
     pub async fn start(config: Config) -> Result<ControlPlane, Error> {
         let facts = config.facts();
         facts.check().map_err(Error::Invalid)?;
-        let node_count = if config.node_specs.is_empty() {
-            usize::from(config.nodes)
-        } else {
-            config.node_specs.len()
-        };
+        let node_count = config.node_count();
         if let PodIpam::Pool(pool) = facts.pod_ipam
             && cluster::node_pod_cidrs(pool).count() <= node_count
         {
@@ -1176,7 +1181,7 @@ fn node_configs(config: &Config, facts: &ClusterFacts, upstream: &Upstream) -> V
         host,
         append_host_search: upstream.host_search_domains,
     };
-    let numbered = |i: u8| {
+    let numbered = |i: u16| {
         let mut node = NodeConfig::numbered(i, dns.clone());
         node.graceful_termination = upstream.graceful_termination;
         node
@@ -1184,7 +1189,7 @@ fn node_configs(config: &Config, facts: &ClusterFacts, upstream: &Upstream) -> V
     let mut nodes: Vec<NodeConfig> = if config.node_specs.is_empty() {
         (0..config.nodes).map(numbered).collect()
     } else {
-        (0u8..)
+        (0u16..)
             .zip(&config.node_specs)
             .map(|(i, spec)| numbered(i).with_spec(spec))
             .collect()

@@ -23,7 +23,7 @@ fn pod(name: &str) -> Pod {
     .unwrap()
 }
 
-async fn start(nodes: u8) -> ControlPlane {
+async fn start(nodes: u16) -> ControlPlane {
     ControlPlane::start(Config {
         nodes,
         ..Config::default()

@@ -1,8 +1,13 @@
 //! Benchmarks of the embedded control plane, run against `podcheck up` as a user runs it:
-//! cold start to `/readyz`, create→Running latency for one pod and for 1,000 pods, and the
-//! control plane's memory at 1,000 pods. Prints medians and percentiles.
+//! cold start to `/readyz`, create→Running latency for one pod, then the scale runs of
+//! issue 16 with their goals: 1,000 and 10,000 pods on 1,000 nodes (the time per pod must
+//! not grow by more than 1.5×; 10,000 pods Running within 10 s on memory, 25 s on etcd),
+//! and the control plane's memory with 10,000 pods on 5,000 nodes (≤ 300 MiB). Prints
+//! medians, percentiles and each goal beside its figure.
 //!
-//! `cargo bench -p podcheck --bench controlplane` (PODCHECK_BENCH_PODS overrides 1,000).
+//! `cargo bench -p podcheck --bench controlplane`; PODCHECK_BENCH_PODS (10,000),
+//! PODCHECK_BENCH_NODES (1,000) and PODCHECK_BENCH_MEMORY_NODES (5,000) scale it down,
+//! PODCHECK_BENCH_STORES=memory leaves etcd out.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -35,7 +40,7 @@ impl Drop for Up {
     }
 }
 
-fn spawn(nodes: u8, store: &str) -> (Up, Instant) {
+fn spawn(nodes: usize, store: &str) -> (Up, Instant) {
     let t0 = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_podcheck"))
         .args([
@@ -180,10 +185,15 @@ async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let pods: usize = std::env::var("PODCHECK_BENCH_PODS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let setting = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let pods = setting("PODCHECK_BENCH_PODS", 10_000);
+    let nodes = setting("PODCHECK_BENCH_NODES", 1000);
+    let memory_nodes = setting("PODCHECK_BENCH_MEMORY_NODES", 5000);
     println!(
         "podcheck control plane benchmarks ({} build)",
         if cfg!(debug_assertions) {
@@ -193,7 +203,9 @@ async fn main() {
         }
     );
 
-    let stores: Vec<&str> = if std::path::Path::new("/usr/bin/etcd").is_file() {
+    let with_etcd = std::path::Path::new("/usr/bin/etcd").is_file()
+        && std::env::var("PODCHECK_BENCH_STORES").as_deref() != Ok("memory");
+    let stores: Vec<&str> = if with_etcd {
         vec!["memory", "etcd"]
     } else {
         vec!["memory"]
@@ -233,29 +245,72 @@ async fn main() {
         );
         drop(up);
 
-        let nodes = pods.div_ceil(100).clamp(1, 200) as u8;
-        let (up, _) = spawn(nodes, store);
-        let pid = up.child.id();
-        let before = rss_kib(pid, "VmRSS:");
-        let api: Api<Pod> = Api::namespaced(client(&up.kubeconfig).await, "default");
-        let begun = Instant::now();
-        let many =
-            create_and_wait(&api, (0..pods).map(|i| format!("batch-{i}")).collect(), 64).await;
-        let wall = begun.elapsed();
-        summary(
-            &format!("[{store}] create -> Running, {pods} pods ({nodes} nodes, 64 in flight)"),
-            many,
-        );
+        let small = (pods / 10).max(1);
+        let per_pod_small = scale_run(store, small, nodes, 1.0).await.wall / small as f64;
+        let big = scale_run(store, pods, nodes, if store == "etcd" { 25.0 } else { 10.0 }).await;
+        let per_pod_big = big.wall / pods as f64;
+        let ratio = per_pod_big / per_pod_small;
         println!(
-            "[{store}] {pods} pods running after {:.2} s ({:.0} pods/s)",
-            wall.as_secs_f64(),
-            pods as f64 / wall.as_secs_f64()
+            "[{store}] time per pod: {:.3} ms at {small} pods, {:.3} ms at {pods} pods: {ratio:.2}x (goal <= 1.5x) {}",
+            per_pod_small * 1e3,
+            per_pod_big * 1e3,
+            met(ratio <= 1.5)
         );
-        println!(
-            "[{store}] control plane memory: {} MiB idle, {} MiB with {pods} pods running (peak {} MiB)",
-            before / 1024,
-            rss_kib(pid, "VmRSS:") / 1024,
-            rss_kib(pid, "VmHWM:") / 1024
-        );
+        if store == "memory" {
+            let big = scale_run(store, pods, memory_nodes, f64::INFINITY).await;
+            println!(
+                "[{store}] control plane memory with {pods} pods on {memory_nodes} nodes: {} MiB (peak {} MiB; goal <= 300 MiB) {}",
+                big.rss_mib,
+                big.peak_mib,
+                met(big.peak_mib <= 300)
+            );
+        }
+    }
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "MET" } else { "NOT MET" }
+}
+
+struct ScaleRun {
+    wall: f64,
+    rss_mib: u64,
+    peak_mib: u64,
+}
+
+/// `pods` pods created on `nodes` nodes, 64 in flight: each one's create→Running, the
+/// wall time until all run (beside its goal in seconds) and the control plane's memory.
+async fn scale_run(store: &str, pods: usize, nodes: usize, goal_s: f64) -> ScaleRun {
+    let (up, _) = spawn(nodes, store);
+    let pid = up.child.id();
+    let before = rss_kib(pid, "VmRSS:");
+    let api: Api<Pod> = Api::namespaced(client(&up.kubeconfig).await, "default");
+    let begun = Instant::now();
+    let many = create_and_wait(&api, (0..pods).map(|i| format!("batch-{i}")).collect(), 64).await;
+    let wall = begun.elapsed().as_secs_f64();
+    summary(
+        &format!("[{store}] create -> Running, {pods} pods ({nodes} nodes, 64 in flight)"),
+        many,
+    );
+    let goal = if goal_s.is_finite() {
+        format!(" (goal <= {goal_s:.0} s) {}", met(wall <= goal_s))
+    } else {
+        String::new()
+    };
+    println!(
+        "[{store}] {pods} pods running after {wall:.2} s ({:.0} pods/s){goal}",
+        pods as f64 / wall
+    );
+    let (rss, peak) = (rss_kib(pid, "VmRSS:"), rss_kib(pid, "VmHWM:"));
+    println!(
+        "[{store}] control plane memory: {} MiB idle, {} MiB with {pods} pods running (peak {} MiB)",
+        before / 1024,
+        rss / 1024,
+        peak / 1024
+    );
+    ScaleRun {
+        wall,
+        rss_mib: rss / 1024,
+        peak_mib: peak / 1024,
     }
 }

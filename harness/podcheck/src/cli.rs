@@ -542,9 +542,10 @@ pub struct RunArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
-    /// How many simulated nodes (kubelets) to run.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=200))]
-    nodes: u8,
+    /// How many nodes (kubelets) to run: up to 5,000 simulated ones (past 256, the pod
+    /// subnet widens from 10.244.0.0/16 to a block of 10.128.0.0/9).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=5000))]
+    nodes: u16,
     /// Where to write the admin kubeconfig (it must not exist yet; removed on exit).
     /// Default: a file in a run directory of its own under the temp dir.
     #[arg(long)]

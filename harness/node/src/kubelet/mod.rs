@@ -88,9 +88,11 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// The `index`-th node (from 0): `node-1`, podCIDR 10.244.index.0/24, address 127.0.1.(index+1).
-    pub fn numbered(index: u8, dns: ClusterDnsSettings) -> Self {
-        let name = format!("node-{}", u16::from(index) + 1);
+    /// The `index`-th node (from 0): `node-1`, podCIDR the index-th /24 from 10.244.0.0
+    /// (the control plane gives it the pod subnet's), address 127.0.1.(index+1) and on
+    /// through loopback.
+    pub fn numbered(index: u16, dns: ClusterDnsSettings) -> Self {
+        let name = format!("node-{}", u32::from(index) + 1);
         let labels = BTreeMap::from([
             ("kubernetes.io/hostname".to_string(), name.clone()),
             ("kubernetes.io/os".to_string(), "linux".to_string()),
@@ -103,8 +105,12 @@ impl NodeConfig {
             ("ephemeral-storage".to_string(), "100Gi".to_string()),
         ]);
         NodeConfig {
-            pod_cidr: Ipv4Net::new(Ipv4Addr::new(10, 244, index, 0), 24).expect("a /24 is valid"),
-            address: Ipv4Addr::new(127, 0, 1, index.saturating_add(1)),
+            pod_cidr: Ipv4Net::new(
+                Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 244, 0, 0)) + (u32::from(index) << 8)),
+                24,
+            )
+            .expect("a /24 is valid"),
+            address: Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 1, 1)) + u32::from(index)),
             name,
             labels,
             taints: Vec::new(),

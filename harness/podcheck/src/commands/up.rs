@@ -11,8 +11,8 @@ use crate::target::{ProviderOptions, SchedulerOverride};
 
 /// What to serve.
 pub struct UpRequest {
-    /// Simulated nodes (kubelets), 1 to 200.
-    pub nodes: u8,
+    /// Nodes (kubelets), 1 to 5,000.
+    pub nodes: u16,
     /// Where to write the admin kubeconfig (removed on exit); default: in a run directory.
     pub kubeconfig: Option<PathBuf>,
     /// Serve requests without credentials as system:anonymous.
@@ -112,7 +112,7 @@ pub async fn up(request: UpRequest, started: Instant) -> Result<(), UserError> {
 }
 
 /// What is up and how to reach it.
-fn print_endpoints(cp: &ControlPlane, nodes: u8, started: Instant, kubeconfig: &std::path::Path) {
+fn print_endpoints(cp: &ControlPlane, nodes: u16, started: Instant, kubeconfig: &std::path::Path) {
     let provider = cp.store().provider();
     let runtime = cp
         .nodes()
