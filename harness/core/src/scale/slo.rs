@@ -280,7 +280,7 @@ mod tests {
         "unknown metric \"podStartup\"; the metrics are: etcdWrite,"
     )]
     #[case("dns.p99<5s", "dns is not measured by a load run")]
-    #[case("auth.p50<1s", "auth is measured with etcdWrite")]
+    #[case("auth.p50<1s", "auth is not measured alone: it is inside etcdWrite")]
     #[case("pod_startup.p95<5s", "unknown percentile \"p95\"")]
     #[case("pod_startup.p99<5", "\"5\" is not a duration")]
     #[case("pod_startup.p99<5 sec", "\"5 sec\" is not a duration")]

@@ -116,11 +116,11 @@ impl Metric {
 pub const NOT_MEASURED: [(&str, &str); 2] = [
     (
         "auth",
-        "measured with etcdWrite: one create round trip, which cannot be split from outside",
+        "not measured alone: it is inside etcdWrite, one create round trip that cannot be split from outside",
     ),
     (
         "dns",
-        "not measured by a load run (no pod resolves a name; `podcheck run` checks it)",
+        "not measured by a load run: no pod resolves a name (`podcheck run` checks dns)",
     ),
 ];
 
@@ -302,10 +302,10 @@ fn mib(kib: u64) -> String {
 /// The terminal summary: the table, the pods' progress, throughput, memory, SLO lines.
 pub fn render(report: &LoadReport) -> String {
     let mut out = format!(
-        "podcheck load: {} pods on {} in {:.1}s (at most {} in flight{})\n\n",
+        "podcheck load: {} pods on {} in {} (at most {} in flight{})\n\n",
         report.pods,
         report.target,
-        report.wall_ms / 1000.0,
+        ms(Some(report.wall_ms)),
         report.in_flight,
         report
             .qps
@@ -328,7 +328,7 @@ pub fn render(report: &LoadReport) -> String {
         );
     }
     for n in &report.not_measured {
-        out += &format!("{:<20} not measured: {}\n", n.metric, n.why);
+        out += &format!("{:<20} {}\n", n.metric, n.why);
     }
     let p = &report.progress;
     out += &format!(
