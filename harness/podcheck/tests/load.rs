@@ -163,5 +163,37 @@ fn a_bad_slo_is_a_usage_error_naming_the_bad_part() {
             "{stderr}"
         );
     }
+    // The control plane takes u8 nodes for now: above 255 is a usage error, not a wrap.
+    let many = load(&["--pods", "1", "--nodes", "300"], out.path());
+    assert_eq!(many.status.code(), Some(2), "{}", text(&many));
+    assert!(text(&many).contains("--nodes 300"), "{}", text(&many));
     assert!(!out.path().join("load.json").exists());
+}
+
+#[test]
+fn pods_that_do_not_run_in_time_exit_1_saying_how_far_they_got() {
+    let out = tempfile::tempdir().unwrap();
+    let args = [
+        "--pods",
+        "5",
+        "--scheduler",
+        "none",
+        "--timeout",
+        "1s",
+        "--store",
+        "memory",
+        "--runtime",
+        "sim",
+    ];
+    let run = load(&args, out.path());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert!(stdout.contains("5 created"), "{stdout}");
+    assert!(stdout.contains("0 scheduled"), "{stdout}");
+    assert!(
+        stdout.contains("timed out (--timeout): 5 of 5 pods not Ready"),
+        "{stdout}"
+    );
+    let report = json(&out.path().join("load.json"));
+    assert_eq!(report["timedOut"], true);
 }

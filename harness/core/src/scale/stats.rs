@@ -346,7 +346,7 @@ pub fn render(report: &LoadReport) -> String {
     );
     if report.timed_out {
         out += &format!(
-            "timed out: {} of {} pods not Ready when the wait ended\n",
+            "timed out (--timeout): {} of {} pods not Ready when the wait ended\n",
             p.pods - p.ready,
             p.pods
         );

@@ -115,6 +115,9 @@ pub async fn load(request: LoadRequest) -> Result<(), UserError> {
         _ = signals.received() => None,
     };
     // What the run found is shown before the cleanup, which can take a while.
+    if result.is_none() {
+        eprintln!("podcheck: interrupted; cleaning up");
+    }
     let shown = match &result {
         Some(Ok(report)) => show(report, &out),
         _ => Ok(()),
