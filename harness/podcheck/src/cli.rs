@@ -481,7 +481,7 @@ pub struct LoadArgs {
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
     /// The pod to create N of (a Pod YAML; its name is replaced). Default: the seed's
-    /// busybox pod (busybox:1.36, sleep 3600).
+    /// busybox pod (suites/pod-lifecycle/pods/busybox.yaml: busybox, sleep 3600).
     #[arg(long, value_name = "FILE")]
     pod: Option<PathBuf>,
     /// Where to write load.json and perfdata.json. Default: reports/load-RUN-ID.

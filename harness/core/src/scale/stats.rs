@@ -305,7 +305,10 @@ pub fn render(report: &LoadReport) -> String {
         "podcheck load: {} pods on {} in {} (at most {} in flight{})\n\n",
         report.pods,
         report.target,
-        ms(Some(report.wall_ms)),
+        match report.wall_ms {
+            w if w >= 1000.0 => format!("{:.2}s", w / 1000.0),
+            w => format!("{w:.1}ms"),
+        },
         report.in_flight,
         report
             .qps
