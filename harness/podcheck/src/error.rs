@@ -399,6 +399,20 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_slo_is_a_usage_error_that_quotes_it() {
+        let parsed = podcheck_core::scale::slo::Slo::parse("pod_startup.p99<5");
+        let e = UserError::Slo(parsed.unwrap_err());
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.render()
+                .starts_with("error: --slo: \"pod_startup.p99<5\": \"5\" is not a duration"),
+            "{}",
+            e.render()
+        );
+        assert_eq!(UserError::TooManyNodes { nodes: 300 }.exit_code(), 2);
+    }
+
+    #[test]
     fn failed_expectations_and_interruptions_keep_their_codes() {
         assert_eq!(UserError::ExpectationsFailed.render(), "");
         assert_eq!(UserError::ExpectationsFailed.exit_code(), 1);

@@ -12,6 +12,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher;
 use podcheck_controlplane::{Config, ControlPlane, providers};
+use podcheck_core::scale::Millis;
 use podcheck_core::scale::perfdata::PerfData;
 use podcheck_core::scale::slo::Slo;
 use podcheck_core::scale::stats::{self, LoadReport, Memory, Rss, Throughput};
@@ -264,9 +265,8 @@ async fn measure(
         false
     });
     if !matches!(listed.await, Ok(true)) {
-        return Err(
-            crate::Error::Connect(format!("the pod watch on {namespace} did not start")).into(),
-        );
+        let message = format!("the pod watch on {namespace} did not start");
+        return Err(crate::Error::Connect(message).into());
     }
 
     let names: Vec<String> = (0..request.pods)
@@ -276,39 +276,11 @@ async fn measure(
     let memory_before = rss();
     let t0 = Instant::now();
     let ms = move || t0.elapsed().as_secs_f64() * 1e3;
-    // A token every 1/Q s; a create held back by --in-flight does not earn a burst later.
-    let pace = request.qps.map(|q| {
-        let mut every = tokio::time::interval(Duration::from_secs_f64(1.0 / q));
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        every
+    let copies = names.iter().map(|name| {
+        let scheduler = ready.scheduler_name.as_deref();
+        pod_named(&request.template, name, run_id, scheduler)
     });
-    let paced = stream::unfold((0, pace), |(i, mut pace)| async move {
-        if i >= request.pods {
-            return None;
-        }
-        if let Some(p) = pace.as_mut() {
-            p.tick().await;
-        }
-        Some((i, (i + 1, pace)))
-    });
-    let mut creates = pin!(
-        paced
-            .map(|i| {
-                let pod = pod_named(
-                    &request.template,
-                    &names[i],
-                    run_id,
-                    ready.scheduler_name.as_deref(),
-                );
-                let pods = pods.clone();
-                async move {
-                    let sent = ms();
-                    let answer = pods.create(&PostParams::default(), &pod).await;
-                    (i, sent, ms(), answer.err().map(|e| e.to_string()))
-                }
-            })
-            .buffer_unordered(request.in_flight)
-    );
+    let mut creates = pin!(creates(request, &pods, copies, t0));
     let timeout = request
         .timeout
         .unwrap_or_else(|| podcheck_core::scale::default_timeout(request.pods));
@@ -317,9 +289,10 @@ async fn measure(
     while creating || !timeline.settled() {
         tokio::select! {
             created = creates.next(), if creating => match created {
-                Some((index, sent, answered, refused)) => {
-                    timeline.apply(LoadEvent::CreateSent { index, at: sent });
-                    timeline.apply(LoadEvent::CreateAnswered { index, at: answered, refused: refused.as_deref() });
+                Some(c) => {
+                    timeline.apply(LoadEvent::CreateSent { index: c.index, at: c.sent });
+                    let refused = c.refused.as_deref();
+                    timeline.apply(LoadEvent::CreateAnswered { index: c.index, at: c.answered, refused });
                 }
                 None => creating = false,
             },
@@ -338,15 +311,7 @@ async fn measure(
         }
     }
     let wall_ms = ms();
-    let memory = match (&ready.embedded, memory_before, rss()) {
-        (None, ..) => Memory::NotMeasured {
-            why: "the control plane runs in another cluster".into(),
-        },
-        (Some(_), Some(before), Some(after)) => Memory::Embedded { before, after },
-        (Some(_), ..) => Memory::NotMeasured {
-            why: "/proc/self/status cannot be read".into(),
-        },
-    };
+    let memory = memory(ready, memory_before);
     let pod_times = timeline.pods().to_vec();
     let metrics = stats::metrics(&pod_times);
     Ok(LoadReport {
@@ -366,6 +331,65 @@ async fn measure(
         memory,
         pod_times,
     })
+}
+
+/// One create and its answer, on the run's clock.
+struct Created {
+    index: usize,
+    sent: Millis,
+    answered: Millis,
+    refused: Option<String>,
+}
+
+/// The creates, in order: each waits for a `--qps` token (a tick every 1/Q s; a create held
+/// back by `--in-flight` earns no burst later), then at most `--in-flight` are out at once.
+fn creates<'a>(
+    request: &'a LoadRequest,
+    api: &'a Api<Pod>,
+    pods: impl Iterator<Item = Pod> + 'a,
+    t0: Instant,
+) -> impl futures::Stream<Item = Created> + 'a {
+    let pace = request.qps.map(|q| {
+        let mut every = tokio::time::interval(Duration::from_secs_f64(1.0 / q));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every
+    });
+    let paced = stream::unfold(
+        (pods.enumerate(), pace),
+        |(mut pods, mut pace)| async move {
+            let next = pods.next()?;
+            if let Some(p) = pace.as_mut() {
+                p.tick().await;
+            }
+            Some((next, (pods, pace)))
+        },
+    );
+    let ms = move || t0.elapsed().as_secs_f64() * 1e3;
+    paced
+        .map(move |(index, pod)| async move {
+            let sent = ms();
+            let answer = api.create(&PostParams::default(), &pod).await;
+            Created {
+                index,
+                sent,
+                answered: ms(),
+                refused: answer.err().map(|e| e.to_string()),
+            }
+        })
+        .buffer_unordered(request.in_flight)
+}
+
+/// podcheck's own memory before and after, where the control plane lives in it.
+fn memory(ready: &Ready, before: Option<Rss>) -> Memory {
+    match (&ready.embedded, before, rss()) {
+        (None, ..) => Memory::NotMeasured {
+            why: "the control plane runs in another cluster".into(),
+        },
+        (Some(_), Some(before), Some(after)) => Memory::Embedded { before, after },
+        (Some(_), ..) => Memory::NotMeasured {
+            why: "/proc/self/status cannot be read".into(),
+        },
+    }
 }
 
 /// The template with its name, namespace left to the API, the run's label, and the
