@@ -364,7 +364,7 @@ pub fn render(report: &LoadReport) -> String {
     );
     out += &match &report.memory {
         Memory::Embedded { before, after } => format!(
-            "memory (podcheck with the embedded control plane): VmRSS {} before, {} after; VmHWM {}\n",
+            "memory (podcheck's process: the apiserver, scheduler and kubelets; a real etcd or containerd runs apart): VmRSS {} before, {} after; VmHWM {}\n",
             mib(before.vm_rss_kib),
             mib(after.vm_rss_kib),
             mib(after.vm_hwm_kib)
