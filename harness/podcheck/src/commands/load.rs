@@ -531,4 +531,24 @@ mod tests {
         assert_eq!(spec.containers[0].image.as_deref(), Some("busybox"));
         assert_eq!(spec.scheduler_name.as_deref(), Some("mine"));
     }
+
+    #[test]
+    fn pod_reads_a_pod_and_refuses_anything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let pod = file(
+            "pod.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  containers: [{name: c, image: pause}]\n",
+        );
+        let read = read_pod(&pod).unwrap();
+        assert_eq!(read.spec.unwrap().containers[0].name, "c");
+        let deployment = file("d.yaml", "apiVersion: apps/v1\nkind: Deployment\n");
+        let e = read_pod(&deployment).unwrap_err().to_string();
+        assert!(e.contains("d.yaml: is not a Pod"), "{e}");
+        assert!(read_pod(&dir.path().join("missing.yaml")).is_err());
+    }
 }
