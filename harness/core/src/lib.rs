@@ -24,6 +24,7 @@ pub mod recording;
 pub mod report;
 pub mod resolv;
 pub mod result;
+pub mod scale;
 pub mod snapshot;
 pub mod stage;
 pub mod suite;

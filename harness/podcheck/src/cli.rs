@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Parser, Subcommand, ValueEnum};
 use podcheck::TargetChoice;
+use podcheck::commands::load::{LoadRequest, LoadTarget};
 use podcheck::commands::run::{self, RunRequest, RunTarget, SelectedSuites};
 use podcheck::commands::up::UpRequest;
 use podcheck::conformance::ConformanceOptions;
@@ -48,6 +49,9 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Start the embedded control plane and serve it until Ctrl-C or SIGTERM.
     Up(UpArgs),
+    /// Create many pods at once and report each stage's p50/p90/p99 (ClusterLoader2's pod
+    /// startup phases too), the throughput, the memory, and SLOs (`--slo`).
+    Load(Box<LoadArgs>),
     /// Say which provider each component of the embedded target uses, real or simulated, and why.
     Doctor(ProviderArgs),
     /// Lessons that break one stage on purpose: list them, run the current one, get a hint.
@@ -456,6 +460,87 @@ impl UpArgs {
         })
     }
 }
+/// `load`.
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// How many pods to create.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pods: u32,
+    /// How many nodes the embedded control plane runs (not with --kubeconfig: that
+    /// cluster has its own).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=5000), conflicts_with = "kubeconfig")]
+    nodes: u16,
+    /// At most this many creates a second (default: as fast as --in-flight allows).
+    #[arg(long)]
+    qps: Option<f64>,
+    /// At most this many creates waiting for their answer.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    in_flight: u32,
+    /// Create the pods in the cluster of this kubeconfig instead of an embedded control
+    /// plane (in a namespace of their own, deleted at the end).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The pod to create N of (a Pod YAML; its name is replaced). Default: the seed's
+    /// busybox pod (suites/pod-lifecycle/pods/busybox.yaml: busybox, sleep 3600).
+    #[arg(long, value_name = "FILE")]
+    pod: Option<PathBuf>,
+    /// Where to write load.json and perfdata.json. Default: reports/load-RUN-ID.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// A service level objective, METRIC.PERCENTILE<DURATION (or <=), e.g.
+    /// 'pod_startup.p99<5s', 'binding.p50<=200ms'; repeatable. A breach exits 1.
+    #[arg(long = "slo", value_name = "SLO")]
+    slos: Vec<String>,
+    /// How long the pods may take to run, from the first create (default: 2m, plus 100ms
+    /// a pod).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<podcheck_core::duration::Duration>,
+    #[command(flatten)]
+    providers: ProviderArgs,
+}
+
+impl LoadArgs {
+    /// The run, as the library takes it: SLOs parsed, the pod read, the target chosen.
+    pub fn request(self) -> Result<LoadRequest, UserError> {
+        let slos = self
+            .slos
+            .iter()
+            .map(|s| podcheck_core::scale::slo::Slo::parse(s).map_err(UserError::Slo))
+            .collect::<Result<_, _>>()?;
+        if let Some(qps) = self.qps
+            && !(qps > 0.0 && qps.is_finite())
+        {
+            return Err(UserError::BadQps { qps });
+        }
+        let target = match &self.kubeconfig {
+            Some(path) => {
+                if self.providers.shapes_scheduler() {
+                    return Err(UserError::SchedulerWithKubeconfig);
+                }
+                LoadTarget::Kubeconfig(path.clone())
+            }
+            None => LoadTarget::Embedded {
+                nodes: self.nodes,
+                providers: self.providers.options()?,
+            },
+        };
+        let template = match &self.pod {
+            Some(path) => podcheck::commands::load::read_pod(path)?,
+            None => podcheck::commands::load::default_pod(),
+        };
+        Ok(LoadRequest {
+            pods: self.pods as usize,
+            target,
+            qps: self.qps,
+            in_flight: self.in_flight as usize,
+            template,
+            out: self.out,
+            slos,
+            timeout: self.timeout.map(|d| d.0),
+        })
+    }
+}
+
 /// `report RUN_DIR`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {

@@ -110,6 +110,18 @@ pub enum UserError {
         suite: String,
         case: String,
     },
+    /// Exit 2: `podcheck load --slo` that does not parse (the error names the part).
+    #[error("--slo")]
+    Slo(#[source] podcheck_core::scale::slo::SloError),
+    /// Exit 2: `podcheck load --pod` that cannot be read or is not a Pod.
+    #[error("--pod {path}: {message}")]
+    LoadPod { path: String, message: String },
+    /// Exit 2: `podcheck load --nodes` above what the embedded control plane runs.
+    #[error("--nodes {nodes}: the embedded control plane runs at most 255 nodes for now")]
+    TooManyNodes { nodes: u16 },
+    /// Exit 2: `podcheck load --qps` that is not a positive number.
+    #[error("--qps {qps}: give a number of creates a second above 0")]
+    BadQps { qps: f64 },
     /// Exit 2: the target options a run recorded do not parse with this podcheck.
     #[error("{path}: the run's target options do not parse here: {message}")]
     RecordedOptions { path: String, message: String },
@@ -259,6 +271,10 @@ impl UserError {
             | ReadRun { .. }
             | RerunCaseGone { .. }
             | RecordedOptions { .. }
+            | Slo(_)
+            | LoadPod { .. }
+            | TooManyNodes { .. }
+            | BadQps { .. }
             | ReadResults { .. }
             | InvalidResults { .. }
             | ReadLessons { .. }
@@ -380,6 +396,20 @@ mod tests {
         );
         let deleted = UserError::Interrupted(Cleanup::ClusterDeleted("pc".into()));
         assert_eq!(deleted.render(), "podcheck: deleted kind cluster pc\n");
+    }
+
+    #[test]
+    fn a_bad_slo_is_a_usage_error_that_quotes_it() {
+        let parsed = podcheck_core::scale::slo::Slo::parse("pod_startup.p99<5");
+        let e = UserError::Slo(parsed.unwrap_err());
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.render()
+                .starts_with("error: --slo: \"pod_startup.p99<5\": \"5\" is not a duration"),
+            "{}",
+            e.render()
+        );
+        assert_eq!(UserError::TooManyNodes { nodes: 300 }.exit_code(), 2);
     }
 
     #[test]

@@ -53,6 +53,10 @@ fn dispatch(command: Command, matches: &ArgMatches, started: Instant) -> Result<
             let request = args.request()?;
             runtime()?.block_on(commands::learn::learn(request))
         }
+        Command::Load(args) => {
+            let request = args.request()?;
+            runtime()?.block_on(commands::load::load(request))
+        }
         Command::Up(args) => {
             let runtime = runtime()?;
             runtime.block_on(commands::up::up(args.request()?, started))

@@ -9,6 +9,7 @@ pub mod explain;
 pub mod images;
 pub mod learn;
 pub mod list;
+pub mod load;
 pub mod report;
 pub mod run;
 pub mod schema;

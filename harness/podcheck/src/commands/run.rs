@@ -228,7 +228,7 @@ async fn clean_up(target: &TargetChoice, run_id: &str) -> Cleanup {
 
 /// `YYYYMMDDTHHMMSSZ-PID`: sorts by time (`--rerun-failed` takes the greatest as the last
 /// run), differs between runs started in the same second.
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     let now = k8s_openapi::jiff::Timestamp::now();
     format!(
         "{}-{:04x}",
