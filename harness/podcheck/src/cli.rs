@@ -159,7 +159,7 @@ pub enum StoreArg {
     Etcd,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RuntimeArg {
     /// containerd + runc with the CNI plugins where installed and usable (root), else simulated.
     Auto,
@@ -501,7 +501,13 @@ pub struct LoadArgs {
 
 impl LoadArgs {
     /// The run, as the library takes it: SLOs parsed, the pod read, the target chosen.
-    pub fn request(self) -> Result<LoadRequest, UserError> {
+    /// The embedded nodes are simulated unless `--runtime containerd` says otherwise:
+    /// thousands of pods on real containerd nodes would measure this machine, not the
+    /// components on the pod's path.
+    pub fn request(mut self) -> Result<LoadRequest, UserError> {
+        if self.providers.runtime == RuntimeArg::Auto {
+            self.providers.runtime = RuntimeArg::Sim;
+        }
         let slos = self
             .slos
             .iter()

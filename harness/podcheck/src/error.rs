@@ -116,9 +116,6 @@ pub enum UserError {
     /// Exit 2: `podcheck load --pod` that cannot be read or is not a Pod.
     #[error("--pod {path}: {message}")]
     LoadPod { path: String, message: String },
-    /// Exit 2: `podcheck load --nodes` above what the embedded control plane runs.
-    #[error("--nodes {nodes}: the embedded control plane runs at most 255 nodes for now")]
-    TooManyNodes { nodes: u16 },
     /// Exit 2: `podcheck load --qps` that is not a positive number.
     #[error("--qps {qps}: give a number of creates a second above 0")]
     BadQps { qps: f64 },
@@ -273,7 +270,6 @@ impl UserError {
             | RecordedOptions { .. }
             | Slo(_)
             | LoadPod { .. }
-            | TooManyNodes { .. }
             | BadQps { .. }
             | ReadResults { .. }
             | InvalidResults { .. }
@@ -409,7 +405,6 @@ mod tests {
             "{}",
             e.render()
         );
-        assert_eq!(UserError::TooManyNodes { nodes: 300 }.exit_code(), 2);
     }
 
     #[test]

@@ -163,10 +163,10 @@ fn a_bad_slo_is_a_usage_error_naming_the_bad_part() {
             "{stderr}"
         );
     }
-    // The control plane takes u8 nodes for now: above 255 is a usage error, not a wrap.
-    let many = load(&["--pods", "1", "--nodes", "300"], out.path());
+    // The embedded control plane runs at most 5,000 nodes.
+    let many = load(&["--pods", "1", "--nodes", "5001"], out.path());
     assert_eq!(many.status.code(), Some(2), "{}", text(&many));
-    assert!(text(&many).contains("--nodes 300"), "{}", text(&many));
+    assert!(text(&many).contains("5001"), "{}", text(&many));
     assert!(!out.path().join("load.json").exists());
 }
 

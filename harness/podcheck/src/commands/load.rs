@@ -179,8 +179,6 @@ async fn prepare(target: &LoadTarget) -> Result<Ready, UserError> {
 }
 
 async fn start_embedded(nodes: u16, options: &ProviderOptions) -> Result<Ready, UserError> {
-    // u16 once the control plane takes it
-    let nodes = u8::try_from(nodes).map_err(|_| UserError::TooManyNodes { nodes })?;
     let choices = providers::choose(&options.selection);
     let missing = providers::missing_real(&choices, &options.require_real);
     if !missing.is_empty() {
