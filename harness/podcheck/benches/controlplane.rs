@@ -109,7 +109,7 @@ fn summary(name: &str, mut v: Vec<f64>) -> f64 {
 }
 
 fn pod(name: &str) -> Pod {
-    serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}})).unwrap()
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent"}]}})).unwrap()
 }
 
 /// Creates `names` (at most `parallel` in flight) and returns each one's create→Running time.

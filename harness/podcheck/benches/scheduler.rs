@@ -60,7 +60,7 @@ async fn add_pods(client: &kube::Client, count: usize) {
             async move {
                 let pod: Pod = serde_json::from_value(json!({
                     "metadata": {"name": format!("perf-pod-{i}")},
-                    "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
+                    "spec": {"containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
                              "resources": {"requests": {"cpu": "10m", "memory": "10Mi"}}}]}}))
                 .unwrap();
                 pods.create(&PostParams::default(), &pod).await.unwrap();
