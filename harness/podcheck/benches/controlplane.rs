@@ -247,7 +247,13 @@ async fn main() {
 
         let small = (pods / 10).max(1);
         let per_pod_small = scale_run(store, small, nodes, 1.0).await.wall / small as f64;
-        let big = scale_run(store, pods, nodes, if store == "etcd" { 25.0 } else { 10.0 }).await;
+        let big = scale_run(
+            store,
+            pods,
+            nodes,
+            if store == "etcd" { 25.0 } else { 10.0 },
+        )
+        .await;
         let per_pod_big = big.wall / pods as f64;
         let ratio = per_pod_big / per_pod_small;
         println!(

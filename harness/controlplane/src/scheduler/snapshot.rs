@@ -25,12 +25,21 @@ struct Placed {
     assumed: bool,
 }
 
+/// A node and what the pods placed on it request, side by side so a decision reads both
+/// without a lookup.
+#[derive(Debug)]
+struct Slot {
+    info: NodeInfo,
+    used: Requests,
+}
+
 /// Nodes and what is placed on them.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// By name, so the walk's order (and ties between equal scores) is stable.
-    nodes: Vec<NodeInfo>,
-    /// What the pods placed on each node request, by node name.
+    nodes: Vec<Slot>,
+    /// What the pods placed on each node request, by node name, nodes not (yet) seen
+    /// included; each slot's `used` mirrors it.
     used: HashMap<String, Requests>,
     /// By pod uid.
     placed: HashMap<String, Placed>,
@@ -64,26 +73,37 @@ impl Snapshot {
         self.nodes.len()
     }
 
+    fn slot(&self, info: NodeInfo) -> Slot {
+        let used = self.used(&info.name);
+        Slot { info, used }
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.nodes
+            .binary_search_by(|n| n.info.name.as_str().cmp(name))
+    }
+
     /// Replaces every node (a fresh listing).
     pub fn set_nodes(&mut self, nodes: impl IntoIterator<Item = Node>) {
-        self.nodes = nodes
+        let mut slots: Vec<Slot> = nodes
             .into_iter()
-            .map(|n| NodeInfo::new(Arc::new(n)))
+            .map(|n| self.slot(NodeInfo::new(Arc::new(n))))
             .collect();
-        self.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        slots.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+        self.nodes = slots;
     }
 
     pub fn node_changed(&mut self, node: Node) {
-        let info = NodeInfo::new(Arc::new(node));
-        match self.nodes.binary_search_by(|n| n.name.cmp(&info.name)) {
-            Ok(i) => self.nodes[i] = info,
-            Err(i) => self.nodes.insert(i, info),
+        let slot = self.slot(NodeInfo::new(Arc::new(node)));
+        match self.position(&slot.info.name) {
+            Ok(i) => self.nodes[i] = slot,
+            Err(i) => self.nodes.insert(i, slot),
         }
     }
 
     pub fn node_gone(&mut self, node: &Node) {
         let name = node.metadata.name.as_deref().unwrap_or_default();
-        if let Ok(i) = self.nodes.binary_search_by(|n| n.name.as_str().cmp(name)) {
+        if let Ok(i) = self.position(name) {
             self.nodes.remove(i);
         }
     }
@@ -145,7 +165,10 @@ impl Snapshot {
 
     fn place(&mut self, uid: &str, node: &str, requests: Requests, assumed: bool) {
         self.unplace(uid);
-        *self.used.entry(node.to_string()).or_default() += requests;
+        let used = self.used.entry(node.to_string()).or_default();
+        *used += requests;
+        let used = *used;
+        self.mirror(node, used);
         let placed = Placed {
             node: node.to_string(),
             requests,
@@ -160,9 +183,18 @@ impl Snapshot {
         };
         if let Some(used) = self.used.get_mut(&old.node) {
             *used -= old.requests;
-            if *used == Requests::default() {
+            let used = *used;
+            if used == Requests::default() {
                 self.used.remove(&old.node);
             }
+            self.mirror(&old.node, used);
+        }
+    }
+
+    /// Copies a node's usage into its slot.
+    fn mirror(&mut self, node: &str, used: Requests) {
+        if let Ok(i) = self.position(node) {
+            self.nodes[i].used = used;
         }
     }
 
@@ -184,9 +216,9 @@ impl Snapshot {
         let (mut feasible, mut examined) = (0, 0);
         let mut best: Option<(f64, &str)> = None;
         for i in 0..all {
-            let node = &self.nodes[(start + i) % all];
+            let Slot { info: node, used } = &self.nodes[(start + i) % all];
+            let used = *used;
             examined += 1;
-            let used = self.used(&node.name);
             match candidate.filter(node, used) {
                 Ok(()) => {
                     feasible += 1;

@@ -13,6 +13,11 @@ use super::{
 
 /// How many events a watcher may fall behind before it is cut off and must list again.
 const WATCH_BUFFER: usize = 1 << 16;
+/// The history kept at least, in events. This store is both etcd and kube-apiserver's watch
+/// cache, in this process: its history is bounded as that cache's is, and not only by the
+/// 5-minute compaction (10,000 pods leave some 80,000 versions within 5 minutes: hundreds of
+/// MiB). A watch or list older than what is kept gets a 410 and lists again.
+const HISTORY: usize = 20_000;
 
 /// One value of a key; `value: None` is a deletion (a tombstone).
 #[derive(Debug, Clone)]
@@ -43,6 +48,35 @@ impl State {
         self.log.push_back(event.clone());
         // No receivers is fine: nobody is watching.
         let _ = tx.send(event);
+        // Compacting walks every key: done once per HISTORY events, it costs little each.
+        if self.log.len() > 2 * HISTORY {
+            let keep_after = self.log[self.log.len() - HISTORY - 1].revision();
+            self.compact_to(keep_after);
+        }
+    }
+
+    /// Forgets history at and before `revision` (not after the current one).
+    fn compact_to(&mut self, revision: Revision) {
+        if revision <= self.compacted {
+            return;
+        }
+        self.compacted = revision;
+        // Keep, per key, the newest version at or before the compaction revision (it is what a
+        // list at that revision sees) and everything after; drop keys whose last word is a
+        // deletion before it.
+        self.keys.retain(|_, versions| {
+            let keep_from = versions
+                .iter()
+                .rposition(|v| v.mod_revision <= revision)
+                .unwrap_or(0);
+            versions.drain(..keep_from);
+            !(versions.len() == 1
+                && versions[0].value.is_none()
+                && versions[0].mod_revision <= revision)
+        });
+        while self.log.front().is_some_and(|e| e.revision() <= revision) {
+            self.log.pop_front();
+        }
     }
 }
 
@@ -262,26 +296,7 @@ impl Store for MemoryStore {
                 current: s.revision,
             });
         }
-        if revision <= s.compacted {
-            return Ok(());
-        }
-        s.compacted = revision;
-        // Keep, per key, the newest version at or before the compaction revision (it is what a
-        // list at that revision sees) and everything after; drop keys whose last word is a
-        // deletion before it.
-        s.keys.retain(|_, versions| {
-            let keep_from = versions
-                .iter()
-                .rposition(|v| v.mod_revision <= revision)
-                .unwrap_or(0);
-            versions.drain(..keep_from);
-            !(versions.len() == 1
-                && versions[0].value.is_none()
-                && versions[0].mod_revision <= revision)
-        });
-        while s.log.front().is_some_and(|e| e.revision() <= revision) {
-            s.log.pop_front();
-        }
+        s.compact_to(revision);
         Ok(())
     }
 
@@ -291,3 +306,32 @@ impl Store for MemoryStore {
 }
 
 // Behaviour is tested in tests/etcd_store.rs, with the same cases for memory and etcd.
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn history_is_bounded_and_what_is_kept_can_still_be_watched() {
+        let store = MemoryStore::new();
+        let mut kv = store.create("/registry/k", Bytes::from("0")).await.unwrap();
+        for i in 1..=2 * HISTORY {
+            kv = store
+                .update("/registry/k", Bytes::from(i.to_string()), kv.mod_revision)
+                .await
+                .unwrap();
+        }
+        let last = kv.mod_revision;
+        assert!(matches!(
+            store.watch("/registry/", 1).await,
+            Err(StoreError::Compacted { .. })
+        ));
+        let kept = last - Revision::try_from(HISTORY).unwrap();
+        assert!(store.watch("/registry/", kept).await.is_ok());
+        assert!(store.lock().log.len() <= 2 * HISTORY);
+        assert_eq!(
+            store.list("/registry/", None).await.unwrap().items,
+            vec![kv]
+        );
+    }
+}
