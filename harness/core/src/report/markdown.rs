@@ -79,6 +79,10 @@ fn suite_table(out: &mut String, view: &SuiteView) {
         SuiteCases::Pods(cases) => stage_table(out, cases),
         SuiteCases::Checks(cases) => check_table(out, cases),
     }
+    if !view.loads.is_empty() {
+        out.push_str("Load cases:\n\n");
+        check_table(out, &view.loads);
+    }
 }
 
 /// A pod suite: one row per case, one column per stage.
