@@ -193,9 +193,11 @@ pub struct IdentitySpec {
     pub service_account: bool,
 }
 
-/// One case: one pod, created as one identity, with what each stage should show.
+/// One case: one pod, created as one identity, with what each stage should show; or a load
+/// of many pods (`load:`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("anyOf" = [{"required": ["pod"]}, {"required": ["load"]}]))]
 pub struct Case {
     /// A DNS-1123 label, unique in the suite.
     #[schemars(with = "DnsLabel")]

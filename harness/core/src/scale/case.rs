@@ -54,7 +54,7 @@ impl LoadSummary {
             qps: report.qps,
             wall_ms: report.wall_ms,
             timed_out: report.timed_out,
-            progress: report.progress.clone(),
+            progress: report.progress,
             metrics: report.metrics.clone(),
             throughput: report.throughput.clone(),
             slos: report.slos.clone(),
