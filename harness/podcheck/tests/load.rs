@@ -278,3 +278,41 @@ fn podcheck_validate_locates_a_bad_load() {
     );
     assert!(shown.contains("unknown percentile \"p95\""), "{shown}");
 }
+
+/// The same suite through `--kubeconfig` (a `podcheck up`): the load goes to that cluster,
+/// and the load cases' namespaces are gone after the run.
+#[test]
+fn a_suites_load_cases_run_on_a_kubeconfig_cluster_and_leave_no_namespace() {
+    let up = Up::start(&["--nodes", "2", "--store", "memory", "--runtime", "sim"]);
+    let reports = tempfile::tempdir().unwrap();
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load/suite.yaml");
+    let run = podcheck()
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(&up.kubeconfig)
+        .args(["--snapshot", "ignore", "--report-dir"])
+        .arg(reports.path())
+        .arg(&suite)
+        .output()
+        .unwrap();
+    let shown = text(&run);
+    assert_eq!(run.status.code(), Some(1), "{shown}");
+    let results = json(&reports.path().join("results.json"));
+    assert_eq!(results["target"]["kind"], "kubeconfig");
+    let verdicts: Vec<_> = results["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].clone(), c["verdict"].clone()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("fifty-pods".into(), "passed".into()),
+            ("too-fast".into(), "failed".into())
+        ],
+        "{shown}"
+    );
+    let namespaces = up.ok(&["get", "namespaces", "-o", "name"]);
+    assert!(!namespaces.contains("pc-load-"), "{namespaces}");
+}
