@@ -527,7 +527,12 @@ async fn run_load_case(
     let cleanup = crate::scale::delete_namespace(&target.admin, &ns, plan.in_flight, false).await;
     match measured {
         Ok(report) => {
-            let checks = podcheck_core::scale::case::checks(&report);
+            let apiserver = target
+                .info
+                .providers
+                .iter()
+                .find(|p| p.component == "apiserver");
+            let checks = podcheck_core::scale::case::checks(&report, apiserver);
             let failed = checks.iter().any(|c| c.status == StageStatus::Failed);
             result.verdict = if failed {
                 Verdict::Failed

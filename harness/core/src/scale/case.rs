@@ -7,7 +7,7 @@ use super::Millis;
 use super::slo::{Slo, SloOutcome};
 use super::stats::{LoadReport, MetricStats, Throughput};
 use super::timeline::Progress;
-use crate::result::{CheckResult, Evidence, Source};
+use crate::result::{CheckResult, Evidence, Provider, Source};
 
 /// The seed's busybox pod (`sleep 3600`: it stays Running), the template of a load case
 /// without `pod:`, as of `podcheck load` without `--pod`.
@@ -62,10 +62,19 @@ impl LoadSummary {
     }
 }
 
-/// The case's checks: every pod ran (Running and Ready), then each SLO in the suite's order.
-pub fn checks(report: &LoadReport) -> Vec<CheckResult> {
-    let mut checks = vec![all_ran(report)];
-    checks.extend(report.slos.iter().map(slo_check));
+/// The case's checks: every pod ran (Running and Ready), then each SLO in the suite's order;
+/// their evidence is the pod watch on `apiserver` (the target's, where it says which).
+pub fn checks(report: &LoadReport, apiserver: Option<&Provider>) -> Vec<CheckResult> {
+    let watch = |detail: String| Evidence {
+        source: Source::Api,
+        provider: apiserver.map_or("apiserver".into(), |p| p.name.clone()),
+        // Another cluster's apiserver, unnamed, is real too.
+        real: apiserver.is_none_or(|p| p.real),
+        detail,
+        at_ms: None,
+    };
+    let mut checks = vec![all_ran(report, &watch)];
+    checks.extend(report.slos.iter().map(|s| slo_check(s, &watch)));
     checks
 }
 
@@ -74,7 +83,7 @@ pub fn all_ran_name(pods: usize) -> String {
     format!("all {pods} pods ran")
 }
 
-fn all_ran(report: &LoadReport) -> CheckResult {
+fn all_ran(report: &LoadReport, watch: &dyn Fn(String) -> Evidence) -> CheckResult {
     let p = &report.progress;
     let name = all_ran_name(report.pods);
     let expected = format!("{} pods Running and Ready", report.pods);
@@ -82,13 +91,10 @@ fn all_ran(report: &LoadReport) -> CheckResult {
         "{} Ready, {} Running, {} created, {} refused",
         p.ready, p.running, p.created, p.refused
     );
-    let evidence = vec![Evidence {
-        source: Source::Api,
-        provider: "watch".into(),
-        real: true,
-        detail: format!("one pod watch on namespace {}", report.namespace),
-        at_ms: None,
-    }];
+    let evidence = vec![watch(format!(
+        "one pod watch on namespace {}",
+        report.namespace
+    ))];
     if report.all_ready() {
         return CheckResult::passed(&name, &expected, observed, evidence);
     }
@@ -107,18 +113,12 @@ fn all_ran(report: &LoadReport) -> CheckResult {
     )
 }
 
-fn slo_check(outcome: &SloOutcome) -> CheckResult {
+fn slo_check(outcome: &SloOutcome, watch: &dyn Fn(String) -> Evidence) -> CheckResult {
     let value = match outcome.value_ms {
         Some(v) => format!("{v:.3}ms"),
         None => "no pod reached it".into(),
     };
-    let evidence = vec![Evidence {
-        source: Source::Api,
-        provider: "watch".into(),
-        real: true,
-        detail: outcome.line(),
-        at_ms: None,
-    }];
+    let evidence = vec![watch(outcome.line())];
     // The SLO as written is what the case expects: stable in snapshots, unlike the value.
     if outcome.holds {
         CheckResult::passed(&outcome.slo, &outcome.slo, value, evidence)
@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn every_pod_ran_then_one_check_per_slo_with_its_value() {
         use StageStatus::{Failed, Passed};
-        let held = checks(&report(3, 400.0));
+        let held = checks(&report(3, 400.0), None);
         assert_eq!(
             statuses(&held),
             [
@@ -193,7 +193,7 @@ mod tests {
             ]
         );
         assert_eq!(held[1].observed, "400.000ms");
-        let slow = checks(&report(2, 1500.0));
+        let slow = checks(&report(2, 1500.0), None);
         assert_eq!(
             statuses(&slow),
             [
@@ -220,7 +220,7 @@ mod tests {
             cases: vec![CaseResult {
                 kind: CaseKind::Load {
                     load: Box::new(LoadSummary::of(&r)),
-                    checks: checks(&r),
+                    checks: checks(&r, None),
                 },
                 verdict: Verdict::Passed,
                 ..CaseResult::conformance("many", "", vec![], 1.0, None)
