@@ -504,6 +504,7 @@ async fn run_load_case(
     };
     let measured = match serde_json::from_value(case.pod.clone()) {
         Ok(template) => {
+            show(CaseAt::Load { pods: plan.pods });
             let load = crate::scale::Load {
                 plan,
                 template: &template,
