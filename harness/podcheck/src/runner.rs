@@ -497,9 +497,11 @@ async fn run_load_case(
     let started = Instant::now();
     let ns = namespace_for(suite, case, index);
     show(CaseAt::Setup);
+    // An error until the load's report says otherwise.
     let mut result = CaseResult {
         namespace: ns.clone(),
         pod: case.pod_source.clone(),
+        error: None,
         ..not_run(case, "")
     };
     let measured = match serde_json::from_value(case.pod.clone()) {
@@ -540,7 +542,6 @@ async fn run_load_case(
             } else {
                 Verdict::Passed
             };
-            result.error = None;
             result.kind = CaseKind::Load {
                 load: Box::new(LoadSummary::of(&report)),
                 checks,
