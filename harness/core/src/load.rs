@@ -132,6 +132,9 @@ pub struct CaseSpec {
     pub faults: Vec<crate::fault::Fault>,
     /// How long the pod must stay Running and Ready once it is (`staysReadyFor`).
     pub stays_ready_for: Option<Duration>,
+    /// A load case (`load:`): `pod` is the template of its pods, and the stage-only fields
+    /// are at their defaults.
+    pub load: Option<crate::scale::case::LoadPlan>,
 }
 
 /// A name a case resolves from the pod, and what it must resolve to.
@@ -567,7 +570,23 @@ fn check(
                 }
             },
         };
-        let (pod, pod_source) = match resolve_pod(dir, file, source, &case.pod, &name, read) {
+        let load = case
+            .load
+            .as_ref()
+            .and_then(|l| check_load(file, source, &case, l, &mut problems));
+        let resolved = match (&case.pod, &case.load) {
+            (Some(pod), _) => resolve_pod(dir, file, source, pod, &name, read),
+            (None, Some(_)) => Ok(seed_pod(&name)),
+            (None, None) => Err(problem(
+                file,
+                source,
+                &case.name.referenced,
+                format!("case {name:?} has no pod"),
+                "this case",
+                Some("write `pod: pods/busybox.yaml` (relative to the suite) or the Pod inline; or `load:` for many pods at once".into()),
+            )),
+        };
+        let (pod, pod_source) = match resolved {
             Ok(p) => p,
             Err(p) => {
                 problems.push(p);
@@ -664,6 +683,7 @@ fn check(
             replicas,
             faults,
             stays_ready_for,
+            load,
         });
     }
     problems.extend(suite_name_problem(file, source, &suite.metadata.name));
@@ -770,6 +790,170 @@ fn check_faults(
         });
     }
     faults
+}
+
+/// The most pods a load case creates.
+const LOAD_PODS_MAX: u32 = 100_000;
+
+/// A case's `load:`, checked: the pods in range, a pace that moves, each SLO parsed, and
+/// none of the fields that only a one-pod case has (they would be silently ignored).
+fn check_load(
+    file: &str,
+    source: &str,
+    case: &crate::suite::Case,
+    load: &Spanned<crate::suite::LoadSpec>,
+    problems: &mut Vec<Problem>,
+) -> Option<crate::scale::case::LoadPlan> {
+    let before = problems.len();
+    let mut complain = |at: &Location, message: String, label: &str, help: &str| {
+        problems.push(problem(file, source, at, message, label, Some(help.into())));
+    };
+    for (field, at) in stage_only_fields(case) {
+        complain(
+            at.unwrap_or(&load.referenced),
+            format!("`{field}` does not apply to a load case"),
+            if at.is_some() { "here" } else { "this load" },
+            &stage_only_help(field),
+        );
+    }
+    let spec = &load.value;
+    let pods = &spec.pods;
+    if !(1..=LOAD_PODS_MAX).contains(&pods.value) {
+        complain(
+            &pods.referenced,
+            format!("pods {} is out of range", pods.value),
+            "here",
+            "a load case creates between 1 and 100000 pods",
+        );
+    }
+    let in_flight = spec
+        .in_flight
+        .as_ref()
+        .map_or(crate::scale::case::DEFAULT_IN_FLIGHT as u32, |k| k.value);
+    if let Some(k) = &spec.in_flight
+        && !(1..=10_000).contains(&k.value)
+    {
+        complain(
+            &k.referenced,
+            format!("inFlight {} is out of range", k.value),
+            "here",
+            "between 1 and 10000 creates wait for their answer at once (default 64)",
+        );
+    }
+    if let Some(q) = &spec.qps
+        && !(q.value > 0.0 && q.value.is_finite())
+    {
+        complain(
+            &q.referenced,
+            format!("qps {} is not a rate", q.value),
+            "here",
+            "creates a second, above 0; leave it out to create as fast as inFlight allows",
+        );
+    }
+    let mut slos = Vec::new();
+    for text in &spec.slo {
+        match crate::scale::slo::Slo::parse(&text.value) {
+            Ok(slo) => slos.push(slo),
+            Err(e) => complain(
+                &text.referenced,
+                e.to_string(),
+                "this SLO",
+                "an SLO is METRIC.PERCENTILE<DURATION (or <=), e.g. pod_startup.p99<5s",
+            ),
+        }
+    }
+    (problems.len() == before).then(|| crate::scale::case::LoadPlan {
+        pods: pods.value as usize,
+        in_flight: in_flight as usize,
+        qps: spec.qps.as_ref().map(|q| q.value),
+        timeout: spec.timeout.map(|d| d.0),
+        slos,
+    })
+}
+
+/// The fields a load case sets that only a one-pod case reads, and where each is when
+/// the suite's types keep it.
+fn stage_only_fields(case: &crate::suite::Case) -> Vec<(&'static str, Option<&Location>)> {
+    let e = &case.expect;
+    let expects = e.auth.is_some()
+        || e.etcd_write.is_some()
+        || e.pending.is_some()
+        || e.binding.is_some()
+        || e.cri_launch.is_some()
+        || e.cni_attach.is_some()
+        || e.dns.is_some()
+        || e.status_update.is_some();
+    fn spanned(set: bool, at: Option<&Location>) -> Option<Option<&Location>> {
+        set.then_some(at)
+    }
+    [
+        (
+            "identity",
+            spanned(
+                case.identity.is_some(),
+                case.identity.as_ref().map(|i| &i.referenced),
+            ),
+        ),
+        (
+            "setup",
+            spanned(
+                !case.setup.is_empty(),
+                case.setup.first().map(|o| &o.referenced),
+            ),
+        ),
+        ("expect", spanned(expects, None)),
+        ("deadlines", spanned(!case.deadlines.is_empty(), None)),
+        ("timeout", spanned(case.timeout.is_some(), None)),
+        (
+            "dnsLookups",
+            spanned(
+                !case.dns_lookups.is_empty(),
+                case.dns_lookups.first().map(|l| &l.name.referenced),
+            ),
+        ),
+        (
+            "replicas",
+            spanned(
+                case.replicas.is_some(),
+                case.replicas.as_ref().map(|r| &r.referenced),
+            ),
+        ),
+        (
+            "faults",
+            spanned(
+                !case.faults.is_empty(),
+                case.faults.first().map(|f| &f.breaks.referenced),
+            ),
+        ),
+        (
+            "staysReadyFor",
+            spanned(
+                case.stays_ready_for.is_some(),
+                case.stays_ready_for.as_ref().map(|w| &w.referenced),
+            ),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(field, at)| at.map(|at| (field, at)))
+    .collect()
+}
+
+fn stage_only_help(field: &str) -> String {
+    match field {
+        "timeout" => "a load case's deadline is `load: {timeout: …}`".into(),
+        "identity" => "a load case creates its pods as the target's admin".into(),
+        _ => format!(
+            "a load case checks that its pods ran and its SLOs held; `{field}` belongs to a case with one pod walked through the stages: move it to a case of its own"
+        ),
+    }
+}
+
+/// The template of a load case without `pod:`: the seed's busybox, named after the case.
+fn seed_pod(case: &str) -> (Value, String) {
+    let mut pod: Value =
+        serde_saphyr::from_str(crate::scale::case::SEED_POD).expect("the seed's pod is YAML");
+    pod["metadata"]["name"] = Value::from(case);
+    (pod, "seed busybox".into())
 }
 
 /// The longest `staysReadyFor` window: the case holds its namespace (and a node's pod) for
@@ -1166,6 +1350,83 @@ mod scheduler_tests {
         let e = load_text(&suite("", &format!("      faults:\n{faults}"))).unwrap_err();
         assert_eq!(e.0[0].message, message, "{e}");
         assert_eq!(e.0[0].line, line, "{e}");
+    }
+
+    fn load_suite(case: &str) -> String {
+        format!(
+            "apiVersion: podcheck.dev/v1alpha1\nkind: Suite\nmetadata: {{name: s}}\nspec:\n  cases:\n    - name: many\n{case}"
+        )
+    }
+
+    #[test]
+    fn a_load_case_reads_its_load_and_takes_the_seeds_pod() {
+        let s = load_text(&load_suite(
+            "      load:\n        pods: 50\n        qps: 20\n        timeout: 1m\n        slo: [\"pod_startup.p99<5s\", \"binding.p50<=200ms\"]\n",
+        ))
+        .unwrap();
+        let c = &s.cases[0];
+        let plan = c.load.as_ref().expect("a load case");
+        assert_eq!(plan.pods, 50);
+        assert_eq!(plan.in_flight, crate::scale::case::DEFAULT_IN_FLIGHT);
+        assert_eq!(plan.qps, Some(20.0));
+        assert_eq!(plan.timeout, Some(std::time::Duration::from_secs(60)));
+        let slos: Vec<&str> = plan.slos.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(slos, ["pod_startup.p99<5s", "binding.p50<=200ms"]);
+        assert_eq!(c.pod_source, "seed busybox");
+        assert_eq!(c.pod["spec"]["containers"][0]["image"], "busybox");
+        assert_eq!(c.pod["metadata"]["name"], "many");
+    }
+
+    #[test]
+    fn a_load_case_may_name_its_pod_template() {
+        let s = load_text(&load_suite(
+            "      pod: {spec: {containers: [{name: c, image: pause}]}}\n      load: {pods: 3}\n",
+        ))
+        .unwrap();
+        assert_eq!(s.cases[0].pod["spec"]["containers"][0]["image"], "pause");
+        assert_eq!(s.cases[0].pod_source, "inline");
+    }
+
+    #[rstest::rstest]
+    #[case::no_pods("      load: {pods: 0}\n", "pods 0 is out of range", (7, 20))]
+    #[case::too_many("      load: {pods: 100001}\n", "pods 100001 is out of range", (7, 20))]
+    #[case::no_in_flight("      load: {pods: 5, inFlight: 0}\n", "inFlight 0 is out of range", (7, 33))]
+    #[case::no_rate("      load: {pods: 5, qps: 0}\n", "qps 0 is not a rate", (7, 28))]
+    #[case::bad_slo(
+        "      load:\n        pods: 5\n        slo: [\"pod_startup.p99<5s\", \"pod_startup.p42<5s\"]\n",
+        "\"pod_startup.p42<5s\": unknown percentile \"p42\"; write p50, p90, p99 or max",
+        (9, 37)
+    )]
+    #[case::unmeasured_slo(
+        "      load:\n        pods: 5\n        slo: [dns.p99<1s]\n",
+        "\"dns.p99<1s\": dns is not measured by a load run: no pod resolves a name (`podcheck run` checks dns)",
+        (9, 15)
+    )]
+    #[case::with_expect(
+        "      load: {pods: 5}\n      expect: {binding: {scheduledTo: node-1}}\n",
+        "`expect` does not apply to a load case",
+        (7, 13)
+    )]
+    #[case::with_faults(
+        "      load: {pods: 5}\n      faults:\n        - break: dnsDrops\n",
+        "`faults` does not apply to a load case",
+        (9, 18)
+    )]
+    #[case::with_replicas("      load: {pods: 5}\n      replicas: 3\n", "`replicas` does not apply to a load case", (8, 17))]
+    #[case::with_timeout("      load: {pods: 5}\n      timeout: 1m\n", "`timeout` does not apply to a load case", (7, 13))]
+    fn a_wrong_load_is_located(#[case] case: &str, #[case] message: &str, #[case] at: (u64, u64)) {
+        let e = load_text(&load_suite(case)).unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert_eq!(e.0[0].message, message, "{e}");
+        assert_eq!((e.0[0].line, e.0[0].column), at, "{e}");
+        assert!(e.0[0].rendered.contains("suites/mine/suite.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn a_case_without_pod_or_load_is_located_at_its_name() {
+        let e = load_text(&load_suite("      description: nothing\n")).unwrap_err();
+        assert_eq!(e.0[0].message, "case \"many\" has no pod", "{e}");
+        assert_eq!((e.0[0].line, e.0[0].column), (6, 13), "{e}");
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum CaseAt {
     Stage(Stage),
     /// The pod's path ended; the store, runtime, network and DNS are being read.
     Probes,
+    /// A load case's pods are being created and watched until they all run.
+    Load { pods: usize },
     /// Its namespace is being deleted.
     Cleanup,
 }
@@ -28,6 +30,7 @@ impl fmt::Display for CaseAt {
             CaseAt::Setup => f.write_str("setting up"),
             CaseAt::Stage(stage) => write!(f, "{stage} · {}", stage.component()),
             CaseAt::Probes => f.write_str("reading the evidence"),
+            CaseAt::Load { pods } => write!(f, "load · {pods} pods created and watched"),
             CaseAt::Cleanup => f.write_str("cleaning up"),
         }
     }

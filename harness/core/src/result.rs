@@ -124,9 +124,9 @@ impl TryFrom<SuiteDocument> for SuiteResult {
                 CaseKind::Pod { stages } if !pods && stages.is_empty() => {
                     case.kind = CaseKind::Conformance { checks: vec![] };
                 }
-                CaseKind::Pod { .. } if pods => {}
+                CaseKind::Pod { .. } | CaseKind::Load { .. } if pods => {}
                 CaseKind::Conformance { .. } if !pods => {}
-                CaseKind::Pod { .. } | CaseKind::Conformance { .. } => {
+                CaseKind::Pod { .. } | CaseKind::Conformance { .. } | CaseKind::Load { .. } => {
                     return Err(format!(
                         "suite {}: case {} does not match the suite's kind {}",
                         doc.name, case.name, doc.kind
@@ -238,26 +238,33 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 /// What a case was made of: a pod walked through the stages, or a component's checks.
 ///
 /// In `results.json` both spell as they did before this type existed: `stages` is always
-/// present (an empty list for a conformance case), `checks` only when there are any.
+/// present (an empty list for a conformance or load case), `checks` only when there are
+/// any, `load` only in a load case.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CaseKind {
     /// A pod case: its stages (none when the case could not be set up).
     Pod { stages: Vec<StageResult> },
     /// A conformance case: its checks, in the order they ran (none when it could not run).
     Conformance { checks: Vec<CheckResult> },
+    /// A load case of a pod suite (`load:`): what the run measured, and its checks (every
+    /// pod ran, each SLO held).
+    Load {
+        load: Box<crate::scale::case::LoadSummary>,
+        checks: Vec<CheckResult>,
+    },
 }
 
 impl Serialize for CaseKind {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         const NONE: &[StageResult] = &[];
-        let mut s = serializer.serialize_struct("CaseKind", 2)?;
+        let mut s = serializer.serialize_struct("CaseKind", 3)?;
         match self {
             CaseKind::Pod { stages } => {
                 s.serialize_field("stages", stages)?;
                 s.skip_field("checks")?;
             }
-            CaseKind::Conformance { checks } => {
+            CaseKind::Conformance { checks } | CaseKind::Load { checks, .. } => {
                 s.serialize_field("stages", NONE)?;
                 if checks.is_empty() {
                     s.skip_field("checks")?;
@@ -265,6 +272,10 @@ impl Serialize for CaseKind {
                     s.serialize_field("checks", checks)?;
                 }
             }
+        }
+        match self {
+            CaseKind::Load { load, .. } => s.serialize_field("load", load)?,
+            _ => s.skip_field("load")?,
         }
         s.end()
     }
@@ -277,6 +288,8 @@ struct CaseLists {
     stages: Vec<StageResult>,
     #[serde(default)]
     checks: Vec<CheckResult>,
+    #[serde(default)]
+    load: Option<Box<crate::scale::case::LoadSummary>>,
 }
 
 impl<'de> Deserialize<'de> for CaseKind {
@@ -284,6 +297,17 @@ impl<'de> Deserialize<'de> for CaseKind {
     /// conformance suite's [`SuiteResult`] turns back into a conformance case.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let lists = CaseLists::deserialize(deserializer)?;
+        if let Some(load) = lists.load {
+            if !lists.stages.is_empty() {
+                return Err(serde::de::Error::custom(
+                    "a load case has checks, not stages",
+                ));
+            }
+            return Ok(CaseKind::Load {
+                load,
+                checks: lists.checks,
+            });
+        }
         match (lists.stages.is_empty(), lists.checks.is_empty()) {
             (_, true) => Ok(CaseKind::Pod {
                 stages: lists.stages,
@@ -409,7 +433,7 @@ impl CaseResult {
     pub fn stages(&self) -> &[StageResult] {
         match &self.kind {
             CaseKind::Pod { stages } => stages,
-            CaseKind::Conformance { .. } => &[],
+            CaseKind::Conformance { .. } | CaseKind::Load { .. } => &[],
         }
     }
 
@@ -417,7 +441,15 @@ impl CaseResult {
     pub fn checks(&self) -> &[CheckResult] {
         match &self.kind {
             CaseKind::Pod { .. } => &[],
-            CaseKind::Conformance { checks } => checks,
+            CaseKind::Conformance { checks } | CaseKind::Load { checks, .. } => checks,
+        }
+    }
+
+    /// What a load case measured; `None` for other cases.
+    pub fn load(&self) -> Option<&crate::scale::case::LoadSummary> {
+        match &self.kind {
+            CaseKind::Load { load, .. } => Some(load),
+            _ => None,
         }
     }
 
@@ -687,6 +719,42 @@ mod tests {
             vec![pod_case(), case(CaseKind::Pod { stages: vec![] })],
         );
         assert_eq!(round_trip(&pods), pods);
+    }
+
+    fn load_case() -> CaseResult {
+        let load = crate::scale::case::LoadSummary {
+            pods: 3,
+            in_flight: 64,
+            qps: None,
+            wall_ms: 120.0,
+            timed_out: false,
+            progress: Default::default(),
+            metrics: vec![],
+            throughput: crate::scale::stats::Throughput {
+                bins: vec![3],
+                average_per_second: None,
+                peak_per_second: 3,
+            },
+            slos: vec![],
+        };
+        let checks = conformance_case().checks().to_vec();
+        case(CaseKind::Load {
+            load: Box::new(load),
+            checks,
+        })
+    }
+
+    #[test]
+    fn a_load_case_has_checks_empty_stages_and_its_load() {
+        let v = serde_json::to_value(load_case()).unwrap();
+        assert_eq!(v["stages"], json!([]));
+        assert_eq!(v["checks"][0]["name"], "add.succeeds");
+        assert_eq!(v["load"]["pods"], 3);
+        let pods = suite("pods", vec![pod_case(), load_case()]);
+        assert_eq!(round_trip(&pods), pods);
+        assert_eq!(pods.cases[1].load().map(|l| l.pods), Some(3));
+        let cni = serde_json::to_value(suite("cni", vec![load_case()])).unwrap();
+        assert!(serde_json::from_value::<SuiteResult>(cni).is_err());
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub fn render(suite: &SuiteResult, declared_nodes: &[String]) -> String {
         }
         match &case.kind {
             CaseKind::Pod { stages } => stage_lines(&mut out, stages, declared_nodes),
-            CaseKind::Conformance { checks } => check_lines(&mut out, checks, declared_nodes),
+            CaseKind::Conformance { checks } | CaseKind::Load { checks, .. } => {
+                check_lines(&mut out, checks, declared_nodes)
+            }
         }
     }
     out

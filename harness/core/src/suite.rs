@@ -193,9 +193,11 @@ pub struct IdentitySpec {
     pub service_account: bool,
 }
 
-/// One case: one pod, created as one identity, with what each stage should show.
+/// One case: one pod, created as one identity, with what each stage should show; or a load
+/// of many pods (`load:`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("anyOf" = [{"required": ["pod"]}, {"required": ["load"]}]))]
 pub struct Case {
     /// A DNS-1123 label, unique in the suite.
     #[schemars(with = "DnsLabel")]
@@ -204,9 +206,17 @@ pub struct Case {
     pub description: String,
     #[serde(default)]
     pub tags: Vec<String>,
-    /// The pod: a path relative to the suite file, or the Pod inline.
-    #[schemars(with = "PodSourceSchema")]
-    pub pod: Spanned<serde_json::Value>,
+    /// The pod: a path relative to the suite file, or the Pod inline. Required, except in
+    /// a `load:` case, where it is the template of every pod (default: the seed's busybox).
+    #[serde(default)]
+    #[schemars(with = "Option<PodSourceSchema>")]
+    pub pod: Option<Spanned<serde_json::Value>>,
+    /// Instead of one pod walked through the eight stages, many created at once (as
+    /// `podcheck load`): the case checks that every pod ran and each SLO held. It runs
+    /// alone, after the suite's other cases.
+    #[serde(default)]
+    #[schemars(with = "Option<LoadSpec>")]
+    pub load: Option<Spanned<LoadSpec>>,
     /// Who sends the create: `admin` (default), `none` (no credentials), or a name from
     /// `spec.identities`.
     #[serde(default)]
@@ -247,6 +257,32 @@ pub struct Case {
     #[serde(default)]
     #[schemars(with = "Option<Duration>")]
     pub stays_ready_for: Option<Spanned<Duration>>,
+}
+
+/// A load case's load: how many pods, how fast, and the SLOs they must hold.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoadSpec {
+    /// How many pods to create, 1 to 100000.
+    #[schemars(with = "u32", range(min = 1, max = 100000))]
+    pub pods: Spanned<u32>,
+    /// At most this many creates waiting for their answer. Default 64.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 10000))]
+    pub in_flight: Option<Spanned<u32>>,
+    /// At most this many creates a second. Default: as fast as `inFlight` allows.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub qps: Option<Spanned<f64>>,
+    /// How long the pods may take to run, from the first create. Default: 2m, plus 100ms
+    /// a pod.
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// Service level objectives, `METRIC.PERCENTILE<DURATION` (or `<=`), e.g.
+    /// `pod_startup.p99<5s`, `binding.p50<=200ms`: each is a check of the case.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub slo: Vec<Spanned<String>>,
 }
 
 /// A fault injected into the embedded control plane while a case runs.

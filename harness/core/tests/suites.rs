@@ -413,6 +413,14 @@ fn only_problem(err: &SuiteError) -> &Problem {
 #[case::not_a_pod("not-a-pod.yaml", 8, 12, "ConfigMap")]
 #[case::bad_lookup_address("bad-lookup-address.yaml", 11, 20, "web.example.org")]
 #[case::unknown_lookup_variable("unknown-lookup-variable.yaml", 10, 17, "$(CLUSTER_DOMIAN)")]
+#[case::load_bad_slo("load-bad-slo.yaml", 12, 13, "unknown percentile \"p95\"")]
+#[case::load_with_expect(
+    "load-with-expect.yaml",
+    9,
+    9,
+    "`expect` does not apply to a load case"
+)]
+#[case::load_too_many_pods("load-too-many-pods.yaml", 8, 20, "pods 1000000 is out of range")]
 fn bad_suites_give_located_diagnostics(
     #[case] fixture: &str,
     #[case] line: u64,

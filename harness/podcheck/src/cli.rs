@@ -474,7 +474,7 @@ pub struct LoadArgs {
     #[arg(long)]
     qps: Option<f64>,
     /// At most this many creates waiting for their answer.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, default_value_t = podcheck_core::scale::case::DEFAULT_IN_FLIGHT as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     in_flight: u32,
     /// Create the pods in the cluster of this kubeconfig instead of an embedded control
     /// plane (in a namespace of their own, deleted at the end).
@@ -535,14 +535,16 @@ impl LoadArgs {
             None => podcheck::commands::load::default_pod(),
         };
         Ok(LoadRequest {
-            pods: self.pods as usize,
+            plan: podcheck_core::scale::case::LoadPlan {
+                pods: self.pods as usize,
+                in_flight: self.in_flight as usize,
+                qps: self.qps,
+                timeout: self.timeout.map(|d| d.0),
+                slos,
+            },
             target,
-            qps: self.qps,
-            in_flight: self.in_flight as usize,
             template,
             out: self.out,
-            slos,
-            timeout: self.timeout.map(|d| d.0),
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod output;
 pub mod progress;
 pub mod rerun;
 pub mod runner;
+pub mod scale;
 pub mod scheduler;
 pub mod suites;
 pub mod target;

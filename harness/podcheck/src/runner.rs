@@ -13,7 +13,10 @@ use podcheck_core::result::{
     TargetInfo, Verdict,
 };
 
+use podcheck_core::scale::case::{LoadPlan, LoadSummary};
+
 use crate::conformance::{self, ConformanceOptions};
+use crate::error::Cleanup;
 use crate::target::{ProviderOptions, Target};
 use crate::{Error, TargetChoice};
 use crate::{node_map, observer};
@@ -291,15 +294,24 @@ pub async fn run(
                 ));
             }
         }
-        let calm = suite.cases.iter().enumerate().filter(|(_, c)| !faulted(c));
+        // A load case loads the control plane every case shares: alone too, and last, so
+        // that no other case's times carry its load.
+        let loaded = |case: &CaseSpec| case.load.is_some();
+        let calm = suite
+            .cases
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !faulted(c) && !loaded(c));
         let breaking = suite
             .cases
             .iter()
             .enumerate()
             .filter(|(_, c)| faulted(c) && can_break);
+        let loads = suite.cases.iter().enumerate().filter(|(_, c)| loaded(c));
         let phases = [
             (calm.collect::<Vec<_>>(), opts.jobs.max(1)),
             (breaking.collect(), 1),
+            (loads.collect(), 1),
         ];
         for (cases, jobs) in phases {
             if stop {
@@ -316,20 +328,28 @@ pub async fn run(
                                 at,
                             })
                         };
-                        let mut r = run_case(target, suite, case, i, &show).await;
+                        let mut r = match &case.load {
+                            Some(plan) => run_load_case(target, suite, case, plan, i, &show).await,
+                            None => run_case(target, suite, case, i, &show).await,
+                        };
                         if faulted(case) {
                             left_in_force(target, &mut r);
                         }
+                        let failed_stages = r
+                            .stages()
+                            .iter()
+                            .filter(|s| s.status == StageStatus::Failed)
+                            .map(|s| s.stage.name().to_string());
+                        let failed_checks = r
+                            .checks()
+                            .iter()
+                            .filter(|c| c.status == StageStatus::Failed)
+                            .map(|c| c.name.clone());
                         progress(Progress::CaseFinished {
                             suite: suite.name.clone(),
                             case: r.name.clone(),
                             verdict: r.verdict,
-                            failed_stages: r
-                                .stages()
-                                .iter()
-                                .filter(|s| s.status == StageStatus::Failed)
-                                .map(|s| s.stage.name().to_string())
-                                .collect(),
+                            failed_stages: failed_stages.chain(failed_checks).collect(),
                         });
                         (i, r)
                     }
@@ -461,6 +481,88 @@ fn uuid_suffix() -> String {
         "{:05x}",
         (nanos ^ std::process::id().rotate_left(7)) & 0xfffff
     )
+}
+
+/// A load case: its pods created at once in its own namespace, as `podcheck load` creates
+/// them, the checks the core makes of what the watch saw, and the cleanup (the namespace
+/// is waited for with the others' at the suite's end).
+async fn run_load_case(
+    target: &Target,
+    suite: &Suite,
+    case: &CaseSpec,
+    plan: &LoadPlan,
+    index: usize,
+    show: observer::ShowAt<'_>,
+) -> CaseResult {
+    let started = Instant::now();
+    let ns = namespace_for(suite, case, index);
+    show(CaseAt::Setup);
+    // An error until the load's report says otherwise.
+    let mut result = CaseResult {
+        namespace: ns.clone(),
+        pod: case.pod_source.clone(),
+        error: None,
+        ..not_run(case, "")
+    };
+    let measured = match serde_json::from_value(case.pod.clone()) {
+        Ok(template) => {
+            show(CaseAt::Load { pods: plan.pods });
+            let load = crate::scale::Load {
+                plan,
+                template: &template,
+                id: &ns,
+                namespace: &ns,
+                namespace_labels: &[(observer::RUN_LABEL, &target.run_id)],
+            };
+            let cluster = crate::scale::Cluster {
+                client: &target.admin,
+                description: format!("{} {}", target.info.kind, target.info.server),
+                scheduler_name: target.pods_scheduler.clone(),
+                embedded: target.faults().is_some(),
+            };
+            crate::scale::measure(&load, &cluster)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(format!("the pod template is not a Pod: {e}")),
+    };
+    show(CaseAt::Cleanup);
+    let cleanup = crate::scale::delete_namespace(&target.admin, &ns, plan.in_flight, false).await;
+    match measured {
+        Ok(report) => {
+            let apiserver = target
+                .info
+                .providers
+                .iter()
+                .find(|p| p.component == "apiserver");
+            let checks = podcheck_core::scale::case::checks(&report, apiserver);
+            let failed = checks.iter().any(|c| c.status == StageStatus::Failed);
+            result.verdict = if failed {
+                Verdict::Failed
+            } else {
+                Verdict::Passed
+            };
+            result.kind = CaseKind::Load {
+                load: Box::new(LoadSummary::of(&report)),
+                checks,
+            };
+        }
+        Err(e) => result.error = Some(e),
+    }
+    match cleanup {
+        Cleanup::Deleted(_) | Cleanup::ClusterDeleted(_) => {}
+        Cleanup::Failed(e) if result.error.is_none() => {
+            result.error = Some(format!("cleanup: {e}"));
+        }
+        Cleanup::TimedOut if result.error.is_none() => {
+            result.error = Some(format!(
+                "cleanup: namespace {ns} was not deleted within 60 s"
+            ));
+        }
+        Cleanup::Failed(_) | Cleanup::TimedOut => {}
+    }
+    result.duration_ms = (started.elapsed().as_secs_f64() * 1e4).round() / 10.0;
+    result
 }
 
 async fn run_case(

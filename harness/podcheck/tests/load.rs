@@ -197,3 +197,122 @@ fn pods_that_do_not_run_in_time_exit_1_saying_how_far_they_got() {
     let report = json(&out.path().join("load.json"));
     assert_eq!(report["timedOut"], true);
 }
+
+/// A suite's load cases through `podcheck run`: each case's checks in results.json (every
+/// pod ran, one per SLO, with the measured value) and its load, a failing SLO exits 1, and
+/// the snapshot holds the checks' outcomes and no times.
+#[test]
+fn a_suites_load_cases_run_alone_and_carry_their_checks() {
+    let reports = tempfile::tempdir().unwrap();
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load/suite.yaml");
+    let run = podcheck()
+        .args(["run", "--store", "memory", "--runtime", "sim"])
+        .args(["--snapshot", "ignore", "--report-dir"])
+        .arg(reports.path())
+        .arg(&suite)
+        .output()
+        .unwrap();
+    let shown = text(&run);
+    assert_eq!(run.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("load: 50 pods, 50 Ready"), "{shown}");
+
+    let results = json(&reports.path().join("results.json"));
+    let cases = results["suites"][0]["cases"].as_array().unwrap();
+    let case = |name: &str| {
+        cases
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no case {name}: {results:#}"))
+    };
+    let status = |case: &serde_json::Value, check: &str| {
+        let found = case["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == check);
+        let found = found.unwrap_or_else(|| panic!("no check {check}: {case:#}"));
+        (found["status"].clone(), found["observed"].clone())
+    };
+
+    let fifty = case("fifty-pods");
+    assert_eq!(fifty["verdict"], "passed", "{fifty:#}");
+    assert_eq!(fifty["stages"], serde_json::json!([]));
+    assert_eq!(fifty["load"]["pods"], 50);
+    assert_eq!(fifty["load"]["progress"]["ready"], 50);
+    assert_eq!(status(fifty, "all 50 pods ran").0, "passed");
+    let (held, value) = status(fifty, "pod_startup.p99<1h");
+    assert_eq!(held, "passed");
+    assert!(value.as_str().unwrap().ends_with("ms"), "{value}");
+
+    let fast = case("too-fast");
+    assert_eq!(fast["verdict"], "failed", "{fast:#}");
+    assert_eq!(status(fast, "all 10 pods ran").0, "passed");
+    assert_eq!(status(fast, "pod_startup.p50<1us").0, "failed");
+    assert_eq!(status(fast, "binding.p99<1h").0, "passed");
+    assert_eq!(fast["load"]["slos"][0]["holds"], false);
+
+    let junit = std::fs::read_to_string(reports.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"too-fast / pod_startup.p50&lt;1us\""),
+        "{junit}"
+    );
+    let summary = std::fs::read_to_string(reports.path().join("summary.md")).unwrap();
+    assert!(summary.contains("Load cases"), "{summary}");
+}
+
+#[test]
+fn podcheck_validate_locates_a_bad_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.yaml");
+    std::fs::write(
+        &suite,
+        "apiVersion: podcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: s}\nspec:\n  cases:\n    - name: many\n      load:\n        pods: 5\n        slo: [pod_startup.p95<5s]\n",
+    )
+    .unwrap();
+    let run = podcheck().arg("validate").arg(&suite).output().unwrap();
+    let shown = text(&run);
+    assert_eq!(run.status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains(&format!("{}:9:15: ", suite.display())),
+        "{shown}"
+    );
+    assert!(shown.contains("unknown percentile \"p95\""), "{shown}");
+}
+
+/// The same suite through `--kubeconfig` (a `podcheck up`): the load goes to that cluster,
+/// and the load cases' namespaces are gone after the run.
+#[test]
+fn a_suites_load_cases_run_on_a_kubeconfig_cluster_and_leave_no_namespace() {
+    let up = Up::start(&["--nodes", "2", "--store", "memory", "--runtime", "sim"]);
+    let reports = tempfile::tempdir().unwrap();
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load/suite.yaml");
+    let run = podcheck()
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(&up.kubeconfig)
+        .args(["--snapshot", "ignore", "--report-dir"])
+        .arg(reports.path())
+        .arg(&suite)
+        .output()
+        .unwrap();
+    let shown = text(&run);
+    assert_eq!(run.status.code(), Some(1), "{shown}");
+    let results = json(&reports.path().join("results.json"));
+    assert_eq!(results["target"]["kind"], "kubeconfig");
+    let verdicts: Vec<_> = results["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].clone(), c["verdict"].clone()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("fifty-pods".into(), "passed".into()),
+            ("too-fast".into(), "failed".into())
+        ],
+        "{shown}"
+    );
+    let namespaces = up.ok(&["get", "namespaces", "-o", "name"]);
+    assert!(!namespaces.contains("pc-load-"), "{namespaces}");
+}

@@ -60,6 +60,7 @@ impl Case {
             replicas: 1,
             faults: Vec::new(),
             stays_ready_for: None,
+            load: None,
         })
     }
 

@@ -225,13 +225,16 @@ fn failure_case_id(results: &RunResults, f: &Failure) -> String {
         .iter()
         .position(|s| std::ptr::eq(s, f.suite))
         .unwrap_or(0);
-    let case = f
-        .suite
+    case_id(suite, position(f.suite, f.case))
+}
+
+/// Where a case is in its suite: its id's number, whichever table shows it.
+fn position(suite: &SuiteResult, case: &CaseResult) -> usize {
+    suite
         .cases
         .iter()
-        .position(|c| std::ptr::eq(c, f.case))
-        .unwrap_or(0);
-    case_id(suite, case)
+        .position(|c| std::ptr::eq(c, case))
+        .unwrap_or(0)
 }
 
 fn suite_section(out: &mut String, view: &SuiteView, index: usize) {
@@ -260,19 +263,23 @@ fn suite_section(out: &mut String, view: &SuiteView, index: usize) {
     }
     match &view.cases {
         SuiteCases::Pods(cases) => {
-            overview(out, cases, index);
-            for (i, case) in cases.iter().enumerate() {
-                pod_case(out, case, &case_id(index, i));
+            overview(out, suite, cases, index);
+            for case in cases {
+                pod_case(out, case, &case_id(index, position(suite, case.case)));
             }
         }
-        SuiteCases::Checks(cases) => check_table(out, cases, index),
+        SuiteCases::Checks(cases) => check_table(out, suite, cases, index),
+    }
+    if !view.loads.is_empty() {
+        out.push_str("<h3>Load cases</h3>\n");
+        check_table(out, suite, &view.loads, index);
     }
     out.push_str("</section>\n");
 }
 
 /// A pod suite at a glance: a row per case, a column per stage (its mark and when it
 /// completed), each case's name a link to its timeline.
-fn overview(out: &mut String, cases: &[PodCase], suite: usize) {
+fn overview(out: &mut String, result: &SuiteResult, cases: &[PodCase], suite: usize) {
     if cases.len() < 2 {
         return;
     }
@@ -281,12 +288,12 @@ fn overview(out: &mut String, cases: &[PodCase], suite: usize) {
         let _ = write!(out, "<th>{stage}</th>");
     }
     out.push_str("<th>Verdict</th></tr></thead><tbody>\n");
-    for (i, case) in cases.iter().enumerate() {
+    for case in cases {
         let verdict = verdict_class(case.case.verdict);
         let _ = write!(
             out,
             "<tr class=\"verdict-{verdict}\"><th scope=\"row\"><a href=\"#{}\">{}</a></th>",
-            case_id(suite, i),
+            case_id(suite, position(result, case.case)),
             Esc(&case.case.name)
         );
         for row in &case.rows {
@@ -597,18 +604,18 @@ fn histogram(out: &mut String, batch: &BatchView) {
 }
 
 /// A conformance suite: one row per check, a case's failed checks with their message and hint.
-fn check_table(out: &mut String, cases: &[CheckCase], suite: usize) {
+fn check_table(out: &mut String, result: &SuiteResult, cases: &[CheckCase], suite: usize) {
     out.push_str(
         "<table class=\"checks\">\n<thead><tr><th>Case</th><th>Check</th><th>Status</th>\
          <th>Expected</th><th>Observed</th></tr></thead>\n",
     );
-    for (i, case) in cases.iter().enumerate() {
+    for case in cases {
         let c = case.case;
         let verdict = verdict_class(c.verdict);
         let _ = writeln!(
             out,
             "<tbody class=\"case verdict-{verdict}\" id=\"{}\" data-verdict=\"{verdict}\">",
-            case_id(suite, i)
+            case_id(suite, position(result, c))
         );
         let checks = c.checks();
         let head = format!(

@@ -76,7 +76,7 @@ fn test_cases(suite: &SuiteResult, case: &CaseResult) -> Result<Vec<TestCase>, R
             }
             stages.iter().any(|s| s.status == StageStatus::Failed)
         }
-        CaseKind::Conformance { checks } => {
+        CaseKind::Conformance { checks } | CaseKind::Load { checks, .. } => {
             for check in checks {
                 out.push(check_case(&classname, case, check)?);
             }

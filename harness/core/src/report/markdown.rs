@@ -76,8 +76,14 @@ fn suite_table(out: &mut String, view: &SuiteView) {
         );
     }
     match &view.cases {
+        // A suite of load cases alone has no stage to show.
+        SuiteCases::Pods(cases) if cases.is_empty() && !view.loads.is_empty() => {}
         SuiteCases::Pods(cases) => stage_table(out, cases),
         SuiteCases::Checks(cases) => check_table(out, cases),
+    }
+    if !view.loads.is_empty() {
+        out.push_str("Load cases:\n\n");
+        check_table(out, &view.loads);
     }
 }
 

@@ -21,6 +21,9 @@ pub struct Report<'a> {
 pub struct SuiteView<'a> {
     pub suite: &'a SuiteResult,
     pub cases: SuiteCases<'a>,
+    /// A pod suite's load cases (`load:`): checks, as a conformance suite's cases, shown
+    /// after its pod cases.
+    pub loads: Vec<CheckCase<'a>>,
 }
 
 /// A pod suite's cases walk the stages; a conformance suite's run checks.
@@ -130,12 +133,19 @@ impl<'a> Report<'a> {
 
 impl<'a> SuiteView<'a> {
     fn new(suite: &'a SuiteResult) -> SuiteView<'a> {
+        let (loads, others): (Vec<&CaseResult>, Vec<&CaseResult>) =
+            suite.cases.iter().partition(|c| c.load().is_some());
         let cases = if suite.kind == "pods" {
-            SuiteCases::Pods(suite.cases.iter().map(PodCase::new).collect())
+            SuiteCases::Pods(others.into_iter().map(PodCase::new).collect())
         } else {
-            SuiteCases::Checks(suite.cases.iter().map(CheckCase::new).collect())
+            SuiteCases::Checks(others.into_iter().map(CheckCase::new).collect())
         };
-        SuiteView { suite, cases }
+        let loads = loads.into_iter().map(CheckCase::new).collect();
+        SuiteView {
+            suite,
+            cases,
+            loads,
+        }
     }
 }
 
@@ -261,7 +271,7 @@ fn failures(suites: &[SuiteResult]) -> Vec<Failure<'_>> {
                     failed.sort_by_key(|s| s.stage);
                     out.extend(failed.into_iter().map(|s| at(FailureKind::Stage(s))));
                 }
-                CaseKind::Conformance { checks } => out.extend(
+                CaseKind::Conformance { checks } | CaseKind::Load { checks, .. } => out.extend(
                     checks
                         .iter()
                         .filter(|c| c.status == StageStatus::Failed)

@@ -50,6 +50,9 @@ fn suite_block(suite: &SuiteResult) -> String {
     }
     for case in &suite.cases {
         out.push_str(&case_line(case));
+        if let Some(load) = case.load() {
+            out.push_str(&load_line(load));
+        }
         out.push_str(&case_failures(case));
     }
     out
@@ -81,6 +84,25 @@ fn case_line(case: &CaseResult) -> String {
         case.name,
         case.duration_ms,
         cells.join(" ")
+    )
+}
+
+/// `      load: N pods, R Ready in Ts; pod_startup p50 …, p99 …`.
+fn load_line(load: &crate::scale::case::LoadSummary) -> String {
+    use crate::scale::stats::Metric;
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}ms"));
+    let startup = load
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::PodStartup)
+        .map(|m| format!("; pod_startup p50 {}, p99 {}", ms(m.p50), ms(m.p99)))
+        .unwrap_or_default();
+    format!(
+        "      load: {} pods, {} Ready in {:.2}s{}{startup}\n",
+        load.pods,
+        load.progress.ready,
+        load.wall_ms / 1000.0,
+        if load.timed_out { " (timed out)" } else { "" },
     )
 }
 

@@ -5,8 +5,9 @@
 //! (create sent and answered, each watch event, on the harness's monotonic clock), and
 //! [`stats`] turns the per-pod timestamps into ClusterLoader2-style percentiles, the
 //! throughput and the report; [`slo`] parses and checks `--slo` expressions; [`perfdata`]
-//! is ClusterLoader2's PerfData file.
+//! is ClusterLoader2's PerfData file; [`case`] is a suite's `load:` case and its checks.
 
+pub mod case;
 pub mod perfdata;
 pub mod slo;
 pub mod stats;

@@ -270,3 +270,46 @@ fn a_batch_shows_percentiles_and_its_distribution() {
     assert!(html.contains("<td class=\"max\">100 ms</td>"), "{html}");
     assert_eq!(html.matches("<rect class=\"bin\"").count(), 20);
 }
+
+/// A pod suite's load case is a table of checks after its pod cases, and every case keeps
+/// the id of its place in the suite, so the failure index links to the right one.
+#[test]
+fn a_load_case_is_a_check_table_after_the_pod_cases() {
+    let mut results = fixture();
+    let mut load = conformance_fixture().suites[0].cases[1].clone();
+    let CaseKind::Conformance { checks } = load.kind else {
+        unreachable!()
+    };
+    let summary = crate::scale::case::LoadSummary {
+        pods: 5,
+        in_flight: 64,
+        qps: None,
+        wall_ms: 10.0,
+        timed_out: false,
+        progress: Default::default(),
+        metrics: vec![],
+        throughput: crate::scale::stats::Throughput {
+            bins: vec![],
+            average_per_second: None,
+            peak_per_second: 0,
+        },
+        slos: vec![],
+    };
+    load.name = "many".into();
+    load.kind = CaseKind::Load {
+        load: Box::new(summary),
+        checks,
+    };
+    results.suites[0].cases.insert(0, load);
+    let html = render(&results);
+    let table = html.find("<h3>Load cases</h3>").expect("a load section");
+    let load_row = html.find("id=\"case-0-0\"").expect("the load case's id");
+    let pod_case = html
+        .find("id=\"case-0-1\"")
+        .expect("the first pod case's id");
+    assert!(pod_case < table && table < load_row, "{html}");
+    assert!(
+        html.contains("href=\"#case-0-0\""),
+        "the failed check links to it"
+    );
+}
