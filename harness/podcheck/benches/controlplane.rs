@@ -246,7 +246,7 @@ async fn main() {
         drop(up);
 
         let small = (pods / 10).max(1);
-        let per_pod_small = scale_run(store, small, nodes, 1.0).await.wall / small as f64;
+        let per_pod_small = scale_run(store, small, nodes, f64::INFINITY).await.wall / small as f64;
         let big = scale_run(
             store,
             pods,
