@@ -294,3 +294,74 @@ pub fn trigger_of(r: &Resource, fields: &super::selector::FieldSelector) -> Opti
     }
     fields.exact(TRIGGER).map(str::to_string)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::resources::lookup;
+    use crate::store::MemoryStore;
+    use serde_json::json;
+
+    fn pod(node: &str) -> Bytes {
+        Bytes::from(
+            json!({"metadata": {"name": "p", "namespace": "ns"}, "spec": {"nodeName": node}})
+                .to_string(),
+        )
+    }
+
+    async fn next(feed: &mut Feed) -> Option<Arc<Decoded>> {
+        tokio::time::timeout(std::time::Duration::from_millis(200), feed.recv())
+            .await
+            .ok()
+            .flatten()
+            .map(|e| e.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_pods_event_reaches_its_nodes_watch_and_the_watches_of_all_pods_only() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let pods = lookup("", "v1", "pods").unwrap();
+        let fan_out = FanOut::default();
+        let start = store.revision().await.unwrap();
+        let root = pods.key(None, None);
+        let watch = |node: Option<&str>| {
+            fan_out.subscribe(&store, pods, root.clone(), start, node.map(str::to_string))
+        };
+        let (mut on_a, mut on_b, mut all) = (
+            watch(Some("a")).await.unwrap(),
+            watch(Some("b")).await.unwrap(),
+            watch(None).await.unwrap(),
+        );
+        assert!(on_a.catch_up.is_none(), "nothing was handed out before");
+        let created = store.create("/registry/pods/ns/p", pod("")).await.unwrap();
+        store
+            .update("/registry/pods/ns/p", pod("a"), created.mod_revision)
+            .await
+            .unwrap();
+        // The create (no node) reaches only the watch of all pods; the binding to `a`
+        // reaches `a`'s watch too, decoded once for both.
+        let first = next(&mut all.feed).await.unwrap();
+        assert_eq!(first.new.as_ref().unwrap()["spec"]["nodeName"], "");
+        let bound = next(&mut all.feed).await.unwrap();
+        let for_a = next(&mut on_a.feed).await.unwrap();
+        assert!(Arc::ptr_eq(&bound, &for_a));
+        assert!(next(&mut on_a.feed).await.is_none());
+        assert!(
+            next(&mut on_b.feed).await.is_none(),
+            "b never wakes for a's pod"
+        );
+
+        // A watch that starts behind what was handed out reads the gap from the store.
+        let late = watch(Some("a")).await.unwrap();
+        let (mut gap, until) = late.catch_up.expect("a gap to read");
+        assert_eq!(until, bound.revision);
+        let mut revisions = Vec::new();
+        while let Some(Ok(e)) = futures::StreamExt::next(&mut gap).await {
+            revisions.push(e.revision());
+            if e.revision() == until {
+                break;
+            }
+        }
+        assert_eq!(revisions, vec![created.mod_revision, bound.revision]);
+    }
+}
