@@ -33,6 +33,30 @@ pub struct ProviderOptions {
     pub image_archives: Vec<std::path::PathBuf>,
 }
 
+impl ProviderOptions {
+    /// Refuses a start where a component the user requires real would be simulated
+    /// (`--require-real`), naming each and why.
+    pub fn check_required_real(&self) -> Result<(), crate::error::UserError> {
+        let choices = providers::choose(&self.selection);
+        let missing = providers::missing_real(&choices, &self.require_real);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let why = missing
+            .iter()
+            .map(|c| (c.component.name().to_string(), c.why.clone()));
+        Err(crate::error::UserError::NotReal(why.collect()))
+    }
+
+    /// The user's own scheduler (`--scheduler-command`), if one replaces the suite's.
+    pub fn external_scheduler(&self) -> Option<ExternalScheduler> {
+        match &self.scheduler {
+            SchedulerOverride::External(e) => Some(e.clone()),
+            SchedulerOverride::Suite | SchedulerOverride::None => None,
+        }
+    }
+}
+
 /// What the command line says about the scheduler of the embedded target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum SchedulerOverride {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Pod;
-use podcheck_controlplane::{Config, ControlPlane, providers};
+use podcheck_controlplane::{Config, ControlPlane};
 use podcheck_core::scale::case::LoadPlan;
 use podcheck_core::scale::perfdata::PerfData;
 use podcheck_core::scale::stats::{self, LoadReport};
@@ -175,18 +175,8 @@ async fn prepare(target: &LoadTarget) -> Result<Ready, UserError> {
 }
 
 async fn start_embedded(nodes: u16, options: &ProviderOptions) -> Result<Ready, UserError> {
-    let choices = providers::choose(&options.selection);
-    let missing = providers::missing_real(&choices, &options.require_real);
-    if !missing.is_empty() {
-        let why = missing
-            .iter()
-            .map(|c| (c.component.name().to_string(), c.why.clone()));
-        return Err(UserError::NotReal(why.collect()));
-    }
-    let external = match &options.scheduler {
-        SchedulerOverride::External(e) => Some(e.clone()),
-        SchedulerOverride::Suite | SchedulerOverride::None => None,
-    };
+    options.check_required_real()?;
+    let external = options.external_scheduler();
     let cp = ControlPlane::start(Config {
         nodes,
         store: options.selection.store.clone(),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use podcheck_controlplane::{Config, ControlPlane, Ipv4Net, Like, PodIpam, providers};
+use podcheck_controlplane::{Config, ControlPlane, Ipv4Net, Like, PodIpam};
 
 use crate::error::UserError;
 use crate::scheduler::SchedulerProcess;
@@ -43,18 +43,8 @@ pub async fn up(request: UpRequest, started: Instant) -> Result<(), UserError> {
         .clone()
         .unwrap_or_else(|| run_dir.path().join("kubeconfig"));
     let options = &request.providers;
-    let choices = providers::choose(&options.selection);
-    let missing = providers::missing_real(&choices, &options.require_real);
-    if !missing.is_empty() {
-        let why = missing
-            .iter()
-            .map(|c| (c.component.name().to_string(), c.why.clone()));
-        return Err(UserError::NotReal(why.collect()));
-    }
-    let external = match &options.scheduler {
-        SchedulerOverride::External(e) => Some(e.clone()),
-        SchedulerOverride::Suite | SchedulerOverride::None => None,
-    };
+    options.check_required_real()?;
+    let external = options.external_scheduler();
     let config = Config {
         nodes: request.nodes,
         anonymous: request.anonymous,
